@@ -1,0 +1,228 @@
+"""meshui settings: one module, driven by the environment, with safe defaults.
+
+Every knob is an environment variable read through the small typed helpers below
+(the pattern of healthchecks' hc/settings.py). Nothing secret lives in the repository.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    return int(raw) if raw.strip() else default
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("MESHUI_DEBUG", False)
+# A fixed key is only acceptable for the local embedded default; production sets its own.
+SECRET_KEY = env_str("MESHUI_SECRET_KEY", "meshui-insecure-local-development-key-change-me")
+ALLOWED_HOSTS = env_list("MESHUI_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("MESHUI_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "csp",
+    "policies",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "meshui.urls"
+WSGI_APPLICATION = "meshui.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "policies.context_processors.meshui",
+            ],
+            "builtins": ["django_htmx.templatetags.django_htmx"],
+        },
+    }
+]
+
+# SQLite is the embedded default; production points DATABASE_URL at PostgreSQL.
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'meshui.sqlite3'}"),
+        conn_max_age=env_int("MESHUI_DB_CONN_MAX_AGE", 60),
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "policies:overview"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if env_bool("MESHUI_MANIFEST_STATIC", False)
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+# WhiteNoise serves meshui's own assets from the app process: no CDN, no separate web server,
+# so the same image works in an air-gapped cluster.
+WHITENOISE_USE_FINDERS = True
+
+# --- Security -------------------------------------------------------------------------------
+# Served over HTTPS (the production default): secure cookies, HSTS, redirect to HTTPS.
+MESHUI_HTTPS = env_bool("MESHUI_HTTPS", False)
+SESSION_COOKIE_SECURE = MESHUI_HTTPS
+CSRF_COOKIE_SECURE = MESHUI_HTTPS
+SECURE_SSL_REDIRECT = MESHUI_HTTPS and env_bool("MESHUI_SSL_REDIRECT", True)
+SECURE_HSTS_SECONDS = env_int("MESHUI_HSTS_SECONDS", 31536000) if MESHUI_HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = MESHUI_HTTPS
+SECURE_HSTS_PRELOAD = MESHUI_HTTPS
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("MESHUI_BEHIND_PROXY", False) else None
+)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = False  # htmx reads no cookie: the token travels in <body hx-headers>.
+X_FRAME_OPTIONS = "DENY"
+
+# Only meshui's own scripts and styles; no inline script, no third-party origin.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# --- Logins ---------------------------------------------------------------------------------
+# Local accounts are the default. Set MESHUI_OIDC_ENABLED=1 and the OIDC_* variables to
+# delegate login to an OpenID Connect provider; MESHUI_OIDC_ROLE_CLAIM maps a claim to a role.
+MESHUI_OIDC_ENABLED = env_bool("MESHUI_OIDC_ENABLED", False)
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+if MESHUI_OIDC_ENABLED:
+    INSTALLED_APPS.append("mozilla_django_oidc")
+    AUTHENTICATION_BACKENDS.insert(0, "policies.oidc.RoleMappingOIDCBackend")
+    OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID")
+    OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET")
+    OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
+    OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT")
+    OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT")
+    OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT")
+    OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT")
+    OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile")
+MESHUI_OIDC_ROLE_CLAIM = env_str("MESHUI_OIDC_ROLE_CLAIM", "groups")
+# "claim value=role" pairs, e.g. "mesh-admins=admin,sre=oncall,audit=auditor".
+MESHUI_OIDC_ROLE_MAP = dict(
+    pair.split("=", 1) for pair in env_list("MESHUI_OIDC_ROLE_MAP") if "=" in pair
+)
+
+# --- The cluster ----------------------------------------------------------------------------
+MESHUI_KUBECONFIG = env_str("MESHUI_KUBECONFIG")
+MESHUI_KUBE_CONTEXT = env_str("MESHUI_KUBE_CONTEXT")
+MESHUI_ROOT_NAMESPACE = env_str("MESHUI_ROOT_NAMESPACE", "istio-system")
+MESHUI_CLUSTER_NAME = env_str("MESHUI_CLUSTER_NAME")
+MESHUI_KUBE_TIMEOUT_SECONDS = env_int("MESHUI_KUBE_TIMEOUT_SECONDS", 30)
+MESHUI_KUBE_PAGE_SIZE = env_int("MESHUI_KUBE_PAGE_SIZE", 500)
+MESHUI_SYNC_INTERVAL = env_int("MESHUI_SYNC_INTERVAL", 60)
+MESHUI_SNAPSHOT_RETENTION_DAYS = env_int("MESHUI_SNAPSHOT_RETENTION_DAYS", 90)
+MESHUI_DEMO_CLUSTER = env_bool("MESHUI_DEMO_CLUSTER", False)
+
+# --- Celery ---------------------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
+# Without Redis, tasks run in-process (the embedded default); with it, a real worker runs them.
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TRACK_STARTED = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 5, "socket_connect_timeout": 5}
+CELERY_BEAT_SCHEDULE = {
+    "sync-cluster": {
+        "task": "policies.sync_cluster",
+        "schedule": float(MESHUI_SYNC_INTERVAL),
+        "options": {"expires": float(MESHUI_SYNC_INTERVAL)},
+    },
+}
+
+# --- Metrics --------------------------------------------------------------------------------
+MESHUI_METRICS_TOKEN = env_str("MESHUI_METRICS_TOKEN")
+MESHUI_METRICS_NETWORKS = env_list("MESHUI_METRICS_NETWORKS")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("MESHUI_LOG_LEVEL", "INFO")},
+    "loggers": {"kubernetes": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+}

@@ -1,0 +1,1 @@
+"""Shared fixtures. Layer-specific fixtures live in conftest.py files beside the tests."""
