@@ -92,6 +92,9 @@ DATABASES = {
         conn_max_age=env_int("MESHUI_DB_CONN_MAX_AGE", 60),
     )
 }
+# Parallel test runs on one PostgreSQL server each name their own test database.
+if env_str("MESHUI_TEST_DB_NAME"):
+    DATABASES["default"]["TEST"] = {"NAME": env_str("MESHUI_TEST_DB_NAME")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -206,6 +206,20 @@ class PolicyRecord(models.Model):
         ]
 
 
+class ServiceRecord(models.Model):
+    """A Service as seen in a snapshot: maps DestinationRule hosts to the workloads it selects."""
+
+    snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="services")
+    namespace = models.CharField(max_length=63)
+    name = models.CharField(max_length=253)
+    selector = models.JSONField(default=dict)
+    ports = models.JSONField(default=list)  # [{"port": 80, "targetPort": 8080, "name": "http"}]
+
+    class Meta:
+        ordering = ["namespace", "name"]
+        indexes = [models.Index(fields=["snapshot", "namespace", "name"])]
+
+
 class AuditEntry(models.Model):
     """One attempted change, append-only. meshui offers no way to edit or delete one."""
 
