@@ -243,6 +243,9 @@ class AuditEntry(models.Model):
     target_name = models.CharField(max_length=253, blank=True)
     reason = models.TextField(blank=True)
     object_sent = models.JSONField(null=True, blank=True)
+    # The object as it was just before the change (None: it did not exist), for rollback and
+    # restore, and so an auditor sees what changed without another snapshot.
+    object_before = models.JSONField(null=True, blank=True)
     dry_run_result = models.TextField(blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
     error = models.TextField(blank=True)
