@@ -1,0 +1,591 @@
+"""The gateway to the Kubernetes API: the only module that imports the `kubernetes` client.
+
+Reads come back as raw API dicts (camelCase, as `kubectl get -o json` prints them): every
+call asks for the raw body (`_preload_content=False`) and parses the JSON itself, which skips
+the client's typed models (slow, snake_case) entirely. Every call carries a timeout. Errors
+leave this module as meshui's own (policies/cluster_errors.py), raised `from` the client's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import urllib3
+import yaml
+from django.conf import settings
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from policies.cluster_errors import (
+    ClusterError,
+    Conflict,
+    Expired,
+    Forbidden,
+    Invalid,
+    IstioNotInstalled,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+)
+
+FIELD_MANAGER = "meshui"
+APPLY_PATCH_CONTENT_TYPE = "application/apply-patch+yaml"
+DEFAULT_ROOT_NAMESPACE = "istio-system"
+# A list restarted this many times because its continue token expired gives up (the cluster
+# is changing faster than we can page through it; the next sync tries again).
+LIST_RESTARTS = 3
+
+# Istio API versions in order of preference; the first one the cluster serves wins.
+ISTIO_VERSIONS = {
+    "PeerAuthentication": ("security.istio.io", ("v1", "v1beta1"), "peerauthentications"),
+    "DestinationRule": (
+        "networking.istio.io",
+        ("v1", "v1beta1", "v1alpha3"),
+        "destinationrules",
+    ),
+}
+
+# What a sync reads, in order: (kind, apiVersion, API class, list method). The engine folds
+# Pods and ReplicaSets into their controllers.
+CORE_LISTS = (
+    ("Namespace", "v1", "CoreV1Api", "list_namespace"),
+    ("Pod", "v1", "CoreV1Api", "list_pod_for_all_namespaces"),
+    ("Service", "v1", "CoreV1Api", "list_service_for_all_namespaces"),
+    ("Deployment", "apps/v1", "AppsV1Api", "list_deployment_for_all_namespaces"),
+    ("StatefulSet", "apps/v1", "AppsV1Api", "list_stateful_set_for_all_namespaces"),
+    ("DaemonSet", "apps/v1", "AppsV1Api", "list_daemon_set_for_all_namespaces"),
+    ("ReplicaSet", "apps/v1", "AppsV1Api", "list_replica_set_for_all_namespaces"),
+    ("Job", "batch/v1", "BatchV1Api", "list_job_for_all_namespaces"),
+    ("CronJob", "batch/v1", "BatchV1Api", "list_cron_job_for_all_namespaces"),
+)
+
+# Container fields the engine reads; the rest of a container spec (env, probes, resources,
+# volume mounts) is dropped on arrival so 150,000 pods fit in memory.
+_CONTAINER_FIELDS = ("name", "ports", "restartPolicy", "image")
+_DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+
+
+@dataclass(frozen=True)
+class ClusterRead:
+    """Everything one sync read from the cluster, ready for the engine."""
+
+    objects: list[dict]
+    cluster_name: str
+    cluster_server: str
+    root_namespace: str
+    istio_installed: bool
+    istio_versions: dict[str, str]  # {"PeerAuthentication": "security.istio.io/v1", ...}
+    object_counts: dict[str, int]
+    list_resource_versions: dict[str, str]  # kind -> the list's resourceVersion
+    fingerprint: str  # sha256 over every object's kind/namespace/name/resourceVersion
+    api_seconds: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def source_resource_version(self) -> str:
+        """The newest list resourceVersion seen (etcd revisions are comparable integers)."""
+        numeric = [int(rv) for rv in self.list_resource_versions.values() if rv.isdigit()]
+        return str(max(numeric)) if numeric else ""
+
+
+# --- The client ------------------------------------------------------------------------------
+
+_clients: dict[tuple, tuple[k8s.ApiClient, str]] = {}
+_clients_lock = threading.Lock()
+
+
+def _in_cluster() -> bool:
+    return (
+        bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+        and Path("/var/run/secrets/kubernetes.io/serviceaccount/token").exists()
+    )
+
+
+def _client_key(kubeconfig: str | None, context: str | None) -> tuple:
+    kubeconfig = kubeconfig if kubeconfig is not None else settings.MESHUI_KUBECONFIG
+    context = context if context is not None else settings.MESHUI_KUBE_CONTEXT
+    return (kubeconfig or "", context or "")
+
+
+def api_client(*, kubeconfig: str | None = None, context: str | None = None) -> k8s.ApiClient:
+    """The ApiClient for the configured cluster, built once per kubeconfig and context.
+
+    An explicit MESHUI_KUBECONFIG wins; else the pod's service account when running in a
+    cluster; else the default kubeconfig ($KUBECONFIG or ~/.kube/config).
+    """
+    return _client_and_name(kubeconfig=kubeconfig, context=context)[0]
+
+
+def _client_and_name(
+    *, kubeconfig: str | None = None, context: str | None = None
+) -> tuple[k8s.ApiClient, str]:
+    key = _client_key(kubeconfig, context)
+    with _clients_lock:
+        if key not in _clients:
+            _clients[key] = _build_client(*key)
+        return _clients[key]
+
+
+def _build_client(kubeconfig: str, context: str) -> tuple[k8s.ApiClient, str]:
+    configuration = k8s.Configuration()
+    try:
+        if kubeconfig or not _in_cluster():
+            config_file = kubeconfig or None
+            if config_file and not Path(config_file).is_file():
+                raise ClusterError(
+                    f"The kubeconfig file {config_file} does not exist "
+                    "(set MESHUI_KUBECONFIG to a readable kubeconfig).",
+                    operation="connecting to the cluster",
+                )
+            contexts, current = k8s_config.list_kube_config_contexts(config_file=config_file)
+            if context and context not in {entry["name"] for entry in contexts}:
+                raise ClusterError(
+                    f'The kubeconfig has no context named "{context}" '
+                    f"(it has: {', '.join(sorted(entry['name'] for entry in contexts))}).",
+                    operation="connecting to the cluster",
+                )
+            k8s_config.load_kube_config(
+                config_file=config_file,
+                context=context or None,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+            name = context or (current or {}).get("name", "") or "kubeconfig"
+        else:
+            k8s_config.load_incluster_config(client_configuration=configuration)
+            name = "in-cluster"
+    except ConfigException as error:
+        raise ClusterError(
+            f"No usable cluster configuration: {error}", operation="connecting to the cluster"
+        ) from error
+    except (OSError, yaml.YAMLError) as error:
+        raise ClusterError(
+            f"The kubeconfig could not be read: {error}", operation="connecting to the cluster"
+        ) from error
+    # One quiet retry for a dropped connection on reads; Celery owns every other retry, so
+    # errors surface quickly instead of hiding behind urllib3's default of three.
+    configuration.retries = urllib3.Retry(
+        total=1, connect=1, read=1, status=0, other=0, redirect=0, raise_on_status=False
+    )
+    client = k8s.ApiClient(configuration)
+    client.user_agent = "meshui/0.1"
+    return client, settings.MESHUI_CLUSTER_NAME or name
+
+
+def forget_clients() -> None:
+    """Drop cached clients (after the kubeconfig changed, and between tests)."""
+    with _clients_lock:
+        for client, _name in _clients.values():
+            client.close()
+        _clients.clear()
+
+
+def _timeout() -> tuple[float, float]:
+    seconds = float(settings.MESHUI_KUBE_TIMEOUT_SECONDS)
+    return (min(seconds, 10.0), seconds)
+
+
+# --- Errors ---------------------------------------------------------------------------------
+
+
+def _status_body(error: ApiException) -> dict:
+    try:
+        body = json.loads(error.body) if error.body else {}
+    except (TypeError, ValueError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _retry_after(error: ApiException, status: dict) -> float | None:
+    header = (error.headers or {}).get("Retry-After")
+    if header:
+        try:
+            return max(0.0, float(header))
+        except ValueError:
+            pass
+    seconds = (status.get("details") or {}).get("retryAfterSeconds")
+    return float(seconds) if isinstance(seconds, int | float) else None
+
+
+def _domain_error(error: Exception, operation: str) -> ClusterError:
+    """Translate a client or transport exception into meshui's own error."""
+    if isinstance(error, ClusterError):
+        return error
+    if isinstance(error, ApiException):
+        status = _status_body(error)
+        message = status.get("message") or (error.body or "").strip() or error.reason or ""
+        causes = list((status.get("details") or {}).get("causes") or [])
+        code = error.status or 0
+        kwargs = {
+            "status": code,
+            "reason": status.get("reason", ""),
+            "causes": causes,
+            "operation": operation,
+        }
+        if code == 0:
+            return Unavailable(f"No answer from the API server: {message}", **kwargs)
+        error_class = {
+            401: Unauthorized,
+            403: Forbidden,
+            404: NotFound,
+            409: Conflict,
+            410: Expired,
+            400: Invalid,
+            422: Invalid,
+        }.get(code)
+        if error_class:
+            return error_class(message or f"HTTP {code}", **kwargs)
+        if code == 429:
+            retry_after = _retry_after(error, status)
+            wait = f" (asked to wait {retry_after:g} s)" if retry_after is not None else ""
+            return Unavailable(
+                f"The API server is rate limiting meshui: {message or 'Too Many Requests'}{wait}",
+                retry_after=retry_after,
+                **kwargs,
+            )
+        if code >= 500:
+            return Unavailable(
+                f"The API server failed (HTTP {code}): {message or error.reason}",
+                retry_after=_retry_after(error, status),
+                **kwargs,
+            )
+        return ClusterError(message or f"HTTP {code}", **kwargs)
+    if isinstance(error, urllib3.exceptions.MaxRetryError) and error.reason is not None:
+        return _domain_error(error.reason, operation)
+    if isinstance(error, urllib3.exceptions.TimeoutError | TimeoutError):
+        return Unavailable(
+            "The API server did not answer within "
+            f"{settings.MESHUI_KUBE_TIMEOUT_SECONDS} s (MESHUI_KUBE_TIMEOUT_SECONDS).",
+            operation=operation,
+        )
+    if isinstance(error, urllib3.exceptions.NewConnectionError | ConnectionRefusedError):
+        return Unavailable(f"Could not connect to the API server: {error}", operation=operation)
+    if isinstance(
+        error,
+        urllib3.exceptions.ProtocolError | urllib3.exceptions.HTTPError | ConnectionError,
+    ):
+        return Unavailable(
+            f"The connection to the API server was dropped: {error}", operation=operation
+        )
+    if isinstance(error, ValueError):  # a body that is not JSON
+        return Unavailable(
+            f"The API server sent an unreadable answer: {error}", operation=operation
+        )
+    return ClusterError(str(error), operation=operation)
+
+
+_TRANSPORT_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError)
+
+
+def _call(operation: str, method: Callable, *args, **kwargs) -> dict:
+    """Call one client method for its raw JSON body, mapping every failure to our errors."""
+    try:
+        response = method(*args, _preload_content=False, _request_timeout=_timeout(), **kwargs)
+        body = response.data
+        return json.loads(body) if body else {}
+    except _TRANSPORT_ERRORS as error:
+        raise _domain_error(error, operation) from error
+
+
+# --- Reads ----------------------------------------------------------------------------------
+
+
+def _trim(obj: dict) -> dict:
+    """Drop the bulky parts of an object the engine never reads (managedFields, env...)."""
+    metadata = obj.get("metadata") or {}
+    metadata.pop("managedFields", None)
+    annotations = metadata.get("annotations")
+    if annotations:
+        for key in _DROPPED_ANNOTATIONS:
+            annotations.pop(key, None)
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return obj
+    pod_spec = spec if obj.get("kind") == "Pod" else None
+    if pod_spec is None:
+        template = (spec.get("jobTemplate") or {}).get("spec", spec).get("template")
+        if isinstance(template, dict):
+            template_metadata = template.get("metadata") or {}
+            if template_metadata.get("annotations"):
+                for key in _DROPPED_ANNOTATIONS:
+                    template_metadata["annotations"].pop(key, None)
+            pod_spec = template.get("spec")
+    if isinstance(pod_spec, dict):
+        for containers_key in ("containers", "initContainers"):
+            containers = pod_spec.get(containers_key)
+            if containers:
+                pod_spec[containers_key] = [
+                    {key: c[key] for key in _CONTAINER_FIELDS if key in c} for c in containers
+                ]
+        pod_spec.pop("volumes", None)
+    if obj.get("kind") == "Pod" and isinstance(obj.get("status"), dict):
+        obj["status"] = {"phase": obj["status"].get("phase", "")}
+    return obj
+
+
+def _paged(
+    operation: str, list_page: Callable[..., dict], *, page_size: int
+) -> Iterator[tuple[list[dict], str]]:
+    """Yield (items, list resourceVersion) page by page, restarting on an expired token."""
+    for restart in range(LIST_RESTARTS + 1):
+        continue_token = None
+        try:
+            while True:
+                page = _call(operation, list_page, limit=page_size, _continue=continue_token)
+                metadata = page.get("metadata") or {}
+                yield page.get("items") or [], metadata.get("resourceVersion", "")
+                continue_token = metadata.get("continue")
+                if not continue_token:
+                    return
+        except Expired:
+            if restart == LIST_RESTARTS:
+                raise
+            # The consistent snapshot our token pointed into is gone: start the list again.
+            yield [], "__restart__"
+
+
+def _list_all(operation: str, kind: str, api_version: str, list_page: Callable) -> tuple:
+    items: list[dict] = []
+    list_resource_version = ""
+    for page_items, resource_version in _paged(
+        operation, list_page, page_size=settings.MESHUI_KUBE_PAGE_SIZE
+    ):
+        if resource_version == "__restart__":
+            items = []
+            continue
+        list_resource_version = resource_version or list_resource_version
+        for item in page_items:
+            # List items arrive without kind/apiVersion; the engine needs them.
+            item["kind"] = kind
+            item["apiVersion"] = api_version
+            items.append(_trim(item))
+    return items, list_resource_version
+
+
+def istio_api_versions(client: k8s.ApiClient | None = None) -> dict[str, str]:
+    """The preferred served apiVersion of each Istio kind meshui reads; absent = not served."""
+    client = client or api_client()
+    groups = _call("discovering API groups", k8s.ApisApi(client).get_api_versions)
+    served = {
+        group.get("name"): {version.get("version") for version in group.get("versions") or []}
+        for group in groups.get("groups") or []
+    }
+    found = {}
+    for kind, (group, preferences, _plural) in ISTIO_VERSIONS.items():
+        for version in preferences:
+            if version in served.get(group, set()):
+                found[kind] = f"{group}/{version}"
+                break
+    return found
+
+
+def root_namespace(client: k8s.ApiClient | None = None) -> str:
+    """The mesh root namespace: the `istio` ConfigMap's rootNamespace, else the setting."""
+    client = client or api_client()
+    fallback = settings.MESHUI_ROOT_NAMESPACE or DEFAULT_ROOT_NAMESPACE
+    try:
+        config_map = _call(
+            "reading the istio ConfigMap",
+            k8s.CoreV1Api(client).read_namespaced_config_map,
+            "istio",
+            fallback,
+        )
+    except (NotFound, Forbidden):
+        return fallback
+    try:
+        mesh_config = yaml.safe_load((config_map.get("data") or {}).get("mesh") or "") or {}
+    except yaml.YAMLError:
+        return fallback
+    configured = mesh_config.get("rootNamespace") if isinstance(mesh_config, dict) else None
+    return configured if isinstance(configured, str) and configured else fallback
+
+
+def cluster_read_all(*, kubeconfig: str | None = None, context: str | None = None) -> ClusterRead:
+    """Read everything the engine needs from the cluster, once, paged, as raw dicts."""
+    started = time.monotonic()
+    client, cluster_name = _client_and_name(kubeconfig=kubeconfig, context=context)
+    objects: list[dict] = []
+    counts: dict[str, int] = {}
+    list_versions: dict[str, str] = {}
+    notes: list[str] = []
+
+    istio_versions = istio_api_versions(client)
+    root = root_namespace(client)
+
+    apis = {name: getattr(k8s, name)(client) for name in {entry[2] for entry in CORE_LISTS}}
+    for kind, api_version, api_name, method_name in CORE_LISTS:
+        items, list_version = _list_all(
+            f"listing {kind}s", kind, api_version, getattr(apis[api_name], method_name)
+        )
+        objects.extend(items)
+        counts[kind] = len(items)
+        list_versions[kind] = list_version
+
+    custom = k8s.CustomObjectsApi(client)
+    for kind, (group, _preferences, plural) in ISTIO_VERSIONS.items():
+        api_version = istio_versions.get(kind)
+        if api_version is None:
+            counts[kind] = 0
+            continue
+        version = api_version.split("/", 1)[1]
+
+        def list_page(_group=group, _version=version, _plural=plural, **kwargs):
+            return custom.list_cluster_custom_object(_group, _version, _plural, **kwargs)
+
+        try:
+            items, list_version = _list_all(f"listing {kind}s", kind, api_version, list_page)
+        except NotFound:
+            # The CRD went away between discovery and the list: the kind is not served now.
+            notes.append(f"{kind} ({api_version}) disappeared while reading; treated as absent.")
+            istio_versions.pop(kind)
+            counts[kind] = 0
+            continue
+        objects.extend(items)
+        counts[kind] = len(items)
+        list_versions[kind] = list_version
+
+    return ClusterRead(
+        objects=objects,
+        cluster_name=cluster_name,
+        cluster_server=client.configuration.host,
+        root_namespace=root,
+        istio_installed="PeerAuthentication" in istio_versions,
+        istio_versions=istio_versions,
+        object_counts=counts,
+        list_resource_versions=list_versions,
+        fingerprint=objects_fingerprint(objects, root_namespace=root, extra=istio_versions),
+        api_seconds=time.monotonic() - started,
+        notes=notes,
+    )
+
+
+def objects_fingerprint(objects: list[dict], *, root_namespace: str, extra: dict) -> str:
+    """A digest that changes when any object changes: resourceVersions, not contents."""
+    digest = hashlib.sha256()
+    digest.update(root_namespace.encode())
+    digest.update(json.dumps(extra, sort_keys=True).encode())
+    keys = sorted(
+        "{}\0{}\0{}\0{}".format(
+            obj.get("kind", ""),
+            (obj.get("metadata") or {}).get("namespace", ""),
+            (obj.get("metadata") or {}).get("name", ""),
+            (obj.get("metadata") or {}).get("resourceVersion", ""),
+        )
+        for obj in objects
+    )
+    for key in keys:
+        digest.update(key.encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def cluster_describe() -> tuple[str, str]:
+    """(cluster name, API server URL) of the configured cluster, without calling it."""
+    client, name = _client_and_name()
+    return name, client.configuration.host
+
+
+# --- Writes (PeerAuthentication and DestinationRule only) -----------------------------------
+
+
+def _writable(kind: str, client: k8s.ApiClient, api_version: str | None = None) -> tuple:
+    if kind not in ISTIO_VERSIONS:
+        raise Invalid(
+            f"meshui only changes PeerAuthentications and DestinationRules, not {kind or '?'}."
+        )
+    group, _preferences, plural = ISTIO_VERSIONS[kind]
+    if api_version:
+        if "/" not in api_version or api_version.split("/", 1)[0] != group:
+            raise Invalid(f'apiVersion "{api_version}" is not a {group} version for {kind}.')
+        return group, api_version.split("/", 1)[1], plural
+    served = istio_api_versions(client).get(kind)
+    if served is None:
+        raise IstioNotInstalled(
+            f"This cluster does not serve {kind} ({group}): is Istio installed?",
+            operation=f"looking up {kind}",
+        )
+    return group, served.split("/", 1)[1], plural
+
+
+def object_get(kind: str, namespace: str, name: str) -> dict:
+    """The object as the cluster has it now (raw dict); NotFound if it does not exist."""
+    client = api_client()
+    group, version, plural = _writable(kind, client)
+    return _call(
+        f"reading {kind} {namespace}/{name}",
+        k8s.CustomObjectsApi(client).get_namespaced_custom_object,
+        group,
+        version,
+        namespace,
+        plural,
+        name,
+    )
+
+
+def object_apply(manifest: dict, *, dry_run: bool = False, force: bool = False) -> dict:
+    """Server-side apply `manifest` as field manager "meshui"; returns the object as stored.
+
+    With dry_run the cluster validates and admits it (CRD schema, CEL rules, webhooks) and
+    returns the result without persisting. force takes over fields owned by other managers.
+    """
+    client = api_client()
+    kind = manifest.get("kind", "")
+    metadata = manifest.get("metadata") or {}
+    namespace, name = metadata.get("namespace", ""), metadata.get("name", "")
+    if not namespace or not name:
+        raise Invalid(f"A {kind or 'manifest'} needs metadata.namespace and metadata.name.")
+    group, version, plural = _writable(kind, client, manifest.get("apiVersion"))
+    # _preload_content=False: an apply that creates answers 201, for which the generated
+    # client has no response type and would return None instead of the object.
+    return _call(
+        f"{'checking' if dry_run else 'applying'} {kind} {namespace}/{name}",
+        k8s.CustomObjectsApi(client).patch_namespaced_custom_object,
+        group,
+        version,
+        namespace,
+        plural,
+        name,
+        manifest,
+        field_manager=FIELD_MANAGER,
+        force=True if force else None,
+        dry_run="All" if dry_run else None,
+        _content_type=APPLY_PATCH_CONTENT_TYPE,
+    )
+
+
+def object_delete(
+    kind: str, namespace: str, name: str, *, resource_version: str, dry_run: bool = False
+) -> dict | None:
+    """Delete the object if it is still at `resource_version`; already gone is success.
+
+    A newer resourceVersion on the cluster raises Conflict: someone changed it since.
+    """
+    client = api_client()
+    group, version, plural = _writable(kind, client)
+    options = k8s.V1DeleteOptions(
+        preconditions=k8s.V1Preconditions(resource_version=resource_version or None),
+        dry_run=["All"] if dry_run else None,
+    )
+    try:
+        return _call(
+            f"{'checking the delete of' if dry_run else 'deleting'} {kind} {namespace}/{name}",
+            k8s.CustomObjectsApi(client).delete_namespaced_custom_object,
+            group,
+            version,
+            namespace,
+            plural,
+            name,
+            body=options,
+            dry_run="All" if dry_run else None,
+        )
+    except NotFound:
+        return None
