@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "django_htmx",
     "template_partials",
     "csp",
@@ -194,8 +195,16 @@ MESHUI_CLUSTER_NAME = env_str("MESHUI_CLUSTER_NAME")
 MESHUI_KUBE_TIMEOUT_SECONDS = env_int("MESHUI_KUBE_TIMEOUT_SECONDS", 30)
 MESHUI_KUBE_PAGE_SIZE = env_int("MESHUI_KUBE_PAGE_SIZE", 500)
 MESHUI_SYNC_INTERVAL = env_int("MESHUI_SYNC_INTERVAL", 60)
+# How often beat looks for timed namespace-mode restores that are due (seconds).
+MESHUI_RESTORE_SWEEP_INTERVAL = env_int("MESHUI_RESTORE_SWEEP_INTERVAL", 30)
 MESHUI_SNAPSHOT_RETENTION_DAYS = env_int("MESHUI_SNAPSHOT_RETENTION_DAYS", 90)
 MESHUI_DEMO_CLUSTER = env_bool("MESHUI_DEMO_CLUSTER", False)
+# A sync is cut short after the soft limit (recorded as failed) and killed at the hard one.
+MESHUI_SYNC_SOFT_TIME_LIMIT = env_int("MESHUI_SYNC_SOFT_TIME_LIMIT", 240)
+MESHUI_SYNC_TIME_LIMIT = env_int("MESHUI_SYNC_TIME_LIMIT", 300)
+MESHUI_SYNC_MAX_RETRIES = env_int("MESHUI_SYNC_MAX_RETRIES", 3)
+# Keys meshui keeps in Redis (the sync lock) start with this; one Redis can serve two meshuis.
+MESHUI_REDIS_KEY_PREFIX = env_str("MESHUI_REDIS_KEY_PREFIX", "meshui:")
 
 # --- Celery ---------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
@@ -214,6 +223,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "policies.sync_cluster",
         "schedule": float(MESHUI_SYNC_INTERVAL),
         "options": {"expires": float(MESHUI_SYNC_INTERVAL)},
+    },
+    # Timed namespace-mode restores are queued with an eta; this sweep catches any the broker
+    # lost (or that an in-process, eager setup cannot delay).
+    "restore-namespace-modes": {
+        "task": "policies.restore_namespace_mode",
+        "schedule": float(MESHUI_RESTORE_SWEEP_INTERVAL),
+        "options": {"expires": float(MESHUI_RESTORE_SWEEP_INTERVAL)},
     },
 }
 

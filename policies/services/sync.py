@@ -1,0 +1,382 @@
+"""Syncing the cluster into a stored snapshot: read once, run the engine, write atomically.
+
+`cluster_sync` is the one writer of Snapshot rows. Every attempt leaves a SyncRun behind
+(succeeded, no_change or failed, with the reason in words); a failure never touches the
+snapshots, so the last good one stays current.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from importlib.metadata import PackageNotFoundError, version
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from policies import cluster
+from policies.cluster_errors import ClusterError
+from policies.engine import evaluate
+from policies.models import (
+    SEVERITY_RANK,
+    FindingRecord,
+    NamespacePosture,
+    PolicyRecord,
+    ServiceRecord,
+    Snapshot,
+    SyncRun,
+    WorkloadPosture,
+)
+
+logger = logging.getLogger(__name__)
+
+# Rows per INSERT: large enough to amortise round trips, small enough for SQLite's
+# variable limit and a modest statement size on PostgreSQL.
+BULK_BATCH_SIZE = 1000
+
+
+class SyncFailed(Exception):
+    """A sync failed for a reason that is not the cluster's (a bug, the database)."""
+
+
+def cluster_sync(*, trigger: str, now: datetime | None = None) -> SyncRun:
+    """Read the cluster, compute its posture and store it as the current snapshot.
+
+    Returns the SyncRun. When the cluster is unchanged since the current snapshot (same
+    resourceVersions), records a cheap "no_change" run pointing at that snapshot. On failure
+    the run records the reason and the error is raised again (a ClusterError for anything
+    the cluster said or did not say), after the run is saved.
+    """
+    started = time.monotonic()
+    run = SyncRun.objects.create(
+        started_at=now or timezone.now(), trigger=trigger, status=SyncRun.Status.RUNNING
+    )
+    try:
+        read = cluster.cluster_read_all()
+        api_ms = _ms(read.api_seconds)
+        extra_findings = _meshui_findings(now or timezone.now())
+        fingerprint = _fingerprint(read.fingerprint, extra_findings)
+        current = Snapshot.objects.order_by("-taken_at", "-id").first()
+        if current is not None and current.source_fingerprint == fingerprint:
+            return _finish(
+                run, started, status=SyncRun.Status.NO_CHANGE, snapshot=current, api_ms=api_ms
+            )
+        posture = evaluate(read.objects, root_namespace=read.root_namespace)
+        db_started = time.monotonic()
+        snapshot = _snapshot_write(
+            read=read,
+            posture=posture,
+            extra_findings=extra_findings,
+            fingerprint=fingerprint,
+            taken_at=run.started_at,
+            duration_ms=_ms(time.monotonic() - started),
+        )
+        db_ms = _ms(time.monotonic() - db_started)
+        _finish(
+            run,
+            started,
+            status=SyncRun.Status.SUCCEEDED,
+            snapshot=snapshot,
+            api_ms=api_ms,
+            db_ms=db_ms,
+        )
+        snapshots_prune(now=now or timezone.now())
+        return run
+    except ClusterError as error:
+        _fail(run, started, error.summary)
+        raise
+    except Exception as error:
+        if type(error).__name__ == "SoftTimeLimitExceeded":  # Celery's, without importing it
+            _fail(run, started, "The sync took longer than MESHUI_SYNC_SOFT_TIME_LIMIT allows.")
+            raise
+        logger.exception("sync %s failed", run.pk)
+        _fail(run, started, f"Internal error while syncing: {type(error).__name__}: {error}")
+        raise
+
+
+def _ms(seconds: float) -> int:
+    return max(0, round(seconds * 1000))
+
+
+def _finish(run: SyncRun, started: float, *, status: str, snapshot: Snapshot, **timings) -> SyncRun:
+    run.status = status
+    run.snapshot = snapshot
+    run.finished_at = timezone.now()
+    run.duration_ms = _ms(time.monotonic() - started)
+    for name, value in timings.items():
+        setattr(run, name, value)
+    run.save()
+    return run
+
+
+def _fail(run: SyncRun, started: float, reason: str) -> None:
+    run.status = SyncRun.Status.FAILED
+    run.error = reason
+    run.finished_at = timezone.now()
+    run.duration_ms = _ms(time.monotonic() - started)
+    run.save(update_fields=["status", "error", "finished_at", "duration_ms"])
+
+
+def sync_run_record_failure(*, trigger: str, reason: str) -> SyncRun:
+    """Record a sync that could not even start (e.g. the queue was unreachable)."""
+    moment = timezone.now()
+    return SyncRun.objects.create(
+        started_at=moment,
+        finished_at=moment,
+        duration_ms=0,
+        trigger=trigger,
+        status=SyncRun.Status.FAILED,
+        error=reason,
+    )
+
+
+def sync_request(*, trigger: str) -> None:
+    """Ask for a sync as soon as the current transaction commits (e.g. after a change).
+
+    With Redis a worker runs it; without, it runs here and now. If the queue is unreachable
+    the attempt is recorded as a failed run with the reason, so the page can say so.
+    """
+    transaction.on_commit(lambda: _sync_enqueue(trigger))
+
+
+def _sync_enqueue(trigger: str) -> None:
+    from kombu.exceptions import OperationalError
+
+    from policies.tasks import sync_cluster
+
+    try:
+        sync_cluster.delay(trigger=trigger)
+    except (OperationalError, OSError) as error:
+        sync_run_record_failure(
+            trigger=trigger,
+            reason=f"Could not queue the sync: the task queue (Redis) is unreachable: {error}",
+        )
+
+
+def _meshui_findings(now: datetime) -> list:
+    """Findings from meshui's own records (expired exemptions), when that feature exists."""
+    try:
+        from policies.services.exemptions import exemption_findings
+    except ImportError:
+        return []
+    return list(exemption_findings(now))
+
+
+def _fingerprint(source_fingerprint: str, extra_findings: Iterable) -> str:
+    digest = hashlib.sha256(source_fingerprint.encode())
+    # A new meshui may compute a different posture from the same objects.
+    with contextlib.suppress(PackageNotFoundError):
+        digest.update(version("meshui").encode())
+    for finding in sorted((f.code, f.namespace, f.name, f.kind, f.message) for f in extra_findings):
+        digest.update("\0".join(finding).encode())
+    return digest.hexdigest()
+
+
+def _policy_ref(ref) -> str:
+    return "" if ref is None else str(ref)
+
+
+def _reason_with_ports(workload) -> dict:
+    reason = workload.reason.as_dict()
+    if workload.ports:
+        reason["ports"] = {str(port.port): port.reason.as_dict() for port in workload.ports}
+    return reason
+
+
+def _snapshot_write(
+    *, read, posture, extra_findings, fingerprint: str, taken_at: datetime, duration_ms: int
+) -> Snapshot:
+    """Store the posture as one snapshot, in one transaction: readers see all of it or none."""
+    findings = list(posture.findings) + list(extra_findings)
+    findings_by_namespace = Counter(finding.namespace for finding in findings)
+    findings_by_object = Counter((finding.namespace, finding.name) for finding in findings)
+    severities = Counter(str(finding.severity) for finding in findings)
+
+    per_namespace: dict[str, Counter] = defaultdict(Counter)
+    workload_modes = Counter()
+    for workload in posture.workloads:
+        counts = per_namespace[workload.namespace]
+        mode = str(workload.mode)
+        counts["total"] += 1
+        counts[mode] += 1
+        workload_modes[mode] += 1
+        if any(port.mode != workload.mode for port in workload.ports):
+            counts["port_exceptions"] += 1
+        if workload.has_sidecar:
+            counts["sidecar"] += 1
+    namespace_modes = Counter(str(namespace.mode) for namespace in posture.namespaces)
+
+    with transaction.atomic():
+        snapshot = Snapshot.objects.create(
+            taken_at=taken_at,
+            cluster_name=read.cluster_name,
+            cluster_server=read.cluster_server,
+            source_fingerprint=fingerprint,
+            source_resource_version=read.source_resource_version,
+            duration_ms=duration_ms,
+            object_counts=read.object_counts,
+            istio_installed=read.istio_installed,
+            istio_versions=read.istio_versions,
+            root_namespace=posture.root_namespace,
+            mesh_mode=str(posture.mesh.mode),
+            mesh_policy=_policy_ref(posture.mesh.policy),
+            mesh_reason=posture.mesh.reason.as_dict(),
+            namespaces_total=len(posture.namespaces),
+            namespaces_strict=namespace_modes["STRICT"],
+            namespaces_permissive=namespace_modes["PERMISSIVE"],
+            namespaces_disable=namespace_modes["DISABLE"],
+            workloads_total=len(posture.workloads),
+            workloads_strict=workload_modes["STRICT"],
+            workloads_permissive=workload_modes["PERMISSIVE"],
+            workloads_disable=workload_modes["DISABLE"],
+            workloads_with_sidecar=sum(1 for w in posture.workloads if w.has_sidecar),
+            workloads_ambient=sum(1 for w in posture.workloads if w.ambient),
+            findings_error=severities["error"],
+            findings_warning=severities["warning"],
+            findings_info=severities["info"],
+        )
+        NamespacePosture.objects.bulk_create(
+            (
+                NamespacePosture(
+                    snapshot=snapshot,
+                    name=namespace.name,
+                    mode=str(namespace.mode),
+                    source=str(namespace.source),
+                    policy=_policy_ref(namespace.policy),
+                    reason=namespace.reason.as_dict(),
+                    labels=dict(namespace.labels),
+                    is_root=namespace.is_root,
+                    injection=namespace.injection,
+                    workloads_total=per_namespace[namespace.name]["total"],
+                    workloads_strict=per_namespace[namespace.name]["STRICT"],
+                    workloads_permissive=per_namespace[namespace.name]["PERMISSIVE"],
+                    workloads_disable=per_namespace[namespace.name]["DISABLE"],
+                    workloads_with_port_exceptions=per_namespace[namespace.name]["port_exceptions"],
+                    workloads_with_sidecar=per_namespace[namespace.name]["sidecar"],
+                    findings_count=findings_by_namespace[namespace.name],
+                )
+                for namespace in posture.namespaces
+            ),
+            batch_size=BULK_BATCH_SIZE,
+        )
+        WorkloadPosture.objects.bulk_create(
+            (
+                WorkloadPosture(
+                    snapshot=snapshot,
+                    namespace=workload.namespace,
+                    name=workload.name,
+                    kind=workload.kind,
+                    mode=str(workload.mode),
+                    source=str(workload.source),
+                    policy=_policy_ref(workload.policy),
+                    ports={str(port.port): str(port.mode) for port in workload.ports},
+                    has_port_exceptions=any(port.mode != workload.mode for port in workload.ports),
+                    reason=_reason_with_ports(workload),
+                    labels=dict(workload.labels),
+                    container_ports=list(workload.container_ports),
+                    has_sidecar=workload.has_sidecar,
+                    ambient=workload.ambient,
+                    findings_count=findings_by_object[(workload.namespace, workload.name)],
+                )
+                for workload in posture.workloads
+            ),
+            batch_size=BULK_BATCH_SIZE,
+        )
+        FindingRecord.objects.bulk_create(
+            (
+                FindingRecord(
+                    snapshot=snapshot,
+                    code=finding.code,
+                    severity=str(finding.severity),
+                    severity_rank=SEVERITY_RANK.get(str(finding.severity), 1),
+                    namespace=finding.namespace or "",
+                    name=finding.name or "",
+                    kind=finding.kind or "",
+                    message=finding.message,
+                )
+                for finding in findings
+            ),
+            batch_size=BULK_BATCH_SIZE,
+        )
+        PolicyRecord.objects.bulk_create(
+            (
+                PolicyRecord(
+                    snapshot=snapshot,
+                    kind=policy.kind,
+                    namespace=policy.namespace,
+                    name=policy.name,
+                    scope=policy.scope or "",
+                    mode=str(policy.mode or ""),
+                    selector=dict(policy.selector or {}),
+                    port_modes={str(port): str(mode) for port, mode in policy.port_modes.items()},
+                    host=policy.host or "",
+                    status=policy.status or "",
+                    status_reason=(policy.status_reason or "")[:500],
+                    created_at=_timestamp(policy.created),
+                    resource_version=policy.resource_version or "",
+                    uid=policy.uid or "",
+                    api_version=policy.api_version or "",
+                    manifest=policy.manifest,
+                )
+                for policy in posture.policies
+            ),
+            batch_size=BULK_BATCH_SIZE,
+        )
+        ServiceRecord.objects.bulk_create(
+            (
+                ServiceRecord(
+                    snapshot=snapshot,
+                    namespace=service.namespace,
+                    name=service.name,
+                    selector=dict(service.selector or {}),
+                    ports=[
+                        {
+                            "port": port.port,
+                            "targetPort": port.target_port,
+                            "name": port.name,
+                            "protocol": port.protocol,
+                        }
+                        for port in service.ports
+                    ],
+                )
+                for service in posture.services
+            ),
+            batch_size=BULK_BATCH_SIZE,
+        )
+    return snapshot
+
+
+def _timestamp(created: str) -> datetime | None:
+    if not created:
+        return None
+    try:
+        return parse_datetime(created.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def snapshots_prune(*, now: datetime) -> int:
+    """Delete snapshots (and sync runs) older than the retention; the newest always stays."""
+    days = settings.MESHUI_SNAPSHOT_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    cutoff = now - timedelta(days=days)
+    newest = Snapshot.objects.order_by("-taken_at", "-id").values_list("id", flat=True).first()
+    if newest is None:
+        return 0
+    expired = Snapshot.objects.filter(taken_at__lt=cutoff).exclude(id=newest)
+    deleted = 0
+    for snapshot_id in list(expired.values_list("id", flat=True)):
+        # One snapshot per transaction: a big history never holds one huge lock.
+        with transaction.atomic():
+            Snapshot.objects.filter(id=snapshot_id).delete()
+        deleted += 1
+    SyncRun.objects.filter(started_at__lt=cutoff).exclude(snapshot_id=newest).delete()
+    return deleted

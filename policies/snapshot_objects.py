@@ -1,0 +1,115 @@
+"""Turn a stored snapshot back into engine input, for "what if" previews.
+
+A snapshot keeps what the engine decided, not every object it read. To re-run the engine on
+"the current snapshot with one change applied", this rebuilds the smallest objects that
+carry the same facts: namespaces with their labels, one synthetic controller per workload
+(its pod labels, container ports and sidecar facts), every PeerAuthentication and
+DestinationRule exactly as read, and Services with their selectors and ports. Evaluating
+these objects gives the snapshot's own posture back.
+"""
+
+from __future__ import annotations
+
+from policies.models import NamespacePosture, PolicyRecord, ServiceRecord, Snapshot, WorkloadPosture
+
+# What the sidecar injector leaves on a pod; the engine counts either as "has a sidecar".
+PROXY_CONTAINER = "istio-proxy"
+INJECTION_STATUS_ANNOTATION = "sidecar.istio.io/status"
+AMBIENT_LABEL = "istio.io/dataplane-mode"
+
+_API_VERSIONS = {
+    "Pod": "v1",
+    "Deployment": "apps/v1",
+    "StatefulSet": "apps/v1",
+    "DaemonSet": "apps/v1",
+    "ReplicaSet": "apps/v1",
+    "Job": "batch/v1",
+    "CronJob": "batch/v1",
+}
+
+
+def snapshot_objects(snapshot: Snapshot) -> list[dict]:
+    """Engine input dicts equivalent to what `snapshot` was computed from."""
+    namespaces = list(
+        NamespacePosture.objects.filter(snapshot=snapshot).values_list("name", "labels")
+    )
+    ambient_namespaces = {
+        name for name, labels in namespaces if (labels or {}).get(AMBIENT_LABEL) == "ambient"
+    }
+    objects: list[dict] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+        for name, labels in namespaces
+    ]
+    workloads = WorkloadPosture.objects.filter(snapshot=snapshot).values_list(
+        "namespace", "name", "kind", "labels", "container_ports", "has_sidecar", "ambient"
+    )
+    for namespace, name, kind, labels, container_ports, has_sidecar, ambient in workloads:
+        objects.append(
+            workload_object(
+                namespace=namespace,
+                name=name,
+                kind=kind,
+                labels=labels or {},
+                container_ports=container_ports or [],
+                has_sidecar=has_sidecar,
+                ambient=ambient and namespace not in ambient_namespaces,
+            )
+        )
+    objects.extend(
+        PolicyRecord.objects.filter(snapshot=snapshot).values_list("manifest", flat=True)
+    )
+    for namespace, name, selector, ports in ServiceRecord.objects.filter(
+        snapshot=snapshot
+    ).values_list("namespace", "name", "selector", "ports"):
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"namespace": namespace, "name": name},
+                "spec": {"selector": selector or {}, "ports": ports or []},
+            }
+        )
+    return objects
+
+
+def workload_object(
+    *,
+    namespace: str,
+    name: str,
+    kind: str,
+    labels: dict,
+    container_ports: list[int],
+    has_sidecar: bool,
+    ambient: bool,
+) -> dict:
+    """A minimal controller (or Pod) whose pod template carries the given facts."""
+    pod_labels = dict(labels)
+    if ambient:
+        pod_labels[AMBIENT_LABEL] = "ambient"
+    containers = [{"name": "app", "ports": [{"containerPort": port} for port in container_ports]}]
+    annotations = {}
+    if has_sidecar:
+        containers.append({"name": PROXY_CONTAINER})
+        annotations[INJECTION_STATUS_ANNOTATION] = "{}"
+    template = {
+        "metadata": {"labels": pod_labels, "annotations": annotations},
+        "spec": {"containers": containers},
+    }
+    kind = kind if kind in _API_VERSIONS else "Deployment"
+    metadata = {"namespace": namespace, "name": name}
+    if kind == "Pod":
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {**metadata, **template["metadata"]},
+            "spec": template["spec"],
+        }
+    spec: dict = {"template": template}
+    if kind == "CronJob":
+        spec = {"jobTemplate": {"spec": {"template": template}}}
+    return {
+        "apiVersion": _API_VERSIONS[kind],
+        "kind": kind,
+        "metadata": {**metadata, "labels": dict(labels)},
+        "spec": {**spec, "selector": {"matchLabels": dict(labels)}},
+    }

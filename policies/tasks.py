@@ -1,0 +1,104 @@
+"""Celery tasks: each takes names and ids, calls one service, and owns its retries."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from celery import shared_task
+from django.conf import settings
+
+from policies.cluster_errors import ClusterError
+
+logger = logging.getLogger(__name__)
+
+# --- Cluster sync (issue 4) ------------------------------------------------------------------
+
+# How often one task may run the sync again for requests that arrived while it ran.
+SYNC_RERUNS_PER_TASK = 3
+SYNC_BACKOFF_SECONDS = 5
+SYNC_BACKOFF_CAP_SECONDS = 120
+
+
+def _sync_retry_countdown(error: ClusterError, retries: int) -> float:
+    """Exponential backoff with jitter, but never sooner than the server's Retry-After."""
+    backoff = min(SYNC_BACKOFF_CAP_SECONDS, SYNC_BACKOFF_SECONDS * 2**retries)
+    backoff = backoff * (0.5 + random.random() / 2)
+    return max(backoff, getattr(error, "retry_after", None) or 0)
+
+
+@shared_task(
+    name="policies.sync_cluster",
+    bind=True,
+    max_retries=settings.MESHUI_SYNC_MAX_RETRIES,
+    soft_time_limit=settings.MESHUI_SYNC_SOFT_TIME_LIMIT,
+    time_limit=settings.MESHUI_SYNC_TIME_LIMIT,
+    acks_late=True,
+)
+def sync_cluster(self, trigger: str = "schedule") -> dict:
+    """Sync the cluster into a snapshot, unless a sync is running: then ask it to go again.
+
+    Idempotent: running it twice on an unchanged cluster records a cheap no-change run.
+    Retries (with backoff, honouring Retry-After) only when the cluster is unavailable or
+    rate limiting; a 403 or a missing resource fails at once with its reason recorded.
+    """
+    from policies.services.sync import cluster_sync, sync_run_record_failure
+    from policies.sync_lock import LOCK_OPERATION, sync_lock
+
+    lock = sync_lock(timeout=settings.MESHUI_SYNC_TIME_LIMIT)
+    result: dict = {"status": "coalesced"}
+    try:
+        for _attempt in range(SYNC_RERUNS_PER_TASK + 1):
+            if not lock.acquire():
+                lock.request_rerun()
+                # The holder may have finished between our two looks: try once more so the
+                # request is never left with nobody to run it.
+                if not lock.acquire():
+                    return result
+            lock.take_rerun()  # this run reads after every request made so far
+            try:
+                run = cluster_sync(trigger=trigger)
+            finally:
+                lock.release()
+            result = {"status": run.status, "run": run.pk, "snapshot": run.snapshot_id}
+            if not lock.take_rerun():
+                break
+            trigger = "coalesced"
+        return result
+    except ClusterError as error:
+        if error.operation == LOCK_OPERATION:  # cluster_sync records its own failures
+            sync_run_record_failure(trigger=trigger, reason=error.summary)
+        if not error.retryable or self.request.is_eager:
+            # Eager (no Redis): the next periodic sync is the retry; never block a request.
+            return {"status": "failed", "error": error.summary}
+        if self.request.retries >= self.max_retries:
+            logger.warning("sync gave up after %s retries: %s", self.request.retries, error)
+            return {"status": "failed", "error": error.summary}
+        raise self.retry(
+            exc=error, countdown=_sync_retry_countdown(error, self.request.retries)
+        ) from error
+
+
+# --- Timed restores of namespace modes (issue 6) ---------------------------------------------
+
+
+@shared_task(
+    name="policies.restore_namespace_mode",
+    soft_time_limit=120,
+    time_limit=180,
+    acks_late=True,
+)
+def restore_namespace_mode(restore_id: int | None = None) -> dict:
+    """Restore one namespace's mode after a timed change, or (no id: beat's sweep) every due one.
+
+    Queued with an eta when the change is made; beat sweeps too, in case the broker lost it.
+    Idempotent: a restore that already ran, was cancelled or is not due yet does nothing. It
+    does not retry by itself: a failed restore is recorded, audited and shown on the page.
+    """
+    from policies.services.changes import timed_restore_run, timed_restores_due
+
+    restore_ids = [restore_id] if restore_id is not None else timed_restores_due()
+    statuses = {}
+    for pk in restore_ids:
+        statuses[pk] = timed_restore_run(restore_id=pk).status
+    return {"restores": statuses}
