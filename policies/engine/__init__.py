@@ -1,1 +1,53 @@
-"""The policy engine: raw Kubernetes objects in, mTLS posture out. Standard library only."""
+"""The policy engine: raw Kubernetes objects in, mTLS posture out. Standard library only.
+
+from policies.engine import evaluate, posture_as_json, Mode, Level, Severity
+posture = evaluate(objects, root_namespace="istio-system")
+document = posture_as_json(posture)
+"""
+
+from policies.engine.model import (
+    Finding,
+    Level,
+    LevelStep,
+    Loser,
+    MeshPosture,
+    Mode,
+    NamespacePosture,
+    Outcome,
+    PolicyRef,
+    PolicyStamp,
+    PolicyVerdict,
+    PortPosture,
+    Posture,
+    Reason,
+    ServiceInfo,
+    ServicePort,
+    Severity,
+    WorkloadPosture,
+)
+from policies.engine.resolve import DEFAULT_ROOT_NAMESPACE, evaluate
+from policies.engine.serialize import posture_as_json
+
+__all__ = [
+    "DEFAULT_ROOT_NAMESPACE",
+    "Finding",
+    "Level",
+    "LevelStep",
+    "Loser",
+    "MeshPosture",
+    "Mode",
+    "NamespacePosture",
+    "Outcome",
+    "PolicyRef",
+    "PolicyStamp",
+    "PolicyVerdict",
+    "PortPosture",
+    "Posture",
+    "Reason",
+    "ServiceInfo",
+    "ServicePort",
+    "Severity",
+    "WorkloadPosture",
+    "evaluate",
+    "posture_as_json",
+]

@@ -1,0 +1,385 @@
+"""Parse raw API dicts once into the engine's working records.
+
+Objects from files and from the cluster have the same shape (camelCase, as `kubectl get -o
+json` prints them), so this is the only place that knows where a field lives. Malformed
+objects never raise: a field of the wrong type reads as absent, because one odd object in a
+cluster export must not hide the posture of everything else.
+
+Owned objects fold into their top controller present in the input (Deployment ← ReplicaSet
+← Pod, CronJob ← Job ← Pod); an object whose owner is absent stands for itself. Folded pods
+still supply sidecar facts (an injected `istio-proxy` container, the injector's status
+annotation), because a live cluster's Deployment template does not show the injection.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from policies.engine.model import Mode
+
+WORKLOAD_KINDS = frozenset(
+    {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
+)
+PEER_AUTHENTICATION_GROUP = "security.istio.io/"
+DESTINATION_RULE_GROUP = "networking.istio.io/"
+DEFAULT_NAMESPACE = "default"
+
+_MODES = {"STRICT": Mode.STRICT, "PERMISSIVE": Mode.PERMISSIVE, "DISABLE": Mode.DISABLE}
+_EMPTY: dict[str, Any] = {}
+# A policy without creationTimestamp sorts before every policy that has one (Go's zero time).
+MISSING_TIME_KEY = (0, 0.0)
+
+
+def mapping(value: Any) -> dict[str, Any]:
+    """`value` when it is a dict, else an empty dict (malformed fields read as absent)."""
+    return value if type(value) is dict else _EMPTY
+
+
+def string_map(value: Any) -> dict[str, str]:
+    """Labels and annotations as str → str; YAML booleans and numbers become their text."""
+    if type(value) is not dict or not value:
+        return {}
+    if all(type(v) is str and type(k) is str for k, v in value.items()):
+        return value
+    return {str(k): _label_text(v) for k, v in value.items()}
+
+
+def _label_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def time_key(created: Any) -> tuple[int, float]:
+    """A sortable key for `metadata.creationTimestamp` (RFC 3339); missing sorts oldest."""
+    if not created or type(created) is not str:
+        return MISSING_TIME_KEY
+    try:
+        moment = datetime.fromisoformat(created)
+    except ValueError:
+        return MISSING_TIME_KEY
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (1, moment.timestamp())
+
+
+def parse_mode(value: Any) -> tuple[Mode, str]:
+    """The Mode for a `mode` field and, when it is not a known mode, the text that was there."""
+    if value is None or value == "" or value == "UNSET":
+        return Mode.UNSET, ""
+    mode = _MODES.get(value) if type(value) is str else None
+    if mode is None:
+        return Mode.UNSET, str(value)
+    return mode, ""
+
+
+class NamespaceInput:
+    """A namespace (declared or only named by an object) and its labels."""
+
+    __slots__ = ("name", "labels", "declared")
+
+    def __init__(self, name: str, labels: dict[str, str], declared: bool) -> None:
+        self.name = name
+        self.labels = labels
+        self.declared = declared
+
+
+class PeerAuthenticationInput:
+    """A PeerAuthentication with its selector, modes and competition key parsed."""
+
+    __slots__ = (
+        "namespace",
+        "name",
+        "api_version",
+        "created",
+        "sort_key",
+        "selector",
+        "mode",
+        "invalid_mode",
+        "port_modes",
+        "invalid_ports",
+        "resource_version",
+        "uid",
+        "manifest",
+    )
+
+    def __init__(self, obj: dict[str, Any], metadata: dict[str, Any], namespace: str) -> None:
+        spec = mapping(obj.get("spec"))
+        self.namespace = namespace
+        self.name = metadata["name"]
+        self.api_version = str(obj.get("apiVersion") or "")
+        created = metadata.get("creationTimestamp")
+        self.created = created if type(created) is str else ""
+        self.selector = string_map(mapping(spec.get("selector")).get("matchLabels"))
+        self.mode, self.invalid_mode = parse_mode(mapping(spec.get("mtls")).get("mode"))
+        # Istio's order: oldest first, then name, then namespace. The last two entries only
+        # make the order total when the same object appears twice in one input.
+        self.sort_key = (time_key(created), self.name, namespace, str(self.mode), self.api_version)
+        self.port_modes: dict[int, Mode] = {}
+        self.invalid_ports: list[str] = []
+        port_level = spec.get("portLevelMtls")
+        if type(port_level) is dict:
+            for key, port_mtls in port_level.items():
+                port = _port_number(key)
+                if port is None:
+                    self.invalid_ports.append(str(key))
+                    continue
+                self.port_modes[port] = parse_mode(mapping(port_mtls).get("mode"))[0]
+        self.resource_version = str(metadata.get("resourceVersion") or "")
+        self.uid = str(metadata.get("uid") or "")
+        self.manifest = obj
+
+
+def _port_number(key: Any) -> int | None:
+    # The CRD's JSON form has string keys; YAML gives ints. Anything else is not a port.
+    if isinstance(key, bool):
+        return None
+    if isinstance(key, int):
+        number = key
+    elif isinstance(key, str) and key.strip().isdigit():
+        number = int(key.strip())
+    else:
+        return None
+    return number if 1 <= number <= 65535 else None
+
+
+class DestinationRuleInput:
+    """A DestinationRule's host and top-level `trafficPolicy.tls.mode`."""
+
+    __slots__ = (
+        "namespace",
+        "name",
+        "api_version",
+        "host",
+        "tls_mode",
+        "created",
+        "sort_key",
+        "resource_version",
+        "uid",
+        "manifest",
+    )
+
+    def __init__(self, obj: dict[str, Any], metadata: dict[str, Any], namespace: str) -> None:
+        spec = mapping(obj.get("spec"))
+        self.namespace = namespace
+        self.name = metadata["name"]
+        self.api_version = str(obj.get("apiVersion") or "")
+        host = spec.get("host")
+        self.host = host.strip().lower() if type(host) is str else ""
+        tls = mapping(mapping(spec.get("trafficPolicy")).get("tls"))
+        mode = tls.get("mode")
+        self.tls_mode = mode if type(mode) is str else ""
+        created = metadata.get("creationTimestamp")
+        self.created = created if type(created) is str else ""
+        self.sort_key = (time_key(created), self.name, namespace)
+        self.resource_version = str(metadata.get("resourceVersion") or "")
+        self.uid = str(metadata.get("uid") or "")
+        self.manifest = obj
+
+
+class ServiceInput:
+    """A Service's selector and ports."""
+
+    __slots__ = ("namespace", "name", "selector", "ports")
+
+    def __init__(self, obj: dict[str, Any], metadata: dict[str, Any], namespace: str) -> None:
+        spec = mapping(obj.get("spec"))
+        self.namespace = namespace
+        self.name = metadata["name"]
+        self.selector = string_map(spec.get("selector"))
+        ports = spec.get("ports")
+        self.ports = ports if type(ports) is list else []
+
+
+class WorkloadInput:
+    """A workload's pod template facts: labels, container ports and sidecar hints."""
+
+    __slots__ = (
+        "namespace",
+        "name",
+        "kind",
+        "labels",
+        "annotations",
+        "container_ports",
+        "has_proxy",
+        "owner",
+        "uid",
+    )
+
+    def __init__(self, kind: str, obj: dict[str, Any], metadata: dict[str, Any], namespace: str):
+        if kind == "Pod":
+            template = obj
+        elif kind == "CronJob":
+            job_spec = mapping(mapping(obj.get("spec")).get("jobTemplate")).get("spec")
+            template = mapping(mapping(job_spec).get("template"))
+        else:
+            template = mapping(mapping(obj.get("spec")).get("template"))
+        template_meta = mapping(template.get("metadata"))
+        pod_spec = mapping(template.get("spec"))
+        self.namespace = namespace
+        self.name = metadata["name"]
+        self.kind = kind
+        self.labels = string_map(template_meta.get("labels"))
+        self.annotations = string_map(template_meta.get("annotations"))
+        ports: set[int] = set()
+        has_proxy = "sidecar.istio.io/status" in self.annotations
+        for group in ("containers", "initContainers"):
+            containers = pod_spec.get(group)
+            if type(containers) is not list:
+                continue
+            for container in containers:
+                if type(container) is not dict:
+                    continue
+                if container.get("name") == "istio-proxy":
+                    has_proxy = True
+                if group == "containers":
+                    container_ports = container.get("ports")
+                    if type(container_ports) is list:
+                        for port in container_ports:
+                            number = mapping(port).get("containerPort")
+                            if type(number) is int:
+                                ports.add(number)
+        self.container_ports = tuple(sorted(ports))
+        self.has_proxy = has_proxy
+        self.owner: tuple[str, str, str] | None = _controller_owner(metadata)
+        self.uid = str(metadata.get("uid") or "")
+
+
+def _controller_owner(metadata: dict[str, Any]) -> tuple[str, str, str] | None:
+    references = metadata.get("ownerReferences")
+    if type(references) is not list:
+        return None
+    for reference in references:
+        if type(reference) is dict and reference.get("controller") is True:
+            return (
+                str(reference.get("uid") or ""),
+                str(reference.get("kind") or ""),
+                str(reference.get("name") or ""),
+            )
+    return None
+
+
+class Inputs:
+    """Everything the engine reads, parsed once and folded."""
+
+    __slots__ = (
+        "namespaces",
+        "workloads",
+        "peer_authentications",
+        "destination_rules",
+        "services",
+        "object_counts",
+    )
+
+    def __init__(self) -> None:
+        self.namespaces: dict[str, NamespaceInput] = {}
+        self.workloads: list[WorkloadInput] = []
+        self.peer_authentications: list[PeerAuthenticationInput] = []
+        self.destination_rules: list[DestinationRuleInput] = []
+        self.services: list[ServiceInput] = []
+        self.object_counts: dict[str, int] = {}
+
+
+def parse_objects(objects: Any, root_namespace: str) -> Inputs:
+    """Parse raw API dicts into Inputs; unknown kinds and objects without a name are skipped."""
+    inputs = Inputs()
+    counts = inputs.object_counts
+    namespaces = inputs.namespaces
+    named_namespaces: set[str] = {root_namespace}
+    workload_objects: list[WorkloadInput] = []
+    for obj in objects:
+        if type(obj) is not dict:
+            continue
+        kind = obj.get("kind")
+        if type(kind) is not str:
+            continue
+        metadata = obj.get("metadata")
+        if type(metadata) is not dict:
+            continue
+        name = metadata.get("name")
+        if type(name) is not str or not name:
+            continue
+        counts[kind] = counts.get(kind, 0) + 1
+        if kind == "Namespace":
+            namespaces[name] = NamespaceInput(name, string_map(metadata.get("labels")), True)
+            continue
+        namespace = metadata.get("namespace")
+        if type(namespace) is not str or not namespace:
+            namespace = DEFAULT_NAMESPACE
+        if kind in WORKLOAD_KINDS:
+            workload_objects.append(WorkloadInput(kind, obj, metadata, namespace))
+        elif kind == "PeerAuthentication":
+            if not str(obj.get("apiVersion") or "").startswith(PEER_AUTHENTICATION_GROUP):
+                continue
+            inputs.peer_authentications.append(PeerAuthenticationInput(obj, metadata, namespace))
+        elif kind == "DestinationRule":
+            if not str(obj.get("apiVersion") or "").startswith(DESTINATION_RULE_GROUP):
+                continue
+            inputs.destination_rules.append(DestinationRuleInput(obj, metadata, namespace))
+        elif kind == "Service":
+            inputs.services.append(ServiceInput(obj, metadata, namespace))
+        else:
+            continue
+        named_namespaces.add(namespace)
+    for name in named_namespaces:
+        if name not in namespaces:
+            namespaces[name] = NamespaceInput(name, {}, False)
+    inputs.workloads = fold_owned_workloads(workload_objects)
+    return inputs
+
+
+def fold_owned_workloads(workloads: list[WorkloadInput]) -> list[WorkloadInput]:
+    """Keep top-level workloads; owned ones lend their sidecar facts to their top owner."""
+    by_uid: dict[str, WorkloadInput] = {}
+    by_name: dict[tuple[str, str, str], WorkloadInput] = {}
+    for workload in workloads:
+        by_name[(workload.namespace, workload.kind, workload.name)] = workload
+    owned: list[WorkloadInput] = []
+    top: list[WorkloadInput] = []
+    for workload in workloads:
+        if workload.owner is None:
+            top.append(workload)
+        else:
+            owned.append(workload)
+    if not owned:
+        return top
+    # uids are only needed when something is owned; manifests on disk often have none.
+    for workload in workloads:
+        if workload.uid:
+            by_uid[workload.uid] = workload
+
+    def owner_of(workload: WorkloadInput) -> WorkloadInput | None:
+        uid, kind, name = workload.owner  # type: ignore[misc]
+        candidate = by_uid.get(uid) if uid else None
+        if candidate is None:
+            candidate = by_name.get((workload.namespace, kind, name))
+        return candidate
+
+    top_of: dict[int, WorkloadInput] = {}
+    for workload in owned:
+        chain = [workload]
+        current = workload
+        seen = {id(workload)}
+        while current.owner is not None:
+            known = top_of.get(id(current))
+            if known is not None:
+                current = known
+                break
+            parent = owner_of(current)
+            if parent is None or id(parent) in seen:
+                break
+            seen.add(id(parent))
+            chain.append(parent)
+            current = parent
+        for link in chain:
+            top_of[id(link)] = current
+    for workload in workloads:
+        if workload.owner is None:
+            continue
+        root = top_of[id(workload)]
+        if root is workload:
+            top.append(workload)
+        elif workload.has_proxy:
+            root.has_proxy = True
+    return top

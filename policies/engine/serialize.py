@@ -1,0 +1,85 @@
+"""The posture as the JSON document `posture --format json` prints (docs/contracts.md §1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from policies.engine.model import (
+    NamespacePosture,
+    PolicyRef,
+    PolicyVerdict,
+    Posture,
+    WorkloadPosture,
+)
+
+
+def _ref(policy: PolicyRef | None) -> str | None:
+    return None if policy is None else str(policy)
+
+
+def namespace_as_json(namespace: NamespacePosture) -> dict[str, Any]:
+    """One entry of `"namespaces"`."""
+    return {
+        "name": namespace.name,
+        "mode": str(namespace.mode),
+        "policy": _ref(namespace.policy),
+        "source": str(namespace.source),
+        "is_root": namespace.is_root,
+        "injection": namespace.injection,
+        "ambient": namespace.ambient,
+        "reason": namespace.reason.as_dict(),
+    }
+
+
+def workload_as_json(workload: WorkloadPosture) -> dict[str, Any]:
+    """One entry of `"workloads"`; port keys are strings because JSON keys must be."""
+    return {
+        "namespace": workload.namespace,
+        "name": workload.name,
+        "kind": workload.kind,
+        "mode": str(workload.mode),
+        "policy": _ref(workload.policy),
+        "source": str(workload.source),
+        "ports": {str(port.port): str(port.mode) for port in workload.ports},
+        "port_reasons": {str(port.port): port.reason.as_dict() for port in workload.ports},
+        "container_ports": list(workload.container_ports),
+        "has_sidecar": workload.has_sidecar,
+        "ambient": workload.ambient,
+        "reason": workload.reason.as_dict(),
+    }
+
+
+def policy_as_json(policy: PolicyVerdict) -> dict[str, Any]:
+    """One entry of `"policies"` (everything but the raw manifest)."""
+    return {
+        "kind": policy.kind,
+        "namespace": policy.namespace,
+        "name": policy.name,
+        "api_version": policy.api_version,
+        "scope": policy.scope,
+        "mode": policy.mode,
+        "selector": dict(policy.selector),
+        "port_modes": {str(port): str(mode) for port, mode in sorted(policy.port_modes.items())},
+        "host": policy.host,
+        "created": policy.created,
+        "status": policy.status,
+        "status_reason": policy.status_reason,
+    }
+
+
+def posture_as_json(posture: Posture) -> dict[str, Any]:
+    """The whole posture as one JSON-ready dict: fresh objects, safe for the caller to change."""
+    mesh = posture.mesh
+    return {
+        "root_namespace": posture.root_namespace,
+        "mesh": {
+            "mode": str(mesh.mode),
+            "policy": _ref(mesh.policy),
+            "reason": mesh.reason.as_dict(),
+        },
+        "namespaces": [namespace_as_json(namespace) for namespace in posture.namespaces],
+        "workloads": [workload_as_json(workload) for workload in posture.workloads],
+        "findings": [finding.as_dict() for finding in posture.findings],
+        "policies": [policy_as_json(policy) for policy in posture.policies],
+        "object_counts": dict(posture.object_counts),
+    }

@@ -1,0 +1,250 @@
+"""`manage.py posture`: the mesh's mTLS posture from manifests, without database or cluster.
+
+Exit codes: 0 ok; 1 when --fail-on finds a finding at or above that severity; 2 for bad
+input (unreadable path, invalid YAML, unusable options), always as a message, never a
+traceback. Works as a GitOps pre-merge check: it never touches the database or the broker.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from policies.engine import Posture, Severity, evaluate, posture_as_json
+from policies.manifests import ManifestError, read_manifests
+
+EXIT_FINDINGS = 1
+EXIT_BAD_INPUT = 2
+_CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class ObjectSource:
+    """The objects to evaluate and the root namespace the source suggests (None: no opinion)."""
+
+    objects: list[dict[str, Any]]
+    root_namespace: str | None = None
+
+
+def read_object_source(options: dict[str, Any]) -> ObjectSource:
+    """Where the objects come from: manifests on disk, or (with --kubeconfig) a live cluster."""
+    if options["manifests"] and options["kubeconfig"]:
+        raise CommandError("give either --manifests or --kubeconfig, not both", returncode=2)
+    if options["manifests"]:
+        try:
+            return ObjectSource(read_manifests(options["manifests"]))
+        except ManifestError as error:
+            raise CommandError(str(error), returncode=EXIT_BAD_INPUT) from None
+    if options["kubeconfig"]:
+        return read_live_cluster(options["kubeconfig"], options["context"])
+    raise CommandError(
+        "say what to evaluate: --manifests PATH (a file or directory) or --kubeconfig PATH",
+        returncode=EXIT_BAD_INPUT,
+    )
+
+
+def read_live_cluster(kubeconfig: str, context: str | None) -> ObjectSource:
+    """Read the live cluster through the gateway (policies/cluster.py, the sync work).
+
+    The gateway owns the client, timeouts and error words; this only adapts its result.
+    """
+    try:
+        from policies import cluster  # noqa: PLC0415 - optional until the sync work lands
+    except ImportError:
+        raise CommandError(
+            "reading a live cluster is not available in this build yet "
+            "(policies/cluster.py is missing); use --manifests with `kubectl get -o yaml` output",
+            returncode=EXIT_BAD_INPUT,
+        ) from None
+    from policies.cluster_errors import ClusterError  # noqa: PLC0415
+
+    try:
+        read = cluster.cluster_read_all(kubeconfig=kubeconfig, context=context)
+    except ClusterError as error:
+        raise CommandError(
+            f"cannot read the cluster: {error.message}", returncode=EXIT_BAD_INPUT
+        ) from None
+    return ObjectSource(list(read.objects), getattr(read, "root_namespace", None))
+
+
+class Command(BaseCommand):
+    help = (
+        "Print the mesh's effective mTLS posture (mesh, namespaces, workloads, ports, "
+        "findings) computed from Kubernetes manifests as Istio would. Touches no database "
+        "or cluster."
+    )
+    # No system checks and no database: the command must work where the database is down.
+    requires_system_checks: list[str] = []
+    requires_migrations_checks = False
+
+    def add_arguments(self, parser):
+        parser.add_argument("--manifests", metavar="PATH", help="a manifest file or directory")
+        parser.add_argument(
+            "--kubeconfig", metavar="PATH", help="read a live cluster instead of manifests"
+        )
+        parser.add_argument("--context", metavar="NAME", help="kubeconfig context to use")
+        parser.add_argument(
+            "--root-namespace",
+            metavar="NAME",
+            help="Istio's root namespace (default: MESHUI_ROOT_NAMESPACE, else istio-system)",
+        )
+        parser.add_argument("--format", choices=("json", "table", "csv"), default="table")
+        parser.add_argument(
+            "--fail-on",
+            choices=("error", "warning"),
+            help="exit 1 when a finding of this severity or worse exists",
+        )
+
+    def handle(self, *args, **options):
+        source = read_object_source(options)
+        root_namespace = (
+            options["root_namespace"]
+            or source.root_namespace
+            or getattr(settings, "MESHUI_ROOT_NAMESPACE", "")
+            or "istio-system"
+        )
+        posture = evaluate(source.objects, root_namespace=root_namespace)
+        output_format = options["format"]
+        if output_format == "json":
+            self.stdout.write(json.dumps(posture_as_json(posture), indent=2))
+        elif output_format == "csv":
+            self.stdout.write(posture_as_csv(posture), ending="")
+        else:
+            self.stdout.write(posture_as_table(posture))
+        if options["fail_on"]:
+            threshold = Severity(options["fail_on"]).rank
+            failing = [f for f in posture.findings if f.severity.rank >= threshold]
+            if failing:
+                raise CommandError(
+                    f"{len(failing)} finding(s) at or above {options['fail_on']}",
+                    returncode=EXIT_FINDINGS,
+                )
+
+
+def _ports_text(ports) -> str:
+    return " ".join(f"{port.port}={port.mode}" for port in ports)
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [len(header) for header in headers]
+    for row in rows:
+        widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+    return lines
+
+
+def posture_as_table(posture: Posture) -> str:
+    """The posture for people: the mesh line, then namespaces, workloads and findings."""
+    mesh = posture.mesh
+    lines = [
+        f"Mesh ({posture.root_namespace}): {mesh.mode}  ({mesh.policy or 'built-in default'})",
+        "",
+        "NAMESPACES",
+    ]
+    lines += _table(
+        ["NAME", "MODE", "SOURCE", "POLICY"],
+        [[n.name, str(n.mode), str(n.source), str(n.policy or "-")] for n in posture.namespaces],
+    )
+    lines += ["", "WORKLOADS"]
+    if posture.workloads:
+        lines += _table(
+            ["NAMESPACE", "NAME", "KIND", "MODE", "SOURCE", "POLICY", "PORTS", "SIDECAR"],
+            [
+                [
+                    w.namespace,
+                    w.name,
+                    w.kind,
+                    str(w.mode),
+                    str(w.source),
+                    str(w.policy or "-"),
+                    _ports_text(w.ports) or "-",
+                    "ambient" if w.ambient else ("yes" if w.has_sidecar else "no"),
+                ]
+                for w in posture.workloads
+            ],
+        )
+    else:
+        lines.append("(none)")
+    lines += ["", "FINDINGS"]
+    if posture.findings:
+        for finding in posture.findings:
+            target = "/".join(part for part in (finding.namespace, finding.name) if part)
+            lines.append(f"[{finding.severity}] {finding.code} {finding.kind} {target}")
+            lines.append(f"    {finding.message}")
+    else:
+        lines.append("(none)")
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    # Names come from the cluster: keep a spreadsheet from reading one as a formula.
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_CSV_FORMULA_STARTS) else text
+
+
+CSV_COLUMNS = [
+    "record",
+    "namespace",
+    "name",
+    "kind",
+    "mode",
+    "source",
+    "policy",
+    "ports",
+    "has_sidecar",
+    "ambient",
+    "severity",
+    "code",
+    "message",
+]
+
+
+def posture_as_csv(posture: Posture) -> str:
+    """One table for spreadsheets: a `record` column says mesh, namespace, workload or finding."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    mesh = posture.mesh
+    writer.writerow(
+        [
+            "mesh",
+            posture.root_namespace,
+            "",
+            "",
+            mesh.mode,
+            mesh.reason.level,
+            mesh.policy or "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ]
+    )
+    for n in posture.namespaces:
+        writer.writerow(
+            [_cell(x) for x in ("namespace", n.name, n.name, "Namespace", n.mode, n.source)]
+            + [_cell(n.policy or ""), "", "", _cell(n.ambient), "", "", ""]
+        )
+    for w in posture.workloads:
+        writer.writerow(
+            [_cell(x) for x in ("workload", w.namespace, w.name, w.kind, w.mode, w.source)]
+            + [_cell(w.policy or ""), _cell(_ports_text(w.ports)), w.has_sidecar, w.ambient]
+            + ["", "", ""]
+        )
+    for f in posture.findings:
+        writer.writerow(
+            [_cell(x) for x in ("finding", f.namespace, f.name, f.kind)]
+            + ["", "", "", "", "", "", f.severity, f.code, _cell(f.message)]
+        )
+    return buffer.getvalue()
