@@ -1,0 +1,308 @@
+"""CSV and JSON exports of a report: namespaces, workloads, findings, the audit log, the whole.
+
+Writers are generators of text chunks, so a 10,000-namespace snapshot streams to the client
+(or a file) row by row instead of being built in memory. Column names are a published
+interface (README, "Export columns"): add columns at the end, never rename or reorder.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from policies.models import Snapshot
+from policies.selectors.reports import (
+    ExemptionsAt,
+    audit_entries_between,
+    coverage_of,
+    exemptions_at,
+    findings_with_exemptions,
+    reason_chain_text,
+    snapshot_at,
+)
+
+NAMESPACE_COLUMNS = (
+    "name",
+    "mode",
+    "source",
+    "policy",
+    "injection",
+    "is_root",
+    "workloads_total",
+    "workloads_strict",
+    "workloads_permissive",
+    "workloads_disable",
+    "workloads_with_port_exceptions",
+    "workloads_with_sidecar",
+    "findings_count",
+    "exempt",
+    "exemption_owner",
+    "exemption_expires_at",
+    "reason_chain",
+)
+WORKLOAD_COLUMNS = (
+    "namespace",
+    "name",
+    "kind",
+    "mode",
+    "source",
+    "policy",
+    "ports",
+    "has_sidecar",
+    "ambient",
+    "findings_count",
+    "exempt",
+    "exemption_owner",
+    "exemption_expires_at",
+    "reason_chain",
+)
+FINDING_COLUMNS = ("severity", "code", "namespace", "name", "kind", "message")
+AUDIT_COLUMNS = (
+    "created_at",
+    "username",
+    "role",
+    "action",
+    "target_kind",
+    "target_namespace",
+    "target_name",
+    "outcome",
+    "reason",
+    "error",
+)
+TABLE_COLUMNS = {
+    "namespaces": NAMESPACE_COLUMNS,
+    "workloads": WORKLOAD_COLUMNS,
+    "findings": FINDING_COLUMNS,
+    "audit": AUDIT_COLUMNS,
+}
+TABLES = tuple(TABLE_COLUMNS)
+FORMATS = ("csv", "json")
+
+# A spreadsheet treats a cell starting with one of these as a formula (OWASP, CSV injection).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def iso(moment: datetime | None) -> str | None:
+    """UTC, second precision, with a Z: the one timestamp format of every export."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def spreadsheet_safe(value) -> str:
+    """A CSV cell that no spreadsheet will evaluate: text starting like a formula gets a '."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    if text.startswith(FORMULA_TRIGGERS):
+        return "'" + text
+    return text
+
+
+@dataclass(frozen=True)
+class ExportScope:
+    """What an export covers: the snapshot in force at `at`, audit entries since `since`."""
+
+    at: datetime
+    since: datetime
+    snapshot: Snapshot
+    exemptions: ExemptionsAt
+
+
+def export_scope(*, at: datetime, since: datetime) -> ExportScope | None:
+    snapshot = snapshot_at(at=at)
+    if snapshot is None:
+        return None
+    return ExportScope(at=at, since=since, snapshot=snapshot, exemptions=exemptions_at(at=at))
+
+
+def exemption_fields(exemption) -> dict:
+    return {
+        "exempt": exemption is not None,
+        "exemption_owner": exemption.owner if exemption else "",
+        "exemption_expires_at": iso(exemption.expires_at) if exemption else None,
+    }
+
+
+# --- Rows: one dict per row, keys = JSON field names (CSV columns are a subset) -------------
+
+
+def namespace_rows(scope: ExportScope) -> Iterator[dict]:
+    fields = ("name", "mode", "policy", "source", "reason") + NAMESPACE_COLUMNS[4:13]
+    for values in scope.snapshot.namespaces.order_by("name").values(*fields).iterator(2000):
+        values["policy"] = values["policy"] or None
+        values.update(exemption_fields(scope.exemptions.for_namespace(values["name"])))
+        yield values
+
+
+def workload_rows(scope: ExportScope) -> Iterator[dict]:
+    fields = (
+        "namespace",
+        "name",
+        "kind",
+        "mode",
+        "policy",
+        "source",
+        "ports",
+        "reason",
+        "container_ports",
+        "has_sidecar",
+        "ambient",
+        "findings_count",
+    )
+    rows = scope.snapshot.workloads.order_by("namespace", "name", "kind").values(*fields)
+    for values in rows.iterator(2000):
+        reason = values["reason"] or {}
+        values["policy"] = values["policy"] or None
+        values["port_reasons"] = reason.get("ports") or {}
+        values["reason"] = {key: value for key, value in reason.items() if key != "ports"}
+        exemption = scope.exemptions.for_workload(values["namespace"], values["name"])
+        values.update(exemption_fields(exemption))
+        yield values
+
+
+def finding_rows(scope: ExportScope) -> Iterator[dict]:
+    for row in findings_with_exemptions(scope.snapshot, scope.exemptions):
+        yield {
+            "code": row.code,
+            "severity": row.severity,
+            "namespace": row.namespace,
+            "name": row.name,
+            "kind": row.kind,
+            "message": row.message,
+        }
+
+
+def audit_rows(scope: ExportScope) -> Iterator[dict]:
+    entries = audit_entries_between(start=scope.since, end=scope.at).values(*AUDIT_COLUMNS)
+    for values in entries.iterator(2000):
+        values["created_at"] = iso(values["created_at"])
+        yield values
+
+
+ROW_SOURCES = {
+    "namespaces": namespace_rows,
+    "workloads": workload_rows,
+    "findings": finding_rows,
+    "audit": audit_rows,
+}
+
+
+def csv_cell(column: str, row: dict):
+    if column == "reason_chain":
+        return reason_chain_text(row.get("reason") or {})
+    if column == "ports":
+        ports = row.get("ports") or {}
+        return " ".join(f"{port}={mode}" for port, mode in sorted(ports.items(), key=port_order))
+    return row.get(column)
+
+
+def port_order(item) -> int:
+    return int(item[0]) if str(item[0]).isdigit() else 0
+
+
+class LineBuffer:
+    """A write() target for csv.writer that hands each formatted line back."""
+
+    def write(self, line: str) -> str:
+        return line
+
+
+def csv_chunks(columns: Iterable[str], rows: Iterable[dict]) -> Iterator[str]:
+    """The header line, then one line per row, every cell spreadsheet-safe."""
+    columns = tuple(columns)
+    writer = csv.writer(LineBuffer())
+    yield writer.writerow(columns)
+    batch = []
+    for row in rows:
+        batch.append(
+            writer.writerow([spreadsheet_safe(csv_cell(column, row)) for column in columns])
+        )
+        if len(batch) >= 500:
+            yield "".join(batch)
+            batch = []
+    if batch:
+        yield "".join(batch)
+
+
+def json_value(row: dict) -> str:
+    return json.dumps(row, ensure_ascii=False, sort_keys=False, default=str)
+
+
+def json_array_chunks(rows: Iterable[dict]) -> Iterator[str]:
+    yield "["
+    batch = []
+    for index, row in enumerate(rows):
+        batch.append(("," if index else "") + "\n  " + json_value(row))
+        if len(batch) >= 500:
+            yield "".join(batch)
+            batch = []
+    yield "".join(batch) + "\n]"
+
+
+def table_chunks(table: str, fmt: str, scope: ExportScope) -> Iterator[str]:
+    """One table (namespaces, workloads, findings, audit) as CSV or a JSON array."""
+    rows = ROW_SOURCES[table](scope)
+    if fmt == "csv":
+        return csv_chunks(TABLE_COLUMNS[table], rows)
+    return json_array_chunks(rows)
+
+
+def snapshot_header(scope: ExportScope, *, generated_at: datetime) -> dict:
+    snapshot = scope.snapshot
+    return {
+        "report": {
+            "at": iso(scope.at),
+            "since": iso(scope.since),
+            "generated_at": iso(generated_at),
+        },
+        "snapshot": {
+            "id": snapshot.pk,
+            "taken_at": iso(snapshot.taken_at),
+            "cluster_name": snapshot.cluster_name,
+            "cluster_server": snapshot.cluster_server,
+            "istio_installed": snapshot.istio_installed,
+            "object_counts": snapshot.object_counts,
+        },
+        "root_namespace": snapshot.root_namespace,
+        "mesh": {
+            "mode": snapshot.mesh_mode,
+            "policy": snapshot.mesh_policy or None,
+            "reason": snapshot.mesh_reason,
+        },
+        "coverage": coverage_of(snapshot, scope.exemptions).as_dict(),
+    }
+
+
+def exemption_rows(scope: ExportScope) -> Iterator[dict]:
+    for exemption in scope.exemptions.in_force.values():
+        yield {
+            "namespace": exemption.namespace,
+            "workload": exemption.workload,
+            "owner": exemption.owner,
+            "justification": exemption.justification,
+            "expires_at": iso(exemption.expires_at),
+            "created_at": iso(exemption.created_at),
+            "created_by": exemption.created_by,
+        }
+
+
+def report_json_chunks(scope: ExportScope, *, generated_at: datetime) -> Iterator[str]:
+    """The whole report as one JSON object, with `posture --format json`'s field names."""
+    header = json.dumps(snapshot_header(scope, generated_at=generated_at), ensure_ascii=False)
+    yield header[:-1]  # leave the object open for the streamed arrays
+    for key, rows in (
+        ("namespaces", namespace_rows(scope)),
+        ("workloads", workload_rows(scope)),
+        ("findings", finding_rows(scope)),
+        ("exemptions", exemption_rows(scope)),
+        ("audit", audit_rows(scope)),
+    ):
+        yield f', "{key}": '
+        yield from json_array_chunks(rows)
+    yield "}\n"

@@ -1,0 +1,50 @@
+"""The exemption form: a namespace (or one workload in it), owner, justification, expiry date."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, time
+
+from django import forms
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class ExemptionForm(forms.Form):
+    namespace = forms.CharField(max_length=63)
+    workload = forms.CharField(
+        max_length=253,
+        required=False,
+        help_text="Leave empty to exempt the whole namespace.",
+    )
+    owner = forms.CharField(max_length=150, help_text="The person or team answerable for it.")
+    justification = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=4000)
+    expires_on = forms.DateField(
+        widget=DateInput, label="Expires on", help_text="Valid to the end of that day (UTC)."
+    )
+
+    def clean_namespace(self):
+        namespace = self.cleaned_data["namespace"].strip()
+        if not DNS_LABEL.match(namespace):
+            raise forms.ValidationError(
+                "A namespace name is lower-case letters, digits and '-', at most 63 characters."
+            )
+        return namespace
+
+    def clean_workload(self):
+        workload = self.cleaned_data["workload"].strip()
+        if workload and not DNS_SUBDOMAIN.match(workload):
+            raise forms.ValidationError(
+                "A workload name is lower-case letters, digits, '-' and '.', "
+                "at most 253 characters."
+            )
+        return workload
+
+    @property
+    def expires_at(self) -> datetime:
+        return datetime.combine(self.cleaned_data["expires_on"], time.max, tzinfo=UTC)

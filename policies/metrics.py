@@ -1,0 +1,182 @@
+"""Prometheus gauges read from the current snapshot at scrape time, and who may scrape them.
+
+A custom collector (not module-level Gauge objects) so every scrape reports what the
+database holds now, from any process: the web workers don't run the syncs.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from collections.abc import Iterable, Iterator
+
+from django.conf import settings
+from django.db.models import Count, Max
+from django.utils import timezone
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from policies.models import Snapshot, SyncRun
+from policies.selectors.reports import exemptions_at
+
+MODES = ("STRICT", "PERMISSIVE", "DISABLE")
+
+
+def mode_counts(snapshot: Snapshot | None, prefix: str) -> dict[str, int]:
+    if snapshot is None:
+        return dict.fromkeys(MODES, 0)
+    return {mode: getattr(snapshot, f"{prefix}_{mode.lower()}") for mode in MODES}
+
+
+class PostureCollector(Collector):
+    """Gauges for the posture (current snapshot), exemptions and sync health."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        now = timezone.now()
+        snapshot = Snapshot.objects.order_by("-taken_at", "-id").first()
+
+        namespaces = GaugeMetricFamily(
+            "meshui_namespaces",
+            "Namespaces in the current snapshot, by effective mTLS mode.",
+            labels=["mode"],
+        )
+        for mode, count in mode_counts(snapshot, "namespaces").items():
+            namespaces.add_metric([mode], count)
+        yield namespaces
+
+        workloads = GaugeMetricFamily(
+            "meshui_workloads",
+            "Workloads in the current snapshot, by effective mTLS mode.",
+            labels=["mode"],
+        )
+        for mode, count in mode_counts(snapshot, "workloads").items():
+            workloads.add_metric([mode], count)
+        yield workloads
+
+        yield GaugeMetricFamily(
+            "meshui_workloads_with_sidecar",
+            "Workloads in the current snapshot whose pods carry an Istio sidecar.",
+            value=snapshot.workloads_with_sidecar if snapshot else 0,
+        )
+
+        findings = GaugeMetricFamily(
+            "meshui_findings",
+            "Findings in the current snapshot, by code and severity.",
+            labels=["code", "severity"],
+        )
+        if snapshot is not None:
+            counted = snapshot.findings.values("code", "severity").annotate(count=Count("id"))
+            for row in counted.order_by("code", "severity"):
+                findings.add_metric([row["code"], row["severity"]], row["count"])
+        yield findings
+
+        state = exemptions_at(at=now)
+        exemptions = GaugeMetricFamily(
+            "meshui_exemptions",
+            "Exemptions by state: valid now, or expired and neither revoked nor renewed.",
+            labels=["state"],
+        )
+        exemptions.add_metric(["valid"], len(state.in_force))
+        exemptions.add_metric(["expired"], len(state.expired))
+        yield exemptions
+
+        yield from self.sync_metrics(snapshot)
+
+    def sync_metrics(self, snapshot: Snapshot | None) -> Iterable[GaugeMetricFamily]:
+        good = (SyncRun.Status.SUCCEEDED, SyncRun.Status.NO_CHANGE)
+        last_success = (
+            SyncRun.objects.filter(status__in=good, finished_at__isnull=False)
+            .order_by("-finished_at", "-id")
+            .first()
+        )
+        if last_success is not None:
+            yield GaugeMetricFamily(
+                "meshui_last_sync_success_timestamp_seconds",
+                "When the last successful sync finished (Unix time).",
+                value=last_success.finished_at.timestamp(),
+            )
+            yield GaugeMetricFamily(
+                "meshui_last_sync_duration_seconds",
+                "How long the last successful sync took.",
+                value=(last_success.duration_ms or 0) / 1000,
+            )
+        if snapshot is not None:
+            yield GaugeMetricFamily(
+                "meshui_snapshot_timestamp_seconds",
+                "When the current snapshot was taken (Unix time).",
+                value=snapshot.taken_at.timestamp(),
+            )
+        failures = SyncRun.objects.filter(status=SyncRun.Status.FAILED)
+        if last_success is not None:
+            failures = failures.filter(started_at__gt=last_success.started_at)
+        failed = failures.aggregate(count=Count("id"), last=Max("started_at"))
+        yield GaugeMetricFamily(
+            "meshui_sync_consecutive_failures",
+            "Failed syncs since the last successful one (0 when the last sync succeeded).",
+            value=failed["count"],
+        )
+        yield GaugeMetricFamily(
+            "meshui_sync_failures",
+            "Failed syncs still in the history (pruned with snapshot retention).",
+            value=SyncRun.objects.filter(status=SyncRun.Status.FAILED).count(),
+        )
+        if failed["last"] is not None:
+            yield GaugeMetricFamily(
+                "meshui_last_sync_failure_timestamp_seconds",
+                "When the newest failed sync since the last success started (Unix time).",
+                value=failed["last"].timestamp(),
+            )
+
+
+def metrics_text() -> bytes:
+    """The exposition text of a fresh registry holding only meshui's collector."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(PostureCollector())
+    return generate_latest(registry)
+
+
+# --- Who may scrape -------------------------------------------------------------------------
+
+
+def bearer_token(authorization: str) -> str:
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def address_allowed(address: str, networks: Iterable[str]) -> bool:
+    try:
+        client = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    for network in networks:
+        try:
+            if client in ipaddress.ip_network(network, strict=False):
+                return True
+        except ValueError:
+            continue  # a bad entry is reported by the system check, never opens the endpoint
+    return False
+
+
+def scrape_refusal(*, authorization: str, remote_addr: str) -> str | None:
+    """Why a scrape is refused, or None when it may proceed.
+
+    A bearer token (MESHUI_METRICS_TOKEN) or a client address inside MESHUI_METRICS_NETWORKS
+    lets a scrape in. With neither configured the endpoint stays shut. The address is the
+    socket's REMOTE_ADDR, never X-Forwarded-For, which any client can write.
+    """
+    token = settings.MESHUI_METRICS_TOKEN
+    networks = settings.MESHUI_METRICS_NETWORKS
+    if not token and not networks:
+        return (
+            "The metrics endpoint is disabled: set MESHUI_METRICS_TOKEN or "
+            "MESHUI_METRICS_NETWORKS to allow scrapes."
+        )
+    presented = bearer_token(authorization)
+    if token and presented and hmac.compare_digest(presented.encode(), token.encode()):
+        return None
+    if networks and address_allowed(remote_addr, networks):
+        return None
+    if token and presented:
+        return "The bearer token is not the metrics token."
+    return "Scraping needs 'Authorization: Bearer <MESHUI_METRICS_TOKEN>' or an allowed network."

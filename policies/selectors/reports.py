@@ -1,0 +1,552 @@
+"""Reads for auditors: the report at a date, comparisons, trends and exemptions in force.
+
+Every function takes the moment it reports on (`at`) explicitly, so a report on a past date
+uses the snapshot and the exemptions that were in force then, never today's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Q
+
+from policies.models import (
+    SEVERITY_RANK,
+    AuditEntry,
+    Exemption,
+    Mode,
+    NamespacePosture,
+    Severity,
+    Snapshot,
+    WorkloadPosture,
+)
+
+EXEMPTION_EXPIRED = "EXEMPTION_EXPIRED"
+# A report page lists at most this many non-STRICT workloads; the exports hold every one.
+REPORT_WORKLOAD_ROWS = 1000
+REPORT_AUDIT_ROWS = 1000
+
+NON_STRICT = (Mode.PERMISSIVE, Mode.DISABLE)
+
+
+# --- Snapshots ------------------------------------------------------------------------------
+
+
+def snapshot_at(*, at: datetime) -> Snapshot | None:
+    """The snapshot in force at `at`: the newest one taken at or before it."""
+    return Snapshot.objects.filter(taken_at__lte=at).order_by("-taken_at", "-id").first()
+
+
+def snapshot_oldest() -> Snapshot | None:
+    return Snapshot.objects.order_by("taken_at", "id").first()
+
+
+# --- Exemptions -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExpiredExemption:
+    """An exemption that ran out and was neither revoked nor renewed: a finding."""
+
+    exemption: Exemption
+
+    code = EXEMPTION_EXPIRED
+    severity = Severity.WARNING.value
+
+    @property
+    def namespace(self) -> str:
+        return self.exemption.namespace
+
+    @property
+    def name(self) -> str:
+        return self.exemption.workload or self.exemption.namespace
+
+    @property
+    def kind(self) -> str:
+        return "Workload" if self.exemption.workload else "Namespace"
+
+    @property
+    def message(self) -> str:
+        exemption = self.exemption
+        target = (
+            f"workload {exemption.namespace}/{exemption.workload}"
+            if exemption.workload
+            else f"namespace {exemption.namespace}"
+        )
+        return (
+            f"The exemption for {target} (owner {exemption.owner}) expired on "
+            f"{exemption.expires_at:%Y-%m-%d %H:%M} UTC: renew it or bring it to STRICT."
+        )
+
+
+@dataclass
+class ExemptionsAt:
+    """Exemptions as they stood at one moment, looked up by (namespace, workload)."""
+
+    in_force: dict[tuple[str, str], Exemption] = field(default_factory=dict)
+    expired: list[ExpiredExemption] = field(default_factory=list)
+
+    def for_namespace(self, namespace: str) -> Exemption | None:
+        return self.in_force.get((namespace, ""))
+
+    def for_workload(self, namespace: str, workload: str) -> Exemption | None:
+        """A workload is covered by its own exemption or by its namespace's."""
+        return self.in_force.get((namespace, workload)) or self.in_force.get((namespace, ""))
+
+
+def exemptions_at(*, at: datetime) -> ExemptionsAt:
+    """Exemptions in force at `at`, and the expired ones nobody revoked or renewed by then."""
+    recorded = Exemption.objects.filter(created_at__lte=at).filter(
+        Q(revoked_at__isnull=True) | Q(revoked_at__gt=at)
+    )
+    state = ExemptionsAt()
+    newest_expired: dict[tuple[str, str], Exemption] = {}
+    for exemption in recorded.order_by("created_at", "id"):
+        target = (exemption.namespace, exemption.workload)
+        if exemption.expires_at > at:
+            current = state.in_force.get(target)
+            if current is None or exemption.expires_at > current.expires_at:
+                state.in_force[target] = exemption
+        else:
+            newest_expired[target] = exemption
+    state.expired = [
+        ExpiredExemption(exemption)
+        for target, exemption in sorted(newest_expired.items())
+        if target not in state.in_force
+    ]
+    return state
+
+
+def exemption_list(*, now: datetime) -> list[tuple[Exemption, str]]:
+    """Every exemption with its state now: valid, expired or revoked; valid ones first."""
+    order = {"valid": 0, "expired": 1, "revoked": 2}
+    rows = [
+        (exemption, exemption_state(exemption, now=now)) for exemption in Exemption.objects.all()
+    ]
+    return sorted(rows, key=lambda row: (order[row[1]], row[0].namespace, row[0].workload))
+
+
+def exemption_state(exemption: Exemption, *, now: datetime) -> str:
+    if exemption.revoked_at is not None and exemption.revoked_at <= now:
+        return "revoked"
+    return "valid" if exemption.expires_at > now else "expired"
+
+
+# --- Reason chains --------------------------------------------------------------------------
+
+
+def reason_chain_text(reason: dict) -> str:
+    """A reason chain on one line: `mesh PERMISSIVE (ns/name, overridden) > namespace ...`."""
+    steps = []
+    for step in reason.get("chain") or []:
+        winner = step.get("winner") or {}
+        policy = f"{winner['namespace']}/{winner['name']}" if winner.get("name") else "no policy"
+        mode = step.get("mode") or "-"
+        steps.append(f"{step.get('level', '?')} {mode} ({policy}, {step.get('outcome', '?')})")
+    return " > ".join(steps)
+
+
+# --- The posture report ---------------------------------------------------------------------
+
+
+def share(part: int, whole: int) -> float | None:
+    """part/whole, or None when there is nothing to measure (no namespaces is not 0 % STRICT)."""
+    return part / whole if whole else None
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """STRICT coverage with exempt rows taken out of the score while their exemption holds.
+
+    Only exempt rows *below* STRICT leave the score: an exempt row that is STRICT anyway
+    still counts as STRICT, so an exemption can never lower the figure.
+    """
+
+    namespaces_total: int
+    namespaces_strict: int
+    namespaces_exempt: int
+    workloads_total: int
+    workloads_strict: int
+    workloads_exempt: int
+    workloads_with_sidecar: int
+
+    @property
+    def namespaces_scored(self) -> int:
+        return self.namespaces_total - self.namespaces_exempt
+
+    @property
+    def workloads_scored(self) -> int:
+        return self.workloads_total - self.workloads_exempt
+
+    @property
+    def namespaces_strict_share(self) -> float | None:
+        return share(self.namespaces_strict, self.namespaces_scored)
+
+    @property
+    def workloads_strict_share(self) -> float | None:
+        return share(self.workloads_strict, self.workloads_scored)
+
+    @property
+    def workloads_sidecar_share(self) -> float | None:
+        return share(self.workloads_with_sidecar, self.workloads_total)
+
+    def as_dict(self) -> dict:
+        return {
+            "namespaces_total": self.namespaces_total,
+            "namespaces_strict": self.namespaces_strict,
+            "namespaces_exempt": self.namespaces_exempt,
+            "namespaces_strict_share": self.namespaces_strict_share,
+            "workloads_total": self.workloads_total,
+            "workloads_strict": self.workloads_strict,
+            "workloads_exempt": self.workloads_exempt,
+            "workloads_strict_share": self.workloads_strict_share,
+            "workloads_with_sidecar": self.workloads_with_sidecar,
+            "workloads_sidecar_share": self.workloads_sidecar_share,
+        }
+
+
+@dataclass(frozen=True)
+class NamespaceRow:
+    record: NamespacePosture
+    exemption: Exemption | None
+
+
+@dataclass(frozen=True)
+class PortRow:
+    port: str
+    mode: str
+    reason: dict
+
+
+@dataclass(frozen=True)
+class WorkloadRow:
+    record: WorkloadPosture
+    exemption: Exemption | None
+    weak_ports: tuple[PortRow, ...]
+
+
+@dataclass(frozen=True)
+class FindingRow:
+    code: str
+    severity: str
+    namespace: str
+    name: str
+    kind: str
+    message: str
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.code, self.namespace, self.name, self.kind)
+
+
+@dataclass
+class PostureReport:
+    at: datetime
+    since: datetime
+    snapshot: Snapshot
+    exemptions: ExemptionsAt
+    coverage: Coverage
+    namespaces: list[NamespaceRow]
+    weak_workloads: list[WorkloadRow]
+    weak_workloads_total: int
+    findings: list[FindingRow]
+    audit_entries: list[AuditEntry]
+    audit_entries_total: int
+
+    @property
+    def findings_by_severity(self) -> list[tuple[str, list[FindingRow]]]:
+        return [
+            (severity.value, [row for row in self.findings if row.severity == severity.value])
+            for severity in (Severity.ERROR, Severity.WARNING, Severity.INFO)
+        ]
+
+
+def weak_ports(workload: WorkloadPosture) -> tuple[PortRow, ...]:
+    """Ports of a workload that end up below STRICT, each with its own reason chain."""
+    port_reasons = (workload.reason or {}).get("ports") or {}
+    return tuple(
+        PortRow(port=port, mode=mode, reason=port_reasons.get(port) or {})
+        for port, mode in sorted(workload.ports.items(), key=lambda item: int(item[0]))
+        if mode != Mode.STRICT
+    )
+
+
+def weak_workloads_query(snapshot: Snapshot):
+    """Workloads below STRICT or with a port below STRICT (a superset; callers filter ports)."""
+    return snapshot.workloads.filter(Q(mode__in=NON_STRICT) | Q(has_port_exceptions=True)).order_by(
+        "namespace", "name"
+    )
+
+
+def findings_with_exemptions(snapshot: Snapshot, exemptions: ExemptionsAt) -> list[FindingRow]:
+    """The snapshot's findings plus expired exemptions as of the report time, worst first.
+
+    Expired exemptions are judged at the report's moment, not the snapshot's: a snapshot
+    taken before an expiry still reports it when the report is asked for after it.
+    """
+    rows = [
+        FindingRow(*values)
+        for values in snapshot.findings.values_list(
+            "code", "severity", "namespace", "name", "kind", "message"
+        )
+    ]
+    present = {row.key for row in rows}
+    for expired in exemptions.expired:
+        row = FindingRow(
+            expired.code,
+            expired.severity,
+            expired.namespace,
+            expired.name,
+            expired.kind,
+            expired.message,
+        )
+        if row.key not in present:
+            rows.append(row)
+    rows.sort(key=lambda row: (-SEVERITY_RANK.get(row.severity, 0), row.namespace, row.name))
+    return rows
+
+
+def coverage_of(snapshot: Snapshot, exemptions: ExemptionsAt) -> Coverage:
+    namespaces_exempt = sum(
+        1
+        for name, mode in snapshot.namespaces.filter(mode__in=NON_STRICT).values_list(
+            "name", "mode"
+        )
+        if exemptions.for_namespace(name)
+    )
+    exempt_namespaces = {namespace for namespace, workload in exemptions.in_force if not workload}
+    exempt_workloads = {target for target in exemptions.in_force if target[1]}
+    workloads_exempt = 0
+    if exemptions.in_force:
+        for namespace, name in snapshot.workloads.filter(mode__in=NON_STRICT).values_list(
+            "namespace", "name"
+        ):
+            if namespace in exempt_namespaces or (namespace, name) in exempt_workloads:
+                workloads_exempt += 1
+    return Coverage(
+        namespaces_total=snapshot.namespaces_total,
+        namespaces_strict=snapshot.namespaces_strict,
+        namespaces_exempt=namespaces_exempt,
+        workloads_total=snapshot.workloads_total,
+        workloads_strict=snapshot.workloads_strict,
+        workloads_exempt=workloads_exempt,
+        workloads_with_sidecar=snapshot.workloads_with_sidecar,
+    )
+
+
+def audit_entries_between(*, start: datetime, end: datetime):
+    """Audit entries in (start, end], oldest first: the changes that happened in a period."""
+    return AuditEntry.objects.filter(created_at__gt=start, created_at__lte=end).order_by(
+        "created_at", "id"
+    )
+
+
+def posture_report(
+    *, at: datetime, since: datetime, workload_rows: int = REPORT_WORKLOAD_ROWS
+) -> PostureReport | None:
+    """The report for `at` (None when no snapshot had been taken by then)."""
+    snapshot = snapshot_at(at=at)
+    if snapshot is None:
+        return None
+    exemptions = exemptions_at(at=at)
+    namespaces = [
+        NamespaceRow(record, exemptions.for_namespace(record.name))
+        for record in snapshot.namespaces.order_by("name")
+    ]
+    weak = []
+    weak_total = 0
+    for record in weak_workloads_query(snapshot).iterator(chunk_size=2000):
+        ports = weak_ports(record)
+        if record.mode == Mode.STRICT and not ports:
+            continue
+        weak_total += 1
+        if len(weak) < workload_rows:
+            weak.append(
+                WorkloadRow(record, exemptions.for_workload(record.namespace, record.name), ports)
+            )
+    audit = audit_entries_between(start=since, end=at)
+    return PostureReport(
+        at=at,
+        since=since,
+        snapshot=snapshot,
+        exemptions=exemptions,
+        coverage=coverage_of(snapshot, exemptions),
+        namespaces=namespaces,
+        weak_workloads=weak,
+        weak_workloads_total=weak_total,
+        findings=findings_with_exemptions(snapshot, exemptions),
+        audit_entries=list(audit[:REPORT_AUDIT_ROWS]),
+        audit_entries_total=audit.count(),
+    )
+
+
+# --- Compare two dates ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModeChange:
+    namespace: str
+    name: str
+    kind: str
+    before: str  # "" = absent at the first date
+    after: str  # "" = absent at the second date
+    ports_before: dict
+    ports_after: dict
+
+
+@dataclass
+class Comparison:
+    at_from: datetime
+    at_to: datetime
+    snapshot_from: Snapshot
+    snapshot_to: Snapshot
+    namespaces: list[ModeChange]
+    workloads: list[ModeChange]
+    findings_appeared: list[FindingRow]
+    findings_cleared: list[FindingRow]
+    audit_entries: list[AuditEntry]
+
+    @property
+    def same_snapshot(self) -> bool:
+        return self.snapshot_from.pk == self.snapshot_to.pk
+
+
+def changes_between(
+    before: dict[tuple, tuple], after: dict[tuple, tuple], *, kind_of
+) -> list[ModeChange]:
+    """Rows whose mode or port modes differ, plus rows only one side has."""
+    changes = []
+    for key in sorted(before.keys() | after.keys()):
+        mode_before, ports_before = before.get(key, ("", {}))
+        mode_after, ports_after = after.get(key, ("", {}))
+        if (mode_before, ports_before) == (mode_after, ports_after):
+            continue
+        namespace, name = key[0], key[1]
+        changes.append(
+            ModeChange(
+                namespace, name, kind_of(key), mode_before, mode_after, ports_before, ports_after
+            )
+        )
+    return changes
+
+
+def snapshot_compare(*, at_from: datetime, at_to: datetime) -> Comparison | None:
+    """What changed between the snapshots in force at two dates, and the audit entries between.
+
+    None when no snapshot had been taken by `at_from`. Audit entries are taken from the first
+    snapshot's time (not the first date) so a change made just before `at_from` but after
+    that snapshot, which the second snapshot already shows, is still explained.
+    """
+    if at_from > at_to:
+        at_from, at_to = at_to, at_from
+    snapshot_from = snapshot_at(at=at_from)
+    snapshot_to = snapshot_at(at=at_to)
+    if snapshot_from is None or snapshot_to is None:
+        return None
+
+    def namespace_modes(snapshot):
+        return {
+            (name, name): (mode, {})
+            for name, mode in snapshot.namespaces.values_list("name", "mode").iterator()
+        }
+
+    def workload_modes(snapshot):
+        return {
+            (namespace, name, kind): (mode, ports)
+            for namespace, name, kind, mode, ports in snapshot.workloads.values_list(
+                "namespace", "name", "kind", "mode", "ports"
+            ).iterator(chunk_size=5000)
+        }
+
+    def findings(snapshot):
+        exemptions = exemptions_at(at=at_from if snapshot is snapshot_from else at_to)
+        return {row.key: row for row in findings_with_exemptions(snapshot, exemptions)}
+
+    findings_from, findings_to = findings(snapshot_from), findings(snapshot_to)
+    return Comparison(
+        at_from=at_from,
+        at_to=at_to,
+        snapshot_from=snapshot_from,
+        snapshot_to=snapshot_to,
+        namespaces=changes_between(
+            namespace_modes(snapshot_from),
+            namespace_modes(snapshot_to),
+            kind_of=lambda key: "Namespace",
+        ),
+        workloads=changes_between(
+            workload_modes(snapshot_from), workload_modes(snapshot_to), kind_of=lambda key: key[2]
+        ),
+        findings_appeared=[row for key, row in findings_to.items() if key not in findings_from],
+        findings_cleared=[row for key, row in findings_from.items() if key not in findings_to],
+        audit_entries=list(
+            audit_entries_between(start=min(snapshot_from.taken_at, at_from), end=at_to)[
+                :REPORT_AUDIT_ROWS
+            ]
+        ),
+    )
+
+
+# --- Trends ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    taken_at: datetime
+    namespaces_total: int
+    namespaces_strict: int
+    workloads_total: int
+    workloads_strict: int
+    findings_error: int
+    findings_warning: int
+    findings_info: int
+
+    @property
+    def namespaces_strict_share(self) -> float | None:
+        return share(self.namespaces_strict, self.namespaces_total)
+
+    @property
+    def workloads_strict_share(self) -> float | None:
+        return share(self.workloads_strict, self.workloads_total)
+
+    @property
+    def findings_total(self) -> int:
+        return self.findings_error + self.findings_warning + self.findings_info
+
+
+TREND_FIELDS = (
+    "taken_at",
+    "namespaces_total",
+    "namespaces_strict",
+    "workloads_total",
+    "workloads_strict",
+    "findings_error",
+    "findings_warning",
+    "findings_info",
+)
+
+
+def coverage_trend(*, start: datetime, end: datetime, max_points: int = 240) -> list[TrendPoint]:
+    """One point per snapshot in [start, end], thinned to the last snapshot of each time slot.
+
+    Reads only the snapshot table's aggregate columns (one indexed query); the STRICT shares
+    here are raw, before exemptions, because exemption-adjusted figures need every row of
+    every snapshot.
+    """
+    rows = Snapshot.objects.filter(taken_at__gte=start, taken_at__lte=end).order_by(
+        "taken_at", "id"
+    )
+    points = [TrendPoint(*values) for values in rows.values_list(*TREND_FIELDS).iterator()]
+    return thin_points(points, start=start, end=end, max_points=max_points)
+
+
+def thin_points(
+    points: list[TrendPoint], *, start: datetime, end: datetime, max_points: int
+) -> list[TrendPoint]:
+    if len(points) <= max_points:
+        return points
+    slot = (end - start) / max_points
+    last_in_slot: dict[int, TrendPoint] = {}
+    for point in points:
+        last_in_slot[int((point.taken_at - start) / slot)] = point
+    return [last_in_slot[index] for index in sorted(last_in_slot)]
