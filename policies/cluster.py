@@ -103,7 +103,8 @@ _clients: dict[tuple, tuple[k8s.ApiClient, str]] = {}
 _clients_lock = threading.Lock()
 
 
-def _in_cluster() -> bool:
+def in_cluster() -> bool:
+    """True when running in a pod with a service account token (in-cluster config)."""
     return (
         bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
         and Path("/var/run/secrets/kubernetes.io/serviceaccount/token").exists()
@@ -138,7 +139,7 @@ def _client_and_name(
 def _build_client(kubeconfig: str, context: str) -> tuple[k8s.ApiClient, str]:
     configuration = k8s.Configuration()
     try:
-        if kubeconfig or not _in_cluster():
+        if kubeconfig or not in_cluster():
             config_file = kubeconfig or None
             if config_file and not Path(config_file).is_file():
                 raise ClusterError(

@@ -1,16 +1,194 @@
-"""Run meshui on its embedded default: SQLite, migrations applied, the development server."""
+"""Run meshui on its embedded default: SQLite, migrations applied, the development server.
 
+With no cluster configured (no MESHUI_KUBECONFIG, not running in a pod) it starts the
+Kubernetes API server double as a demo cluster seeded with a sample mesh, so a newcomer sees
+a working meshui with data; the header and the terminal say it is a demo.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import secrets
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.db import close_old_connections
+
+from policies.cluster import forget_clients, in_cluster
+from policies.cluster_errors import ClusterError
+from policies.management.commands.sync_cluster import sync_summary
+from policies.roles import Role
+from policies.services.sync import cluster_sync
+
+DEMO_SEED = Path(settings.BASE_DIR) / "devcluster" / "seeds" / "demo"
+DEMO_KUBECONFIG = Path(settings.BASE_DIR) / "var" / "demo-kubeconfig"
+DEMO_START_SECONDS = 30
+
+
+class DemoCluster:
+    """The API server double in a child process, seeded with the demo mesh."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen | None = None
+        self.url = ""
+
+    def start(self) -> str:
+        DEMO_KUBECONFIG.parent.mkdir(parents=True, exist_ok=True)
+        command = [
+            sys.executable,
+            "-m",
+            "devcluster",
+            "serve",
+            "--port",
+            "0",
+            "--seed",
+            str(DEMO_SEED),
+            "--kubeconfig-out",
+            str(DEMO_KUBECONFIG),
+        ]
+        self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+            command,
+            cwd=settings.BASE_DIR,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        first_line: queue.Queue[str] = queue.Queue()
+
+        def read_output() -> None:
+            assert self.process is not None and self.process.stdout is not None
+            for line in self.process.stdout:
+                if first_line.empty() and line.strip():
+                    first_line.put(line.strip())
+            first_line.put("")
+
+        threading.Thread(target=read_output, name="demo-cluster-output", daemon=True).start()
+        try:
+            self.url = first_line.get(timeout=DEMO_START_SECONDS)
+        except queue.Empty:
+            self.url = ""
+        if not self.url.startswith("http"):
+            self.stop()
+            raise CommandError(
+                "The demo cluster (python -m devcluster serve) did not start"
+                + (f": {self.url}" if self.url else ".")
+                + " Set MESHUI_KUBECONFIG to use a real cluster instead."
+            )
+        return self.url
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+
+def demo_logins() -> list[tuple[str, str, str]]:
+    """Make (or reset) one demo account per role; returns (username, password, role)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    user_model = get_user_model()
+    logins = []
+    for role in (Role.ADMIN, Role.ONCALL, Role.AUDITOR):
+        user, _created = user_model.objects.get_or_create(username=role.value)
+        password = secrets.token_urlsafe(9)
+        user.set_password(password)
+        user.save()
+        group, _ = Group.objects.get_or_create(name=role.value)
+        user.groups.set([group])
+        logins.append((role.value, password, role.value))
+    return logins
+
+
+def periodic_sync(stop: threading.Event, interval: float) -> None:
+    """Sync every `interval` seconds in this process (the embedded default has no beat)."""
+    from policies.tasks import sync_cluster
+
+    while not stop.wait(interval):
+        try:
+            sync_cluster.apply(kwargs={"trigger": "schedule"})
+        finally:
+            close_old_connections()
 
 
 class Command(BaseCommand):
-    help = "Apply migrations and serve meshui on http://127.0.0.1:8000 (the README's run command)."
+    help = (
+        "Apply migrations and serve meshui on http://127.0.0.1:8000 (the README's run "
+        "command). Without MESHUI_KUBECONFIG it starts a seeded demo cluster."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--addrport", default="127.0.0.1:8000")
+        parser.add_argument(
+            "--no-runserver",
+            action="store_true",
+            help="prepare (migrate, demo cluster, first sync) and exit; for tests and scripts",
+        )
 
-    def handle(self, *args, addrport: str, **options):
+    def handle(self, *args, addrport: str, no_runserver: bool, **options):
         call_command("migrate", verbosity=0, interactive=False)
-        self.stdout.write(f"meshui: serving on http://{addrport}/")
-        call_command("runserver", addrport, use_reloader=False)
+        demo = None
+        if not settings.MESHUI_KUBECONFIG and not in_cluster():
+            demo = DemoCluster()
+            url = demo.start()
+            settings.MESHUI_KUBECONFIG = os.environ["MESHUI_KUBECONFIG"] = str(DEMO_KUBECONFIG)
+            settings.MESHUI_DEMO_CLUSTER = True
+            os.environ["MESHUI_DEMO_CLUSTER"] = "1"
+            settings.MESHUI_CLUSTER_NAME = settings.MESHUI_CLUSTER_NAME or "demo"
+            forget_clients()
+            self.stdout.write(
+                self.style.WARNING(
+                    f"meshui: DEMO CLUSTER at {url} (a built-in test API server seeded with a "
+                    "sample mesh; set MESHUI_KUBECONFIG to use a real cluster)."
+                )
+            )
+            self.stdout.write("meshui: demo logins (new passwords on every start):")
+            for username, password, role in demo_logins():
+                self.stdout.write(f"    {username:<8} {password}    ({role})")
+        stop = threading.Event()
+        try:
+            self._first_sync()
+            if not settings.REDIS_URL:
+                threading.Thread(
+                    target=periodic_sync,
+                    args=(stop, float(settings.MESHUI_SYNC_INTERVAL)),
+                    name="meshui-periodic-sync",
+                    daemon=True,
+                ).start()
+                self.stdout.write(
+                    f"meshui: no REDIS_URL, syncing in this process every "
+                    f"{settings.MESHUI_SYNC_INTERVAL} s."
+                )
+            else:
+                self.stdout.write(
+                    "meshui: REDIS_URL is set; a Celery worker and beat keep the data current."
+                )
+            if no_runserver:
+                return
+            self.stdout.write(f"meshui: serving on http://{addrport}/")
+            call_command("runserver", addrport, use_reloader=False)
+        finally:
+            stop.set()
+            if demo is not None:
+                demo.stop()
+
+    def _first_sync(self) -> None:
+        try:
+            run = cluster_sync(trigger="startup")
+        except ClusterError as error:
+            self.stderr.write(f"meshui: the first sync failed: {error.summary}")
+            return
+        except Exception as error:  # recorded on the run; keep serving the last snapshot
+            self.stderr.write(f"meshui: the first sync failed: {type(error).__name__}: {error}")
+            return
+        self.stdout.write(sync_summary(run))
