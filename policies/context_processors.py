@@ -9,4 +9,5 @@ def meshui(request):
         "meshui_role": user_role(request.user) if hasattr(request, "user") else None,
         "meshui_demo_cluster": settings.MESHUI_DEMO_CLUSTER,
         "meshui_cluster_name": settings.MESHUI_CLUSTER_NAME,
+        "meshui_oidc_enabled": settings.MESHUI_OIDC_ENABLED,
     }

@@ -1,0 +1,127 @@
+"""GET filters of the list pages, validated like any other input.
+
+A bad value (an unknown mode, a page that is not a number) is reported on the form and the
+page answers 400 with the message, instead of a 500 or a silently ignored filter.
+"""
+
+from django import forms
+
+from policies.models import Mode, PolicyRecord, Severity
+from policies.selectors.posture import NAMESPACE_SORTS
+
+# Kubernetes names are at most 253 characters; namespaces at most 63.
+NAME_MAX = 253
+NAMESPACE_MAX = 63
+PER_PAGE_CHOICES = [(25, "25"), (50, "50"), (100, "100"), (200, "200")]
+
+
+def _with_any(choices, label="Any"):
+    return [("", label), *choices]
+
+
+class FilterForm(forms.Form):
+    """A GET form whose empty fields mean "no filter"; `cleaned` is safe to pass on."""
+
+    page = forms.IntegerField(min_value=1, required=False)
+    per_page = forms.TypedChoiceField(
+        choices=PER_PAGE_CHOICES, coerce=int, required=False, empty_value=50
+    )
+
+    def cleaned(self) -> dict:
+        data = dict(self.cleaned_data)
+        data["page"] = data.get("page") or 1
+        data["per_page"] = data.get("per_page") or 50
+        return data
+
+    def query_without(self, *names: str) -> str:
+        """The current filters as a query string, minus `names` (for links that change them)."""
+        params = self.data.copy()
+        for name in names:
+            params.pop(name, None)
+        for key in [k for k, v in params.items() if v == ""]:
+            params.pop(key)
+        return params.urlencode()
+
+
+class NamespaceFilterForm(FilterForm):
+    q = forms.CharField(label="Search", max_length=NAMESPACE_MAX, required=False, strip=True)
+    mode = forms.ChoiceField(label="Mode", choices=_with_any(Mode.choices), required=False)
+    source = forms.ChoiceField(
+        label="Decided by",
+        required=False,
+        choices=_with_any(
+            [
+                ("namespace", "Namespace policy"),
+                ("mesh", "Mesh policy (inherited)"),
+                ("default", "Built-in default"),
+            ]
+        ),
+    )
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[(key, key) for name in NAMESPACE_SORTS for key in (name, f"-{name}")],
+    )
+
+    def cleaned(self) -> dict:
+        data = super().cleaned()
+        data["sort"] = data.get("sort") or "name"
+        return data
+
+
+class PolicyFilterForm(FilterForm):
+    kind = forms.ChoiceField(
+        label="Kind",
+        required=False,
+        choices=[
+            (PolicyRecord.Kind.PEER_AUTHENTICATION, "PeerAuthentication"),
+            (PolicyRecord.Kind.DESTINATION_RULE, "DestinationRule"),
+        ],
+    )
+    namespace = forms.CharField(label="Namespace", max_length=NAMESPACE_MAX, required=False)
+    q = forms.CharField(label="Name contains", max_length=NAME_MAX, required=False)
+    mode = forms.ChoiceField(
+        label="Mode",
+        required=False,
+        choices=_with_any(
+            [
+                ("STRICT", "STRICT"),
+                ("PERMISSIVE", "PERMISSIVE"),
+                ("DISABLE", "DISABLE"),
+                ("UNSET", "UNSET"),
+                ("ISTIO_MUTUAL", "ISTIO_MUTUAL"),
+                ("MUTUAL", "MUTUAL"),
+                ("SIMPLE", "SIMPLE"),
+            ]
+        ),
+    )
+    scope = forms.ChoiceField(
+        label="Scope",
+        required=False,
+        choices=_with_any(
+            [("mesh", "mesh"), ("namespace", "namespace"), ("workload", "workload")]
+            + [("ignored", "ignored")]
+        ),
+    )
+    status = forms.ChoiceField(
+        label="Status",
+        required=False,
+        choices=_with_any([("effective", "effective"), ("shadowed", "shadowed")])
+        + [("ignored", "ignored")],
+    )
+
+    def cleaned(self) -> dict:
+        data = super().cleaned()
+        data["kind"] = data.get("kind") or PolicyRecord.Kind.PEER_AUTHENTICATION
+        return data
+
+
+class FindingFilterForm(FilterForm):
+    code = forms.CharField(label="Code", max_length=64, required=False)
+    severity = forms.ChoiceField(
+        label="Severity", choices=_with_any(Severity.choices), required=False
+    )
+    namespace = forms.CharField(label="Namespace", max_length=NAMESPACE_MAX, required=False)
+
+
+class SyncProgressForm(forms.Form):
+    after = forms.IntegerField(min_value=0, required=False)

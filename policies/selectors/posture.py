@@ -1,0 +1,457 @@
+"""Reads for the browser pages: the current snapshot, filtered, sorted and paged.
+
+Pages read snapshots, never the cluster. Every query here filters on the snapshot id
+first (the tables' indexes lead with it), and each page costs a fixed number of
+queries whatever the size of the mesh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.paginator import Page, Paginator
+from django.db.models import Case, Count, F, FloatField, QuerySet, Value, When
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from policies.models import (
+    FindingRecord,
+    NamespacePosture,
+    PolicyRecord,
+    ServiceRecord,
+    Snapshot,
+    SyncRun,
+    WorkloadPosture,
+)
+
+# Stale means: the last sync failed, or the last good one is older than this many intervals.
+STALE_AFTER_INTERVALS = 3
+TOP_FINDINGS = 5
+NAMESPACE_FINDINGS_SHOWN = 100
+SUCCESSFUL = (SyncRun.Status.SUCCEEDED, SyncRun.Status.NO_CHANGE)
+
+
+# --- Snapshot and sync state ---------------------------------------------------------------
+
+
+def snapshot_current() -> Snapshot | None:
+    """The snapshot pages show: the newest one (a failed sync never replaces it)."""
+    return Snapshot.objects.order_by("-taken_at", "-id").first()
+
+
+@dataclass(frozen=True)
+class SyncState:
+    """What the pages say about freshness: last result, a running sync, and staleness."""
+
+    last_run: SyncRun | None  # the newest finished run, whatever its result
+    last_success_at: datetime | None
+    running: SyncRun | None
+    stale: bool
+    stale_reason: str
+    has_snapshot: bool
+
+    @property
+    def last_failed(self) -> bool:
+        return self.last_run is not None and self.last_run.status == SyncRun.Status.FAILED
+
+
+def sync_state_read(*, snapshot: Snapshot | None, now: datetime | None = None) -> SyncState:
+    """Freshness of `snapshot`: stale when the last sync failed or the last good one is old."""
+    now = now or timezone.now()
+    running = SyncRun.objects.filter(status=SyncRun.Status.RUNNING).order_by("-started_at").first()
+    last_run = (
+        SyncRun.objects.exclude(status=SyncRun.Status.RUNNING)
+        .order_by("-started_at", "-id")
+        .first()
+    )
+    if last_run is not None and last_run.status in SUCCESSFUL:
+        last_success_at = last_run.finished_at or last_run.started_at
+    else:
+        last_success = (
+            SyncRun.objects.filter(status__in=SUCCESSFUL).order_by("-started_at", "-id").first()
+        )
+        last_success_at = (
+            (last_success.finished_at or last_success.started_at) if last_success else None
+        )
+    if last_success_at is None and snapshot is not None:
+        last_success_at = snapshot.taken_at
+
+    stale_after = timedelta(seconds=STALE_AFTER_INTERVALS * settings.MESHUI_SYNC_INTERVAL)
+    stale_reason = ""
+    if snapshot is None:
+        stale_reason = ""
+    elif last_run is not None and last_run.status == SyncRun.Status.FAILED:
+        stale_reason = "The last sync failed"
+    elif last_success_at is not None and now - last_success_at > stale_after:
+        stale_reason = (
+            f"No successful sync for more than {STALE_AFTER_INTERVALS} sync intervals "
+            f"({STALE_AFTER_INTERVALS} × {settings.MESHUI_SYNC_INTERVAL} s)"
+        )
+    return SyncState(
+        last_run=last_run,
+        last_success_at=last_success_at,
+        running=running,
+        stale=bool(stale_reason),
+        stale_reason=stale_reason,
+        has_snapshot=snapshot is not None,
+    )
+
+
+# --- Overview ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Overview:
+    snapshot: Snapshot | None
+    sync: SyncState
+    top_findings: list[FindingRecord] = field(default_factory=list)
+
+
+def overview_read() -> Overview:
+    """The overview: aggregates live on the snapshot row, so this is a handful of small reads."""
+    snapshot = snapshot_current()
+    top_findings: list[FindingRecord] = []
+    if snapshot is not None:
+        top_findings = list(
+            FindingRecord.objects.filter(snapshot=snapshot).order_by(
+                "-severity_rank", "namespace", "name", "code"
+            )[:TOP_FINDINGS]
+        )
+    return Overview(
+        snapshot=snapshot, sync=sync_state_read(snapshot=snapshot), top_findings=top_findings
+    )
+
+
+# --- Namespaces ----------------------------------------------------------------------------
+
+# Sort keys offered in the URL (`?sort=findings`, `?sort=-findings`) and their columns;
+# every ordering ends with the name so pages are stable.
+NAMESPACE_SORTS: dict[str, tuple[str, ...]] = {
+    "name": ("name",),
+    "mode": ("mode", "name"),
+    "source": ("source", "name"),
+    "workloads": ("workloads_total", "name"),
+    "strict": ("workloads_strict", "name"),
+    "permissive": ("workloads_permissive", "name"),
+    "disable": ("workloads_disable", "name"),
+    "exceptions": ("workloads_with_port_exceptions", "name"),
+    "sidecars": ("sidecar_share", "name"),
+    "findings": ("findings_count", "name"),
+}
+
+
+@dataclass(frozen=True)
+class NamespaceList:
+    snapshot: Snapshot | None
+    sync: SyncState
+    page: Page | None
+
+
+def _matching(rows: QuerySet, **filters) -> QuerySet:
+    """`rows` narrowed by every filter that has a value (an empty filter means "any")."""
+    return rows.filter(**{lookup: value for lookup, value in filters.items() if value})
+
+
+def _ordering(columns: tuple[str, ...], descending: bool) -> list:
+    if not descending:
+        return list(columns)
+    # Descending on the key column, ascending names as the tie-break.
+    return [f"-{columns[0]}", *columns[1:]] if columns[0] != "name" else ["-name"]
+
+
+def namespace_list_read(
+    *,
+    search: str = "",
+    mode: str = "",
+    source: str = "",
+    sort: str = "name",
+    page_number: int = 1,
+    per_page: int = 50,
+) -> NamespaceList:
+    """One page of the current snapshot's namespaces, filtered and sorted."""
+    snapshot = snapshot_current()
+    sync = sync_state_read(snapshot=snapshot)
+    if snapshot is None:
+        return NamespaceList(snapshot=None, sync=sync, page=None)
+    rows = _matching(
+        NamespacePosture.objects.filter(snapshot=snapshot).defer("reason"),
+        name__icontains=search,
+        mode=mode,
+        source=source,
+    )
+    key = sort.removeprefix("-")
+    if key == "sidecars":
+        rows = rows.annotate(
+            sidecar_share=Case(
+                When(workloads_total=0, then=Value(-1.0)),
+                default=Cast(F("workloads_with_sidecar"), FloatField())
+                / Cast(F("workloads_total"), FloatField()),
+                output_field=FloatField(),
+            )
+        )
+    rows = rows.order_by(*_ordering(NAMESPACE_SORTS[key], sort.startswith("-")))
+    page = Paginator(rows, per_page).get_page(page_number)
+    return NamespaceList(snapshot=snapshot, sync=sync, page=page)
+
+
+@dataclass(frozen=True)
+class NamespaceDetail:
+    snapshot: Snapshot
+    sync: SyncState
+    namespace: NamespacePosture
+    workloads: Page
+    peer_authentications: list[PolicyRecord]
+    destination_rules: list[PolicyRecord]
+    findings: list[FindingRecord]
+
+
+def namespace_detail_read(*, name: str, workload_page: int = 1, per_page: int = 100):
+    """A namespace of the current snapshot with its workloads, policies and findings.
+
+    Returns None when there is no snapshot or the namespace is not in it.
+    """
+    snapshot = snapshot_current()
+    if snapshot is None:
+        return None
+    namespace = NamespacePosture.objects.filter(snapshot=snapshot, name=name).first()
+    if namespace is None:
+        return None
+    workloads = WorkloadPosture.objects.filter(snapshot=snapshot, namespace=name).order_by(
+        "name", "kind"
+    )
+    policies = list(
+        PolicyRecord.objects.filter(snapshot=snapshot, namespace=name).order_by("kind", "name")
+    )
+    findings = list(
+        FindingRecord.objects.filter(snapshot=snapshot, namespace=name).order_by(
+            "-severity_rank", "name", "code"
+        )[:NAMESPACE_FINDINGS_SHOWN]
+    )
+    return NamespaceDetail(
+        snapshot=snapshot,
+        sync=sync_state_read(snapshot=snapshot),
+        namespace=namespace,
+        workloads=Paginator(workloads, per_page).get_page(workload_page),
+        peer_authentications=[
+            p for p in policies if p.kind == PolicyRecord.Kind.PEER_AUTHENTICATION
+        ],
+        destination_rules=[p for p in policies if p.kind == PolicyRecord.Kind.DESTINATION_RULE],
+        findings=findings,
+    )
+
+
+# --- Workloads -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PortRow:
+    port: str
+    mode: str
+    declared: str  # the mode the winning policy names for this port ("" when it names none)
+    reason: dict
+
+
+@dataclass(frozen=True)
+class WorkloadDetail:
+    snapshot: Snapshot
+    sync: SyncState
+    workload: WorkloadPosture
+    namespace: NamespacePosture | None
+    ports: list[PortRow]
+    deciding_policy: PolicyRecord | None
+    services: list[ServiceRecord]
+    findings: list[FindingRecord]
+
+
+def _selects(selector: dict, labels: dict) -> bool:
+    return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
+
+
+def _port_rows(workload: WorkloadPosture) -> list[PortRow]:
+    """Every port worth showing: the ones the winning policy names, then the container ports."""
+    port_reasons = (workload.reason or {}).get("ports") or {}
+    named = {str(port): mode for port, mode in (workload.ports or {}).items()}
+    rows = []
+    for port in sorted(named, key=lambda p: int(p) if p.isdigit() else 0):
+        reason = port_reasons.get(port) or {}
+        rows.append(
+            PortRow(
+                port=port,
+                mode=reason.get("mode") or named[port],
+                declared=named[port],
+                reason=reason,
+            )
+        )
+    for port in sorted({str(p) for p in workload.container_ports or []} - set(named), key=int):
+        rows.append(PortRow(port=port, mode=workload.mode, declared="", reason={}))
+    return rows
+
+
+def workload_detail_read(*, namespace: str, kind: str, name: str) -> WorkloadDetail | None:
+    """One workload of the current snapshot, per port, with what decides its mode."""
+    snapshot = snapshot_current()
+    if snapshot is None:
+        return None
+    workload = WorkloadPosture.objects.filter(
+        snapshot=snapshot, namespace=namespace, kind=kind, name=name
+    ).first()
+    if workload is None:
+        return None
+    namespace_row = (
+        NamespacePosture.objects.filter(snapshot=snapshot, name=namespace).defer("reason").first()
+    )
+    deciding_policy = None
+    if workload.policy and "/" in workload.policy:
+        policy_namespace, policy_name = workload.policy.split("/", 1)
+        deciding_policy = PolicyRecord.objects.filter(
+            snapshot=snapshot,
+            kind=PolicyRecord.Kind.PEER_AUTHENTICATION,
+            namespace=policy_namespace,
+            name=policy_name,
+        ).first()
+    services = [
+        service
+        for service in ServiceRecord.objects.filter(snapshot=snapshot, namespace=namespace)
+        if _selects(service.selector, workload.labels or {})
+    ]
+    findings = list(
+        FindingRecord.objects.filter(snapshot=snapshot, namespace=namespace, name=name).order_by(
+            "-severity_rank", "code"
+        )
+    )
+    return WorkloadDetail(
+        snapshot=snapshot,
+        sync=sync_state_read(snapshot=snapshot),
+        workload=workload,
+        namespace=namespace_row,
+        ports=_port_rows(workload),
+        deciding_policy=deciding_policy,
+        services=services,
+        findings=findings,
+    )
+
+
+# --- Policies ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PolicyList:
+    snapshot: Snapshot | None
+    sync: SyncState
+    page: Page | None
+    kind: str
+
+
+def policy_list_read(
+    *,
+    kind: str = PolicyRecord.Kind.PEER_AUTHENTICATION,
+    namespace: str = "",
+    search: str = "",
+    mode: str = "",
+    scope: str = "",
+    status: str = "",
+    page_number: int = 1,
+    per_page: int = 50,
+) -> PolicyList:
+    """One page of PeerAuthentications or DestinationRules across namespaces, filtered."""
+    snapshot = snapshot_current()
+    sync = sync_state_read(snapshot=snapshot)
+    if snapshot is None:
+        return PolicyList(snapshot=None, sync=sync, page=None, kind=kind)
+    rows = _matching(
+        PolicyRecord.objects.filter(snapshot=snapshot, kind=kind),
+        namespace=namespace,
+        name__icontains=search,
+        mode=mode,
+        scope=scope,
+        status=status,
+    ).order_by("namespace", "name")
+    return PolicyList(
+        snapshot=snapshot,
+        sync=sync,
+        page=Paginator(rows, per_page).get_page(page_number),
+        kind=kind,
+    )
+
+
+def policy_read(*, kind: str, namespace: str, name: str) -> PolicyRecord | None:
+    """One policy of the current snapshot (for its YAML view)."""
+    snapshot = snapshot_current()
+    if snapshot is None:
+        return None
+    return PolicyRecord.objects.filter(
+        snapshot=snapshot, kind=kind, namespace=namespace, name=name
+    ).first()
+
+
+# --- Findings ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FindingList:
+    snapshot: Snapshot | None
+    sync: SyncState
+    page: Page | None
+    codes: list[dict]  # [{"code": ..., "count": ...}] in this snapshot, for the filter
+
+
+def finding_list_read(
+    *,
+    code: str = "",
+    severity: str = "",
+    namespace: str = "",
+    page_number: int = 1,
+    per_page: int = 50,
+) -> FindingList:
+    """One page of the current snapshot's findings, worst first."""
+    snapshot = snapshot_current()
+    sync = sync_state_read(snapshot=snapshot)
+    if snapshot is None:
+        return FindingList(snapshot=None, sync=sync, page=None, codes=[])
+    codes = list(
+        FindingRecord.objects.filter(snapshot=snapshot)
+        .values("code")
+        .annotate(count=Count("id"))
+        .order_by("code")
+    )
+    rows = _matching(
+        FindingRecord.objects.filter(snapshot=snapshot),
+        code=code,
+        severity=severity,
+        namespace=namespace,
+    ).order_by("-severity_rank", "namespace", "name", "code", "id")
+    return FindingList(
+        snapshot=snapshot,
+        sync=sync,
+        page=Paginator(rows, per_page).get_page(page_number),
+        codes=codes,
+    )
+
+
+# --- Sync progress -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyncProgress:
+    """The sync a user asked for: queued (no run newer than `after` yet), running, or done."""
+
+    after: int
+    run: SyncRun | None
+
+    @property
+    def state(self) -> str:
+        if self.run is None:
+            return "queued"
+        return "running" if self.run.status == SyncRun.Status.RUNNING else "done"
+
+
+def sync_progress_read(*, after: int) -> SyncProgress:
+    """The newest sync run started after run id `after` (0: any run)."""
+    run = SyncRun.objects.filter(id__gt=after).order_by("-id").first()
+    return SyncProgress(after=after, run=run)
+
+
+def sync_run_latest_id() -> int:
+    return SyncRun.objects.order_by("-id").values_list("id", flat=True).first() or 0

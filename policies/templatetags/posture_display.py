@@ -1,0 +1,96 @@
+"""Template helpers for showing posture: shares, sort headers, reason chains, YAML."""
+
+import yaml
+from django import template
+
+register = template.Library()
+
+OUTCOME_WORDS = {
+    "decided": "decides the mode",
+    "overridden": "overridden by a more specific level",
+    "inherited": "UNSET: inherits from the level above",
+    "absent": "no policy at this level",
+}
+SOURCE_WORDS = {
+    "namespace": "namespace policy",
+    "workload": "workload policy",
+    "port": "port-level setting",
+    "mesh": "inherited from the mesh policy",
+    "default": "built-in default (no policy)",
+}
+
+
+@register.simple_tag
+def percent(part, whole) -> str:
+    """`part` as a whole-number share of `whole`, or an en dash when there is nothing to share."""
+    if not whole:
+        return "–"
+    share = 100 * (part or 0) / whole
+    # Never round a partial share up to 100 % or down to 0 %: those words mean "all" and "none".
+    if 99 < share < 100:
+        return "99%"
+    if 0 < share < 1:
+        return "<1%"
+    return f"{round(share)}%"
+
+
+@register.filter
+def outcome_words(outcome: str) -> str:
+    return OUTCOME_WORDS.get(outcome or "", outcome or "")
+
+
+@register.filter
+def source_words(source: str) -> str:
+    return SOURCE_WORDS.get(source or "", source or "")
+
+
+@register.filter
+def as_yaml(manifest) -> str:
+    """The manifest as `kubectl get -o yaml` shows it (managedFields hidden, keys in order)."""
+    if not manifest:
+        return ""
+    shown = dict(manifest)
+    metadata = shown.get("metadata")
+    if isinstance(metadata, dict) and "managedFields" in metadata:
+        shown["metadata"] = {k: v for k, v in metadata.items() if k != "managedFields"}
+    return yaml.safe_dump(shown, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+@register.filter
+def labels_text(labels) -> list[str]:
+    """`key=value` strings, sorted, for selectors and labels."""
+    if not labels:
+        return []
+    return [f"{key}={value}" for key, value in sorted(dict(labels).items())]
+
+
+@register.filter
+def sorted_items(mapping):
+    if not mapping:
+        return []
+    return sorted(dict(mapping).items(), key=lambda item: (len(str(item[0])), str(item[0])))
+
+
+@register.inclusion_tag("policies/_sort_header.html", takes_context=True)
+def sort_header(context, key: str, label: str, target: str, numeric: bool = False):
+    """A column header that sorts by `key`; a second click reverses the order."""
+    current = context.get("sort") or "name"
+    active = current.removeprefix("-") == key
+    descending = current.startswith("-")
+    # Counts are most useful biggest-first; names and modes read A→Z first. Clicking the
+    # active column again reverses it.
+    next_sort = f"-{key}" if numeric else key
+    if active:
+        next_sort = key if descending else f"-{key}"
+    request = context["request"]
+    params = request.GET.copy()
+    params["sort"] = next_sort
+    params.pop("page", None)
+    return {
+        "label": label,
+        "href": f"?{params.urlencode()}",
+        "target": target,
+        "aria_sort": ("descending" if descending else "ascending") if active else "none",
+        "active": active,
+        "descending": descending,
+    }

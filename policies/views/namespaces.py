@@ -1,0 +1,64 @@
+from django.http import Http404
+from django.views.decorators.http import require_GET
+
+from policies.forms.filters import FilterForm, NamespaceFilterForm
+from policies.roles import can_toggle_namespace
+from policies.selectors.posture import namespace_detail_read, namespace_list_read
+from policies.views.access import reader_required
+from policies.views.rendering import page_response
+
+
+@require_GET
+@reader_required
+def namespace_list(request):
+    """Every namespace of the current snapshot: search, filter by mode, sort, paginate."""
+    form = NamespaceFilterForm(request.GET)
+    if form.is_valid():
+        filters = form.cleaned()
+        view = namespace_list_read(
+            search=filters["q"],
+            mode=filters["mode"],
+            source=filters["source"],
+            sort=filters["sort"],
+            page_number=filters["page"],
+            per_page=filters["per_page"],
+        )
+        status, sort = 200, filters["sort"]
+    else:
+        view, status, sort = None, 400, "name"
+    return page_response(
+        request,
+        "policies/namespace_list.html",
+        {
+            "form": form,
+            "view": view,
+            "sync": view.sync if view else None,
+            "sort": sort,
+            "can_toggle_namespace": can_toggle_namespace(request.user),
+        },
+        partials=("namespace-table",),
+        status=status,
+    )
+
+
+@require_GET
+@reader_required
+def namespace_detail(request, name: str):
+    """One namespace: its workloads, policies, findings, and why it has its mode."""
+    form = FilterForm(request.GET)
+    if not form.is_valid():
+        return page_response(request, "policies/bad_filter.html", {"form": form}, status=400)
+    view = namespace_detail_read(name=name, workload_page=form.cleaned()["page"])
+    if view is None:
+        raise Http404(f'Namespace "{name}" is not in the current snapshot.')
+    return page_response(
+        request,
+        "policies/namespace_detail.html",
+        {
+            "view": view,
+            "sync": view.sync,
+            "namespace": view.namespace,
+            "can_toggle_namespace": can_toggle_namespace(request.user),
+        },
+        partials=("workload-table",),
+    )

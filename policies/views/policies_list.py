@@ -1,0 +1,53 @@
+from django.http import Http404
+from django.views.decorators.http import require_GET
+
+from policies.forms.filters import PolicyFilterForm
+from policies.models import PolicyRecord
+from policies.selectors.posture import policy_list_read, policy_read
+from policies.views.access import reader_required
+from policies.views.rendering import page_response
+
+
+@require_GET
+@reader_required
+def policy_list(request):
+    """Every PeerAuthentication (or DestinationRule) across namespaces, filterable."""
+    form = PolicyFilterForm(request.GET)
+    view, status = None, 400
+    if form.is_valid():
+        filters = form.cleaned()
+        view = policy_list_read(
+            kind=filters["kind"],
+            namespace=filters["namespace"],
+            search=filters["q"],
+            mode=filters["mode"],
+            scope=filters["scope"],
+            status=filters["status"],
+            page_number=filters["page"],
+            per_page=filters["per_page"],
+        )
+        status = 200
+    return page_response(
+        request,
+        "policies/policy_list.html",
+        {
+            "form": form,
+            "view": view,
+            "sync": view.sync if view else None,
+            "is_destination_rules": bool(view) and view.kind == PolicyRecord.Kind.DESTINATION_RULE,
+        },
+        partials=("policy-table",),
+        status=status,
+    )
+
+
+@require_GET
+@reader_required
+def policy_detail(request, kind: str, namespace: str, name: str):
+    """One policy as YAML, as the cluster returned it at the last sync."""
+    if kind not in PolicyRecord.Kind.values:
+        raise Http404("Unknown policy kind.")
+    policy = policy_read(kind=kind, namespace=namespace, name=name)
+    if policy is None:
+        raise Http404(f'{kind} "{namespace}/{name}" is not in the current snapshot.')
+    return page_response(request, "policies/policy_detail.html", {"policy": policy})

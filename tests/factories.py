@@ -1,0 +1,412 @@
+"""Keyword builders that put snapshots, sync runs and users straight into the database.
+
+    snapshot = snapshot_with(
+        namespaces=["shop", {"name": "pay", "mode": "STRICT", "source": "namespace",
+                             "policy": "pay/default"}],
+        workloads=[{"namespace": "shop", "name": "cart", "ports": {"8080": "PERMISSIVE"}}],
+        findings=[{"code": "NO_SIDECAR", "severity": "warning", "namespace": "shop"}],
+    )
+
+Anything left out gets a plausible default; aggregates (per namespace and per snapshot)
+are computed from the rows, as the sync does. Reasons follow docs/contracts.md §1.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from policies.models import (
+    SEVERITY_RANK,
+    FindingRecord,
+    NamespacePosture,
+    PolicyRecord,
+    ServiceRecord,
+    Snapshot,
+    SyncRun,
+    WorkloadPosture,
+)
+
+DEFAULT_PASSWORD = "correct-horse-battery-staple"
+CREATED = "2024-01-01T00:00:00Z"
+
+
+# --- Reasons -------------------------------------------------------------------------------
+
+
+def chain_step(
+    level: str,
+    *,
+    mode: str | None = None,
+    outcome: str = "absent",
+    winner: str = "",
+    losers: list[dict] | None = None,
+    note: str = "",
+) -> dict:
+    """One level of a reason chain; `winner` is "namespace/name" or "" for no policy."""
+    winner_dict = None
+    if winner:
+        namespace, name = winner.split("/", 1)
+        winner_dict = {"namespace": namespace, "name": name, "mode": mode, "created": CREATED}
+    return {
+        "level": level,
+        "mode": mode,
+        "outcome": outcome,
+        "winner": winner_dict,
+        "losers": losers or [],
+        "note": note or ("No policy at this level." if outcome == "absent" else ""),
+    }
+
+
+def loser(name: str, *, mode: str = "STRICT", lost_because: str = "newer") -> dict:
+    namespace, policy_name = name.split("/", 1)
+    return {
+        "namespace": namespace,
+        "name": policy_name,
+        "mode": mode,
+        "created": "2024-06-01T00:00:00Z",
+        "lost_because": lost_because,
+    }
+
+
+def reason(
+    mode: str = "PERMISSIVE",
+    *,
+    level: str = "default",
+    policy: str = "",
+    mesh_mode: str | None = None,
+    mesh_policy: str = "",
+    workload: bool = False,
+    losers: list[dict] | None = None,
+) -> dict:
+    """A reason whose chain runs mesh → namespace (→ workload), deciding at `level`."""
+    order = ["mesh", "namespace", "workload"] if workload else ["mesh", "namespace"]
+    decided_index = order.index(level) if level in order else -1
+    steps = []
+    for index, step_level in enumerate(order):
+        if step_level == level:
+            steps.append(
+                chain_step(step_level, mode=mode, outcome="decided", winner=policy, losers=losers)
+            )
+        elif step_level == "mesh" and (mesh_policy or mesh_mode):
+            outcome = "overridden" if decided_index > index else "decided"
+            steps.append(
+                chain_step("mesh", mode=mesh_mode or mode, outcome=outcome, winner=mesh_policy)
+            )
+        else:
+            steps.append(chain_step(step_level))
+    return {"mode": mode, "level": level, "policy": policy or None, "chain": steps}
+
+
+# --- Snapshots -----------------------------------------------------------------------------
+
+
+def _as_dict(item: str | dict, key: str = "name") -> dict:
+    return {key: item} if isinstance(item, str) else dict(item)
+
+
+def snapshot_with(
+    *,
+    namespaces: list[str | dict] = (),
+    workloads: list[dict] = (),
+    findings: list[dict] = (),
+    policies: list[dict] = (),
+    services: list[dict] = (),
+    mesh_mode: str = "PERMISSIVE",
+    mesh_policy: str = "",
+    root_namespace: str = "istio-system",
+    cluster_name: str = "test-cluster",
+    taken_at: datetime | None = None,
+) -> Snapshot:
+    """A complete snapshot with these rows and aggregates computed from them."""
+    mesh_level = "mesh" if mesh_policy else "default"
+    snapshot = Snapshot.objects.create(
+        taken_at=taken_at or timezone.now(),
+        cluster_name=cluster_name,
+        root_namespace=root_namespace,
+        mesh_mode=mesh_mode,
+        mesh_policy=mesh_policy,
+        mesh_reason={
+            "mode": mesh_mode,
+            "level": mesh_level,
+            "policy": mesh_policy or None,
+            "chain": [
+                chain_step(
+                    "mesh",
+                    mode=mesh_mode if mesh_policy else None,
+                    outcome="decided" if mesh_policy else "absent",
+                    winner=mesh_policy,
+                )
+            ],
+        },
+    )
+    namespace_specs = {spec["name"]: spec for spec in map(_as_dict, namespaces)}
+    for workload in workloads:
+        namespace_specs.setdefault(workload["namespace"], {"name": workload["namespace"]})
+
+    namespace_rows: dict[str, NamespacePosture] = {}
+    for name, spec in namespace_specs.items():
+        source = spec.pop("source", "mesh" if mesh_policy else "default")
+        mode = spec.pop("mode", mesh_mode)
+        policy = spec.pop("policy", mesh_policy if source == "mesh" else "")
+        spec.setdefault(
+            "reason",
+            reason(
+                mode,
+                level=source,
+                policy=policy,
+                mesh_mode=mesh_mode if mesh_policy else None,
+                mesh_policy=mesh_policy,
+            ),
+        )
+        namespace_rows[name] = NamespacePosture(
+            snapshot=snapshot,
+            mode=mode,
+            source=source,
+            policy=policy,
+            is_root=name == root_namespace,
+            **spec,
+        )
+
+    workload_rows = []
+    for spec in workloads:
+        spec = dict(spec)
+        namespace_row = namespace_rows[spec["namespace"]]
+        source = spec.pop("source", namespace_row.source)
+        mode = spec.pop("mode", namespace_row.mode)
+        policy = spec.pop("policy", namespace_row.policy)
+        ports = spec.pop("ports", {})
+        spec.setdefault(
+            "reason",
+            reason(
+                mode,
+                level=source,
+                policy=policy,
+                mesh_mode=mesh_mode if mesh_policy else None,
+                mesh_policy=mesh_policy,
+                workload=True,
+            ),
+        )
+        spec.setdefault("kind", "Deployment")
+        spec.setdefault("has_sidecar", True)
+        workload_rows.append(
+            WorkloadPosture(
+                snapshot=snapshot,
+                mode=mode,
+                source=source,
+                policy=policy,
+                ports=ports,
+                has_port_exceptions=any(port_mode != mode for port_mode in ports.values()),
+                **spec,
+            )
+        )
+
+    finding_rows = []
+    for spec in findings:
+        spec = dict(spec)
+        spec.setdefault("code", "PERMISSIVE_NAMESPACE")
+        spec.setdefault("severity", "warning")
+        spec.setdefault("message", f"{spec['code']} in {spec.get('namespace') or 'the mesh'}")
+        finding_rows.append(
+            FindingRecord(snapshot=snapshot, severity_rank=SEVERITY_RANK[spec["severity"]], **spec)
+        )
+
+    for workload in workload_rows:
+        workload.findings_count = sum(
+            1
+            for finding in finding_rows
+            if finding.namespace == workload.namespace and finding.name == workload.name
+        )
+    for name, row in namespace_rows.items():
+        mine = [w for w in workload_rows if w.namespace == name]
+        explicit = namespace_specs[name]
+        for field_name, value in {
+            "workloads_total": len(mine),
+            "workloads_strict": sum(w.mode == "STRICT" for w in mine),
+            "workloads_permissive": sum(w.mode == "PERMISSIVE" for w in mine),
+            "workloads_disable": sum(w.mode == "DISABLE" for w in mine),
+            "workloads_with_port_exceptions": sum(w.has_port_exceptions for w in mine),
+            "workloads_with_sidecar": sum(w.has_sidecar for w in mine),
+            "findings_count": sum(f.namespace == name for f in finding_rows),
+        }.items():
+            if field_name not in explicit:
+                setattr(row, field_name, value)
+
+    NamespacePosture.objects.bulk_create(namespace_rows.values())
+    WorkloadPosture.objects.bulk_create(workload_rows)
+    FindingRecord.objects.bulk_create(finding_rows)
+    PolicyRecord.objects.bulk_create(policy_record(snapshot, **spec) for spec in policies)
+    ServiceRecord.objects.bulk_create(ServiceRecord(snapshot=snapshot, **spec) for spec in services)
+    _aggregate(snapshot, list(namespace_rows.values()), workload_rows, finding_rows)
+    return snapshot
+
+
+def policy_record(snapshot: Snapshot, **spec: Any) -> PolicyRecord:
+    """A PolicyRecord with a manifest that matches its fields (unsaved)."""
+    kind = spec.setdefault("kind", PolicyRecord.Kind.PEER_AUTHENTICATION)
+    spec.setdefault("name", "default")
+    spec.setdefault("namespace", "default")
+    if kind == PolicyRecord.Kind.PEER_AUTHENTICATION:
+        spec.setdefault("mode", "STRICT")
+        spec.setdefault("scope", "workload" if spec.get("selector") else "namespace")
+        spec.setdefault("status", "effective")
+        spec.setdefault("api_version", "security.istio.io/v1")
+        body: dict = {"mtls": {"mode": spec["mode"]}}
+        if spec.get("selector"):
+            body["selector"] = {"matchLabels": spec["selector"]}
+        if spec.get("port_modes"):
+            body["portLevelMtls"] = {
+                port: {"mode": mode} for port, mode in spec["port_modes"].items()
+            }
+    else:
+        spec.setdefault("host", f"{spec['name']}.{spec['namespace']}.svc.cluster.local")
+        spec.setdefault("mode", "ISTIO_MUTUAL")
+        spec.setdefault("api_version", "networking.istio.io/v1")
+        body = {"host": spec["host"], "trafficPolicy": {"tls": {"mode": spec["mode"]}}}
+    spec.setdefault("created_at", timezone.now() - timedelta(days=3))
+    spec.setdefault(
+        "manifest",
+        {
+            "apiVersion": spec["api_version"],
+            "kind": kind,
+            "metadata": {
+                "name": spec["name"],
+                "namespace": spec["namespace"],
+                "resourceVersion": "1",
+                "managedFields": [{"manager": "kubectl"}],
+            },
+            "spec": body,
+        },
+    )
+    return PolicyRecord(snapshot=snapshot, **spec)
+
+
+def _aggregate(snapshot, namespace_rows, workload_rows, finding_rows) -> None:
+    snapshot.namespaces_total = len(namespace_rows)
+    snapshot.namespaces_strict = sum(n.mode == "STRICT" for n in namespace_rows)
+    snapshot.namespaces_permissive = sum(n.mode == "PERMISSIVE" for n in namespace_rows)
+    snapshot.namespaces_disable = sum(n.mode == "DISABLE" for n in namespace_rows)
+    snapshot.workloads_total = len(workload_rows)
+    snapshot.workloads_strict = sum(w.mode == "STRICT" for w in workload_rows)
+    snapshot.workloads_permissive = sum(w.mode == "PERMISSIVE" for w in workload_rows)
+    snapshot.workloads_disable = sum(w.mode == "DISABLE" for w in workload_rows)
+    snapshot.workloads_with_sidecar = sum(w.has_sidecar for w in workload_rows)
+    snapshot.workloads_ambient = sum(w.ambient for w in workload_rows)
+    snapshot.findings_error = sum(f.severity == "error" for f in finding_rows)
+    snapshot.findings_warning = sum(f.severity == "warning" for f in finding_rows)
+    snapshot.findings_info = sum(f.severity == "info" for f in finding_rows)
+    snapshot.save()
+
+
+def large_snapshot(
+    *, namespaces: int = 10_000, workloads_per_namespace: int = 15, batch_size: int = 5_000
+) -> Snapshot:
+    """A big snapshot for benchmarks and query-count tests, written with bulk inserts."""
+    modes = ("STRICT", "PERMISSIVE", "DISABLE")
+    snapshot = Snapshot.objects.create(
+        taken_at=timezone.now(),
+        cluster_name="bench",
+        mesh_mode="PERMISSIVE",
+        mesh_reason=reason("PERMISSIVE"),
+    )
+    namespace_rows, workload_rows, finding_rows = [], [], []
+    for index in range(namespaces):
+        name = f"ns-{index:05d}"
+        mode = modes[index % 3]
+        source = "namespace" if mode != "PERMISSIVE" else "default"
+        policy = f"{name}/default" if source == "namespace" else ""
+        namespace_reason = reason(mode, level=source, policy=policy)
+        with_sidecar = workloads_per_namespace - (index % 4)
+        namespace_rows.append(
+            NamespacePosture(
+                snapshot=snapshot,
+                name=name,
+                mode=mode,
+                source=source,
+                policy=policy,
+                reason=namespace_reason,
+                labels={"team": f"team-{index % 50}"},
+                injection="enabled",
+                workloads_total=workloads_per_namespace,
+                workloads_strict=workloads_per_namespace if mode == "STRICT" else 0,
+                workloads_permissive=workloads_per_namespace if mode == "PERMISSIVE" else 0,
+                workloads_disable=workloads_per_namespace if mode == "DISABLE" else 0,
+                workloads_with_port_exceptions=index % 2,
+                workloads_with_sidecar=max(with_sidecar, 0),
+                findings_count=index % 5,
+            )
+        )
+        for number in range(workloads_per_namespace):
+            workload_rows.append(
+                WorkloadPosture(
+                    snapshot=snapshot,
+                    namespace=name,
+                    name=f"app-{number:02d}",
+                    kind="Deployment",
+                    mode=mode,
+                    source=source,
+                    policy=policy,
+                    reason=namespace_reason,
+                    labels={"app": f"app-{number:02d}"},
+                    container_ports=[8080],
+                    has_sidecar=number < with_sidecar,
+                )
+            )
+        for number in range(index % 5):
+            finding_rows.append(
+                FindingRecord(
+                    snapshot=snapshot,
+                    code="PERMISSIVE_NAMESPACE" if number % 2 else "NO_SIDECAR",
+                    severity=("error", "warning", "info")[number % 3],
+                    severity_rank=(3, 2, 1)[number % 3],
+                    namespace=name,
+                    name=f"app-{number:02d}",
+                    kind="Deployment",
+                    message="Found by the benchmark builder.",
+                )
+            )
+    NamespacePosture.objects.bulk_create(namespace_rows, batch_size=batch_size)
+    WorkloadPosture.objects.bulk_create(workload_rows, batch_size=batch_size)
+    FindingRecord.objects.bulk_create(finding_rows, batch_size=batch_size)
+    _aggregate(snapshot, namespace_rows, workload_rows, finding_rows)
+    return snapshot
+
+
+# --- Sync runs and users -------------------------------------------------------------------
+
+
+def sync_run(
+    *,
+    status: str = SyncRun.Status.SUCCEEDED,
+    ago: timedelta = timedelta(seconds=5),
+    duration_ms: int = 1200,
+    error: str = "",
+    snapshot: Snapshot | None = None,
+    trigger: str = "schedule",
+) -> SyncRun:
+    """A sync run that started `ago` before now (and finished unless it is running)."""
+    started_at = timezone.now() - ago
+    running = status == SyncRun.Status.RUNNING
+    return SyncRun.objects.create(
+        started_at=started_at,
+        finished_at=None if running else started_at + timedelta(milliseconds=duration_ms),
+        duration_ms=None if running else duration_ms,
+        status=status,
+        error=error,
+        snapshot=snapshot,
+        trigger=trigger,
+    )
+
+
+def user_with_role(role: str | None, *, username: str = "", password: str = DEFAULT_PASSWORD):
+    """A user in the role's group (created if a flushed test database lost it); None: no role."""
+    user = get_user_model().objects.create_user(
+        username or f"{role or 'norole'}-user", password=password
+    )
+    if role:
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
+    return user
