@@ -1,0 +1,315 @@
+"""Forms for changing posture and for filtering the audit log.
+
+The PeerAuthentication rules come from Istio's CRD (policies/forms/peer_authentication_schema):
+a form builds the `spec` it would send and asks the CRD's own schema and CEL rules about it,
+so what the form accepts is what the API server accepts. Forms never call the cluster.
+"""
+
+from datetime import timedelta
+
+from django import forms
+
+from policies.forms import peer_authentication_schema as crd
+from policies.services.audit import AuditAction
+
+SCOPE_CHOICES = (
+    ("mesh", "Mesh-wide (root namespace, no selector)"),
+    ("namespace", "Namespace-wide"),
+    ("workload", "Workload (selector)"),
+)
+TOGGLE_MODES = ("STRICT", "PERMISSIVE")
+DURATION_CHOICES = (
+    ("", "Until changed again"),
+    ("15", "15 minutes"),
+    ("60", "1 hour"),
+    ("120", "2 hours"),
+    ("240", "4 hours"),
+    ("480", "8 hours"),
+    ("1440", "24 hours"),
+)
+
+# Where the API server's (and the CRD's) field paths land on our forms.
+FIELD_FOR_PATH = (
+    ("metadata.name", "name"),
+    ("metadata.namespace", "namespace"),
+    ("spec.mtls", "mode"),
+    ("spec.selector", "match_labels"),
+    ("spec.portLevelMtls", "port_modes"),
+)
+
+
+def form_field_for_path(path: str, form: forms.Form) -> str | None:
+    """The form field an API or CRD field path belongs to, or None for a form-wide error."""
+    for prefix, field in FIELD_FOR_PATH:
+        if path.startswith(prefix) and field in form.fields:
+            return field
+    if path == "spec" and "port_modes" in form.fields:
+        return "port_modes"  # the spec-level CEL rule is "portLevelMtls requires selector"
+    return None
+
+
+def _mode_field(modes=None, **kwargs) -> forms.ChoiceField:
+    modes = modes or crd.mode_choices()
+    return forms.ChoiceField(choices=[(mode, mode) for mode in modes], **kwargs)
+
+
+def _validate_namespace(value: str) -> str:
+    problem = crd.namespace_name_problem(value)
+    if problem:
+        raise forms.ValidationError(f"Namespace {value!r} {problem}.")
+    return value
+
+
+def _validate_name(value: str) -> str:
+    problem = crd.object_name_problem(value)
+    if problem:
+        raise forms.ValidationError(f"Name {value!r} {problem}.")
+    return value
+
+
+def parse_match_labels(text: str) -> dict[str, str]:
+    """`key=value` lines (or commas) into matchLabels, each key and value checked."""
+    labels: dict[str, str] = {}
+    errors = []
+    for raw in text.replace(",", "\n").splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        key, sep, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep:
+            errors.append(f"{line!r}: write labels as key=value.")
+            continue
+        problem = crd.label_key_problem(key)
+        if problem:
+            errors.append(f"Label key {key!r}: {problem}.")
+        problem = crd.label_value_problem(value)
+        if problem:
+            errors.append(f"Label value {value!r} of {key!r}: {problem}.")
+        if key in labels:
+            errors.append(f"Label key {key!r} appears twice.")
+        labels[key] = value
+    if errors:
+        raise forms.ValidationError(errors)
+    return labels
+
+
+def parse_port_modes(text: str) -> dict[str, str]:
+    """`port=MODE` lines into portLevelMtls-shaped {"port": MODE}."""
+    modes = crd.mode_choices()
+    port_modes: dict[str, str] = {}
+    errors = []
+    for raw in text.replace(",", "\n").splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        port, sep, mode = line.replace(":", "=").partition("=")
+        port, mode = port.strip(), mode.strip().upper()
+        if not sep:
+            errors.append(f"{line!r}: write port modes as PORT=MODE, e.g. 8080=PERMISSIVE.")
+            continue
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            errors.append(f"Port {port!r}: port must be between 1-65535.")
+            continue
+        if mode not in modes:
+            errors.append(f"Port {port}: mode {mode!r} is not one of {', '.join(modes)}.")
+            continue
+        port_modes[str(int(port))] = mode
+    if errors:
+        raise forms.ValidationError(errors)
+    return port_modes
+
+
+class ConfirmFields(forms.Form):
+    """The two steps of every change: preview (dry run) first, then confirm."""
+
+    reason = forms.CharField(
+        required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    force = forms.BooleanField(
+        required=False,
+        label="Take over fields another manager owns (admins only)",
+        help_text="Server-side apply with force: meshui becomes owner of the fields in conflict.",
+    )
+
+
+class NamespaceModeForm(ConfirmFields):
+    """The on-call toggle: the namespace-wide policy's mode, with a reason, maybe for a while."""
+
+    mode = _mode_field(TOGGLE_MODES)
+    reason = forms.CharField(
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Required: why the namespace changes mode (an incident, a ticket).",
+    )
+    duration_minutes = forms.TypedChoiceField(
+        choices=DURATION_CHOICES,
+        required=False,
+        coerce=int,
+        empty_value=None,
+        label="For how long",
+        help_text="After this meshui restores the previous mode by itself.",
+    )
+    # What the user saw: the namespace-wide policy's resourceVersion, "" for "no policy".
+    seen_resource_version = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("Say why the namespace changes mode.")
+        return reason
+
+    @property
+    def duration(self) -> timedelta | None:
+        minutes = self.cleaned_data.get("duration_minutes")
+        return timedelta(minutes=minutes) if minutes else None
+
+
+class PeerAuthenticationForm(ConfirmFields):
+    """A new PeerAuthentication at mesh, namespace or workload level, validated like the CRD."""
+
+    scope = forms.ChoiceField(choices=SCOPE_CHOICES, widget=forms.RadioSelect)
+    namespace = forms.CharField(
+        required=False, max_length=63, help_text="Ignored for mesh-wide (the root namespace)."
+    )
+    name = forms.CharField(max_length=253, initial="default")
+    mode = _mode_field()
+    workload = forms.CharField(
+        required=False,
+        max_length=253,
+        help_text="A workload of the namespace; its labels become the selector.",
+    )
+    match_labels = forms.CharField(
+        required=False,
+        label="Selector (matchLabels)",
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "app=reviews"}),
+        help_text="key=value, one per line. Used when no workload is picked.",
+    )
+    port_modes = forms.CharField(
+        required=False,
+        label="Per-port modes",
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "8080=PERMISSIVE"}),
+        help_text="PORT=MODE, one per line; only with a selector.",
+    )
+    destination_rule = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Also apply the matching DestinationRule (ISTIO_MUTUAL)",
+    )
+
+    def __init__(self, *args, workload_labels: dict[str, dict] | None = None, **kwargs):
+        # workload name -> labels, from the snapshot, so a picked workload becomes a selector.
+        self.workload_labels = workload_labels or {}
+        super().__init__(*args, **kwargs)
+
+    def clean_name(self):
+        return _validate_name(self.cleaned_data["name"].strip())
+
+    def clean_namespace(self):
+        namespace = self.cleaned_data["namespace"].strip()
+        return _validate_namespace(namespace) if namespace else ""
+
+    def clean_match_labels(self):
+        return parse_match_labels(self.cleaned_data["match_labels"])
+
+    def clean_port_modes(self):
+        return parse_port_modes(self.cleaned_data["port_modes"])
+
+    def clean(self):
+        cleaned = super().clean()
+        scope = cleaned.get("scope")
+        if scope in ("namespace", "workload") and not cleaned.get("namespace"):
+            self.add_error("namespace", "Pick the namespace the policy belongs to.")
+        selector = dict(cleaned.get("match_labels") or {})
+        workload = (cleaned.get("workload") or "").strip()
+        if scope == "workload":
+            if workload and not selector:
+                if workload not in self.workload_labels:
+                    self.add_error("workload", f"No workload {workload!r} in the namespace.")
+                else:
+                    selector = dict(self.workload_labels[workload])
+                    if not selector:
+                        self.add_error(
+                            "workload",
+                            f"{workload} has no labels to select it by; type matchLabels.",
+                        )
+            if not selector and "match_labels" not in self.errors and "workload" not in self.errors:
+                self.add_error("match_labels", "A workload policy needs a selector.")
+        elif selector or workload:
+            self.add_error("match_labels", "Only a workload policy has a selector.")
+            selector = {}
+        cleaned["selector"] = selector
+        if cleaned.get("mode") and not self.errors:
+            self._add_crd_problems(self.spec())
+        return cleaned
+
+    def spec(self) -> dict:
+        """The PeerAuthentication spec this form describes."""
+        cleaned = self.cleaned_data
+        spec: dict = {}
+        if cleaned.get("selector"):
+            spec["selector"] = {"matchLabels": cleaned["selector"]}
+        spec["mtls"] = {"mode": cleaned["mode"]}
+        if cleaned.get("port_modes"):
+            spec["portLevelMtls"] = {
+                port: {"mode": mode} for port, mode in cleaned["port_modes"].items()
+            }
+        return spec
+
+    def _add_crd_problems(self, spec: dict) -> None:
+        for path, message in crd.spec_problems(spec):
+            self.add_error(form_field_for_path(path, self), f"{message} ({path})")
+
+
+class PolicyModeForm(ConfirmFields):
+    """Edit the mode of an existing PeerAuthentication, as of the version the user saw."""
+
+    mode = _mode_field()
+    resource_version = forms.CharField(max_length=64, widget=forms.HiddenInput)
+
+
+class PolicyDeleteForm(ConfirmFields):
+    """Delete a PeerAuthentication or DestinationRule, as of the version the user saw."""
+
+    resource_version = forms.CharField(
+        max_length=64,
+        widget=forms.HiddenInput,
+        error_messages={
+            "required": "Open the policy's page again: meshui deletes nothing blindly."
+        },
+    )
+
+
+class AuditFilterForm(forms.Form):
+    """The audit log's filters; every one optional, every one validated."""
+
+    user = forms.CharField(required=False, max_length=150)
+    namespace = forms.CharField(required=False, max_length=63)
+    action = forms.ChoiceField(
+        required=False, choices=[("", "Any action"), *[(a.value, a.label) for a in AuditAction]]
+    )
+    outcome = forms.ChoiceField(required=False)
+    date_from = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args, **kwargs):
+        from policies.models import AuditEntry
+
+        super().__init__(*args, **kwargs)
+        self.fields["outcome"].choices = [("", "Any outcome"), *AuditEntry.Outcome.choices]
+
+    def clean_namespace(self):
+        namespace = self.cleaned_data["namespace"].strip()
+        return _validate_namespace(namespace) if namespace else ""
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", "The end date is before the start date.")
+        return cleaned

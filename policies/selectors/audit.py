@@ -1,0 +1,160 @@
+"""Reads of the audit log: the filtered list, CSV rows, a namespace's recent changes."""
+
+from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from policies.models import AuditEntry, TimedRestore
+
+CSV_COLUMNS = (
+    "id",
+    "created_at",
+    "username",
+    "role",
+    "action",
+    "target_kind",
+    "target_namespace",
+    "target_name",
+    "reason",
+    "outcome",
+    "error",
+    "dry_run_result",
+    "restore_of",
+)
+# A cell starting with one of these is a formula to a spreadsheet (CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
+
+
+def audit_entry_list(
+    *,
+    username: str = "",
+    namespace: str = "",
+    action: str = "",
+    outcome: str = "",
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> QuerySet[AuditEntry]:
+    """Entries newest first, narrowed by any of the filters (dates inclusive, in UTC)."""
+    entries = AuditEntry.objects.all()
+    if username:
+        entries = entries.filter(username=username)
+    if namespace:
+        entries = entries.filter(target_namespace=namespace)
+    if action:
+        entries = entries.filter(action=action)
+    if outcome:
+        entries = entries.filter(outcome=outcome)
+    if date_from:
+        entries = entries.filter(created_at__gte=_day_start(date_from))
+    if date_to:
+        entries = entries.filter(created_at__lt=_day_start(date_to + timedelta(days=1)))
+    return entries.order_by("-created_at", "-id")
+
+
+def audit_entry_get(*, entry_id: int) -> AuditEntry:
+    return AuditEntry.objects.select_related("restore_of").get(pk=entry_id)
+
+
+def audit_usernames() -> list[str]:
+    return list(
+        AuditEntry.objects.order_by("username").values_list("username", flat=True).distinct()
+    )
+
+
+def spreadsheet_safe(value) -> str:
+    """The cell as text, with a leading quote when a spreadsheet would run it as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def audit_csv_rows(entries: QuerySet[AuditEntry]) -> Iterator[list[str]]:
+    """The header, then one row per entry, streamed in chunks."""
+    yield list(CSV_COLUMNS)
+    for entry in entries.iterator(chunk_size=1000):
+        yield [
+            spreadsheet_safe(
+                entry.created_at.isoformat()
+                if column == "created_at"
+                else entry.restore_of_id
+                if column == "restore_of"
+                else getattr(entry, column)
+            )
+            for column in CSV_COLUMNS
+        ]
+
+
+def namespace_recent_changes(*, namespace: str, limit: int = 10) -> list[AuditEntry]:
+    return list(audit_entry_list(namespace=namespace)[:limit])
+
+
+def namespace_pending_restores(*, namespace: str) -> list[TimedRestore]:
+    return list(
+        TimedRestore.objects.filter(namespace=namespace, status=TimedRestore.Status.PENDING)
+        .select_related("change")
+        .order_by("restore_at")
+    )
+
+
+def _expected_records(entry: AuditEntry) -> list[tuple[str, str, str, str | None]]:
+    """(kind, namespace, name, mode or None for "gone") the snapshot should show after `entry`."""
+    sent = entry.object_sent
+    if isinstance(sent, dict) and "delete" in sent:
+        target = sent["delete"]
+        return [(target["kind"], target["namespace"], target["name"], None)]
+    if entry.action == "rollback" and not sent:
+        return [(entry.target_kind, entry.target_namespace, entry.target_name, None)]
+    manifests = sent if isinstance(sent, list) else [sent] if isinstance(sent, dict) else []
+    expected = []
+    for manifest in manifests:
+        if not isinstance(manifest, dict) or "kind" not in manifest:
+            continue
+        spec = manifest.get("spec") or {}
+        if manifest["kind"] == "DestinationRule":
+            mode = ((spec.get("trafficPolicy") or {}).get("tls") or {}).get("mode", "")
+        else:
+            mode = (spec.get("mtls") or {}).get("mode", "UNSET")
+        metadata = manifest.get("metadata") or {}
+        expected.append(
+            (manifest["kind"], metadata.get("namespace", ""), metadata.get("name", ""), mode)
+        )
+    return expected
+
+
+def change_sync_state(*, entry: AuditEntry) -> dict:
+    """Whether the newest snapshot shows what `entry` applied ("applied, waiting for the
+    cluster" until it does), and the last sync's error if one failed since."""
+    from policies.models import PolicyRecord, Snapshot, SyncRun
+
+    waiting_for = entry.outcome in (AuditEntry.Outcome.APPLIED, AuditEntry.Outcome.ROLLED_BACK)
+    if not waiting_for:
+        return {"applies": False, "reflected": False}
+    try:
+        snapshot = Snapshot.objects.latest()
+    except Snapshot.DoesNotExist:
+        snapshot = None
+    reflected = snapshot is not None
+    for kind, namespace, name, mode in _expected_records(entry) if snapshot else ():
+        record = PolicyRecord.objects.filter(
+            snapshot=snapshot, kind=kind, namespace=namespace, name=name
+        ).first()
+        if (mode is None) != (record is None) or (record and mode and record.mode != mode):
+            reflected = False
+    failed_sync = (
+        SyncRun.objects.filter(started_at__gte=entry.created_at, status=SyncRun.Status.FAILED)
+        .order_by("-started_at")
+        .first()
+    )
+    waited = (timezone.now() - entry.created_at).total_seconds()
+    return {
+        "applies": True,
+        "reflected": reflected,
+        "snapshot": snapshot,
+        "failed_sync": failed_sync,
+        "waited_seconds": int(waited),
+    }

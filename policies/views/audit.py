@@ -1,0 +1,96 @@
+"""The audit log: read-only pages (list, CSV export, a namespace's recent changes).
+
+There is deliberately no view that edits or deletes an entry.
+"""
+
+import csv
+
+from django.core.paginator import Paginator
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from policies import roles
+from policies.forms.changes import AuditFilterForm, NamespaceModeForm
+from policies.selectors.audit import (
+    audit_csv_rows,
+    audit_entry_list,
+    audit_usernames,
+    namespace_pending_restores,
+    namespace_recent_changes,
+)
+from policies.views.access import reader_required
+from policies.views.rendering import page_response
+
+PER_PAGE = 50
+
+
+def _filtered(form: AuditFilterForm):
+    cleaned = form.cleaned_data
+    return audit_entry_list(
+        username=cleaned["user"],
+        namespace=cleaned["namespace"],
+        action=cleaned["action"],
+        outcome=cleaned["outcome"],
+        date_from=cleaned["date_from"],
+        date_to=cleaned["date_to"],
+    )
+
+
+@require_GET
+@reader_required
+def audit_list(request):
+    """Every attempted change, newest first, filtered by user, namespace, action and date."""
+    form = AuditFilterForm(request.GET)
+    if not form.is_valid():
+        return page_response(
+            request, "policies/audit_list.html", {"form": form, "page": None}, status=400
+        )
+    page = Paginator(_filtered(form), PER_PAGE).get_page(request.GET.get("page"))
+    return page_response(
+        request,
+        "policies/audit_list.html",
+        {"form": form, "page": page, "usernames": audit_usernames()},
+        partials=("audit-table",),
+    )
+
+
+class _Echo:
+    """A file-like object whose write returns the line, so csv.writer can stream."""
+
+    def write(self, value):
+        return value
+
+
+@require_GET
+@reader_required
+def audit_export(request):
+    """The filtered audit log as CSV, streamed (cells that look like formulas are quoted)."""
+    form = AuditFilterForm(request.GET)
+    if not form.is_valid():
+        return page_response(
+            request, "policies/audit_list.html", {"form": form, "page": None}, status=400
+        )
+    writer = csv.writer(_Echo())
+    rows = (writer.writerow(row) for row in audit_csv_rows(_filtered(form)))
+    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    response["Content-Disposition"] = f'attachment; filename="meshui-audit-{stamp}.csv"'
+    return response
+
+
+@require_GET
+@reader_required
+def namespace_changes(request, namespace: str):
+    """A namespace's recent changes and pending timed restores (a panel of its page)."""
+    return page_response(
+        request,
+        "policies/audit_namespace_panel.html",
+        {
+            "namespace_name": namespace,
+            "entries": namespace_recent_changes(namespace=namespace),
+            "restores": namespace_pending_restores(namespace=namespace),
+            "can_toggle_namespace": roles.can_toggle_namespace(request.user),
+            "toggle_form": NamespaceModeForm(),
+        },
+    )

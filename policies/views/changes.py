@@ -1,0 +1,475 @@
+"""Pages that change posture: each is a form, a preview (impact, YAML, dry run), a confirm.
+
+GET shows the form (for roles allowed to use it). POST without `confirm` previews; POST with
+`confirm` applies. Every POST goes through a service that checks the role itself and audits
+the attempt, denied ones included; the view checks first only so it can answer 403 at once.
+"""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from policies import roles
+from policies.forms.changes import (
+    NamespaceModeForm,
+    PeerAuthenticationForm,
+    PolicyDeleteForm,
+    PolicyModeForm,
+    form_field_for_path,
+)
+from policies.models import AuditEntry, PolicyRecord
+from policies.selectors.audit import audit_entry_get, change_sync_state
+from policies.services import changes as change_services
+from policies.services.audit import AuditAction
+from policies.views.access import reader_required
+from policies.views.rendering import page_response
+
+DELETABLE_KINDS = (change_services.PEER_AUTHENTICATION, change_services.DESTINATION_RULE)
+
+
+def _deny_unless(allowed: bool, request, plan: change_services.ChangePlan) -> None:
+    """403 for a POST the role may not make, audited like every other attempt."""
+    if not allowed:
+        change_services.change_denied(user=request.user, plan=plan)
+
+
+def _put_failure_on_form(form, failure: change_services.ChangeFailure) -> None:
+    """The cluster's 422 causes land on the fields they name; the rest on the form."""
+    placed = False
+    for path, messages in failure.field_errors.items():
+        field = form_field_for_path(path, form) if path else None
+        for message in messages:
+            form.add_error(field, f"{message} ({path})" if path else message)
+            placed = True
+    if not placed:
+        form.add_error(None, failure.message)
+
+
+def _change_page(
+    request, *, form, plan, title, form_action, preview=None, failure=None, extra=None, status=200
+):
+    context = {
+        "form": form,
+        "plan": plan,
+        "title": title,
+        "form_action": form_action,
+        "preview": preview,
+        "failure": failure,
+        "can_force": roles.can_force_conflicts(request.user),
+        **(extra or {}),
+    }
+    template = "policies/change_preview.html" if preview or failure else "policies/change_form.html"
+    return page_response(request, template, context, status=status)
+
+
+def _after_apply(result: change_services.ChangeResult):
+    return redirect("policies:change-detail", entry_id=result.entry.pk)
+
+
+def _form_with_current_version(form, failure: change_services.ChangeFailure):
+    """After a 409 the user has now seen the new state: confirming again applies to it."""
+    field = next(
+        (name for name in ("seen_resource_version", "resource_version") if name in form.fields),
+        None,
+    )
+    if not failure.current_resource_version or field is None:
+        return form
+    data = form.data.copy()
+    data[field] = failure.current_resource_version
+    refreshed = type(form)(data, **_form_kwargs(form))
+    refreshed.is_valid()
+    return refreshed
+
+
+def _form_kwargs(form) -> dict:
+    labels = getattr(form, "workload_labels", None)
+    return {"workload_labels": labels} if labels is not None else {}
+
+
+def _preview_or_apply(request, *, form, plan, title, form_action, apply, extra=None):
+    """The shared second half of every change view: preview, or confirm and apply."""
+    force = bool(form.cleaned_data.get("force"))
+    if request.POST.get("edit"):
+        return _change_page(
+            request, form=form, plan=plan, title=title, form_action=form_action, extra=extra
+        )
+    if not form.cleaned_data.get("confirm"):
+        preview = change_services.change_preview(user=request.user, plan=plan, force=force)
+        if preview.failure and preview.failure.field_errors:
+            _put_failure_on_form(form, preview.failure)
+        return _change_page(
+            request,
+            form=form,
+            plan=plan,
+            title=title,
+            form_action=form_action,
+            preview=preview,
+            extra=extra,
+        )
+    try:
+        result = apply(force=force)
+    except change_services.PartialChange as partial:
+        return redirect("policies:change-detail", entry_id=partial.entry.pk)
+    except change_services.ChangeFailure as failure:
+        if failure.field_errors:
+            _put_failure_on_form(form, failure)
+        form = _form_with_current_version(form, failure)
+        return _change_page(
+            request,
+            form=form,
+            plan=plan,
+            title=title,
+            form_action=form_action,
+            failure=failure,
+            extra=extra,
+            status=409 if failure.status == 409 else 200,
+        )
+    return _after_apply(result)
+
+
+# --- The on-call toggle ---------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@reader_required
+def namespace_mode_set(request, namespace: str):
+    """Switch a namespace between STRICT and PERMISSIVE, maybe for a while, with a reason."""
+    current_mode = change_services.namespace_current_mode(namespace)
+    seen = change_services.namespace_policy_seen(namespace)
+    title = f"Change the mode of namespace {namespace}"
+    form_action = reverse("policies:namespace-mode-set", args=[namespace])
+    extra = {
+        "namespace": namespace,
+        "current_mode": current_mode,
+        "seen_policy": seen,
+        "pending_restores": change_services.pending_restores(namespace),
+    }
+    if request.method == "GET":
+        if not roles.can_toggle_namespace(request.user):
+            raise PermissionDenied("Only on-call staff and admins change a namespace's mode.")
+        suggested = request.GET.get("mode") or (
+            "PERMISSIVE" if current_mode == "STRICT" else "STRICT"
+        )
+        form = NamespaceModeForm(
+            initial={
+                "mode": suggested,
+                "seen_resource_version": seen.resource_version
+                if seen
+                else change_services.SEEN_ABSENT,
+            }
+        )
+        plan = change_services.namespace_mode_plan(namespace=namespace, mode=suggested)
+        return _change_page(
+            request, form=form, plan=plan, title=title, form_action=form_action, extra=extra
+        )
+
+    form = NamespaceModeForm(request.POST)
+    valid = form.is_valid()
+    mode = form.cleaned_data.get("mode") or request.POST.get("mode", "")
+    plan = change_services.namespace_mode_plan(
+        namespace=namespace,
+        mode=mode,
+        reason=form.cleaned_data.get("reason", "") if valid else request.POST.get("reason", ""),
+        duration=form.duration if valid else None,
+    )
+    _deny_unless(roles.can_toggle_namespace(request.user), request, plan)
+    if not valid:
+        return _change_page(
+            request,
+            form=form,
+            plan=plan,
+            title=title,
+            form_action=form_action,
+            extra=extra,
+            status=400,
+        )
+
+    def apply(force):
+        return change_services.namespace_mode_set(
+            user=request.user,
+            namespace=namespace,
+            mode=mode,
+            reason=form.cleaned_data["reason"],
+            duration=form.duration,
+            seen_resource_version=form.cleaned_data.get("seen_resource_version") or None,
+            force=force,
+        )
+
+    return _preview_or_apply(
+        request,
+        form=form,
+        plan=plan,
+        title=title,
+        form_action=form_action,
+        apply=apply,
+        extra=extra,
+    )
+
+
+# --- Admin forms ----------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@reader_required
+def peer_authentication_create(request):
+    """A new PeerAuthentication at mesh, namespace or workload level (admins)."""
+    title = "New PeerAuthentication"
+    form_action = reverse("policies:peer-authentication-create")
+    namespace = (request.POST.get("namespace") or request.GET.get("namespace") or "").strip()
+    labels = change_services.workload_labels(namespace) if namespace else {}
+    extra = {"workloads": sorted(labels), "root_namespace": change_services.root_namespace()}
+    if request.method == "GET":
+        if not roles.can_manage_policies(request.user):
+            raise PermissionDenied("Only admins create policies.")
+        form = PeerAuthenticationForm(
+            initial={
+                "scope": request.GET.get("scope") or "namespace",
+                "namespace": namespace,
+                "workload": request.GET.get("workload", ""),
+                "name": "default",
+                "mode": "STRICT",
+                "destination_rule": True,
+            },
+            workload_labels=labels,
+        )
+        return _change_page(
+            request, form=form, plan=None, title=title, form_action=form_action, extra=extra
+        )
+    form = PeerAuthenticationForm(request.POST, workload_labels=labels)
+    valid = form.is_valid()
+    if valid:
+        cleaned = form.cleaned_data
+        plan = change_services.peer_authentication_plan(
+            scope=cleaned["scope"],
+            namespace=cleaned["namespace"],
+            name=cleaned["name"],
+            spec=form.spec(),
+            with_destination_rule=cleaned["destination_rule"],
+            reason=cleaned["reason"],
+        )
+    else:
+        plan = change_services.ChangePlan(
+            action=AuditAction.PEER_AUTHENTICATION_APPLY,
+            namespace=namespace,
+            summary="New PeerAuthentication",
+            target_name=request.POST.get("name", ""),
+            reason=request.POST.get("reason", ""),
+        )
+    _deny_unless(roles.can_manage_policies(request.user), request, plan)
+    if not valid:
+        return _change_page(
+            request,
+            form=form,
+            plan=None,
+            title=title,
+            form_action=form_action,
+            extra=extra,
+            status=400,
+        )
+    return _preview_or_apply(
+        request,
+        form=form,
+        plan=plan,
+        title=title,
+        form_action=form_action,
+        extra=extra,
+        apply=lambda force: change_services.peer_authentication_apply(
+            user=request.user, plan=plan, force=force
+        ),
+    )
+
+
+def _policy_record(kind: str, namespace: str, name: str) -> PolicyRecord | None:
+    return change_services.policy_record_seen(kind, namespace, name)
+
+
+@require_http_methods(["GET", "POST"])
+@reader_required
+def policy_mode_update(request, namespace: str, name: str):
+    """Edit an existing PeerAuthentication's mode, as of the version the user saw (admins)."""
+    record = _policy_record(change_services.PEER_AUTHENTICATION, namespace, name)
+    title = f"Edit the mode of PeerAuthentication {namespace}/{name}"
+    form_action = reverse("policies:policy-mode-update", args=[namespace, name])
+    extra = {"record": record}
+    if request.method == "GET":
+        if not roles.can_manage_policies(request.user):
+            raise PermissionDenied("Only admins edit policies.")
+        if record is None:
+            raise Http404(f"PeerAuthentication {namespace}/{name} is not in the current snapshot.")
+        form = PolicyModeForm(
+            initial={"mode": record.mode or "STRICT", "resource_version": record.resource_version}
+        )
+        plan = change_services.policy_mode_plan(
+            namespace=namespace,
+            name=name,
+            mode=record.mode or "STRICT",
+            resource_version=record.resource_version,
+        )
+        return _change_page(
+            request, form=form, plan=plan, title=title, form_action=form_action, extra=extra
+        )
+    form = PolicyModeForm(request.POST)
+    valid = form.is_valid()
+    cleaned = form.cleaned_data
+    plan = change_services.policy_mode_plan(
+        namespace=namespace,
+        name=name,
+        mode=cleaned.get("mode", "UNSET"),
+        resource_version=cleaned.get("resource_version", ""),
+        reason=cleaned.get("reason", ""),
+    )
+    _deny_unless(roles.can_manage_policies(request.user), request, plan)
+    if not valid:
+        return _change_page(
+            request,
+            form=form,
+            plan=plan,
+            title=title,
+            form_action=form_action,
+            extra=extra,
+            status=400,
+        )
+    return _preview_or_apply(
+        request,
+        form=form,
+        plan=plan,
+        title=title,
+        form_action=form_action,
+        extra=extra,
+        apply=lambda force: change_services.peer_authentication_mode_update(
+            user=request.user,
+            namespace=namespace,
+            name=name,
+            mode=cleaned["mode"],
+            resource_version=cleaned["resource_version"],
+            reason=cleaned["reason"],
+            force=force,
+        ),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@reader_required
+def policy_delete(request, kind: str, namespace: str, name: str):
+    """Delete a PeerAuthentication or DestinationRule, only the version the user saw (admins)."""
+    if kind not in DELETABLE_KINDS:
+        raise Http404(f"meshui deletes PeerAuthentications and DestinationRules, not {kind}.")
+    record = _policy_record(kind, namespace, name)
+    title = f"Delete {kind} {namespace}/{name}"
+    form_action = reverse("policies:policy-delete", args=[kind, namespace, name])
+    extra = {"record": record, "is_delete": True}
+    if request.method == "GET":
+        if not roles.can_manage_policies(request.user):
+            raise PermissionDenied("Only admins delete policies.")
+        if record is None:
+            raise Http404(f"{kind} {namespace}/{name} is not in the current snapshot.")
+        form = PolicyDeleteForm(initial={"resource_version": record.resource_version})
+        plan = change_services.policy_delete_plan(
+            kind=kind, namespace=namespace, name=name, resource_version=record.resource_version
+        )
+        return _change_page(
+            request, form=form, plan=plan, title=title, form_action=form_action, extra=extra
+        )
+    form = PolicyDeleteForm(request.POST)
+    valid = form.is_valid()
+    cleaned = form.cleaned_data
+    plan = change_services.policy_delete_plan(
+        kind=kind,
+        namespace=namespace,
+        name=name,
+        resource_version=cleaned.get("resource_version", ""),
+        reason=cleaned.get("reason", ""),
+    )
+    _deny_unless(roles.can_manage_policies(request.user), request, plan)
+    if not valid:
+        return _change_page(
+            request,
+            form=form,
+            plan=plan,
+            title=title,
+            form_action=form_action,
+            extra=extra,
+            status=400,
+        )
+    return _preview_or_apply(
+        request,
+        form=form,
+        plan=plan,
+        title=title,
+        form_action=form_action,
+        extra=extra,
+        apply=lambda force: change_services.policy_delete(
+            user=request.user,
+            kind=kind,
+            namespace=namespace,
+            name=name,
+            resource_version=cleaned["resource_version"],
+            reason=cleaned["reason"],
+        ),
+    )
+
+
+# --- After a change -------------------------------------------------------------------------
+
+
+def _entry_or_404(entry_id: int) -> AuditEntry:
+    try:
+        return audit_entry_get(entry_id=entry_id)
+    except AuditEntry.DoesNotExist as missing:
+        raise Http404("No such change.") from missing
+
+
+def _as_yaml(value) -> str:
+    if not value:
+        return ""
+    return change_services.manifests_yaml(value if isinstance(value, list) else [value])
+
+
+@require_GET
+@reader_required
+def change_detail(request, entry_id: int):
+    """One change: what was sent, the outcome, and "waiting for the cluster" until synced."""
+    entry = _entry_or_404(entry_id)
+    context = {
+        "entry": entry,
+        "state": change_sync_state(entry=entry),
+        "can_retry": entry.outcome == AuditEntry.Outcome.FAILED
+        and isinstance(entry.object_sent, list)
+        and roles.can_manage_policies(request.user),
+        "restores": list(entry.timed_restores.all()),
+        "sent_yaml": _as_yaml(entry.object_sent),
+        "before_yaml": _as_yaml(entry.object_before),
+    }
+    return page_response(
+        request, "policies/change_detail.html", context, partials=("change-status",)
+    )
+
+
+@require_POST
+@reader_required
+def change_retry(request, entry_id: int):
+    entry = _entry_or_404(entry_id)
+    try:
+        result = change_services.change_retry(
+            user=request.user, entry_id=entry.pk, force=bool(request.POST.get("force"))
+        )
+    except change_services.ChangeFailure as failure:
+        if failure.entry is None:
+            raise Http404(failure.message) from failure
+        return redirect("policies:change-detail", entry_id=failure.entry.pk)
+    return _after_apply(result)
+
+
+@require_POST
+@reader_required
+def change_rollback(request, entry_id: int):
+    entry = _entry_or_404(entry_id)
+    try:
+        result = change_services.change_rollback(user=request.user, entry_id=entry.pk)
+    except change_services.ChangeFailure as failure:
+        if failure.entry is None:
+            raise Http404(failure.message) from failure
+        return redirect("policies:change-detail", entry_id=failure.entry.pk)
+    return _after_apply(result)
