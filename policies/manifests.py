@@ -125,9 +125,12 @@ def _yaml_documents(file: Path, text: str) -> list[tuple[int, Any]]:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark is not None else None
-        problem = error.problem or error.context or "invalid YAML"
+        problem = error.problem or "invalid YAML"
         column = f" (column {mark.column + 1})" if mark is not None else ""
-        raise ManifestError(file, f"invalid YAML: {problem}{column}", line) from error
+        started = ""
+        if error.context and error.context_mark is not None and error.context_mark is not mark:
+            started = f", {error.context} that starts on line {error.context_mark.line + 1}"
+        raise ManifestError(file, f"invalid YAML: {problem}{column}{started}", line) from error
     except yaml.YAMLError as error:
         raise ManifestError(file, f"invalid YAML: {error}") from error
     return documents

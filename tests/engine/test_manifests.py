@@ -1,0 +1,150 @@
+"""Reading manifests from disk: files, directories, multi-document YAML, Lists, JSON, and
+bad input that names the file and line."""
+
+import json
+
+import pytest
+
+from policies.manifests import ManifestError, read_manifests
+
+DEPLOYMENT = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+  namespace: shop
+"""
+
+
+def names(objects):
+    return [(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects]
+
+
+def test_directory_is_read_recursively_in_order(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "one.yaml").write_text(DEPLOYMENT)
+    (tmp_path / "b.yml").write_text(DEPLOYMENT.replace("api", "web"))
+    (tmp_path / "c.json").write_text(
+        json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})
+    )
+    (tmp_path / "notes.txt").write_text("not: [a manifest")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "x.yaml").write_text("broken: [")
+    assert names(read_manifests(tmp_path)) == [
+        ("Deployment", "shop", "api"),
+        ("Deployment", "shop", "web"),
+        ("Namespace", None, "shop"),
+    ]
+
+
+def test_multi_document_yaml_with_empty_and_comment_documents(tmp_path):
+    path = tmp_path / "bundle.yaml"
+    path.write_text(
+        "# header\n---\n"
+        + DEPLOYMENT
+        + "---\n---\n# only a comment\n---\n"
+        + DEPLOYMENT.replace("api", "web")
+        + "---\n"
+    )
+    assert names(read_manifests(path)) == [
+        ("Deployment", "shop", "api"),
+        ("Deployment", "shop", "web"),
+    ]
+
+
+def test_kind_list_is_expanded(tmp_path):
+    path = tmp_path / "list.json"
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "List",
+                "items": [
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Service",
+                        "metadata": {"name": "a", "namespace": "x"},
+                    },
+                    {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "b"}},
+                ],
+            }
+        )
+    )
+    assert names(read_manifests(path)) == [("Service", "x", "a"), ("Service", "default", "b")]
+
+
+def test_objects_without_namespace_go_to_default_but_namespaces_stay_cluster_scoped(tmp_path):
+    path = tmp_path / "x.yaml"
+    path.write_text(
+        DEPLOYMENT.replace("  namespace: shop\n", "")
+        + "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n"
+    )
+    assert names(read_manifests(path)) == [
+        ("Deployment", "default", "api"),
+        ("Namespace", None, "shop"),
+    ]
+
+
+def test_unquoted_timestamps_stay_rfc3339_text(tmp_path):
+    path = tmp_path / "x.yaml"
+    path.write_text(
+        DEPLOYMENT.replace("metadata:\n", "metadata:\n  creationTimestamp: 2024-01-15T12:00:00Z\n")
+    )
+    assert read_manifests(path)[0]["metadata"]["creationTimestamp"] == "2024-01-15T12:00:00Z"
+
+
+def test_documents_without_kind_are_skipped(tmp_path):
+    path = tmp_path / "values.yaml"
+    path.write_text("replicas: 3\nimage: x\n")
+    assert read_manifests(path) == []
+
+
+BAD = [
+    (
+        "invalid YAML names the line and where the construct began",
+        "ok.yaml",
+        DEPLOYMENT + "  labels: [a, b\n",
+        "while parsing a flow sequence that starts on line 6",
+        7,
+    ),
+    ("bad indentation", "x.yaml", "kind: Service\n metadata: x\n", "invalid YAML", 2),
+    (
+        "invalid JSON names the line",
+        "x.json",
+        '{\n  "kind": "Service",\n  oops\n}',
+        "invalid JSON",
+        3,
+    ),
+    (
+        "a document that is a list",
+        "x.yaml",
+        DEPLOYMENT + "---\n- a\n- b\n",
+        "not a Kubernetes object",
+        7,
+    ),
+    ("an object without metadata", "x.yaml", "kind: Service\nmetadata: 3\n", "no metadata", 1),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "filename", "text", "words", "line"), BAD, ids=[b[0] for b in BAD]
+)
+def test_bad_input_names_file_and_line(tmp_path, label, filename, text, words, line):
+    path = tmp_path / filename
+    path.write_text(text)
+    with pytest.raises(ManifestError) as raised:
+        read_manifests(tmp_path)
+    assert raised.value.path == str(path)
+    assert raised.value.line == line
+    assert words in str(raised.value)
+    assert str(raised.value).startswith(f"{path}:{line}: ")
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(ManifestError, match="no such file or directory"):
+        read_manifests(tmp_path / "nope")
+
+
+def test_non_utf8_file(tmp_path):
+    (tmp_path / "x.yaml").write_bytes(b"kind: \xff\xfe\n")
+    with pytest.raises(ManifestError, match="not UTF-8"):
+        read_manifests(tmp_path)

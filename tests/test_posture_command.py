@@ -1,0 +1,257 @@
+"""`manage.py posture`: exit codes, the three formats, bad input in words, no database."""
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+MESH = """apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: default
+  namespace: istio-system
+spec:
+  mtls:
+    mode: {mode}
+"""
+SHOP = """apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+  labels:
+    istio-injection: enabled
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+  namespace: shop
+spec:
+  template:
+    metadata:
+      labels:
+        app: api
+    spec:
+      containers:
+      - name: api
+        ports:
+        - containerPort: 8080
+---
+apiVersion: security.istio.io/v1beta1
+kind: PeerAuthentication
+metadata:
+  name: api
+  namespace: shop
+spec:
+  selector:
+    matchLabels:
+      app: api
+  portLevelMtls:
+    8080:
+      mode: DISABLE
+"""
+
+
+@pytest.fixture
+def manifests(tmp_path):
+    def write(mode="STRICT", extra=""):
+        (tmp_path / "mesh.yaml").write_text(MESH.format(mode=mode))
+        (tmp_path / "apps").mkdir(exist_ok=True)
+        (tmp_path / "apps" / "shop.yaml").write_text(SHOP + extra)
+        return tmp_path
+
+    return write
+
+
+def run(*args):
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("posture", *args, stdout=out, stderr=err)
+        code = 0
+    except CommandError as error:
+        code, err = error.returncode, io.StringIO(str(error))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_json_prints_one_object_with_the_contract_fields(manifests):
+    code, out, _ = run("--manifests", str(manifests()), "--format", "json")
+    document = json.loads(out)
+    assert code == 0
+    assert document["mesh"]["mode"] == "STRICT"
+    assert document["mesh"]["policy"] == "istio-system/default"
+    assert [n["name"] for n in document["namespaces"]] == ["istio-system", "shop"]
+    assert document["workloads"] == [document["workloads"][0]]
+    api = document["workloads"][0]
+    assert (
+        api["namespace"],
+        api["name"],
+        api["kind"],
+        api["mode"],
+        api["policy"],
+        api["ports"],
+    ) == ("shop", "api", "Deployment", "STRICT", "istio-system/default", {"8080": "DISABLE"})
+
+
+def test_table_is_for_people(manifests):
+    code, out, _ = run("--manifests", str(manifests(mode="PERMISSIVE")), "--format", "table")
+    assert code == 0
+    assert "Mesh (istio-system): PERMISSIVE  (istio-system/default)" in out
+    assert "NAMESPACES" in out and "WORKLOADS" in out and "FINDINGS" in out
+    assert "8080=DISABLE" in out
+    assert "[info] MESH_PERMISSIVE" in out
+
+
+def test_csv_is_one_table_with_a_record_column(manifests):
+    code, out, _ = run("--manifests", str(manifests()), "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0
+    assert [r["record"] for r in rows[:4]] == ["mesh", "namespace", "namespace", "workload"]
+    workload = rows[3]
+    assert (workload["name"], workload["mode"], workload["ports"]) == (
+        "api",
+        "STRICT",
+        "8080=DISABLE",
+    )
+
+
+def test_csv_cells_never_start_a_formula(tmp_path):
+    (tmp_path / "x.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: '=cmd|calc'\n  namespace: shop\n"
+    )
+    _, out, _ = run("--manifests", str(tmp_path), "--format", "csv")
+    assert "'=cmd|calc" in out
+    assert ",=cmd" not in out
+
+
+GHOST_POLICY = (
+    "---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n"
+    "  name: ghost\n  namespace: shop\nspec:\n  selector:\n    matchLabels:\n      app: ghost\n"
+)
+FAIL_ON = [
+    ("no --fail-on: findings do not fail", "STRICT", "", [], 0),
+    ("an info finding is below warning", "PERMISSIVE", "", ["--fail-on", "warning"], 0),
+    (
+        "a warning fails --fail-on warning",
+        "STRICT",
+        GHOST_POLICY,
+        ["--fail-on", "warning"],
+        1,
+    ),
+    (
+        "a warning does not fail --fail-on error",
+        "STRICT",
+        GHOST_POLICY,
+        ["--fail-on", "error"],
+        0,
+    ),
+    (
+        "an error fails --fail-on error",
+        "STRICT",
+        "---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n  name: ns\n"
+        "  namespace: shop\nspec:\n  portLevelMtls:\n    80:\n      mode: STRICT\n",
+        ["--fail-on", "error"],
+        1,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "mode", "extra", "args", "code"), FAIL_ON, ids=[f[0] for f in FAIL_ON]
+)
+def test_fail_on_exit_codes(manifests, label, mode, extra, args, code):
+    exit_code, out, err = run(
+        "--manifests", str(manifests(mode=mode, extra=extra)), "--format", "json", *args
+    )
+    assert exit_code == code
+    json.loads(out)  # the report is printed either way
+    if code:
+        assert "finding(s) at or above" in err
+
+
+def test_root_namespace_option(manifests, tmp_path):
+    code, out, _ = run(
+        "--manifests", str(manifests()), "--format", "json", "--root-namespace", "mesh"
+    )
+    document = json.loads(out)
+    assert document["root_namespace"] == "mesh"
+    assert document["mesh"]["policy"] is None  # istio-system/default is namespace-wide now
+
+
+def test_bad_input_exits_2_naming_file_and_line(tmp_path):
+    (tmp_path / "bad.yaml").write_text("kind: Service\nmetadata:\n  name: [x\n")
+    code, _, err = run("--manifests", str(tmp_path))
+    assert code == 2
+    assert f"{tmp_path / 'bad.yaml'}:" in err and "invalid YAML" in err
+
+
+def test_missing_path_exits_2(tmp_path):
+    code, _, err = run("--manifests", str(tmp_path / "nope"))
+    assert (code, "no such file or directory" in err) == (2, True)
+
+
+def test_unreadable_kubeconfig_exits_2_in_words(tmp_path):
+    code, _, err = run("--kubeconfig", str(tmp_path / "missing-kubeconfig"))
+    assert code == 2
+    assert "missing-kubeconfig" in err
+
+
+def test_manifests_and_kubeconfig_together_exit_2(tmp_path):
+    code, _, err = run("--manifests", str(tmp_path), "--kubeconfig", str(tmp_path / "k"))
+    assert (code, "not both" in err) == (2, True)
+
+
+def test_no_source_exits_2():
+    code, _, err = run()
+    assert code == 2
+    assert "--manifests" in err
+
+
+def cli(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "manage.py", "posture", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+def test_cli_bad_yaml_is_a_message_not_a_traceback(tmp_path):
+    (tmp_path / "bad.yaml").write_text("a: b\n c: d\n")
+    result = cli("--manifests", str(tmp_path))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"{tmp_path / 'bad.yaml'}:2:" in result.stderr
+
+
+def test_cli_works_when_the_database_is_unreachable(manifests):
+    result = cli(
+        "--manifests",
+        str(manifests()),
+        "--format",
+        "json",
+        "--fail-on",
+        "error",
+        env={
+            "DATABASE_URL": "postgres://nobody@127.0.0.1:1/none",
+            "REDIS_URL": "redis://127.0.0.1:1/0",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["mesh"]["mode"] == "STRICT"
+
+
+def test_cli_unknown_format_is_a_usage_error():
+    result = cli("--manifests", ".", "--format", "xml")
+    assert result.returncode == 2
+    assert "invalid choice" in result.stderr and "Traceback" not in result.stderr
