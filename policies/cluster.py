@@ -262,14 +262,15 @@ def _domain_error(error: Exception, operation: str) -> ClusterError:
         return ClusterError(message or f"HTTP {code}", **kwargs)
     if isinstance(error, urllib3.exceptions.MaxRetryError) and error.reason is not None:
         return _domain_error(error.reason, operation)
+    # NewConnectionError is a kind of urllib3 TimeoutError: test for it first.
+    if isinstance(error, urllib3.exceptions.NewConnectionError | ConnectionRefusedError):
+        return Unavailable(f"Could not connect to the API server: {error}", operation=operation)
     if isinstance(error, urllib3.exceptions.TimeoutError | TimeoutError):
         return Unavailable(
             "The API server did not answer within "
             f"{settings.MESHUI_KUBE_TIMEOUT_SECONDS} s (MESHUI_KUBE_TIMEOUT_SECONDS).",
             operation=operation,
         )
-    if isinstance(error, urllib3.exceptions.NewConnectionError | ConnectionRefusedError):
-        return Unavailable(f"Could not connect to the API server: {error}", operation=operation)
     if isinstance(
         error,
         urllib3.exceptions.ProtocolError | urllib3.exceptions.HTTPError | ConnectionError,

@@ -1,0 +1,149 @@
+"""The deployment files: docker-compose and the Kubernetes manifests in deploy/."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from policies import cluster
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def deploy_documents() -> list[dict]:
+    return [
+        doc
+        for path in sorted((ROOT / "deploy").glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
+    ]
+
+
+def cluster_role_rules() -> dict[tuple[str, str], set[str]]:
+    (role,) = [doc for doc in deploy_documents() if doc["kind"] == "ClusterRole"]
+    granted: dict[tuple[str, str], set[str]] = {}
+    for rule in role["rules"]:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                granted.setdefault((group, resource), set()).update(rule["verbs"])
+    return granted
+
+
+def gateway_needs() -> dict[tuple[str, str], set[str]]:
+    """What policies/cluster.py calls, derived from its own tables."""
+    needs: dict[tuple[str, str], set[str]] = {}
+    for kind, api_version, _api, _method in cluster.CORE_LISTS:
+        group = api_version.split("/")[0] if "/" in api_version else ""
+        plural = kind.lower() + "s"
+        needs[(group, plural)] = {"get", "list", "watch"}
+    for _kind, (group, _versions, plural) in cluster.ISTIO_VERSIONS.items():
+        needs[(group, plural)] = {"get", "list", "watch", "create", "patch", "delete"}
+    needs[("", "configmaps")] = {"get"}
+    return needs
+
+
+def test_cluster_role_grants_exactly_what_the_gateway_calls():
+    assert cluster_role_rules() == gateway_needs()
+
+
+def test_cluster_role_may_change_only_peer_authentications_and_destination_rules():
+    writers = {
+        resource
+        for (_group, resource), verbs in cluster_role_rules().items()
+        if verbs & {"create", "update", "patch", "delete", "deletecollection", "*"}
+    }
+    assert writers == {"peerauthentications", "destinationrules"}
+
+
+def test_cluster_role_reads_only_the_istio_config_map():
+    (role,) = [doc for doc in deploy_documents() if doc["kind"] == "ClusterRole"]
+    (config_map_rule,) = [rule for rule in role["rules"] if "configmaps" in rule["resources"]]
+    assert config_map_rule["resourceNames"] == ["istio"]
+    assert all("*" not in rule["verbs"] + rule["resources"] for rule in role["rules"])
+
+
+def test_deployments_run_as_the_service_account_bound_to_the_cluster_role():
+    docs = deploy_documents()
+    (binding,) = [doc for doc in docs if doc["kind"] == "ClusterRoleBinding"]
+    (account,) = [doc for doc in docs if doc["kind"] == "ServiceAccount"]
+    assert binding["roleRef"]["name"] == "meshui"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": "meshui"}
+    ]
+    deployments = {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == "Deployment"}
+    assert {"meshui-web", "meshui-worker", "meshui-beat"} <= set(deployments)
+    for name in ("meshui-web", "meshui-worker", "meshui-beat"):
+        pod = deployments[name]["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == "meshui"
+        for container in pod["containers"]:
+            assert container["securityContext"]["runAsNonRoot"] is True
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert deployments["meshui-beat"]["spec"]["replicas"] == 1
+
+
+def test_service_selects_the_web_pods():
+    docs = deploy_documents()
+    (web,) = [doc for doc in docs if doc["metadata"]["name"] == "meshui-web"]
+    (service,) = [
+        doc for doc in docs if doc["kind"] == "Service" and doc["metadata"]["name"] == "meshui"
+    ]
+    labels = web["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+    port_names = {
+        port["name"]
+        for container in web["spec"]["template"]["spec"]["containers"]
+        for port in container.get("ports", [])
+    }
+    assert service["spec"]["ports"][0]["targetPort"] in port_names
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_runs_web_worker_beat_redis_and_postgres():
+    services = compose()["services"]
+    assert set(services) == {"web", "worker", "beat", "redis", "postgres"}
+    assert "gunicorn" in " ".join(services["web"]["command"])
+    assert services["worker"]["command"][:4] == ["celery", "-A", "meshui", "worker"]
+    assert services["beat"]["command"][:4] == ["celery", "-A", "meshui", "beat"]
+
+
+def test_compose_mounts_the_kubeconfig_read_only_into_every_meshui_service():
+    services = compose()["services"]
+    for name in ("web", "worker", "beat"):
+        (mount,) = services[name]["volumes"]
+        assert mount["target"] == services[name]["environment"]["MESHUI_KUBECONFIG"]
+        assert mount["read_only"] is True
+        assert services[name]["environment"]["REDIS_URL"].startswith("redis://redis:")
+        assert services[name]["environment"]["DATABASE_URL"].startswith("postgres://")
+
+
+def test_compose_file_validates_with_docker_compose(tmp_path):
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.skip("docker is not installed")
+    probe = subprocess.run([docker, "compose", "version"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"docker compose is not available here: {probe.stderr.strip()[:200]}")
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\n")
+    result = subprocess.run(
+        [docker, "compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+        env={
+            "MESHUI_SECRET_KEY": "x" * 50,
+            "KUBECONFIG_FILE": str(kubeconfig),
+            "PATH": "/usr/bin:/bin",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_dockerfile_copies_everything_the_app_reads_at_runtime():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for directory in ("meshui", "policies", "templates", "static", "crds"):
+        assert f"COPY {directory} {directory}" in dockerfile
