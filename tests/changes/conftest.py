@@ -1,0 +1,83 @@
+"""Fixtures for change tests: the API server double over real HTTP, a mesh seeded in it,
+a snapshot synced from it, and users in each role."""
+
+from __future__ import annotations
+
+import pytest
+
+from devcluster.cluster import DevCluster
+from policies import cluster
+from policies.services.sync import cluster_sync
+from tests.engine.builders import deployment, namespace, peer_auth, service
+from tests.factories import user_with_role
+
+SIDECAR = {"sidecar.istio.io/status": '{"containers":["istio-proxy"]}'}
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # Users are made per test; the production hasher's cost buys nothing here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session")
+def _changes_double():
+    double = DevCluster()
+    yield double
+    double.stop()
+
+
+@pytest.fixture
+def kube(_changes_double, settings):
+    """A fresh API server double that meshui's settings point at."""
+    _changes_double.reset()
+    settings.MESHUI_KUBECONFIG = str(_changes_double.kubeconfig)
+    settings.MESHUI_KUBE_CONTEXT = ""
+    settings.MESHUI_CLUSTER_NAME = "test-cluster"
+    settings.MESHUI_ROOT_NAMESPACE = "istio-system"
+    settings.MESHUI_KUBE_TIMEOUT_SECONDS = 3
+    settings.REDIS_URL = ""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    cluster.forget_clients()
+    yield _changes_double
+    cluster.forget_clients()
+    _changes_double.reset()
+
+
+def shop_mesh() -> list[dict]:
+    """istio-system, `shop` (cart with a sidecar, batch without) and `legacy` without one."""
+    return [
+        namespace("istio-system"),
+        namespace("shop"),
+        namespace("legacy"),
+        deployment("shop", "cart", ports=[8080], annotations=SIDECAR),
+        deployment("shop", "batch", ports=[9000]),
+        deployment("legacy", "mainframe", ports=[23]),
+        service("shop", "cart"),
+    ]
+
+
+@pytest.fixture
+def mesh(kube, db):
+    """The shop mesh seeded in the double and synced into the current snapshot."""
+    kube.seed(shop_mesh())
+    cluster_sync(trigger="test")
+    return kube
+
+
+def resync():
+    return cluster_sync(trigger="test")
+
+
+@pytest.fixture
+def users(db):
+    return {
+        "admin": user_with_role("admin", username="alice"),
+        "oncall": user_with_role("oncall", username="olga"),
+        "auditor": user_with_role("auditor", username="aud"),
+        "norole": user_with_role(None, username="nobody"),
+    }
+
+
+def seed_policy(kube, **kwargs) -> dict:
+    return kube.seed([peer_auth(**kwargs)])[0]
