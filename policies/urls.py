@@ -1,5 +1,7 @@
 from django.urls import path
 
+from policies.views import audit as audit_views
+from policies.views import changes as change_views
 from policies.views import (
     findings,
     health,
@@ -31,4 +33,35 @@ urlpatterns = [
     path("findings/", findings.finding_list, name="finding-list"),
     path("sync/", sync_now.sync_now, name="sync-now"),
     path("sync/status/", sync_now.sync_status, name="sync-status"),
+    # Changing posture and the audit log (issue 6)
+    path(
+        "namespaces/<str:namespace>/mode/",
+        change_views.namespace_mode_set,
+        name="namespace-mode-set",
+    ),
+    path(
+        "namespaces/<str:namespace>/changes/",
+        audit_views.namespace_changes,
+        name="namespace-changes",
+    ),
+    path(
+        "changes/peer-authentication/new/",
+        change_views.peer_authentication_create,
+        name="peer-authentication-create",
+    ),
+    path(
+        "changes/PeerAuthentication/<str:namespace>/<str:name>/mode/",
+        change_views.policy_mode_update,
+        name="policy-mode-update",
+    ),
+    path(
+        "changes/<str:kind>/<str:namespace>/<str:name>/delete/",
+        change_views.policy_delete,
+        name="policy-delete",
+    ),
+    path("changes/<int:entry_id>/", change_views.change_detail, name="change-detail"),
+    path("changes/<int:entry_id>/retry/", change_views.change_retry, name="change-retry"),
+    path("changes/<int:entry_id>/rollback/", change_views.change_rollback, name="change-rollback"),
+    path("audit/", audit_views.audit_list, name="audit-list"),
+    path("audit/export.csv", audit_views.audit_export, name="audit-export"),
 ]
