@@ -6,7 +6,7 @@ ROLES = ("admin", "oncall", "auditor")
 
 
 @pytest.fixture
-def client_for(client):
+def client_for(client, db):
     """A test client logged in as a new user with `role` (None: logged in, no role)."""
 
     def login(role):
@@ -24,3 +24,9 @@ def auditor_client(client_for):
 @pytest.fixture
 def admin_client_(client_for):
     return client_for("admin")
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # PBKDF2 is slow by design; these tests are about pages, not password storage.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,52 @@
+"""OpenID Connect logins: the role comes from a claim through MESHUI_OIDC_ROLE_MAP."""
+
+import pytest
+from django.contrib.auth.models import Group
+
+from policies.oidc import RoleMappingOIDCBackend, role_from_claims
+from policies.roles import user_role
+
+
+@pytest.fixture
+def oidc_settings(settings):
+    settings.MESHUI_OIDC_ROLE_CLAIM = "groups"
+    settings.MESHUI_OIDC_ROLE_MAP = {"mesh-admins": "admin", "sre": "oncall", "audit": "auditor"}
+    settings.OIDC_OP_TOKEN_ENDPOINT = "https://idp.example/token"
+    settings.OIDC_OP_USER_ENDPOINT = "https://idp.example/userinfo"
+    settings.OIDC_OP_JWKS_ENDPOINT = "https://idp.example/jwks"
+    settings.OIDC_RP_CLIENT_ID = "meshui"
+    settings.OIDC_RP_CLIENT_SECRET = "secret"
+    settings.OIDC_RP_SIGN_ALGO = "RS256"
+    return settings
+
+
+@pytest.mark.parametrize(
+    ("claim", "role"),
+    [
+        (["audit"], "auditor"),
+        (["audit", "sre"], "oncall"),  # the strongest mapped role wins
+        ("mesh-admins", "admin"),  # a single string claim
+        (["admin"], None),  # unmapped values grant nothing, even a role's own name
+        (None, None),
+    ],
+)
+def test_claim_values_map_to_the_strongest_role(oidc_settings, claim, role):
+    assert role_from_claims({"groups": claim} if claim is not None else {}) == role
+
+
+@pytest.mark.django_db
+def test_new_oidc_user_gets_the_mapped_role(oidc_settings):
+    user = RoleMappingOIDCBackend().create_user({"email": "kim@example.com", "groups": ["sre"]})
+    assert user_role(user) == "oncall"
+
+
+@pytest.mark.django_db
+def test_each_login_resyncs_the_role_from_the_identity_provider(oidc_settings):
+    backend = RoleMappingOIDCBackend()
+    user = backend.create_user({"email": "kim@example.com", "groups": ["mesh-admins"]})
+    user.groups.add(Group.objects.create(name="unrelated-team"))
+    backend.update_user(user, {"email": "kim@example.com", "groups": ["audit"]})
+    assert user_role(user) == "auditor"
+    assert set(user.groups.values_list("name", flat=True)) == {"auditor", "unrelated-team"}
+    backend.update_user(user, {"email": "kim@example.com", "groups": []})
+    assert user_role(user) is None

@@ -1,0 +1,312 @@
+"""What each page shows, read from the snapshot, in words a user can act on."""
+
+from datetime import timedelta
+
+import pytest
+from django.test import override_settings
+
+from tests.factories import loser, reason, snapshot_with, sync_run
+
+
+@pytest.fixture
+def mesh(db):
+    """A small mesh: a mesh-wide PERMISSIVE policy, one STRICT namespace, one inherited."""
+    snapshot = snapshot_with(
+        mesh_mode="PERMISSIVE",
+        mesh_policy="istio-system/default",
+        namespaces=[
+            {
+                "name": "pay",
+                "mode": "STRICT",
+                "source": "namespace",
+                "policy": "pay/default",
+                "reason": reason(
+                    "STRICT",
+                    level="namespace",
+                    policy="pay/default",
+                    mesh_mode="PERMISSIVE",
+                    mesh_policy="istio-system/default",
+                    losers=[loser("pay/zz-newer", mode="DISABLE", lost_because="newer")],
+                ),
+            },
+            "shop",
+        ],
+        workloads=[
+            {"namespace": "pay", "name": "ledger", "container_ports": [8080]},
+            {
+                "namespace": "shop",
+                "name": "cart",
+                "mode": "STRICT",
+                "source": "workload",
+                "policy": "shop/cart-strict",
+                "ports": {"9090": "PERMISSIVE"},
+                "container_ports": [8080, 9090],
+                "labels": {"app": "cart"},
+                "reason": {
+                    **reason("STRICT", level="workload", policy="shop/cart-strict", workload=True),
+                    "ports": {
+                        "9090": {
+                            "mode": "PERMISSIVE",
+                            "level": "port",
+                            "policy": "shop/cart-strict",
+                            "chain": [
+                                {
+                                    "level": "port",
+                                    "mode": "PERMISSIVE",
+                                    "outcome": "decided",
+                                    "winner": None,
+                                    "losers": [],
+                                    "note": "Port 9090 is set to PERMISSIVE by shop/cart-strict.",
+                                }
+                            ],
+                        }
+                    },
+                },
+            },
+            {"namespace": "shop", "name": "legacy", "has_sidecar": False},
+        ],
+        findings=[
+            {
+                "code": "NO_SIDECAR",
+                "severity": "error",
+                "namespace": "shop",
+                "name": "legacy",
+                "kind": "Deployment",
+                "message": "legacy has no sidecar but is called by STRICT peers",
+            },
+            {
+                "code": "PERMISSIVE_NAMESPACE",
+                "severity": "warning",
+                "namespace": "shop",
+                "message": "shop accepts plaintext",
+            },
+            {"code": "MESH_NOT_STRICT", "severity": "info", "message": "the mesh is PERMISSIVE"},
+        ],
+        policies=[
+            {"namespace": "istio-system", "name": "default", "mode": "PERMISSIVE", "scope": "mesh"},
+            {"namespace": "pay", "name": "default", "mode": "STRICT"},
+            {
+                "namespace": "pay",
+                "name": "zz-newer",
+                "mode": "DISABLE",
+                "status": "shadowed",
+                "status_reason": "An older namespace-wide policy wins.",
+            },
+            {
+                "namespace": "shop",
+                "name": "cart-strict",
+                "mode": "STRICT",
+                "selector": {"app": "cart"},
+                "port_modes": {"9090": "PERMISSIVE"},
+            },
+            {
+                "kind": "DestinationRule",
+                "namespace": "shop",
+                "name": "cart",
+                "mode": "ISTIO_MUTUAL",
+            },
+        ],
+        services=[{"namespace": "shop", "name": "cart-svc", "selector": {"app": "cart"}}],
+    )
+    sync_run(snapshot=snapshot)
+    return snapshot
+
+
+def text(response) -> str:
+    return response.content.decode()
+
+
+# --- Overview ------------------------------------------------------------------------------
+
+
+def test_overview_shows_mesh_mode_and_the_policy_behind_it(auditor_client, mesh):
+    page = text(auditor_client.get("/"))
+    assert "Mesh-wide mode" in page
+    assert '<span class="badge badge-PERMISSIVE"' in page
+    assert "Set by <code>istio-system/default</code>" in page
+
+
+def test_overview_never_calls_permissive_secured(auditor_client, mesh):
+    page = text(auditor_client.get("/")).lower()
+    assert "not</strong> required to be encrypted" in page
+    assert "secured" not in page
+    assert "🔒" not in page
+
+
+def test_overview_counts_modes_and_share_of_workloads_strict(auditor_client, mesh):
+    page = text(auditor_client.get("/"))
+    # 1 of 3 workloads is STRICT... the 2 in pay/shop default to their namespace modes.
+    assert 'Workloads <span class="count">3</span>' in page
+    assert 'Namespaces <span class="count">2</span>' in page
+    assert "<strong>67%</strong> of workloads STRICT" in page  # ledger (pay) + cart
+
+
+def test_overview_lists_findings_by_severity_worst_first(auditor_client, mesh):
+    page = text(auditor_client.get("/"))
+    assert "1 error" in page and "1 warning" in page and "1 info" in page
+    assert (
+        page.index("NO_SIDECAR")
+        < page.index("PERMISSIVE_NAMESPACE")
+        < page.index("MESH_NOT_STRICT")
+    )
+
+
+def test_overview_shows_last_sync_time_duration_and_result(auditor_client, mesh):
+    page = text(auditor_client.get("/"))
+    assert "Last sync" in page
+    assert "Succeeded" in page
+    assert "1200 ms" in page
+    assert "Stale data" not in page
+
+
+def test_overview_without_a_snapshot_says_so(auditor_client, db):
+    page = text(auditor_client.get("/"))
+    assert "No snapshot yet" in page
+    assert "No data yet." in page
+
+
+def test_stale_banner_when_the_last_sync_failed(auditor_client, mesh):
+    sync_run(status="failed", error="Forbidden: cannot list pods", ago=timedelta(seconds=1))
+    page = text(auditor_client.get("/"))
+    assert "Stale data." in page
+    assert "The last sync failed" in page
+    assert "Forbidden: cannot list pods" in page
+
+
+@override_settings(MESHUI_SYNC_INTERVAL=60)
+def test_stale_banner_when_last_good_sync_is_older_than_three_intervals(auditor_client, db):
+    snapshot = snapshot_with(namespaces=["shop"])
+    sync_run(snapshot=snapshot, ago=timedelta(minutes=4))
+    page = text(auditor_client.get("/namespaces/"))
+    assert "Stale data." in page
+    assert "more than 3 sync intervals" in page
+
+
+@override_settings(MESHUI_SYNC_INTERVAL=60)
+def test_a_no_change_sync_keeps_old_data_fresh(auditor_client, db):
+    snapshot = snapshot_with(namespaces=["shop"])
+    sync_run(snapshot=snapshot, ago=timedelta(hours=2))
+    sync_run(status="no_change", ago=timedelta(seconds=10))
+    assert "Stale data." not in text(auditor_client.get("/"))
+
+
+# --- Namespace detail ----------------------------------------------------------------------
+
+
+def test_namespace_detail_explains_why_with_winner_and_losers(auditor_client, mesh):
+    page = text(auditor_client.get("/namespaces/pay/"))
+    assert "Why this mode?" in page
+    assert "decided at the <strong>namespace</strong> level by <code>pay/default</code>" in page
+    assert "overridden by a more specific level" in page  # the mesh step
+    assert "Ignored: <code>pay/zz-newer</code> (DISABLE)" in page
+    assert "lost because newer" in page
+
+
+def test_namespace_detail_lists_workloads_policies_and_findings(auditor_client, mesh):
+    page = text(auditor_client.get("/namespaces/shop/"))
+    assert 'href="/namespaces/shop/workloads/Deployment/cart/"' in page
+    assert '9090: <span class="badge badge-PERMISSIVE"' in page  # port override
+    assert "no sidecar" in page
+    assert "cart-strict" in page and "ISTIO_MUTUAL" in page  # PA and DR
+    assert "legacy has no sidecar but is called by STRICT peers" in page
+
+
+def test_policy_yaml_is_shown_without_managed_fields(auditor_client, mesh):
+    page = text(auditor_client.get("/namespaces/shop/"))
+    assert "kind: PeerAuthentication" in page
+    assert "matchLabels:" in page
+    assert "managedFields" not in page
+
+
+def test_unknown_namespace_is_a_404_in_words(auditor_client, mesh):
+    response = auditor_client.get("/namespaces/nowhere/")
+    assert response.status_code == 404
+    assert "is not in the current snapshot" in text(response)
+
+
+# --- Workload detail -----------------------------------------------------------------------
+
+
+def test_workload_detail_shows_each_port_with_its_own_reason(auditor_client, mesh):
+    page = text(auditor_client.get("/namespaces/shop/workloads/Deployment/cart/"))
+    assert "Per port" in page
+    assert '<th scope="row">9090</th>' in page
+    assert "Port 9090 is set to PERMISSIVE by shop/cart-strict." in page
+    assert '<th scope="row">8080</th>' in page
+    assert "no port setting: the workload's mode applies" in page
+
+
+def test_workload_detail_names_the_deciding_policy_and_its_services(auditor_client, mesh):
+    page = text(auditor_client.get("/namespaces/shop/workloads/Deployment/cart/"))
+    assert "Deciding policy <code>shop/cart-strict</code>" in page
+    assert "cart-svc" in page
+
+
+def test_workload_without_sidecar_is_flagged(auditor_client, mesh):
+    page = text(auditor_client.get("/namespaces/shop/workloads/Deployment/legacy/"))
+    assert "No sidecar" in page
+
+
+# --- Policies and findings -----------------------------------------------------------------
+
+
+def test_policies_page_lists_peer_authentications_with_scope_status_and_port_modes(
+    auditor_client, mesh
+):
+    page = text(auditor_client.get("/policies/"))
+    table = page[page.index('id="policy-table"') :]
+    assert "Showing 1–4 of 4 PeerAuthentications" in table
+    assert "shadowed" in table and "An older namespace-wide policy wins." in table
+    assert "app=cart" in table
+    assert '9090: <span class="badge badge-PERMISSIVE"' in table
+    assert "ISTIO_MUTUAL" not in table  # DestinationRules are listed under their own kind
+
+
+def test_policies_page_filters_by_namespace_and_mode(auditor_client, mesh):
+    page = text(auditor_client.get("/policies/?namespace=pay&mode=DISABLE"))
+    assert "Showing 1–1 of 1 PeerAuthentication" in page
+    assert "zz-newer" in page
+
+
+def test_policies_page_shows_destination_rules_with_tls_mode(auditor_client, mesh):
+    page = text(auditor_client.get("/policies/?kind=DestinationRule"))
+    assert "cart.shop.svc.cluster.local" in page
+    assert "ISTIO_MUTUAL" in page
+
+
+def test_policy_detail_shows_the_manifest_as_yaml(auditor_client, mesh):
+    page = text(auditor_client.get("/policies/PeerAuthentication/shop/cart-strict/"))
+    assert "portLevelMtls:" in page
+    assert "&#x27;9090&#x27;:" in page or "9090:" in page
+
+
+@pytest.mark.parametrize(
+    ("query", "shown", "hidden"),
+    [
+        ("?severity=error", "NO_SIDECAR", "PERMISSIVE_NAMESPACE"),
+        ("?code=PERMISSIVE_NAMESPACE", "shop accepts plaintext", "legacy has no sidecar"),
+        ("?namespace=shop&severity=warning", "shop accepts plaintext", "the mesh is PERMISSIVE"),
+    ],
+)
+def test_findings_filter_by_code_severity_and_namespace(auditor_client, mesh, query, shown, hidden):
+    page = text(auditor_client.get(f"/findings/{query}"))
+    table = page[page.index('id="finding-table"') :]
+    assert shown in table
+    assert hidden not in table
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/findings/?severity=fatal",
+        "/policies/?kind=Gateway",
+        "/namespaces/?page=zero",
+        "/namespaces/?per_page=100000",
+        "/namespaces/?sort=password",
+        "/namespaces/shop/?page=-1",
+    ],
+)
+def test_bad_filters_answer_400_with_a_message(auditor_client, mesh, url):
+    response = auditor_client.get(url)
+    assert response.status_code == 400
+    assert "This filter cannot be applied." in text(response)
