@@ -1,0 +1,141 @@
+"""Comparing two dates, and the trend charts drawn on the server."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from policies.charts import line_chart, nice_ceiling
+from tests.reports.builders import audit_build, moment, snapshot_build
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def history():
+    snapshot_build(
+        taken_at=moment("2026-11-01 09:00"),
+        namespaces={"shop": "PERMISSIVE", "billing": "STRICT", "gone": "STRICT"},
+        workloads=[
+            {"namespace": "shop", "name": "cart", "mode": "PERMISSIVE"},
+            {"namespace": "billing", "name": "ledger", "mode": "STRICT"},
+        ],
+        findings=[{"code": "NAMESPACE_PERMISSIVE", "namespace": "shop"}],
+    )
+    audit_build(created_at=moment("2026-11-05 10:00"), reason="shop to STRICT, SEC-42")
+    audit_build(created_at=moment("2026-11-25 10:00"), reason="after the second date")
+    snapshot_build(
+        taken_at=moment("2026-11-05 10:01"),
+        namespaces={"shop": "STRICT", "billing": "STRICT", "new": "PERMISSIVE"},
+        workloads=[
+            {"namespace": "shop", "name": "cart", "mode": "STRICT"},
+            {
+                "namespace": "billing",
+                "name": "ledger",
+                "mode": "STRICT",
+                "ports": {"8443": "DISABLE"},
+            },
+        ],
+        findings=[{"code": "NAMESPACE_PERMISSIVE", "namespace": "new"}],
+    )
+
+
+def test_compare_lists_mode_changes_findings_and_audit_entries(client_as, auditor_user, history):
+    page = (
+        client_as(auditor_user)
+        .get("/reports/compare/", {"from": "2026-11-02", "to": "2026-11-10"})
+        .content.decode()
+    )
+
+    assert "Namespaces that changed mode (3)" in page  # shop, gone (absent after), new
+    assert "Workloads that changed mode (2)" in page  # cart mode, ledger port
+    assert "port 8443 DISABLE" in page
+    assert "Findings that appeared (1)" in page and "Findings that cleared (1)" in page
+    assert "shop to STRICT, SEC-42" in page
+    assert "after the second date" not in page
+
+
+def test_compare_under_htmx_returns_only_the_result(client_as, auditor_user, history):
+    response = client_as(auditor_user).get(
+        "/reports/compare/",
+        {"from": "2026-11-02", "to": "2026-11-10"},
+        headers={"HX-Request": "true", "HX-Target": "compare-result"},
+    )
+    html = response.content.decode()
+
+    assert html.lstrip().startswith('<section id="compare-result"')
+    assert "<html" not in html
+
+
+def test_compare_on_the_same_snapshot_says_nothing_changed(client_as, auditor_user, history):
+    page = (
+        client_as(auditor_user)
+        .get("/reports/compare/", {"from": "2026-11-06", "to": "2026-11-07"})
+        .content.decode()
+    )
+
+    assert "Both dates fall on the same snapshot" in page
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        (
+            {"from": "2026-11-10", "to": "2026-11-02"},
+            "&#x27;From&#x27; must be before &#x27;To&#x27;.",
+        ),
+        ({"from": "someday"}, "is not a date or time"),
+        ({"to": "2026-11-02"}, "This field is required."),
+    ],
+)
+def test_compare_refuses_bad_dates_in_words(client_as, auditor_user, history, query, message):
+    response = client_as(auditor_user).get("/reports/compare/", query)
+
+    assert response.status_code == 400
+    assert message in response.content.decode()
+
+
+def test_trends_draw_an_svg_line_per_series(client_as, auditor_user, db):
+    now = timezone.now()
+    for days_ago, strict in ((20, 1), (10, 2), (1, 3)):
+        snapshot_build(
+            taken_at=now - timedelta(days=days_ago),
+            namespaces={f"ns{i}": "STRICT" if i < strict else "PERMISSIVE" for i in range(4)},
+        )
+    page = client_as(auditor_user).get("/reports/trends/", {"days": "30"}).content.decode()
+
+    # namespaces share + 3 finding lines; no workloads means no workload share to draw
+    assert page.count("<polyline") == 4
+    assert "3 snapshots in the last 30 days" in page
+    assert "75% (3/4)" in page
+    assert "<script" not in page.split("<main")[1]
+
+
+def test_trends_without_snapshots_say_so(client_as, auditor_user, db):
+    page = client_as(auditor_user).get("/reports/trends/").content.decode()
+
+    assert "No snapshots in the last 30 days." in page
+
+
+def test_a_bad_trend_period_falls_back_to_30_days(client_as, auditor_user, db):
+    page = client_as(auditor_user).get("/reports/trends/", {"days": "9999"}).content.decode()
+
+    assert "No snapshots in the last 30 days." in page
+
+
+@pytest.mark.parametrize(
+    ("value", "ceiling"), [(0, 1), (1, 1), (3, 5), (7, 10), (12, 20), (480, 500)]
+)
+def test_nice_ceiling_rounds_up_to_1_2_5(value, ceiling):
+    assert nice_ceiling(value) == ceiling
+
+
+def test_line_chart_places_points_and_skips_missing_values():
+    moments = [moment("2026-11-01 00:00"), moment("2026-11-02 00:00"), moment("2026-11-03 00:00")]
+    chart = line_chart(moments, [("share", "#000", "", [0.0, None, 1.0])], y_max=1.0)
+
+    first, last = chart.series[0].points.split()
+    assert first == f"{chart.left}.0,{chart.bottom}.0"
+    assert last == f"{chart.right}.0,{chart.top}.0"
+    assert len(chart.series[0].markers) == 2
+    assert [tick.label for tick in chart.x_ticks][0] == "11-01"

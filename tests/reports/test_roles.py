@@ -1,0 +1,119 @@
+"""Auditors read and export everything; only admins write; users without a role see nothing."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from policies.models import AuditEntry, Exemption
+from tests.reports.builders import exemption_build, snapshot_build
+
+pytestmark = pytest.mark.django_db
+
+READ_URLS = [
+    "/reports/",
+    "/reports/?at=2026-11-01",
+    "/reports/print.css",
+    "/reports/report.json",
+    "/reports/namespaces.csv",
+    "/reports/namespaces.json",
+    "/reports/workloads.csv",
+    "/reports/workloads.json",
+    "/reports/findings.csv",
+    "/reports/findings.json",
+    "/reports/audit.csv",
+    "/reports/audit.json",
+    "/reports/compare/?from=2026-11-01",
+    "/reports/trends/",
+    "/exemptions/",
+]
+ROLES = ["admin_user", "oncall_user", "auditor_user"]
+
+
+@pytest.fixture
+def data():
+    snapshot_build(
+        taken_at=timezone.now() - timedelta(days=60),
+        namespaces={"legacy": "PERMISSIVE"},
+        workloads=[{"namespace": "legacy", "name": "batch", "mode": "PERMISSIVE"}],
+    )
+    return exemption_build(
+        namespace="legacy",
+        created_at=timezone.now() - timedelta(days=1),
+        expires_at=timezone.now() + timedelta(days=5),
+    )
+
+
+@pytest.mark.parametrize("url", READ_URLS)
+@pytest.mark.parametrize("role", ROLES)
+def test_every_role_reads_and_exports(request, client_as, data, role, url):
+    response = client_as(request.getfixturevalue(role)).get(url)
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("url", READ_URLS)
+def test_a_user_without_a_role_is_refused(client_as, roleless_user, data, url):
+    assert client_as(roleless_user).get(url).status_code == 403
+
+
+@pytest.mark.parametrize("url", ["/reports/", "/reports/namespaces.csv", "/exemptions/"])
+def test_anonymous_visitors_are_sent_to_the_login(client, data, url):
+    response = client.get(url)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")
+
+
+def write_requests(exemption):
+    expires = (timezone.now() + timedelta(days=9)).date().isoformat()
+    return {
+        "create": (
+            "/exemptions/new/",
+            {
+                "namespace": "legacy",
+                "workload": "batch",
+                "owner": "x",
+                "justification": "y",
+                "expires_on": expires,
+            },
+        ),
+        "revoke": (f"/exemptions/{exemption.pk}/revoke/", {}),
+    }
+
+
+@pytest.mark.parametrize("action", ["create", "revoke"])
+@pytest.mark.parametrize(
+    ("role", "allowed"),
+    [
+        ("admin_user", True),
+        ("oncall_user", False),
+        ("auditor_user", False),
+        ("roleless_user", False),
+    ],
+)
+def test_write_endpoints_by_role(request, client_as, data, action, role, allowed):
+    url, payload = write_requests(data)[action]
+    response = client_as(request.getfixturevalue(role)).post(url, payload)
+
+    data.refresh_from_db()
+    changed = Exemption.objects.count() == 2 if action == "create" else data.revoked_at is not None
+    if allowed:
+        assert response.status_code == 302
+        assert changed
+        assert AuditEntry.objects.filter(outcome="applied").count() == 1
+    else:
+        assert response.status_code == 403
+        assert not changed
+        assert not AuditEntry.objects.filter(outcome="applied").exists()
+
+
+@pytest.mark.parametrize("url", ["/exemptions/new/", "/reports/"])
+def test_write_endpoints_refuse_get_and_read_pages_refuse_post(client_as, admin_user, data, url):
+    response = (
+        client_as(admin_user).get(url)
+        if url.startswith("/exemptions")
+        else client_as(admin_user).post(url)
+    )
+
+    assert response.status_code == 405
