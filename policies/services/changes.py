@@ -200,7 +200,9 @@ def describe_cluster_error(
             )
         if "the server could not find the requested resource" in (error.message or "").lower():
             return ChangeFailure(
-                f"The cluster does not serve {kind}: is Istio installed?{said}", status=404
+                f"This cluster does not serve {kind}: Istio is not installed (or its CRDs are "
+                f"missing).{said}",
+                status=404,
             )
         return ChangeFailure(f"{target} does not exist (any more).{said}", status=404)
     if isinstance(error, Conflict):
