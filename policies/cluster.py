@@ -445,12 +445,17 @@ def cluster_read_all(*, kubeconfig: str | None = None, context: str | None = Non
 
         try:
             items, list_version = _list_all(f"listing {kind}s", kind, api_version, list_page)
-        except NotFound:
-            # The CRD went away between discovery and the list: the kind is not served now.
-            notes.append(f"{kind} ({api_version}) disappeared while reading; treated as absent.")
-            istio_versions.pop(kind)
-            counts[kind] = 0
-            continue
+        except NotFound as error:
+            # Discovery said it is served, the list says it is not: the CRD is being removed
+            # or reinstalled. A snapshot without these policies would be a false posture, so
+            # fail this sync; the next one rediscovers.
+            raise NotFound(
+                f"{error.message} (the {kind} CRD {api_version} was served a moment ago; "
+                "Istio may be being removed or upgraded)",
+                status=error.status,
+                reason=error.reason,
+                operation=error.operation,
+            ) from error
         objects.extend(items)
         counts[kind] = len(items)
         list_versions[kind] = list_version

@@ -15,6 +15,7 @@ from policies.models import NamespacePosture, PolicyRecord, ServiceRecord, Snaps
 # What the sidecar injector leaves on a pod; the engine counts either as "has a sidecar".
 PROXY_CONTAINER = "istio-proxy"
 INJECTION_STATUS_ANNOTATION = "sidecar.istio.io/status"
+INJECT_ANNOTATION = "sidecar.istio.io/inject"
 AMBIENT_LABEL = "istio.io/dataplane-mode"
 
 _API_VERSIONS = {
@@ -91,6 +92,10 @@ def workload_object(
     if has_sidecar:
         containers.append({"name": PROXY_CONTAINER})
         annotations[INJECTION_STATUS_ANNOTATION] = "{}"
+    else:
+        # Without it the engine would predict injection from the namespace's label; the
+        # snapshot already knows there is no sidecar.
+        annotations[INJECT_ANNOTATION] = "false"
     template = {
         "metadata": {"labels": pod_labels, "annotations": annotations},
         "spec": {"containers": containers},

@@ -1,0 +1,264 @@
+"""cluster_sync: read once, run the engine, store a snapshot atomically; survive every fault."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from policies.cluster_errors import ClusterError
+from policies.engine import evaluate
+from policies.models import (
+    FindingRecord,
+    NamespacePosture,
+    PolicyRecord,
+    ServiceRecord,
+    Snapshot,
+    SyncRun,
+    WorkloadPosture,
+)
+from policies.selectors.sync import snapshot_current, sync_status
+from policies.services.sync import cluster_sync, sync_request
+from policies.snapshot_objects import snapshot_objects
+
+from .builders import deployment, peer_auth, small_mesh
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.django_db
+
+
+def demo_mesh() -> list[dict]:
+    return [
+        doc
+        for path in sorted((ROOT / "devcluster" / "seeds" / "demo").glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc
+    ]
+
+
+def row_counts() -> dict[str, int]:
+    return {
+        model.__name__: model.objects.count()
+        for model in (
+            Snapshot,
+            NamespacePosture,
+            WorkloadPosture,
+            FindingRecord,
+            PolicyRecord,
+            ServiceRecord,
+        )
+    }
+
+
+def test_sync_stores_the_clusters_posture_as_a_snapshot(kube):
+    kube.seed(small_mesh())
+    run = cluster_sync(trigger="manual")
+    assert run.status == SyncRun.Status.SUCCEEDED
+    snapshot = run.snapshot
+    assert snapshot == snapshot_current()
+    assert snapshot.cluster_name == "test-cluster"
+    assert snapshot.mesh_mode == "STRICT"
+    assert snapshot.mesh_policy == "istio-system/default"
+    modes = dict(snapshot.namespaces.values_list("name", "mode"))
+    assert modes["payments"] == "STRICT"
+    assert modes["shop"] == "PERMISSIVE"
+    assert modes["batch"] == "STRICT"
+    shop = snapshot.namespaces.get(name="shop")
+    assert shop.source == "namespace"
+    assert shop.policy == "shop/default"
+    assert shop.reason["chain"][0]["level"] == "mesh"
+    assert (shop.workloads_total, shop.workloads_permissive) == (1, 1)
+    report = snapshot.workloads.get(namespace="batch", name="report")
+    assert (report.mode, report.has_sidecar, report.kind) == ("STRICT", False, "Deployment")
+    assert snapshot.workloads_total == 3
+    assert snapshot.workloads_with_sidecar == 2
+    assert set(snapshot.policies.values_list("kind", "namespace", "name")) == {
+        ("PeerAuthentication", "istio-system", "default"),
+        ("PeerAuthentication", "shop", "default"),
+        ("DestinationRule", "payments", "api"),
+    }
+    assert snapshot.services.get(namespace="payments", name="api").ports[0]["port"] == 80
+    assert snapshot.object_counts["Deployment"] == 3
+    assert snapshot.istio_versions["PeerAuthentication"] == "security.istio.io/v1"
+    assert run.api_ms is not None and run.db_ms is not None
+
+
+def test_port_overrides_and_findings_are_stored(kube):
+    kube.seed(demo_mesh())
+    snapshot = cluster_sync(trigger="manual").snapshot
+    ledger = snapshot.workloads.get(namespace="payments", name="ledger")
+    assert ledger.ports == {"9090": "PERMISSIVE"}
+    assert ledger.has_port_exceptions is True
+    assert ledger.reason["ports"]["9090"]["mode"] == "PERMISSIVE"
+    assert snapshot.namespaces.get(name="payments").workloads_with_port_exceptions == 1
+    codes = set(snapshot.findings.values_list("code", flat=True))
+    assert "STRICT_WITHOUT_SIDECAR" in codes
+    assert snapshot.findings_error + snapshot.findings_warning + snapshot.findings_info == (
+        snapshot.findings.count()
+    )
+    assert snapshot.namespaces.get(name="reviews").mode == "STRICT"
+    assert snapshot.workloads.get(namespace="reviews", name="ratings").ambient is True
+
+
+def test_an_unchanged_cluster_records_a_cheap_no_change_run(kube):
+    kube.seed(small_mesh())
+    first = cluster_sync(trigger="schedule")
+    before = row_counts()
+    second = cluster_sync(trigger="schedule")
+    assert second.status == SyncRun.Status.NO_CHANGE
+    assert second.snapshot == first.snapshot
+    assert row_counts() == before
+    assert second.db_ms is None
+
+
+def test_a_change_in_the_cluster_makes_a_new_snapshot_and_keeps_the_old_one(kube):
+    kube.seed(small_mesh())
+    first = cluster_sync(trigger="schedule").snapshot
+    kube.seed([peer_auth("batch", mode="DISABLE")])
+    second = cluster_sync(trigger="change").snapshot
+    assert second != first
+    assert snapshot_current() == second
+    assert second.namespaces.get(name="batch").mode == "DISABLE"
+    assert first.namespaces.get(name="batch").mode == "STRICT"  # history is kept
+
+
+def test_the_stored_snapshot_turns_back_into_the_same_posture(kube):
+    kube.seed(demo_mesh())
+    snapshot = cluster_sync(trigger="manual").snapshot
+    again = evaluate(snapshot_objects(snapshot), root_namespace=snapshot.root_namespace)
+    assert {(n.name, str(n.mode), str(n.source)) for n in again.namespaces} == set(
+        snapshot.namespaces.values_list("name", "mode", "source")
+    )
+    assert {
+        (w.namespace, w.name, str(w.mode), w.has_sidecar, w.ambient, len(w.ports))
+        for w in again.workloads
+    } == {
+        (w.namespace, w.name, w.mode, w.has_sidecar, w.ambient, len(w.ports))
+        for w in snapshot.workloads.all()
+    }
+    assert {(f.code, f.namespace, f.name) for f in again.findings} == set(
+        snapshot.findings.values_list("code", "namespace", "name")
+    )
+
+
+FAULTS = [
+    pytest.param(
+        {"action": 403, "verb": "list", "resource": "pods"},
+        "Forbidden while listing Pods: pods is forbidden",
+        id="403-on-one-resource-type",
+    ),
+    pytest.param(
+        {"action": 404, "verb": "list", "resource": "peerauthentications"},
+        "Not found while listing PeerAuthentications",
+        id="404-crd-missing",
+    ),
+    pytest.param(
+        {"action": 410, "verb": "list", "resource": "deployments", "times": 9},
+        "Expired while listing Deployments",
+        id="410-during-paging",
+    ),
+    pytest.param(
+        {"action": 429, "verb": "list", "resource": "services", "retry_after": 3},
+        "rate limiting meshui",
+        id="429-retry-after",
+    ),
+    pytest.param(
+        {"action": 500, "verb": "list", "resource": "namespaces"},
+        "The API server failed (HTTP 500)",
+        id="500",
+    ),
+    pytest.param(
+        {"action": "slow", "verb": "list", "resource": "statefulsets", "delay": 1.5, "times": 2},
+        "did not answer within 0.3 s",
+        id="timeout",
+    ),
+    pytest.param(
+        {"action": "drop", "verb": "list", "resource": "cronjobs", "times": 3},
+        "connection to the API server was dropped",
+        id="dropped-connection",
+    ),
+]
+
+
+@pytest.mark.parametrize(("fault", "reason"), FAULTS)
+def test_a_fault_fails_the_sync_in_words_and_keeps_the_last_good_snapshot(
+    kube, settings, fault, reason
+):
+    settings.MESHUI_KUBE_TIMEOUT_SECONDS = 0.3
+    settings.MESHUI_KUBE_PAGE_SIZE = 1
+    kube.seed(small_mesh())
+    good = cluster_sync(trigger="schedule").snapshot
+    kube.seed([deployment("shop", "new-since")])  # so a successful sync would store a new one
+    before = row_counts()
+    kube.inject_fault(**fault)
+    with pytest.raises(ClusterError):
+        cluster_sync(trigger="schedule")
+    failed = SyncRun.objects.order_by("-id").first()
+    assert failed.status == SyncRun.Status.FAILED
+    assert reason in failed.error
+    assert failed.snapshot is None
+    assert snapshot_current() == good
+    assert row_counts() == before  # nothing half-written
+    status = sync_status()
+    assert status.is_stale and reason in status.stale_reason
+
+
+def test_a_single_expired_continue_token_is_survived(kube, settings):
+    settings.MESHUI_KUBE_PAGE_SIZE = 1
+    kube.seed(small_mesh())
+    kube.inject_fault(410, verb="list", resource="deployments", times=1)
+    assert cluster_sync(trigger="schedule").status == SyncRun.Status.SUCCEEDED
+
+
+def test_no_istio_is_a_successful_sync_that_says_so(kube):
+    kube.reset(crd_files=[])
+    kube.seed(small_mesh()[:4] + [deployment("shop", "cart")])
+    snapshot = cluster_sync(trigger="schedule").snapshot
+    assert snapshot.istio_installed is False
+    assert snapshot.mesh_mode == "PERMISSIVE"
+    assert snapshot.policies.count() == 0
+
+
+def test_a_failure_while_writing_leaves_no_half_snapshot(kube, monkeypatch):
+    kube.seed(small_mesh())
+    good = cluster_sync(trigger="schedule").snapshot
+    kube.seed([deployment("shop", "new-since")])
+    before = row_counts()
+
+    def broken_bulk_create(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(FindingRecord.objects, "bulk_create", broken_bulk_create)
+    with pytest.raises(RuntimeError):
+        cluster_sync(trigger="schedule")
+    assert row_counts() == before
+    assert snapshot_current() == good
+    failed = SyncRun.objects.order_by("-id").first()
+    assert failed.error == "Internal error while syncing: RuntimeError: disk full"
+
+
+def test_a_sync_request_with_redis_down_is_recorded_as_failed_in_words(
+    kube, settings, django_capture_on_commit_callbacks
+):
+    from meshui.celery import app
+
+    settings.REDIS_URL = "redis://127.0.0.1:1/5"
+    saved = {
+        key: app.conf[key] for key in ("broker_url", "task_always_eager", "broker_connection_retry")
+    }
+    app.conf.update(
+        broker_url="redis://127.0.0.1:1/5",
+        task_always_eager=False,
+        task_publish_retry=False,
+    )
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            sync_request(trigger="change")
+    finally:
+        app.conf.update(saved)
+        app.conf.task_publish_retry = True
+    failed = SyncRun.objects.get()
+    assert failed.status == SyncRun.Status.FAILED
+    assert failed.trigger == "change"
+    assert "the task queue (Redis) is unreachable" in failed.error
