@@ -55,9 +55,13 @@ def report_show(request):
 
 
 def css_string(text: str) -> str:
-    """A CSS string literal: every character but plain letters, digits and spaces escaped."""
+    """A CSS string literal: all but plain letters, digits and a little punctuation escaped.
+
+    The space after each hex escape ends it (CSS swallows one whitespace there), so text
+    that follows can never be read as more hex digits.
+    """
     escaped = "".join(
-        char if char.isascii() and (char.isalnum() or char in " .:-/") else f"\\{ord(char):06x}"
+        char if char.isascii() and (char.isalnum() or char in " .:-/") else f"\\{ord(char):x} "
         for char in text
     )
     return f'"{escaped}"'

@@ -1,0 +1,61 @@
+"""The auditor's path in a real browser: open a past report, print it, compare two dates."""
+
+from playwright.sync_api import expect
+
+from tests.reports.builders import audit_build, moment, snapshot_build
+
+
+def seed_history():
+    snapshot_build(
+        taken_at=moment("2026-11-01 09:00"),
+        namespaces={"shop": "PERMISSIVE", "billing": "STRICT"},
+        workloads=[{"namespace": "shop", "name": "cart", "mode": "PERMISSIVE"}],
+        findings=[{"code": "NAMESPACE_PERMISSIVE", "namespace": "shop"}],
+    )
+    audit_build(created_at=moment("2026-11-05 10:00"), reason="shop to STRICT, ticket SEC-42")
+    snapshot_build(
+        taken_at=moment("2026-11-05 10:01"),
+        namespaces={"shop": "STRICT", "billing": "STRICT"},
+        workloads=[{"namespace": "shop", "name": "cart", "mode": "STRICT"}],
+    )
+
+
+def test_auditor_opens_a_past_report_and_compares_two_dates(
+    logged_in_page, live_server, screenshot, tmp_path
+):
+    seed_history()
+    page = logged_in_page("auditor")
+
+    page.get_by_role("link", name="Reports").click()
+    page.get_by_label("As at").fill("2026-11-03")
+    page.get_by_role("button", name="Show report").click()
+    expect(page.get_by_test_id("report-snapshot")).to_contain_text("taken 2026-11-01 09:00:00")
+    expect(page.get_by_test_id("coverage-namespaces")).to_have_text("50%")
+    expect(page.get_by_role("heading", name="shop/cart")).to_be_visible()
+    screenshot(page, "report")
+
+    pdf = page.pdf(prefer_css_page_size=True, path=str(tmp_path / "report.pdf"))
+    assert pdf.startswith(b"%PDF")
+
+    page.get_by_role("link", name="Compare two dates").click()
+    page.get_by_label("From").fill("2026-11-02")
+    page.get_by_label("To").fill("2026-11-10")
+    page.get_by_role("button", name="Compare").click()
+    result = page.locator("#compare-result")
+    expect(result).to_contain_text("Namespaces that changed mode (1)")
+    expect(result).to_contain_text("shop to STRICT, ticket SEC-42")
+    expect(result).to_contain_text("Findings that cleared (1)")
+    # htmx swapped the result in place and kept the dates in the address bar.
+    assert "from=2026-11-02" in page.url
+    screenshot(page, "compare")
+
+
+def test_report_prints_without_navigation(logged_in_page, live_server):
+    seed_history()
+    page = logged_in_page("auditor")
+    page.goto(f"{live_server.url}/reports/")
+
+    page.emulate_media(media="print")
+    expect(page.locator(".topbar")).to_be_hidden()
+    expect(page.locator(".report-form")).to_be_hidden()
+    expect(page.get_by_role("heading", name="mTLS posture report")).to_be_visible()
