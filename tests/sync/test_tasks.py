@@ -1,0 +1,206 @@
+"""The sync task: coalescing under concurrent triggers, retries, and a real worker on Redis."""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+
+import kombu.pools
+import pytest
+import redis
+
+from meshui.celery import app
+from policies import tasks
+from policies.cluster_errors import Forbidden, Unavailable
+from policies.models import Snapshot, SyncRun
+from policies.tasks import sync_cluster
+
+from .builders import small_mesh
+
+REDIS_TEST_URL = "redis://127.0.0.1:6379/5"
+
+
+def redis_or_skip() -> redis.Redis:
+    client = redis.Redis.from_url(REDIS_TEST_URL)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        pytest.skip(f"no Redis at {REDIS_TEST_URL}: {error}")
+    return client
+
+
+def wait_for(condition, *, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def lock_backend(request, settings):
+    """The process lock (no REDIS_URL) or the Redis lock on the test Redis db."""
+    settings.MESHUI_REDIS_KEY_PREFIX = "meshui-test-tasks:"
+    if request.param == "redis":
+        client = redis_or_skip()
+        settings.REDIS_URL = REDIS_TEST_URL
+        yield request.param
+        for key in client.scan_iter("meshui-test-tasks:*"):
+            client.delete(key)
+    else:
+        settings.REDIS_URL = ""
+        yield request.param
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("lock_backend", ["process", "redis"], indirect=True)
+def test_a_second_trigger_while_a_sync_runs_is_coalesced_not_queued(kube, lock_backend):
+    kube.seed(small_mesh())
+    kube.inject_fault("slow", verb="list", resource="pods", delay=0.8)
+    outcomes = {}
+
+    def first_trigger():
+        outcomes["first"] = sync_cluster.apply(kwargs={"trigger": "manual"}).get()
+
+    worker = threading.Thread(target=first_trigger)
+    worker.start()
+    wait_for(lambda: SyncRun.objects.filter(status=SyncRun.Status.RUNNING).exists())
+    outcomes["second"] = sync_cluster.apply(kwargs={"trigger": "change"}).get()
+    worker.join(timeout=60)
+
+    assert outcomes["second"] == {"status": "coalesced"}
+    runs = list(SyncRun.objects.order_by("started_at", "id"))
+    # The first sync, then exactly one rerun for the coalesced request: never overlapping.
+    assert [run.trigger for run in runs] == ["manual", "coalesced"]
+    assert runs[0].finished_at <= runs[1].started_at
+    assert [run.status for run in runs] == [SyncRun.Status.SUCCEEDED, SyncRun.Status.NO_CHANGE]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ten_triggers_during_one_sync_cost_one_extra_sync(kube, settings):
+    settings.REDIS_URL = ""
+    kube.seed(small_mesh())
+    kube.inject_fault("slow", verb="list", resource="pods", delay=0.8)
+    worker = threading.Thread(target=lambda: sync_cluster.apply(kwargs={"trigger": "manual"}).get())
+    worker.start()
+    wait_for(lambda: SyncRun.objects.filter(status=SyncRun.Status.RUNNING).exists())
+    for _ in range(10):
+        assert sync_cluster.apply(kwargs={"trigger": "change"}).get() == {"status": "coalesced"}
+    worker.join(timeout=60)
+    assert SyncRun.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_in_process_a_failed_sync_returns_its_reason_without_retrying(kube, settings):
+    settings.REDIS_URL = ""
+    kube.inject_fault(500, verb="list", resource="namespaces")
+    outcome = sync_cluster.apply(kwargs={"trigger": "manual"}).get()
+    assert outcome["status"] == "failed"
+    assert "HTTP 500" in outcome["error"]
+    assert SyncRun.objects.get().status == SyncRun.Status.FAILED
+
+
+@pytest.mark.django_db
+def test_redis_down_when_the_task_runs_records_a_failed_run_in_words(kube, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/5"
+    outcome = sync_cluster.apply(kwargs={"trigger": "schedule"}).get()
+    assert outcome["status"] == "failed"
+    run = SyncRun.objects.get()
+    assert run.status == SyncRun.Status.FAILED
+    assert "Redis is unreachable, so the sync lock cannot be taken" in run.error
+
+
+def test_retry_waits_at_least_as_long_as_the_server_asks():
+    assert tasks._sync_retry_countdown(Unavailable("slow down", retry_after=42), 0) >= 42
+
+
+def test_retry_backoff_grows_and_is_capped():
+    error = Unavailable("down")
+    first = [tasks._sync_retry_countdown(error, 0) for _ in range(20)]
+    late = [tasks._sync_retry_countdown(error, 10) for _ in range(20)]
+    assert max(first) <= tasks.SYNC_BACKOFF_SECONDS
+    assert min(late) >= tasks.SYNC_BACKOFF_CAP_SECONDS / 2
+    assert max(late) <= tasks.SYNC_BACKOFF_CAP_SECONDS
+
+
+def test_only_unavailable_and_expired_errors_are_retried():
+    assert Unavailable("x").retryable is True
+    assert Forbidden("x").retryable is False
+
+
+def test_the_sync_task_has_a_name_limits_and_a_retry_cap():
+    assert sync_cluster.name == "policies.sync_cluster"
+    assert sync_cluster.soft_time_limit < sync_cluster.time_limit
+    assert sync_cluster.max_retries >= 1
+
+
+@contextmanager
+def celery_on_redis(url: str):
+    """Point the Celery app at a real broker and result backend, then put it back."""
+    keys = ("broker_url", "result_backend", "task_always_eager")
+    saved = {key: app.conf[key] for key in keys}
+
+    def forget_connections():
+        # Celery and kombu cache connection and producer pools per broker; start clean.
+        if app._pool is not None:
+            app._pool.force_close_all()
+        app._pool = None
+        app.amqp._producer_pool = None
+        kombu.pools.reset()
+        vars(app._local).pop("backend", None)
+
+    forget_connections()
+    app.conf.update(broker_url=url, result_backend=url, task_always_eager=False)
+    try:
+        yield
+    finally:
+        forget_connections()
+        app.conf.update(saved)
+
+
+@pytest.fixture
+def redis_worker(settings):
+    """A real Celery worker (solo pool, in a thread) consuming the test Redis db."""
+    from celery.contrib.testing.worker import start_worker
+
+    client = redis_or_skip()
+    client.flushdb()
+    settings.REDIS_URL = REDIS_TEST_URL
+    settings.MESHUI_REDIS_KEY_PREFIX = "meshui-test-worker:"
+    with (
+        celery_on_redis(REDIS_TEST_URL),
+        start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30),
+    ):
+        yield
+    client.flushdb()
+
+
+@pytest.mark.celery
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_on_redis_syncs_the_cluster_end_to_end(kube, redis_worker):
+    kube.seed(small_mesh())
+    result = sync_cluster.delay(trigger="manual")
+    outcome = result.get(timeout=60)
+    assert outcome["status"] == SyncRun.Status.SUCCEEDED
+    snapshot = Snapshot.objects.get(id=outcome["snapshot"])
+    assert snapshot.namespaces.get(name="shop").mode == "PERMISSIVE"
+    assert snapshot.cluster_server == kube.url
+
+
+@pytest.mark.celery
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_retries_an_unavailable_cluster_and_then_succeeds(
+    kube, redis_worker, monkeypatch
+):
+    monkeypatch.setattr(tasks, "SYNC_BACKOFF_SECONDS", 0.2)
+    kube.seed(small_mesh())
+    kube.inject_fault(429, verb="list", resource="services", retry_after=1)
+    outcome = sync_cluster.delay(trigger="schedule").get(timeout=60)
+    assert outcome["status"] == SyncRun.Status.SUCCEEDED
+    failed, succeeded = SyncRun.objects.order_by("started_at", "id")
+    assert failed.status == SyncRun.Status.FAILED
+    assert "rate limiting meshui" in failed.error
+    assert "wait 1 s" in failed.error
+    assert succeeded.status == SyncRun.Status.SUCCEEDED
+    assert (succeeded.started_at - failed.started_at).total_seconds() >= 1
