@@ -229,8 +229,14 @@ def _policy_shape_findings(context: FindingContext) -> list[Finding]:
 def _workload_findings(context: FindingContext, destinations: _Destinations) -> list[Finding]:
     findings: list[Finding] = []
     for _workload, posture in context.workloads:
-        where = f"{posture.kind} {posture.namespace}/{posture.name}"
-        if posture.mode is Mode.STRICT and not posture.has_sidecar and not posture.ambient:
+        # The root namespace holds Istio's own control plane (istiod has no sidecar by design).
+        if (
+            posture.mode is Mode.STRICT
+            and not posture.has_sidecar
+            and not posture.ambient
+            and posture.namespace != context.root_namespace
+        ):
+            where = f"{posture.kind} {posture.namespace}/{posture.name}"
             findings.append(
                 Finding(
                     "STRICT_WITHOUT_SIDECAR",
@@ -245,6 +251,7 @@ def _workload_findings(context: FindingContext, destinations: _Destinations) -> 
                 )
             )
         if posture.ambient:
+            where = f"{posture.kind} {posture.namespace}/{posture.name}"
             disabled_ports = [str(p.port) for p in posture.ports if p.mode is Mode.DISABLE]
             if posture.mode is Mode.DISABLE or disabled_ports:
                 what = (
@@ -265,61 +272,71 @@ def _workload_findings(context: FindingContext, destinations: _Destinations) -> 
                         "out of ambient.",
                     )
                 )
-    results_by_workload = {
-        id(workload): result for result in context.workload_results for workload in result.workloads
-    }
-    for workload, posture in context.workloads:
-        result = results_by_workload[id(workload)]
+    postures = {id(workload): posture for workload, posture in context.workloads}
+    for result in context.workload_results:
         competition = result.competition
         if competition is None:
             continue
-        where = f"{posture.kind} {posture.namespace}/{posture.name}"
-        if competition.losers:
-            findings.append(
-                Finding(
-                    "DUPLICATE_WORKLOAD_POLICY",
-                    Severity.WARNING,
-                    posture.namespace,
-                    posture.name,
-                    posture.kind,
-                    _duplicate_message(competition, f"to select {where}"),
-                )
+        for workload in result.workloads:
+            findings += _workload_policy_findings(
+                competition, workload, postures[id(workload)], context, destinations
             )
-        winner = competition.winner
-        wants_strict = winner.mode is Mode.STRICT or any(
-            mode is Mode.STRICT for mode in winner.port_modes.values()
+    return findings
+
+
+def _workload_policy_findings(
+    competition: Competition,
+    workload: WorkloadInput,
+    posture: WorkloadPosture,
+    context: FindingContext,
+    destinations: _Destinations,
+) -> list[Finding]:
+    findings = []
+    where = f"{posture.kind} {posture.namespace}/{posture.name}"
+    if competition.losers:
+        findings.append(
+            Finding(
+                "DUPLICATE_WORKLOAD_POLICY",
+                Severity.WARNING,
+                posture.namespace,
+                posture.name,
+                posture.kind,
+                _duplicate_message(competition, f"to select {where}"),
+            )
         )
-        if wants_strict and not destinations.has_istio_mutual(workload):
-            namespace_mode = context.namespaces[posture.namespace].mode
-            services = destinations.services_selecting(workload)
-            if services:
-                hosts = _listed([_fqdn(s) for s in services])
-                advice = (
-                    f"Add a DestinationRule with trafficPolicy.tls.mode ISTIO_MUTUAL for {hosts}."
-                )
-            else:
-                advice = (
-                    "No Service selects it; add one and a DestinationRule with "
-                    "trafficPolicy.tls.mode ISTIO_MUTUAL for its host."
-                )
-            severity = Severity.WARNING if namespace_mode is Mode.DISABLE else Severity.INFO
-            risk = (
-                " Its namespace is DISABLE, so clients there do not send mTLS by themselves "
-                "and will be refused."
-                if severity is Severity.WARNING
-                else ""
+    winner = competition.winner
+    wants_strict = winner.mode is Mode.STRICT or any(
+        mode is Mode.STRICT for mode in winner.port_modes.values()
+    )
+    if wants_strict and not destinations.has_istio_mutual(workload):
+        namespace_mode = context.namespaces[posture.namespace].mode
+        services = destinations.services_selecting(workload)
+        if services:
+            hosts = _listed([_fqdn(s) for s in services])
+            advice = f"Add a DestinationRule with trafficPolicy.tls.mode ISTIO_MUTUAL for {hosts}."
+        else:
+            advice = (
+                "No Service selects it; add one and a DestinationRule with "
+                "trafficPolicy.tls.mode ISTIO_MUTUAL for its host."
             )
-            findings.append(
-                Finding(
-                    "WORKLOAD_POLICY_WITHOUT_DESTINATION_RULE",
-                    severity,
-                    posture.namespace,
-                    posture.name,
-                    posture.kind,
-                    f"{_ref(winner)} makes {where} STRICT, and no DestinationRule sends "
-                    f"ISTIO_MUTUAL to a Service that selects it.{risk} {advice}",
-                )
+        severity = Severity.WARNING if namespace_mode is Mode.DISABLE else Severity.INFO
+        risk = (
+            " Its namespace is DISABLE, so clients there do not send mTLS by themselves "
+            "and will be refused."
+            if severity is Severity.WARNING
+            else ""
+        )
+        findings.append(
+            Finding(
+                "WORKLOAD_POLICY_WITHOUT_DESTINATION_RULE",
+                severity,
+                posture.namespace,
+                posture.name,
+                posture.kind,
+                f"{_ref(winner)} makes {where} STRICT, and no DestinationRule sends "
+                f"ISTIO_MUTUAL to a Service that selects it.{risk} {advice}",
             )
+        )
     return findings
 
 

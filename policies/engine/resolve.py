@@ -14,6 +14,7 @@ are computed once per (namespace, candidate set), which keeps 150,000 workloads 
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 from typing import Any
 
@@ -174,10 +175,21 @@ class _WorkloadResult:
         self.workloads: list[WorkloadInput] = []
 
 
-def evaluate(objects: Iterable[dict[str, Any]], root_namespace: str = DEFAULT_ROOT_NAMESPACE):
+def evaluate(
+    objects: Iterable[dict[str, Any]], root_namespace: str = DEFAULT_ROOT_NAMESPACE
+) -> Posture:
     """Compute the mesh's posture from raw API dicts (any order) as Istio would enforce it."""
-    inputs = parse_objects(objects, root_namespace)
-    return resolve(inputs, root_namespace)
+    # The engine allocates hundreds of thousands of small acyclic objects next to a large
+    # live input; the cyclic collector would rescan that input again and again for nothing
+    # (a third of the run time at 150,000 workloads). Pause it, and restore it as it was.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        inputs = parse_objects(objects, root_namespace)
+        return resolve(inputs, root_namespace)
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def resolve(inputs: Inputs, root_namespace: str) -> Posture:
@@ -289,8 +301,8 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
                     result.ports,
                     workload.labels,
                     workload.container_ports,
-                    has_sidecar(workload, namespace),
-                    is_ambient(workload, namespace),
+                    sidecar := has_sidecar(workload, namespace),
+                    not sidecar and is_ambient(workload, namespace),
                 ),
             )
         )
@@ -377,7 +389,10 @@ def _workload_result(
                 for policy in filed:
                     if policy.selector.items() <= label_items:
                         candidates.append(policy)
-    key = tuple(sorted(id(policy) for policy in candidates))
+    if len(candidates) < 2:
+        key: tuple[int, ...] = (id(candidates[0]),) if candidates else ()
+    else:
+        key = tuple(sorted(map(id, candidates)))
     result = resolution.results.get(key)
     if result is None:
         result = _compute_workload_result(resolution, candidates, mesh_step)
@@ -498,7 +513,10 @@ def has_sidecar(workload: WorkloadInput, namespace: NamespaceInput) -> bool:
 
 
 def is_ambient(workload: WorkloadInput, namespace: NamespaceInput) -> bool:
-    """Whether ztunnel enrols the workload (namespace or pod label, unless the pod opts out)."""
+    """Whether ztunnel enrols the workload (namespace or pod label, unless the pod opts out).
+
+    A pod with a sidecar is never captured by ambient; the caller checks that first.
+    """
     pod_mode = workload.labels.get("istio.io/dataplane-mode")
     if pod_mode == "none":
         return False

@@ -312,6 +312,13 @@ def test_strict_without_sidecar(rule, labels, mode, expected):
         )
 
 
+def test_strict_without_sidecar_spares_the_control_plane_in_the_root_namespace():
+    posture = evaluate(
+        [mesh_policy("STRICT"), deployment(ROOT, "istiod"), deployment("shop", "api")]
+    )
+    assert [f.namespace for f in findings_with(posture, "STRICT_WITHOUT_SIDECAR")] == ["shop"]
+
+
 @pytest.mark.parametrize(
     ("objects", "expected"),
     [

@@ -180,6 +180,12 @@ AMBIENT = [
     ),
     ("pod enrolled on its own", {}, {"istio.io/dataplane-mode": "ambient"}, True),
     ("not enrolled", {}, {}, False),
+    (
+        "a pod with a sidecar is not captured by ambient",
+        {"istio.io/dataplane-mode": "ambient", "istio-injection": "enabled"},
+        {},
+        False,
+    ),
 ]
 
 

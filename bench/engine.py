@@ -1,0 +1,332 @@
+"""Benchmark the policy engine on a synthetic mesh the size of Kubernetes' large-cluster envelope.
+
+    .venv/bin/python bench/engine.py              # 10,000 ns, 150,000 workloads, 20,000 policies
+    .venv/bin/python bench/engine.py --scale 0.1     # a tenth of that, for a quick look
+    .venv/bin/python bench/engine.py --no-series     # skip the 2x and 4x runs
+
+Reports, for the base size: the time `evaluate()` takes, its peak memory (tracemalloc, in a
+separate run because tracing slows Python down), and the floor: `json.loads` of the same
+objects serialised, i.e. reading the input once. Then 1x, 2x and 4x to show growth is linear.
+Target (issue 2 §5): evaluation no slower than 1.5x the floor.
+
+The mix is deterministic (seeded): one mesh policy, namespace policies in ~60% of namespaces
+(a few duplicated), and workload policies selecting by `app` or `tier` labels, a third of them
+with port overrides; workloads are mostly Deployments with realistic pod templates, plus
+StatefulSets, DaemonSets, CronJobs and bare Pods; a Service per three workloads and some
+DestinationRules so the findings have something to chew on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import random
+import resource
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from policies.engine import evaluate  # noqa: E402
+
+BASE_NAMESPACES = 10_000
+BASE_WORKLOADS = 150_000
+BASE_POLICIES = 20_000
+MODES = ("STRICT", "PERMISSIVE", "DISABLE", "UNSET")
+KINDS = (("Deployment", 70), ("StatefulSet", 10), ("DaemonSet", 5), ("CronJob", 5), ("Pod", 10))
+
+
+def _timestamp(rng: random.Random) -> str:
+    year, month, day, hour = (
+        rng.randint(0, 4),
+        rng.randint(1, 9),
+        rng.randint(0, 9),
+        rng.randint(0, 9),
+    )
+    return f"202{year}-0{month}-1{day}T0{hour}:00:00Z"
+
+
+def _pod_template(name: str, labels: dict[str, str], rng: random.Random) -> dict:
+    ports = [{"containerPort": 8080, "protocol": "TCP", "name": "http"}]
+    if rng.random() < 0.4:
+        ports.append({"containerPort": 9090, "protocol": "TCP", "name": "metrics"})
+    return {
+        "metadata": {
+            "labels": labels,
+            "annotations": {
+                "prometheus.io/scrape": "true",
+                "checksum/config": f"{rng.getrandbits(64):x}",
+            },
+        },
+        "spec": {
+            "serviceAccountName": name,
+            "containers": [
+                {
+                    "name": name,
+                    "image": f"registry.example.com/{name}:1.{rng.randint(0, 40)}.0",
+                    "ports": ports,
+                    "env": [
+                        {"name": "LOG_LEVEL", "value": "info"},
+                        {"name": "PORT", "value": "8080"},
+                    ],
+                    "resources": {
+                        "requests": {"cpu": "100m", "memory": "128Mi"},
+                        "limits": {"cpu": "500m", "memory": "512Mi"},
+                    },
+                    "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}},
+                }
+            ],
+        },
+    }
+
+
+def synthetic_mesh(scale: float, seed: int = 7) -> list[dict]:
+    """Raw API dicts for a mesh of `scale` times the base envelope (deterministic)."""
+    rng = random.Random(seed)
+    namespaces = max(1, int(BASE_NAMESPACES * scale))
+    workloads = max(1, int(BASE_WORKLOADS * scale))
+    policies = max(1, int(BASE_POLICIES * scale))
+    objects: list[dict] = []
+    kind_choices = [kind for kind, weight in KINDS for _ in range(weight)]
+    for n in range(namespaces):
+        labels = {"team": f"team-{n % 50}"}
+        if n % 3:
+            labels["istio-injection"] = "enabled"
+        elif n % 7 == 0:
+            labels["istio.io/dataplane-mode"] = "ambient"
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": f"ns-{n}", "labels": labels},
+            }
+        )
+    objects.append(
+        {
+            "apiVersion": "security.istio.io/v1",
+            "kind": "PeerAuthentication",
+            "metadata": {
+                "name": "default",
+                "namespace": "istio-system",
+                "creationTimestamp": "2021-01-01T00:00:00Z",
+            },
+            "spec": {"mtls": {"mode": "STRICT"}},
+        }
+    )
+    per_namespace = workloads // namespaces
+    extra = workloads - per_namespace * namespaces
+    apps: list[tuple[str, str]] = []
+    for n in range(namespaces):
+        ns = f"ns-{n}"
+        for i in range(per_namespace + (1 if n < extra else 0)):
+            name = f"app-{i}"
+            apps.append((ns, name))
+            labels = {
+                "app": name,
+                "version": "v1",
+                "tier": f"tier-{i % 4}",
+                "team": f"team-{n % 50}",
+            }
+            kind = rng.choice(kind_choices)
+            template = _pod_template(name, labels, rng)
+            metadata = {
+                "name": name,
+                "namespace": ns,
+                "labels": {"app": name},
+                "uid": f"{ns}-{name}",
+            }
+            if kind == "Pod":
+                obj = {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {**metadata, **template["metadata"]},
+                    "spec": template["spec"],
+                }
+            elif kind == "CronJob":
+                obj = {
+                    "apiVersion": "batch/v1",
+                    "kind": kind,
+                    "metadata": metadata,
+                    "spec": {
+                        "schedule": "@hourly",
+                        "jobTemplate": {"spec": {"template": template}},
+                    },
+                }
+            else:
+                obj = {
+                    "apiVersion": "apps/v1",
+                    "kind": kind,
+                    "metadata": metadata,
+                    "spec": {
+                        "replicas": 3,
+                        "selector": {"matchLabels": labels},
+                        "template": template,
+                    },
+                }
+            objects.append(obj)
+            if i % 3 == 0:
+                objects.append(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Service",
+                        "metadata": {"name": name, "namespace": ns},
+                        "spec": {
+                            "selector": {"app": name},
+                            "ports": [{"name": "http", "port": 80, "targetPort": 8080}],
+                        },
+                    }
+                )
+    namespace_policies = int(policies * 0.3)
+    for p in range(namespace_policies):
+        ns = f"ns-{(p * 7) % namespaces}"
+        name = "default" if p < namespaces else f"extra-{p}"
+        objects.append(
+            {
+                "apiVersion": "security.istio.io/v1",
+                "kind": "PeerAuthentication",
+                "metadata": {"name": name, "namespace": ns, "creationTimestamp": _timestamp(rng)},
+                "spec": {"mtls": {"mode": rng.choice(MODES)}},
+            }
+        )
+    for p in range(policies - namespace_policies - 1):
+        ns, app = apps[rng.randrange(len(apps))]
+        selector = {"app": app} if rng.random() < 0.8 else {"tier": f"tier-{rng.randint(0, 3)}"}
+        spec: dict = {"selector": {"matchLabels": selector}, "mtls": {"mode": rng.choice(MODES)}}
+        if rng.random() < 0.33:
+            spec["portLevelMtls"] = {"9090": {"mode": rng.choice(MODES)}}
+        objects.append(
+            {
+                "apiVersion": "security.istio.io/v1beta1",
+                "kind": "PeerAuthentication",
+                "metadata": {
+                    "name": f"wl-{p}",
+                    "namespace": ns,
+                    "creationTimestamp": _timestamp(rng),
+                },
+                "spec": spec,
+            }
+        )
+    for d in range(max(1, policies // 10)):
+        ns, app = apps[rng.randrange(len(apps))]
+        objects.append(
+            {
+                "apiVersion": "networking.istio.io/v1",
+                "kind": "DestinationRule",
+                "metadata": {"name": f"dr-{d}", "namespace": ns},
+                "spec": {
+                    "host": app,
+                    "trafficPolicy": {
+                        "tls": {
+                            "mode": rng.choice(
+                                ["ISTIO_MUTUAL", "ISTIO_MUTUAL", "DISABLE", "SIMPLE"]
+                            )
+                        }
+                    },
+                },
+            }
+        )
+    rng.shuffle(objects)
+    return objects
+
+
+def best_of(runs: int, action) -> tuple[float, object]:
+    """The fastest of `runs` timings of action() (GC collected before each), and its result."""
+    best, result = float("inf"), None
+    for _ in range(runs):
+        gc.collect()
+        started = time.perf_counter()
+        result = action()
+        best = min(best, time.perf_counter() - started)
+    return best, result
+
+
+def measure(scale: float, runs: int) -> dict:
+    """Evaluate and json.loads timings for one size."""
+    objects = synthetic_mesh(scale)
+    text = json.dumps(objects)
+    floor, _ = best_of(runs, lambda: json.loads(text))
+    gc.disable()
+    try:
+        floor_paused, _ = best_of(runs, lambda: json.loads(text))
+    finally:
+        gc.enable()
+    seconds, posture = best_of(runs, lambda: evaluate(objects))
+    return {
+        "scale": scale,
+        "objects": len(objects),
+        "json_mb": len(text) / 1e6,
+        "floor": floor,
+        "floor_paused": floor_paused,
+        "evaluate": seconds,
+        "namespaces": len(posture.namespaces),
+        "workloads": len(posture.workloads),
+        "policies": sum(1 for p in posture.policies if p.kind == "PeerAuthentication"),
+        "findings": len(posture.findings),
+    }
+
+
+def peak_memory(scale: float) -> tuple[float, float]:
+    """Peak traced allocation of one evaluate() (MB), and the input's own traced size (MB)."""
+    tracemalloc.start()
+    objects = synthetic_mesh(scale)
+    input_size, _ = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    posture = evaluate(objects)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    del posture
+    return (peak - input_size) / 1e6, input_size / 1e6
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="base size (1.0 = 150,000 workloads)"
+    )
+    parser.add_argument("--runs", type=int, default=2, help="timings per size; the best is kept")
+    parser.add_argument("--no-series", action="store_true", help="skip the 2x and 4x runs")
+    options = parser.parse_args()
+
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    base = measure(options.scale, options.runs)
+    print(
+        f"base: {base['namespaces']:,} namespaces, {base['workloads']:,} workloads, "
+        f"{base['policies']:,} PeerAuthentications ({base['objects']:,} objects, "
+        f"{base['json_mb']:.0f} MB of JSON), {base['findings']:,} findings"
+    )
+    ratio = base["evaluate"] / base["floor"]
+    print(f"evaluate():      {base['evaluate']:.2f} s")
+    print(f"json.loads floor: {base['floor']:.2f} s")
+    print(f"ratio:            {ratio:.2f}x the floor (target <= 1.5x)")
+    paused = base["evaluate"] / base["floor_paused"]
+    print(
+        f"json.loads with the garbage collector paused (as evaluate() pauses it): "
+        f"{base['floor_paused']:.2f} s, ratio {paused:.2f}x"
+    )
+    extra_peak, input_size = peak_memory(options.scale)
+    print(
+        f"peak memory of evaluate(): {extra_peak:.0f} MB above the "
+        f"{input_size:.0f} MB input (tracemalloc)"
+    )
+    if not options.no_series:
+        print("\nscale  workloads   evaluate   per 1,000 workloads   floor    ratio")
+        for factor in (1, 2, 4):
+            row = base if factor == 1 else measure(options.scale * factor, 1)
+            print(
+                f"{factor}x    {row['workloads']:>9,}   {row['evaluate']:7.2f} s   "
+                f"{1000 * row['evaluate'] / row['workloads']:8.2f} ms          "
+                f"{row['floor']:5.2f} s  {row['evaluate'] / row['floor']:5.2f}x"
+            )
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"\nmax RSS of this process: {rss:,.0f} MB (input objects, JSON text and results included)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
