@@ -1,0 +1,134 @@
+"""Server time and SQL queries of the namespace list and overview on a big snapshot.
+
+    .venv/bin/python bench/pages.py               # a temporary SQLite file
+    .venv/bin/python bench/pages.py --postgres    # a scratch database on 127.0.0.1:5432
+
+Builds one snapshot of 10,000 namespaces and 150,000 workloads, then requests each page
+through Django's test client (the whole request: middleware, view, queries, template) and
+prints median and 95th percentile milliseconds and the query count. The target is under
+150 ms with a query count that does not depend on the mesh size. It prints figures; it
+asserts nothing (tests never assert wall-clock times).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TARGET_MS = 150
+PAGES = [
+    ("overview", "/", {}),
+    ("namespaces, first page", "/namespaces/", {}),
+    ("namespaces, sorted by findings", "/namespaces/?sort=-findings", {}),
+    (
+        "namespaces, STRICT by sidecar share, page 40",
+        "/namespaces/?mode=STRICT&sort=-sidecars&page=40",
+        {},
+    ),
+    ("namespaces, search", "/namespaces/?q=ns-09", {}),
+    ("namespaces, last page of 200", "/namespaces/?per_page=50&page=200", {}),
+    (
+        "namespaces, htmx table swap",
+        "/namespaces/?mode=PERMISSIVE&sort=-workloads",
+        {"HX-Request": "true", "HX-Target": "namespace-table"},
+    ),
+    ("namespace detail (15 workloads)", "/namespaces/ns-05000/", {}),
+]
+
+
+def configure(postgres: bool) -> callable:
+    """Point Django at a scratch database; return a cleanup function."""
+    if postgres:
+        import psycopg
+
+        admin_url = "postgresql://postgres@127.0.0.1:5432/postgres"
+        with psycopg.connect(admin_url, autocommit=True) as connection:
+            connection.execute("DROP DATABASE IF EXISTS meshui_bench")
+            connection.execute("CREATE DATABASE meshui_bench")
+        os.environ["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/meshui_bench"
+
+        def cleanup():
+            from django.db import connections
+
+            connections.close_all()
+            with psycopg.connect(admin_url, autocommit=True) as connection:
+                connection.execute("DROP DATABASE IF EXISTS meshui_bench")
+
+        return cleanup
+    folder = tempfile.TemporaryDirectory(prefix="meshui-bench-")
+    os.environ["DATABASE_URL"] = f"sqlite:///{folder.name}/bench.sqlite3"
+    return folder.cleanup
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--postgres", action="store_true", help="use PostgreSQL on 127.0.0.1")
+    parser.add_argument("--namespaces", type=int, default=10_000)
+    parser.add_argument("--workloads-per-namespace", type=int, default=15)
+    parser.add_argument("--repeat", type=int, default=25)
+    args = parser.parse_args()
+
+    # WhiteNoise warns that collectstatic has not run; irrelevant to page timings.
+    warnings.filterwarnings("ignore", message="No directory at")
+    cleanup = configure(args.postgres)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "meshui.settings")
+    os.environ.pop("MESHUI_TEST_DB_NAME", None)
+    try:
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from django.db import connection
+        from django.test import Client
+        from django.test.utils import CaptureQueriesContext, setup_test_environment
+
+        from tests.factories import large_snapshot, sync_run, user_with_role
+
+        setup_test_environment()
+        call_command("migrate", verbosity=0, interactive=False)
+        started = time.perf_counter()
+        snapshot = large_snapshot(
+            namespaces=args.namespaces, workloads_per_namespace=args.workloads_per_namespace
+        )
+        sync_run(snapshot=snapshot)
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
+        print(
+            f"{connection.vendor}: built a snapshot of {snapshot.namespaces_total:,} namespaces "
+            f"and {snapshot.workloads_total:,} workloads in {time.perf_counter() - started:.1f} s"
+        )
+        client = Client()
+        client.force_login(user_with_role("auditor", username="bench"))
+
+        print(f"\n{'page':<48} {'median':>8} {'p95':>8} {'queries':>8}  target < {TARGET_MS} ms")
+        for label, url, headers in PAGES:
+            for _ in range(3):  # warm caches (templates, connection, database pages)
+                client.get(url, headers=headers)
+            timings = []
+            for _ in range(args.repeat):
+                with CaptureQueriesContext(connection) as queries:
+                    begin = time.perf_counter()
+                    response = client.get(url, headers=headers)
+                    timings.append((time.perf_counter() - begin) * 1000)
+                assert response.status_code == 200, (url, response.status_code)
+            median = statistics.median(timings)
+            p95 = sorted(timings)[max(0, int(len(timings) * 0.95) - 1)]
+            verdict = "ok" if median < TARGET_MS else "OVER"
+            print(f"{label:<48} {median:>6.1f}ms {p95:>6.1f}ms {len(queries):>8}  {verdict}")
+    finally:
+        cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
