@@ -1,0 +1,305 @@
+"""The change pages over HTTP: the role matrix for every write endpoint, preview then confirm,
+conflicts shown with the new state, the cluster's validation on the form field."""
+
+import pytest
+from django.utils import timezone
+
+from policies.models import AuditEntry
+from policies.services import changes
+from tests.changes.conftest import resync
+
+ROLES = ("anonymous", "norole", "auditor", "oncall", "admin")
+
+
+@pytest.fixture
+def stage(mesh, users):
+    """A meshui-owned namespace policy in shop, a half-done change to retry or roll back."""
+    changes.namespace_mode_set(
+        user=users["admin"], namespace="shop", mode="PERMISSIVE", reason="setup"
+    )
+    resync()
+    mesh.inject_fault(503, verb="patch", resource="destinationrules")
+    try:
+        changes.peer_authentication_apply(
+            user=users["admin"],
+            plan=changes.peer_authentication_plan(
+                scope="workload",
+                namespace="shop",
+                name="cart",
+                spec={"selector": {"matchLabels": {"app": "cart"}}, "mtls": {"mode": "STRICT"}},
+                with_destination_rule=True,
+            ),
+        )
+    except changes.PartialChange as partial:
+        half_done = partial.entry
+    mesh.clear_faults()
+    resync()
+    AuditEntry.objects.exclude(pk=half_done.pk).delete()
+    rv = mesh.get("PeerAuthentication", "shop", "default")["metadata"]["resourceVersion"]
+    return {"rv": rv, "half_done": half_done.pk}
+
+
+def endpoint(name, stage):
+    return {
+        "toggle": (
+            "/namespaces/shop/mode/",
+            {"mode": "STRICT", "reason": "INC-5", "seen_resource_version": stage["rv"]},
+        ),
+        "create": (
+            "/changes/peer-authentication/new/",
+            {
+                "scope": "namespace",
+                "namespace": "legacy",
+                "name": "default",
+                "mode": "STRICT",
+                "reason": "new",
+            },
+        ),
+        "mode": (
+            "/changes/PeerAuthentication/shop/default/mode/",
+            {"mode": "STRICT", "resource_version": stage["rv"], "reason": "edit"},
+        ),
+        "delete": (
+            "/changes/PeerAuthentication/shop/default/delete/",
+            {"resource_version": stage["rv"], "reason": "gone"},
+        ),
+        "retry": (f"/changes/{stage['half_done']}/retry/", {}),
+        "rollback": (f"/changes/{stage['half_done']}/rollback/", {}),
+    }[name]
+
+
+ALLOWED = {
+    "toggle": {"oncall", "admin"},
+    "create": {"admin"},
+    "mode": {"admin"},
+    "delete": {"admin"},
+    "retry": {"admin"},
+    "rollback": {"admin"},
+}
+
+
+def cluster_writes(kube):
+    return [r for r in kube.requests if r.method in ("PATCH", "POST", "PUT", "DELETE")]
+
+
+DENIED = [(name, role) for name in sorted(ALLOWED) for role in ROLES if role not in ALLOWED[name]]
+PERMITTED = [(name, role) for name in sorted(ALLOWED) for role in sorted(ALLOWED[name])]
+
+
+@pytest.fixture
+def paper_stage(kube, users):
+    """The same endpoints without preparing the cluster: for roles that never reach it."""
+    half_done = AuditEntry.objects.create(
+        created_at=timezone.now(),
+        username="alice",
+        action="peer_authentication_apply",
+        outcome="failed",
+        target_namespace="shop",
+        target_name="cart",
+        object_sent=[
+            {
+                "kind": "PeerAuthentication",
+                "apiVersion": "security.istio.io/v1",
+                "metadata": {"name": "cart", "namespace": "shop"},
+                "spec": {},
+            }
+        ],
+    )
+    return {"rv": "1", "half_done": half_done.pk}
+
+
+@pytest.mark.parametrize(("name", "role"), DENIED)
+def test_role_matrix_roles_that_may_not_write_are_refused_and_audited(
+    client, kube, users, paper_stage, name, role
+):
+    url, data = endpoint(name, paper_stage)
+    if role != "anonymous":
+        client.force_login(users[role])
+    kube.clear_requests()
+    response = client.post(url, {**data, "confirm": "1"})
+    entries = AuditEntry.objects.exclude(pk=paper_stage["half_done"])
+    assert cluster_writes(kube) == []
+    if role == "anonymous":
+        assert response.status_code == 302 and response["Location"].startswith("/login/")
+        assert not entries.exists()
+    else:
+        assert response.status_code == 403
+        [denied] = entries
+        assert (denied.outcome, denied.username) == ("denied", users[role].username)
+
+
+@pytest.mark.parametrize(("name", "role"), PERMITTED)
+def test_role_matrix_roles_that_may_write_change_the_cluster(
+    client, mesh, users, stage, name, role
+):
+    url, data = endpoint(name, stage)
+    client.force_login(users[role])
+    mesh.clear_requests()
+    response = client.post(url, {**data, "confirm": "1"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert response["Location"].startswith("/changes/")
+    assert cluster_writes(mesh)
+    entries = AuditEntry.objects.exclude(pk=stage["half_done"])
+    assert entries.filter(outcome__in=["applied", "rolled_back"]).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("/namespaces/shop/mode/", {"oncall", "admin"}),
+        ("/changes/peer-authentication/new/", {"admin"}),
+        ("/changes/PeerAuthentication/shop/default/mode/", {"admin"}),
+        ("/changes/PeerAuthentication/shop/default/delete/", {"admin"}),
+    ],
+)
+@pytest.mark.parametrize("role", ["norole", "auditor", "oncall", "admin"])
+def test_forms_open_only_for_roles_that_may_use_them(client, users, url, allowed, role):
+    from tests.factories import policy_record, snapshot_with
+
+    snapshot = snapshot_with(namespaces=["shop"])
+    policy_record(snapshot, namespace="shop", name="default").save()
+    client.force_login(users[role])
+    assert client.get(url).status_code == (200 if role in allowed else 403)
+
+
+def test_toggle_preview_shows_impact_yaml_kubectl_and_dry_run_then_confirm_applies(
+    client, mesh, users
+):
+    client.force_login(users["oncall"])
+    page = client.get("/namespaces/shop/mode/").content.decode()
+    assert 'value="STRICT"' in page and "Preview the change" in page
+    response = client.post(
+        "/namespaces/shop/mode/",
+        {"mode": "STRICT", "reason": "INC-5", "seen_resource_version": "absent"},
+    )
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Server-side dry run" in page and "The cluster accepted the change" in page
+    assert "kubectl apply -f - &lt;&lt;EOF" in page
+    assert "mode: STRICT" in page
+    assert "shop/batch" in page  # becomes STRICT without a sidecar
+    assert "legacy/mainframe" in page  # may call it in plaintext
+    assert mesh.get("PeerAuthentication", "shop", "default") is None
+    assert AuditEntry.objects.get().outcome == "dry_run"
+
+    response = client.post(
+        "/namespaces/shop/mode/",
+        {"mode": "STRICT", "reason": "INC-5", "seen_resource_version": "absent", "confirm": "1"},
+    )
+    assert response.status_code == 302
+    assert mesh.get("PeerAuthentication", "shop", "default")["spec"]["mtls"]["mode"] == "STRICT"
+    detail = client.get(response["Location"]).content.decode()
+    assert "Applied" in detail
+
+
+def test_change_page_waits_for_the_cluster_then_says_it_is_in_the_snapshot(client, mesh, users):
+    client.force_login(users["oncall"])
+    response = client.post(
+        "/namespaces/shop/mode/", {"mode": "STRICT", "reason": "INC-5", "confirm": "1"}
+    )
+    detail_url = response["Location"]
+    page = client.get(detail_url).content.decode()
+    assert "Applied, waiting for the cluster" in page
+    assert 'hx-trigger="every 2s"' in page
+    resync()
+    fragment = client.get(detail_url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="change-status")
+    body = fragment.content.decode()
+    assert "In the snapshot" in body and "every 2s" not in body
+    assert "<html" not in body
+
+
+def test_conflicting_toggle_shows_the_new_state_and_lets_the_user_confirm_again(
+    client, mesh, users
+):
+    changes.namespace_mode_set(
+        user=users["admin"], namespace="shop", mode="PERMISSIVE", reason="meanwhile"
+    )
+    client.force_login(users["oncall"])
+    response = client.post(
+        "/namespaces/shop/mode/",
+        {"mode": "STRICT", "reason": "INC-5", "seen_resource_version": "absent", "confirm": "1"},
+    )
+    page = response.content.decode()
+    assert response.status_code == 409
+    assert "changed since you looked" in page
+    assert "mode: PERMISSIVE" in page  # the state now
+    current = mesh.get("PeerAuthentication", "shop", "default")["metadata"]["resourceVersion"]
+    assert f'name="seen_resource_version" value="{current}"' in page
+    assert "Confirm again" in page
+
+
+def test_field_manager_conflict_offers_force_to_admins_only(client, mesh, users):
+    from tests.changes.conftest import seed_policy
+
+    seed_policy(mesh, namespace="shop", mode="PERMISSIVE")
+    resync()
+    data = {"mode": "STRICT", "reason": "x", "confirm": "1"}
+    client.force_login(users["oncall"])
+    page = client.post("/namespaces/shop/mode/", data).content.decode()
+    assert "devcluster-seed" in page and ".spec.mtls.mode" in page
+    assert "Only an admin may take these fields over." in page
+    assert 'name="force"' not in page
+    client.force_login(users["admin"])
+    page = client.post("/namespaces/shop/mode/", data).content.decode()
+    assert 'name="force"' in page
+    response = client.post("/namespaces/shop/mode/", {**data, "force": "1"})
+    assert response.status_code == 302
+    assert mesh.get("PeerAuthentication", "shop", "default")["spec"]["mtls"]["mode"] == "STRICT"
+
+
+def test_clusters_validation_message_lands_on_the_form(client, mesh, users):
+    mesh.inject_fault(
+        422,
+        verb="patch",
+        resource="peerauthentications",
+        message="admission webhook denied: mode STRICT is frozen in shop",
+    )
+    client.force_login(users["oncall"])
+    page = client.post("/namespaces/shop/mode/", {"mode": "STRICT", "reason": "x"}).content.decode()
+    assert "admission webhook denied: mode STRICT is frozen in shop" in page
+    assert 'id="confirm-change"' not in page or "✗" in page
+
+
+def test_workload_form_offers_the_destination_rule_checked_and_previews_both(client, mesh, users):
+    client.force_login(users["admin"])
+    page = client.get("/changes/peer-authentication/new/?scope=workload&namespace=shop").content
+    page = page.decode()
+    assert (
+        'name="destination_rule" checked' in page
+        or 'checked name="destination_rule"' in page
+        or ('name="destination_rule"' in page and "checked" in page)
+    )
+    response = client.post(
+        "/changes/peer-authentication/new/",
+        {
+            "scope": "workload",
+            "namespace": "shop",
+            "name": "cart",
+            "workload": "cart",
+            "mode": "STRICT",
+            "destination_rule": "on",
+        },
+    )
+    page = response.content.decode()
+    assert "kind: DestinationRule" in page
+    assert "host: cart.shop.svc.cluster.local" in page
+    assert "ISTIO_MUTUAL" in page
+
+
+def test_invalid_form_input_is_refused_before_the_cluster_is_asked(client, mesh, users):
+    client.force_login(users["admin"])
+    mesh.clear_requests()
+    response = client.post(
+        "/changes/peer-authentication/new/",
+        {
+            "scope": "workload",
+            "namespace": "shop",
+            "name": "Bad_Name",
+            "match_labels": "app=*",
+            "mode": "STRICT",
+        },
+    )
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "DNS-1123" in page and "wildcard not allowed in label value match" in page
+    assert cluster_writes(mesh) == []
