@@ -270,6 +270,19 @@ def test_hostile_names_and_labels_never_run(logged_in_page, live_server):
     # The `page` fixture fails the test if any alert() opened a dialog.
 
 
+@pytest.mark.parametrize("width", [1280, 1024])
+def test_pages_fit_a_laptop_screen_without_sideways_scrolling(logged_in_page, live_server, width):
+    demo_mesh()
+    page = logged_in_page("admin")
+    page.set_viewport_size({"width": width, "height": 800})
+    for path in ["/", "/namespaces/", "/namespaces/payments/", "/policies/", "/findings/"]:
+        page.goto(live_server.url + path)
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{path} is {overflow}px too wide at {width}px"
+
+
 def test_keyboard_users_reach_content_with_visible_focus(logged_in_page):
     demo_mesh()
     page = logged_in_page("auditor")
