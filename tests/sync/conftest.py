@@ -7,24 +7,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devcluster.cluster import DevCluster
 from policies import cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session")
-def _sync_double():
-    double = DevCluster()
-    yield double
-    double.stop()
-
-
 @pytest.fixture
-def kube(_sync_double, settings):
-    """A fresh API server double that meshui's settings point at (MESHUI_KUBECONFIG)."""
-    _sync_double.reset()
-    settings.MESHUI_KUBECONFIG = str(_sync_double.kubeconfig)
+def kube(devcluster, settings):
+    """The API server double (reset), with meshui's settings pointing at it."""
+    settings.MESHUI_KUBECONFIG = str(devcluster.kubeconfig)
     settings.MESHUI_KUBE_CONTEXT = ""
     settings.MESHUI_CLUSTER_NAME = "test-cluster"
     settings.MESHUI_ROOT_NAMESPACE = "istio-system"
@@ -32,9 +23,9 @@ def kube(_sync_double, settings):
     settings.MESHUI_KUBE_PAGE_SIZE = 500
     settings.REDIS_URL = ""
     cluster.forget_clients()
-    yield _sync_double
+    yield devcluster
     cluster.forget_clients()
-    _sync_double.reset()
+    devcluster.reset()  # a test may have swapped the CRDs
 
 
 def crd_files_serving(tmp_path: Path, **versions: tuple[str, ...]) -> list[Path]:

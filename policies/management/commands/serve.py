@@ -7,8 +7,10 @@ a working meshui with data; the header and the terminal say it is a demo.
 
 from __future__ import annotations
 
+import io
 import os
 import queue
+import re
 import secrets
 import subprocess
 import sys
@@ -93,19 +95,25 @@ class DemoCluster:
 
 
 def demo_logins() -> list[tuple[str, str, str]]:
-    """Make (or reset) one demo account per role; returns (username, password, role)."""
+    """One demo account per role, named after it; returns (username, password, role).
+
+    New accounts come from `createuser` (the one way meshui makes logins); existing demo
+    accounts get a fresh password, since the last one was only ever printed.
+    """
     from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
 
     user_model = get_user_model()
     logins = []
     for role in (Role.ADMIN, Role.ONCALL, Role.AUDITOR):
-        user, _created = user_model.objects.get_or_create(username=role.value)
-        password = secrets.token_urlsafe(9)
-        user.set_password(password)
-        user.save()
-        group, _ = Group.objects.get_or_create(name=role.value)
-        user.groups.set([group])
+        user = user_model.objects.filter(username=role.value).first()
+        if user is None:
+            output = io.StringIO()
+            call_command("createuser", role.value, role=role.value, stdout=output)
+            password = re.search(r"One-time password: (\S+)", output.getvalue()).group(1)
+        else:
+            password = secrets.token_urlsafe(15)
+            user.set_password(password)
+            user.save(update_fields=["password"])
         logins.append((role.value, password, role.value))
     return logins
 
@@ -138,6 +146,10 @@ class Command(BaseCommand):
     def handle(self, *args, addrport: str, no_runserver: bool, **options):
         call_command("migrate", verbosity=0, interactive=False)
         demo = None
+        saved = {
+            name: getattr(settings, name)
+            for name in ("MESHUI_KUBECONFIG", "MESHUI_DEMO_CLUSTER", "MESHUI_CLUSTER_NAME")
+        }
         if not settings.MESHUI_KUBECONFIG and not in_cluster():
             demo = DemoCluster()
             url = demo.start()
@@ -181,6 +193,9 @@ class Command(BaseCommand):
             stop.set()
             if demo is not None:
                 demo.stop()
+                for name, value in saved.items():
+                    setattr(settings, name, value)
+                forget_clients()
 
     def _first_sync(self) -> None:
         try:

@@ -13,6 +13,10 @@ from policies.services.sync import cluster_sync
 from policies.sync_lock import sync_lock
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
 def sync_summary(run: SyncRun) -> str:
     """A few lines saying what a finished sync found, for terminals and logs."""
     snapshot = run.snapshot
@@ -32,8 +36,8 @@ def sync_summary(run: SyncRun) -> str:
         f"  workloads: {snapshot.workloads_total} ({snapshot.workloads_strict} STRICT, "
         f"{snapshot.workloads_permissive} PERMISSIVE, {snapshot.workloads_disable} DISABLE; "
         f"{snapshot.workloads_with_sidecar} with a sidecar)",
-        f"  findings: {snapshot.findings_error} errors, {snapshot.findings_warning} warnings, "
-        f"{snapshot.findings_info} notes",
+        f"  findings: {_count(snapshot.findings_error, 'error')}, "
+        f"{_count(snapshot.findings_warning, 'warning')}, {_count(snapshot.findings_info, 'note')}",
     ]
     if not snapshot.istio_installed:
         lines.append("  Istio is not installed: no PeerAuthentication API on this cluster.")
