@@ -11,24 +11,12 @@ from typing import Any
 
 from .errors import ApiError
 from .patching import merge_patch
+from .schema import OBJECT_META_FIELDS
 
 Path = tuple[str, ...]
 
-_SYSTEM_METADATA = frozenset(
-    {
-        "name",
-        "namespace",
-        "uid",
-        "resourceVersion",
-        "generation",
-        "creationTimestamp",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "managedFields",
-        "selfLink",
-        "generateName",
-    }
-)
+# Metadata the server owns; nobody manages these through apply.
+_SYSTEM_METADATA = OBJECT_META_FIELDS - {"labels", "annotations", "ownerReferences", "finalizers"}
 _MISSING = object()
 
 

@@ -95,6 +95,43 @@ def _quote(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _string_map_causes(
+    metadata: dict[str, Any], field: str, *, label_values: bool
+) -> list[dict[str, str]]:
+    """Labels and annotations: qualified-name keys, string values (label values: 63, regex)."""
+    path = f"metadata.{field}"
+    mapping = metadata.get(field) or {}
+    if not isinstance(mapping, dict):
+        return [cause("FieldValueTypeInvalid", path, "Invalid value: must be a map")]
+    causes = []
+    for key, value in mapping.items():
+        for problem in qualified_name_problems(key):
+            causes.append(
+                cause("FieldValueInvalid", path, f"Invalid value: {_quote(key)}: {problem}")
+            )
+        if not isinstance(value, str):
+            causes.append(
+                cause("FieldValueTypeInvalid", f"{path}[{key}]", "Invalid value: must be a string")
+            )
+            continue
+        if not label_values:
+            continue
+        if len(value) > 63:
+            problem = "must be no more than 63 characters"
+            causes.append(
+                cause("FieldValueInvalid", path, f"Invalid value: {_quote(value)}: {problem}")
+            )
+        if not _LABEL_VALUE_RE.match(value):
+            causes.append(
+                cause(
+                    "FieldValueInvalid",
+                    path,
+                    f"Invalid value: {_quote(value)}: {LABEL_VALUE_MESSAGE}",
+                )
+            )
+    return causes
+
+
 def metadata_causes(metadata: Any, name_rule: str) -> list[dict[str, str]]:
     """Causes for a malformed ObjectMeta: name, labels, annotations, finalizers."""
     if not isinstance(metadata, dict):
@@ -122,69 +159,8 @@ def metadata_causes(metadata: Any, name_rule: str) -> list[dict[str, str]]:
                     f"Invalid value: {_quote(name)}: {problem}",
                 )
             )
-    labels = metadata.get("labels") or {}
-    if not isinstance(labels, dict):
-        causes.append(
-            cause("FieldValueTypeInvalid", "metadata.labels", "Invalid value: must be a map")
-        )
-        labels = {}
-    for key, value in labels.items():
-        for problem in qualified_name_problems(key):
-            causes.append(
-                cause(
-                    "FieldValueInvalid",
-                    "metadata.labels",
-                    f"Invalid value: {_quote(key)}: {problem}",
-                )
-            )
-        if not isinstance(value, str):
-            causes.append(
-                cause(
-                    "FieldValueTypeInvalid",
-                    f"metadata.labels[{key}]",
-                    "Invalid value: label values must be strings",
-                )
-            )
-            continue
-        if len(value) > 63:
-            causes.append(
-                cause(
-                    "FieldValueInvalid",
-                    "metadata.labels",
-                    f"Invalid value: {_quote(value)}: must be no more than 63 characters",
-                )
-            )
-        if not _LABEL_VALUE_RE.match(value):
-            causes.append(
-                cause(
-                    "FieldValueInvalid",
-                    "metadata.labels",
-                    f"Invalid value: {_quote(value)}: {LABEL_VALUE_MESSAGE}",
-                )
-            )
-    annotations = metadata.get("annotations") or {}
-    if not isinstance(annotations, dict):
-        causes.append(
-            cause("FieldValueTypeInvalid", "metadata.annotations", "Invalid value: must be a map")
-        )
-        annotations = {}
-    for key, value in annotations.items():
-        for problem in qualified_name_problems(key):
-            causes.append(
-                cause(
-                    "FieldValueInvalid",
-                    "metadata.annotations",
-                    f"Invalid value: {_quote(key)}: {problem}",
-                )
-            )
-        if not isinstance(value, str):
-            causes.append(
-                cause(
-                    "FieldValueTypeInvalid",
-                    f"metadata.annotations[{key}]",
-                    "Invalid value: annotation values must be strings",
-                )
-            )
+    causes += _string_map_causes(metadata, "labels", label_values=True)
+    causes += _string_map_causes(metadata, "annotations", label_values=False)
     finalizers = metadata.get("finalizers") or []
     if not isinstance(finalizers, list) or not all(isinstance(f, str) for f in finalizers):
         causes.append(

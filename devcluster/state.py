@@ -451,18 +451,14 @@ class ClusterState:
         options: WriteOptions,
     ) -> list[str]:
         """Prune, then validate metadata, schema and CEL rules; return Warning texts."""
-        warnings: list[str] = []
+        warnings = self._prune(
+            resource,
+            version,
+            obj,
+            options,
+            f'{resource.kind} in version "{version}" cannot be handled as a {resource.kind}',
+        )
         schema = self.registry.schema(resource, version)
-        if schema is not None:
-            unknown = schema.prune(obj)
-            if unknown and options.field_validation == "Strict":
-                fields = ", ".join(f'unknown field "{u}"' for u in unknown)
-                raise errors.bad_request(
-                    f'{resource.kind} in version "{version}" cannot be handled as a '
-                    f"{resource.kind}: strict decoding error: {fields}"
-                )
-            if unknown and options.field_validation != "Ignore":
-                warnings.extend(f'unknown field "{u}"' for u in unknown)
         name = obj.get("metadata", {}).get("name", "")
         causes = metadata_causes(obj.get("metadata"), resource.name_rule)
         if schema is not None:
@@ -470,6 +466,33 @@ class ClusterState:
         if causes:
             raise errors.invalid(resource.kind, resource.group, name, causes)
         return warnings
+
+    def _prune(
+        self,
+        resource: ResourceType,
+        version: str,
+        obj: dict[str, Any],
+        options: WriteOptions,
+        strict_error_prefix: str,
+    ) -> list[str]:
+        """Drop undeclared fields; Strict refuses them (400), Warn reports them, Ignore not."""
+        schema = self.registry.schema(resource, version)
+        unknown = schema.prune(obj) if schema is not None else []
+        if unknown and options.field_validation == "Strict":
+            fields = ", ".join(f'unknown field "{u}"' for u in unknown)
+            raise errors.bad_request(f"{strict_error_prefix}: strict decoding error: {fields}")
+        if options.field_validation == "Ignore":
+            return []
+        return [f'unknown field "{u}"' for u in unknown]
+
+    @staticmethod
+    def _check_url_name(obj: dict[str, Any], name: str) -> None:
+        given_name = obj["metadata"].get("name")
+        if given_name and given_name != name:
+            raise errors.bad_request(
+                f"the name of the object ({given_name}) does not match the name on the URL ({name})"
+            )
+        obj["metadata"]["name"] = name
 
     def _decode(self, resource: ResourceType, version: str, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
@@ -646,12 +669,7 @@ class ClusterState:
         subresource: str = "",
     ) -> Result:
         new = self._decode(resource, version, body)
-        given_name = new["metadata"].get("name")
-        if given_name and given_name != name:
-            raise errors.bad_request(
-                f"the name of the object ({given_name}) does not match the name on the URL ({name})"
-            )
-        new["metadata"]["name"] = name
+        self._check_url_name(new, name)
         self._check_url_namespace(resource, new, namespace)
         given_rv = new["metadata"].get("resourceVersion")
         with self.lock:
@@ -775,25 +793,16 @@ class ClusterState:
                 if not body.get("kind")
                 else "apiVersion must be set in apply configuration"
             )
-        given_name = applied["metadata"].get("name")
-        if given_name and given_name != name:
-            raise errors.bad_request(
-                f"the name of the object ({given_name}) does not match the name on the URL ({name})"
-            )
-        applied["metadata"]["name"] = name
+        self._check_url_name(applied, name)
         self._check_url_namespace(resource, applied, namespace)
-        schema = self.registry.schema(resource, version)
-        warnings: list[str] = []
-        if schema is not None:
-            unknown = schema.prune(applied)
-            if unknown and options.field_validation == "Strict":
-                fields = ", ".join(f'unknown field "{u}"' for u in unknown)
-                raise errors.bad_request(
-                    f"failed to create typed patch object ({resource.api_version(version)}, "
-                    f"Kind={resource.kind}): strict decoding error: {fields}"
-                )
-            if unknown and options.field_validation != "Ignore":
-                warnings.extend(f'unknown field "{u}"' for u in unknown)
+        warnings = self._prune(
+            resource,
+            version,
+            applied,
+            options,
+            f"failed to create typed patch object ({resource.api_version(version)}, "
+            f"Kind={resource.kind})",
+        )
         if resource.status_subresource:
             applied.pop("status", None)
         given_rv = applied["metadata"].pop("resourceVersion", None)
