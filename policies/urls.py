@@ -2,6 +2,7 @@ from django.urls import path
 
 from policies.views import audit as audit_views
 from policies.views import changes as change_views
+from policies.views import exemptions as exemption_views
 from policies.views import (
     findings,
     health,
@@ -11,6 +12,8 @@ from policies.views import (
     sync_now,
     workloads,
 )
+from policies.views import metrics as metrics_views
+from policies.views import reports as report_views
 
 app_name = "policies"
 
@@ -33,6 +36,25 @@ urlpatterns = [
     path("findings/", findings.finding_list, name="finding-list"),
     path("sync/", sync_now.sync_now, name="sync-now"),
     path("sync/status/", sync_now.sync_status, name="sync-status"),
+    # Auditor reports (issue 7)
+    path("reports/", report_views.report_show, name="report-show"),
+    path("reports/print.css", report_views.report_print_css, name="report-print-css"),
+    path("reports/report.json", report_views.report_json, name="report-json"),
+    path(
+        "reports/<str:table>.<str:fmt>",
+        report_views.report_export,
+        name="report-export",
+    ),
+    path("reports/compare/", report_views.compare_show, name="compare-show"),
+    path("reports/trends/", report_views.trends_show, name="trends-show"),
+    path("exemptions/", exemption_views.exemption_index, name="exemption-list"),
+    path("exemptions/new/", exemption_views.exemption_create_view, name="exemption-create"),
+    path(
+        "exemptions/<int:pk>/revoke/",
+        exemption_views.exemption_revoke_view,
+        name="exemption-revoke",
+    ),
+    path("metrics", metrics_views.metrics, name="metrics"),
     # Changing posture and the audit log (issue 6)
     path(
         "namespaces/<str:namespace>/mode/",
