@@ -99,19 +99,24 @@ class Impact:
         if self.strict_without_sidecar:
             names = ", ".join(change.label for change in self.strict_without_sidecar[:5])
             lines.append(
-                f"{len(self.strict_without_sidecar)} workload(s) become STRICT without a "
-                f"sidecar or ambient mode ({names}): Istio will not enforce mTLS there."
+                f"{_count(len(self.strict_without_sidecar), 'workload')} become STRICT without "
+                f"a sidecar or ambient mode ({names}): Istio will not enforce mTLS there."
             )
         if self.becomes_strict and self.plaintext_callers_total:
             lines.append(
-                f"{self.plaintext_callers_total} workload(s) in the mesh have no sidecar and may "
-                "call what becomes STRICT; their plaintext requests would be refused."
+                f"{_count(self.plaintext_callers_total, 'workload')} in the mesh without a "
+                "sidecar may call what becomes STRICT; their plaintext requests would be refused."
             )
         if self.destination_rule_conflicts:
             lines.append(
-                f"{len(self.destination_rule_conflicts)} DestinationRule conflict(s) appear."
+                f"{_count(len(self.destination_rule_conflicts), 'DestinationRule conflict')} "
+                "would appear."
             )
         return tuple(lines)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _object_key(obj: dict) -> tuple[str, str, str]:

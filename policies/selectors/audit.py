@@ -89,8 +89,21 @@ def audit_csv_rows(entries: QuerySet[AuditEntry]) -> Iterator[list[str]]:
         ]
 
 
+def with_action_labels(entries) -> list[AuditEntry]:
+    """The entries with `.action_label`, the action in words ("Namespace mode set")."""
+    from policies.services.audit import AuditAction
+
+    labelled = list(entries)
+    for entry in labelled:
+        try:
+            entry.action_label = AuditAction(entry.action).label
+        except ValueError:
+            entry.action_label = entry.action
+    return labelled
+
+
 def namespace_recent_changes(*, namespace: str, limit: int = 10) -> list[AuditEntry]:
-    return list(audit_entry_list(namespace=namespace)[:limit])
+    return with_action_labels(audit_entry_list(namespace=namespace)[:limit])
 
 
 def namespace_pending_restores(*, namespace: str) -> list[TimedRestore]:

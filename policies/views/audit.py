@@ -11,13 +11,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from policies import roles
-from policies.forms.changes import AuditFilterForm, NamespaceModeForm
+from policies.forms.changes import AuditFilterForm
 from policies.selectors.audit import (
     audit_csv_rows,
     audit_entry_list,
     audit_usernames,
     namespace_pending_restores,
     namespace_recent_changes,
+    with_action_labels,
 )
 from policies.views.access import reader_required
 from policies.views.rendering import page_response
@@ -47,6 +48,7 @@ def audit_list(request):
             request, "policies/audit_list.html", {"form": form, "page": None}, status=400
         )
     page = Paginator(_filtered(form), PER_PAGE).get_page(request.GET.get("page"))
+    page.object_list = with_action_labels(page.object_list)
     return page_response(
         request,
         "policies/audit_list.html",
@@ -91,6 +93,5 @@ def namespace_changes(request, namespace: str):
             "entries": namespace_recent_changes(namespace=namespace),
             "restores": namespace_pending_restores(namespace=namespace),
             "can_toggle_namespace": roles.can_toggle_namespace(request.user),
-            "toggle_form": NamespaceModeForm(),
         },
     )

@@ -1,0 +1,48 @@
+"""In a real browser: an on-call engineer switches a namespace to STRICT, reads the preview,
+confirms, and sees the namespace STRICT once meshui has synced the cluster."""
+
+import pytest
+from playwright.sync_api import expect
+
+from policies.services.sync import cluster_sync
+from tests.changes.conftest import shop_mesh
+
+pytestmark = pytest.mark.browser
+
+
+def test_oncall_switches_a_namespace_to_strict_with_preview_and_sees_it_after_sync(
+    page,
+    log_in,
+    live_server,
+    kube,
+    screenshot,
+):
+    kube.seed(shop_mesh())
+    cluster_sync(trigger="test")
+    log_in(page, "oncall", username="olga")
+
+    page.goto(f"{live_server.url}/namespaces/shop/")
+    expect(page.locator(".page-head .badge").first).to_have_text("PERMISSIVE")
+    page.get_by_role("link", name="Switch to STRICT…").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("Change the mode of namespace shop")
+    page.get_by_label("Reason").fill("INC-1234: enforce mTLS after the audit")
+    page.get_by_role("button", name="Preview the change").click()
+
+    # The preview: the cluster's dry run, what moves, the exact object and the kubectl command.
+    expect(page.locator(".dry-run")).to_contain_text("The cluster accepted the change")
+    expect(page.locator(".impact")).to_contain_text("shop/batch")
+    expect(page.locator(".impact")).to_contain_text("legacy/mainframe")
+    expect(page.locator("#change-yaml")).to_contain_text("mode: STRICT")
+    expect(page.locator("#change-kubectl")).to_contain_text("kubectl apply -f - <<EOF")
+    assert kube.get("PeerAuthentication", "shop", "default") is None
+    screenshot(page, "change-preview")
+
+    page.get_by_role("button", name="Apply to the cluster").click()
+    expect(page.locator("#change-synced")).to_contain_text("In the snapshot")
+    assert kube.get("PeerAuthentication", "shop", "default")["spec"]["mtls"]["mode"] == "STRICT"
+
+    page.get_by_role("link", name="namespace page").click()
+    expect(page.locator(".page-head .badge").first).to_have_text("STRICT")
+    expect(page.locator("#namespace-changes")).to_contain_text("olga")
+    screenshot(page, "namespace-after-change")
