@@ -279,6 +279,20 @@ def weak_workloads_query(snapshot: Snapshot):
     )
 
 
+def weak_workloads_count(snapshot: Snapshot) -> int:
+    """Workloads below STRICT plus STRICT ones with a port below STRICT, without full rows."""
+    below = snapshot.workloads.filter(mode__in=NON_STRICT).count()
+    strict_with_port_exceptions = snapshot.workloads.filter(
+        mode=Mode.STRICT, has_port_exceptions=True
+    ).values_list("ports", flat=True)
+    weak_ports_only = sum(
+        1
+        for ports in strict_with_port_exceptions.iterator(chunk_size=2000)
+        if any(mode != Mode.STRICT for mode in (ports or {}).values())
+    )
+    return below + weak_ports_only
+
+
 def findings_with_exemptions(snapshot: Snapshot, exemptions: ExemptionsAt) -> list[FindingRow]:
     """The snapshot's findings plus expired exemptions as of the report time, worst first.
 
@@ -355,16 +369,15 @@ def posture_report(
         for record in snapshot.namespaces.order_by("name")
     ]
     weak = []
-    weak_total = 0
-    for record in weak_workloads_query(snapshot).iterator(chunk_size=2000):
+    for record in weak_workloads_query(snapshot).iterator(chunk_size=500):
+        if len(weak) >= workload_rows:
+            break  # the page shows the first rows; counting the rest needs no full rows
         ports = weak_ports(record)
         if record.mode == Mode.STRICT and not ports:
             continue
-        weak_total += 1
-        if len(weak) < workload_rows:
-            weak.append(
-                WorkloadRow(record, exemptions.for_workload(record.namespace, record.name), ports)
-            )
+        weak.append(
+            WorkloadRow(record, exemptions.for_workload(record.namespace, record.name), ports)
+        )
     audit = audit_entries_between(start=since, end=at)
     return PostureReport(
         at=at,
@@ -374,7 +387,7 @@ def posture_report(
         coverage=coverage_of(snapshot, exemptions),
         namespaces=namespaces,
         weak_workloads=weak,
-        weak_workloads_total=weak_total,
+        weak_workloads_total=weak_workloads_count(snapshot),
         findings=findings_with_exemptions(snapshot, exemptions),
         audit_entries=list(audit[:REPORT_AUDIT_ROWS]),
         audit_entries_total=audit.count(),

@@ -185,3 +185,24 @@ def test_print_stylesheet_escapes_a_hostile_cluster_name(client_as, auditor_user
     # The name stays inside its string: no quote or brace of its own reaches the stylesheet.
     assert css.count('"') == 4
     assert css.count("{") == css.count("}") == 3
+
+
+def test_report_counts_every_weak_row_but_lists_only_the_first_ones():
+    from policies.selectors.reports import posture_report
+
+    snapshot_build(
+        taken_at=moment("2026-11-01 09:00"),
+        namespaces={"shop": "PERMISSIVE"},
+        workloads=[
+            {"namespace": "shop", "name": "a", "mode": "PERMISSIVE"},
+            {"namespace": "shop", "name": "b", "mode": "STRICT", "ports": {"81": "DISABLE"}},
+            {"namespace": "shop", "name": "c", "mode": "STRICT", "ports": {"82": "STRICT"}},
+            {"namespace": "shop", "name": "d", "mode": "DISABLE"},
+        ],
+    )
+    at = moment("2026-11-02 00:00")
+    report = posture_report(at=at, since=at - timedelta(days=1), workload_rows=2)
+
+    assert report.weak_workloads_total == 3
+    assert [row.record.name for row in report.weak_workloads] == ["a", "b"]
+    assert [port.port for port in report.weak_workloads[1].weak_ports] == ["81"]
