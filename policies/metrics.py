@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 from collections.abc import Iterable, Iterator
 
 from django.conf import settings
@@ -21,6 +22,7 @@ from policies.models import Snapshot, SyncRun
 from policies.selectors.reports import exemptions_at
 
 MODES = ("STRICT", "PERMISSIVE", "DISABLE")
+logger = logging.getLogger(__name__)
 
 
 def mode_counts(snapshot: Snapshot | None, prefix: str) -> dict[str, int]:
@@ -154,7 +156,9 @@ def address_allowed(address: str, networks: Iterable[str]) -> bool:
             if client in ipaddress.ip_network(network, strict=False):
                 return True
         except ValueError:
-            continue  # a bad entry is reported by the system check, never opens the endpoint
+            # A typo in the setting must never open the endpoint: skip the entry, say so.
+            logger.warning("MESHUI_METRICS_NETWORKS: %r is not a network; ignored", network)
+            continue
     return False
 
 
