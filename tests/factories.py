@@ -102,6 +102,32 @@ def reason(
     return {"mode": mode, "level": level, "policy": policy or None, "chain": steps}
 
 
+def with_port_reasons(workload_reason: dict, *, ports: dict, policy: str) -> dict:
+    """`workload_reason` plus a reason per port (unless given): the chain, then a port step."""
+    port_reasons = dict(workload_reason.get("ports") or {})
+    for port, mode in ports.items():
+        if port in port_reasons:
+            continue
+        above = [
+            {**step, "outcome": "overridden"} if step["outcome"] == "decided" else step
+            for step in workload_reason.get("chain", [])
+        ]
+        port_step = chain_step(
+            "port",
+            mode=mode,
+            outcome="decided",
+            winner=policy,
+            note=f"{policy or 'The workload policy'} sets port {port} to {mode}.",
+        )
+        port_reasons[port] = {
+            "mode": mode,
+            "level": "port",
+            "policy": policy or None,
+            "chain": [*above, port_step],
+        }
+    return {**workload_reason, "ports": port_reasons}
+
+
 # --- Snapshots -----------------------------------------------------------------------------
 
 
@@ -191,6 +217,8 @@ def snapshot_with(
                 workload=True,
             ),
         )
+        if ports:
+            spec["reason"] = with_port_reasons(spec["reason"], ports=ports, policy=policy)
         spec.setdefault("kind", "Deployment")
         spec.setdefault("has_sidecar", True)
         workload_rows.append(

@@ -270,23 +270,28 @@ def _selects(selector: dict, labels: dict) -> bool:
 
 
 def _port_rows(workload: WorkloadPosture) -> list[PortRow]:
-    """Every port worth showing: the ones the winning policy names, then the container ports."""
+    """Every port worth showing (the ones the winning policy names and the container ports)."""
     port_reasons = (workload.reason or {}).get("ports") or {}
     named = {str(port): mode for port, mode in (workload.ports or {}).items()}
     rows = []
-    for port in sorted(named, key=lambda p: int(p) if p.isdigit() else 0):
+    for port in named:
         reason = port_reasons.get(port) or {}
+        # The port step of the chain holds what the policy declares (UNSET included).
+        port_step = next(
+            (step for step in reason.get("chain") or [] if step.get("level") == "port"), {}
+        )
         rows.append(
             PortRow(
                 port=port,
                 mode=reason.get("mode") or named[port],
-                declared=named[port],
+                declared=port_step.get("mode") or named[port],
                 reason=reason,
             )
         )
-    for port in sorted({str(p) for p in workload.container_ports or []} - set(named), key=int):
+    for port in {str(p) for p in workload.container_ports or []} - set(named):
         rows.append(PortRow(port=port, mode=workload.mode, declared="", reason={}))
-    return rows
+    # By number; anything that is not a number (never expected) sorts after every real port.
+    return sorted(rows, key=lambda row: (int(row.port) if row.port.isdigit() else 65536, row.port))
 
 
 def workload_detail_read(*, namespace: str, kind: str, name: str) -> WorkloadDetail | None:

@@ -58,6 +58,18 @@ def demo_mesh(*, extra_namespaces: int = 0):
         {
             "namespace": "payments",
             "name": "ledger",
+            "mode": "STRICT",
+            "source": "workload",
+            "policy": "payments/ledger-metrics",
+            "labels": {"app": "ledger"},
+            "reason": reason(
+                "STRICT",
+                level="workload",
+                policy="payments/ledger-metrics",
+                mesh_mode="PERMISSIVE",
+                mesh_policy="istio-system/default",
+                workload=True,
+            ),
             "ports": {"9090": "PERMISSIVE"},
             "container_ports": [8080, 9090],
         }
@@ -102,9 +114,17 @@ def demo_mesh(*, extra_namespaces: int = 0):
                 "status_reason": "An older namespace-wide policy in checkout wins.",
             },
             {"namespace": "payments", "name": "default", "mode": "STRICT"},
+            {
+                "namespace": "payments",
+                "name": "ledger-metrics",
+                "mode": "STRICT",
+                "selector": {"app": "ledger"},
+                "port_modes": {"9090": "PERMISSIVE"},
+            },
             {"namespace": "legacy-batch", "name": "default", "mode": "DISABLE"},
             {"kind": "DestinationRule", "namespace": "payments", "name": "ledger"},
         ],
+        services=[{"namespace": "payments", "name": "ledger", "selector": {"app": "ledger"}}],
     )
     sync_run(snapshot=snapshot, duration_ms=1840)
     return snapshot
@@ -185,6 +205,9 @@ def test_open_a_namespace_and_read_why_it_has_its_mode(logged_in_page, live_serv
 
     page.goto(f"{live_server.url}/namespaces/payments/workloads/Deployment/ledger/")
     expect(page.locator("table.ports")).to_contain_text("9090")
+    port_why = page.locator("table.ports details.why").first
+    port_why.locator("summary").click()
+    expect(port_why).to_contain_text("payments/ledger-metrics sets port 9090 to PERMISSIVE.")
     screenshot(page, "workload")
 
 

@@ -310,3 +310,22 @@ def test_bad_filters_answer_400_with_a_message(auditor_client, mesh, url):
     response = auditor_client.get(url)
     assert response.status_code == 400
     assert "This filter cannot be applied." in text(response)
+
+
+def test_workload_ports_are_listed_in_number_order(auditor_client, db):
+    snapshot_with(
+        workloads=[
+            {
+                "namespace": "shop",
+                "name": "api",
+                "source": "workload",
+                "policy": "shop/api",
+                "ports": {"9090": "PERMISSIVE"},
+                "container_ports": [15090, 8080, 9090],
+            }
+        ]
+    )
+    page = auditor_client.get("/namespaces/shop/workloads/Deployment/api/").content.decode()
+    rows = [page.index(f'<th scope="row">{port}</th>') for port in (8080, 9090, 15090)]
+    assert rows == sorted(rows)
+    assert "shop/api sets port 9090 to PERMISSIVE." in page
