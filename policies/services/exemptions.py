@@ -80,6 +80,22 @@ def require_exemption_manager(*, user, action: str, exemption: Exemption, now: d
     raise PermissionDenied("Only an admin can record or revoke exemptions.")
 
 
+def exemption_refusal_record(
+    *, user, action: str, namespace: str, workload: str, now: datetime
+) -> None:
+    """Record and raise the refusal of a non-admin's attempt the view turned away early."""
+    attempted = Exemption(
+        namespace=namespace[:63],
+        workload=workload[:253],
+        owner="",
+        justification="",
+        expires_at=now,
+        created_at=now,
+        created_by=user.get_username(),
+    )
+    require_exemption_manager(user=user, action=action, exemption=attempted, now=now)
+
+
 def validate_target(*, namespace: str, workload: str, now: datetime) -> None:
     """The target must exist in the current snapshot (when there is one): catches typos."""
     snapshot = snapshot_at(at=now)

@@ -1,10 +1,12 @@
-"""Exemptions: everyone with a role reads them; only admins record or revoke (checked twice:
-here, and again in the service)."""
+"""Exemptions: everyone with a role reads them; only admins record or revoke them.
+
+The role is checked here and again in the service; a refused attempt is audited like any other.
+"""
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -13,7 +15,11 @@ from policies.forms.exemptions import ExemptionForm
 from policies.models import Exemption
 from policies.roles import can_manage_exemptions
 from policies.selectors.reports import exemption_list
-from policies.services.exemptions import exemption_create, exemption_revoke
+from policies.services.exemptions import (
+    exemption_create,
+    exemption_refusal_record,
+    exemption_revoke,
+)
 from policies.views.access import reader_required
 from policies.views.rendering import page_response
 
@@ -49,7 +55,13 @@ def put_on_form(form: ExemptionForm, error: ValidationError) -> None:
 @reader_required
 def exemption_create_view(request):
     if not can_manage_exemptions(request.user):
-        raise PermissionDenied("Only an admin can record exemptions.")
+        exemption_refusal_record(
+            user=request.user,
+            action="exemption_create",
+            namespace=request.POST.get("namespace", ""),
+            workload=request.POST.get("workload", ""),
+            now=timezone.now(),
+        )
     form = ExemptionForm(request.POST)
     if not form.is_valid():
         return exemption_page(request, form, status=400)
@@ -76,9 +88,8 @@ def exemption_create_view(request):
 @require_POST
 @reader_required
 def exemption_revoke_view(request, pk: int):
-    if not can_manage_exemptions(request.user):
-        raise PermissionDenied("Only an admin can revoke exemptions.")
     get_object_or_404(Exemption, pk=pk)
+    # The service checks the role, records a refusal in the audit log and raises 403.
     exemption = exemption_revoke(user=request.user, exemption_id=pk, now=timezone.now())
     target = exemption.namespace + (f"/{exemption.workload}" if exemption.workload else "")
     messages.success(request, f"Exemption for {target} revoked.")

@@ -106,6 +106,9 @@ def test_write_endpoints_by_role(request, client_as, data, action, role, allowed
         assert response.status_code == 403
         assert not changed
         assert not AuditEntry.objects.filter(outcome="applied").exists()
+        if role != "roleless_user":  # no role: turned away before any service is asked
+            refusal = AuditEntry.objects.get(outcome="denied")
+            assert (refusal.action, refusal.target_namespace) == (f"exemption_{action}", "legacy")
 
 
 @pytest.mark.parametrize("url", ["/exemptions/new/", "/reports/"])
