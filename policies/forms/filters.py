@@ -70,32 +70,23 @@ class NamespaceFilterForm(FilterForm):
 
 class PolicyFilterForm(FilterForm):
     kind = forms.ChoiceField(
-        label="Kind",
+        label="Show",
         required=False,
         choices=[
-            (PolicyRecord.Kind.PEER_AUTHENTICATION, "PeerAuthentication"),
-            (PolicyRecord.Kind.DESTINATION_RULE, "DestinationRule"),
+            ("", "Both"),
+            (PolicyRecord.Kind.PEER_AUTHENTICATION, "PeerAuthentications"),
+            (PolicyRecord.Kind.DESTINATION_RULE, "DestinationRules"),
         ],
     )
     namespace = forms.CharField(label="Namespace", max_length=NAMESPACE_MAX, required=False)
     q = forms.CharField(label="Name contains", max_length=NAME_MAX, required=False)
     mode = forms.ChoiceField(
-        label="Mode",
+        label="PA mode",
         required=False,
-        choices=_with_any(
-            [
-                ("STRICT", "STRICT"),
-                ("PERMISSIVE", "PERMISSIVE"),
-                ("DISABLE", "DISABLE"),
-                ("UNSET", "UNSET"),
-                ("ISTIO_MUTUAL", "ISTIO_MUTUAL"),
-                ("MUTUAL", "MUTUAL"),
-                ("SIMPLE", "SIMPLE"),
-            ]
-        ),
+        choices=_with_any([*Mode.choices, ("UNSET", "UNSET")]),
     )
     scope = forms.ChoiceField(
-        label="Scope",
+        label="PA scope",
         required=False,
         choices=_with_any(
             [("mesh", "mesh"), ("namespace", "namespace"), ("workload", "workload")]
@@ -103,15 +94,26 @@ class PolicyFilterForm(FilterForm):
         ),
     )
     status = forms.ChoiceField(
-        label="Status",
+        label="PA status",
         required=False,
-        choices=_with_any([("effective", "effective"), ("shadowed", "shadowed")])
-        + [("ignored", "ignored")],
+        choices=_with_any(
+            [("effective", "effective"), ("shadowed", "shadowed"), ("ignored", "ignored")]
+        ),
     )
+    tls_mode = forms.ChoiceField(
+        label="DR TLS mode",
+        required=False,
+        choices=_with_any(
+            [(mode, mode) for mode in ("ISTIO_MUTUAL", "MUTUAL", "SIMPLE", "DISABLE")]
+        ),
+    )
+    pa_page = forms.IntegerField(min_value=1, required=False)
+    dr_page = forms.IntegerField(min_value=1, required=False)
 
     def cleaned(self) -> dict:
         data = super().cleaned()
-        data["kind"] = data.get("kind") or PolicyRecord.Kind.PEER_AUTHENTICATION
+        data["pa_page"] = data.get("pa_page") or 1
+        data["dr_page"] = data.get("dr_page") or 1
         return data
 
 

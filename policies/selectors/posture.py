@@ -343,41 +343,60 @@ def workload_detail_read(*, namespace: str, kind: str, name: str) -> WorkloadDet
 
 @dataclass(frozen=True)
 class PolicyList:
+    """PeerAuthentications and DestinationRules, each paged on its own (None: not asked for)."""
+
     snapshot: Snapshot | None
     sync: SyncState
-    page: Page | None
-    kind: str
+    peer_authentications: Page | None
+    destination_rules: Page | None
 
 
 def policy_list_read(
     *,
-    kind: str = PolicyRecord.Kind.PEER_AUTHENTICATION,
+    kind: str = "",
     namespace: str = "",
     search: str = "",
     mode: str = "",
     scope: str = "",
     status: str = "",
-    page_number: int = 1,
+    tls_mode: str = "",
+    pa_page: int = 1,
+    dr_page: int = 1,
     per_page: int = 50,
 ) -> PolicyList:
-    """One page of PeerAuthentications or DestinationRules across namespaces, filtered."""
+    """PeerAuthentications (filtered by mode, scope, status) and DestinationRules (by TLS
+    mode) across namespaces; `kind` limits the page to one of them."""
     snapshot = snapshot_current()
     sync = sync_state_read(snapshot=snapshot)
     if snapshot is None:
-        return PolicyList(snapshot=None, sync=sync, page=None, kind=kind)
-    rows = _matching(
-        PolicyRecord.objects.filter(snapshot=snapshot, kind=kind),
-        namespace=namespace,
-        name__icontains=search,
-        mode=mode,
-        scope=scope,
-        status=status,
-    ).order_by("namespace", "name")
+        return PolicyList(
+            snapshot=None, sync=sync, peer_authentications=None, destination_rules=None
+        )
+    shared = {"namespace": namespace, "name__icontains": search}
+    peer_authentications = destination_rules = None
+    if kind in ("", PolicyRecord.Kind.PEER_AUTHENTICATION):
+        rows = _matching(
+            PolicyRecord.objects.filter(
+                snapshot=snapshot, kind=PolicyRecord.Kind.PEER_AUTHENTICATION
+            ),
+            mode=mode,
+            scope=scope,
+            status=status,
+            **shared,
+        ).order_by("namespace", "name")
+        peer_authentications = Paginator(rows, per_page).get_page(pa_page)
+    if kind in ("", PolicyRecord.Kind.DESTINATION_RULE):
+        rows = _matching(
+            PolicyRecord.objects.filter(snapshot=snapshot, kind=PolicyRecord.Kind.DESTINATION_RULE),
+            mode=tls_mode,
+            **shared,
+        ).order_by("namespace", "name")
+        destination_rules = Paginator(rows, per_page).get_page(dr_page)
     return PolicyList(
         snapshot=snapshot,
         sync=sync,
-        page=Paginator(rows, per_page).get_page(page_number),
-        kind=kind,
+        peer_authentications=peer_authentications,
+        destination_rules=destination_rules,
     )
 
 

@@ -94,3 +94,11 @@ def sort_header(context, key: str, label: str, target: str, numeric: bool = Fals
         "active": active,
         "descending": descending,
     }
+
+
+@register.simple_tag(takes_context=True)
+def page_query(context, param: str, number: int) -> str:
+    """The current query string with `param` (a page number parameter) set to `number`."""
+    params = context["request"].GET.copy()
+    params[param or "page"] = number
+    return f"?{params.urlencode()}"

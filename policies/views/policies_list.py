@@ -11,7 +11,7 @@ from policies.views.rendering import page_response
 @require_GET
 @reader_required
 def policy_list(request):
-    """Every PeerAuthentication (or DestinationRule) across namespaces, filterable."""
+    """Every PeerAuthentication and DestinationRule across namespaces, filterable."""
     form = PolicyFilterForm(request.GET)
     view, status = None, 400
     if form.is_valid():
@@ -23,20 +23,17 @@ def policy_list(request):
             mode=filters["mode"],
             scope=filters["scope"],
             status=filters["status"],
-            page_number=filters["page"],
+            tls_mode=filters["tls_mode"],
+            pa_page=filters["pa_page"],
+            dr_page=filters["dr_page"],
             per_page=filters["per_page"],
         )
         status = 200
     return page_response(
         request,
         "policies/policy_list.html",
-        {
-            "form": form,
-            "view": view,
-            "sync": view.sync if view else None,
-            "is_destination_rules": bool(view) and view.kind == PolicyRecord.Kind.DESTINATION_RULE,
-        },
-        partials=("policy-table",),
+        {"form": form, "view": view, "sync": view.sync if view else None},
+        partials=("policy-tables", "pa-table", "dr-table"),
         status=status,
     )
 

@@ -250,28 +250,51 @@ def test_workload_without_sidecar_is_flagged(auditor_client, mesh):
 # --- Policies and findings -----------------------------------------------------------------
 
 
-def test_policies_page_lists_peer_authentications_with_scope_status_and_port_modes(
-    auditor_client, mesh
-):
+def test_policies_page_lists_peer_authentications_and_destination_rules(auditor_client, mesh):
     page = text(auditor_client.get("/policies/"))
-    table = page[page.index('id="policy-table"') :]
-    assert "Showing 1–4 of 4 PeerAuthentications" in table
-    assert "shadowed" in table and "An older namespace-wide policy wins." in table
-    assert "app=cart" in table
-    assert '9090: <span class="badge badge-PERMISSIVE"' in table
-    assert "ISTIO_MUTUAL" not in table  # DestinationRules are listed under their own kind
+    peer_authentications = page[page.index('id="pa-table"') : page.index('id="dr-title"')]
+    assert "Showing 1–4 of 4" in peer_authentications
+    assert "shadowed" in peer_authentications
+    assert "An older namespace-wide policy wins." in peer_authentications
+    assert "app=cart" in peer_authentications
+    assert '9090: <span class="badge badge-PERMISSIVE"' in peer_authentications
+    destination_rules = page[page.index('id="dr-table"') :]
+    assert "cart.shop.svc.cluster.local" in destination_rules
+    assert "ISTIO_MUTUAL" in destination_rules
 
 
 def test_policies_page_filters_by_namespace_and_mode(auditor_client, mesh):
     page = text(auditor_client.get("/policies/?namespace=pay&mode=DISABLE"))
-    assert "Showing 1–1 of 1 PeerAuthentication" in page
-    assert "zz-newer" in page
+    peer_authentications = page[page.index('id="pa-table"') : page.index('id="dr-title"')]
+    assert "Showing 1–1 of 1" in peer_authentications
+    assert "zz-newer" in peer_authentications
+    assert "No DestinationRule matches these filters." in page  # the namespace applies to both
 
 
-def test_policies_page_shows_destination_rules_with_tls_mode(auditor_client, mesh):
-    page = text(auditor_client.get("/policies/?kind=DestinationRule"))
+def test_policies_page_can_show_one_kind(auditor_client, mesh):
+    page = text(auditor_client.get("/policies/?kind=DestinationRule&tls_mode=ISTIO_MUTUAL"))
+    assert 'id="pa-table"' not in page
     assert "cart.shop.svc.cluster.local" in page
-    assert "ISTIO_MUTUAL" in page
+
+
+def test_policy_tables_page_independently(auditor_client, db):
+    snapshot_with(
+        policies=[{"namespace": "shop", "name": f"pa-{i:02d}"} for i in range(30)]
+        + [
+            {"kind": "DestinationRule", "namespace": "shop", "name": f"dr-{i:02d}"}
+            for i in range(30)
+        ]
+    )
+    response = auditor_client.get(
+        "/policies/?per_page=25&pa_page=2",
+        headers={"HX-Request": "true", "HX-Target": "pa-table"},
+    )
+    page = text(response)
+    assert page.lstrip().startswith('<div id="pa-table"')
+    assert "pa-29" in page and "pa-00" not in page
+    full = text(auditor_client.get("/policies/?per_page=25&pa_page=2"))
+    assert "dr-00" in full  # the DestinationRules stay on their first page
+    assert 'href="?per_page=25&amp;pa_page=2&amp;dr_page=2"' in full
 
 
 def test_policy_detail_shows_the_manifest_as_yaml(auditor_client, mesh):
