@@ -50,6 +50,7 @@ class FindingContext:
     namespace_competitions: dict[str, Competition | None]
     namespaces: dict[str, NamespacePosture]
     workloads: list[tuple[WorkloadInput, WorkloadPosture]]
+    workloads_by_namespace: dict[str, list[tuple[WorkloadInput, WorkloadPosture]]]
     workload_results: list[Any]
     root_selector_policies: list[PeerAuthenticationInput]
 
@@ -60,7 +61,7 @@ def collect_findings(context: FindingContext) -> tuple[Finding, ...]:
     findings += _mesh_findings(context)
     findings += _namespace_duplicates(context)
     findings += _policy_shape_findings(context)
-    destinations = _Destinations(context.inputs)
+    destinations = _Destinations(context.inputs, context.workloads_by_namespace)
     findings += _workload_findings(context, destinations)
     findings += _destination_rule_findings(context, destinations)
     findings.sort(key=lambda f: (f.namespace, f.name, f.code, f.kind, f.message))
@@ -272,14 +273,13 @@ def _workload_findings(context: FindingContext, destinations: _Destinations) -> 
                         "out of ambient.",
                     )
                 )
-    postures = {id(workload): posture for workload, posture in context.workloads}
     for result in context.workload_results:
         competition = result.competition
         if competition is None:
             continue
-        for workload in result.workloads:
+        for workload, posture in result.workloads:
             findings += _workload_policy_findings(
-                competition, workload, postures[id(workload)], context, destinations
+                competition, workload, posture, context, destinations
             )
     return findings
 
@@ -344,14 +344,12 @@ def _destination_rule_findings(
     context: FindingContext, destinations: _Destinations
 ) -> list[Finding]:
     findings = []
-    mode_of = {id(workload): posture for workload, posture in context.workloads}
     for rule in context.inputs.destination_rules:
         if rule.tls_mode not in _PLAINTEXT_TLS_MODES:
             continue
         strict: list[str] = []
         for service in destinations.services_for_rule(rule):
-            for workload in destinations.workloads_selected_by(service):
-                posture = mode_of[id(workload)]
+            for _workload, posture in destinations.workloads_selected_by(service):
                 if posture.mode is Mode.STRICT:
                     strict.append(f"{posture.namespace}/{posture.name}")
         if not strict:
@@ -388,12 +386,16 @@ def _pair_index(items: list[Any], labels_of) -> dict[tuple[str, str], list[Any]]
 class _Destinations:
     """Services, the workloads they select, and the DestinationRule Istio applies to each."""
 
-    def __init__(self, inputs: Inputs) -> None:
-        self._services_by_fqdn: dict[str, ServiceInput] = {}
+    def __init__(
+        self,
+        inputs: Inputs,
+        workloads_by_namespace: dict[str, list[tuple[WorkloadInput, WorkloadPosture]]],
+    ) -> None:
+        self._services = inputs.services
+        self._fqdn_index: dict[str, ServiceInput] | None = None
         self._services_by_namespace: dict[str, list[ServiceInput]] = {}
         for service in inputs.services:
             if service.selector:
-                self._services_by_fqdn[_fqdn(service)] = service
                 self._services_by_namespace.setdefault(service.namespace, []).append(service)
         self._exact: dict[str, list[DestinationRuleInput]] = {}
         self._wildcards: list[tuple[str, DestinationRuleInput]] = []
@@ -410,11 +412,17 @@ class _Destinations:
         for rules in self._exact.values():
             rules.sort(key=lambda rule: rule.sort_key)
         self._wildcards.sort(key=lambda item: (-len(item[0]), item[1].sort_key))
-        self._workloads_by_namespace: dict[str, list[WorkloadInput]] = {}
-        for workload in inputs.workloads:
-            self._workloads_by_namespace.setdefault(workload.namespace, []).append(workload)
+        self._workloads_by_namespace = workloads_by_namespace
         self._service_index: dict[str, dict[tuple[str, str], list[ServiceInput]]] = {}
-        self._workload_index: dict[str, dict[tuple[str, str], list[WorkloadInput]]] = {}
+        self._workload_index: dict[str, dict[tuple[str, str], list[Any]]] = {}
+
+    def _services_by_fqdn(self) -> dict[str, ServiceInput]:
+        # Only DestinationRules with a plaintext mode need it: built on first use.
+        if self._fqdn_index is None:
+            self._fqdn_index = {
+                _fqdn(service): service for service in self._services if service.selector
+            }
+        return self._fqdn_index
 
     def applied_rule(self, fqdn: str) -> DestinationRuleInput | None:
         """The DestinationRule Istio applies to this Service host, if any."""
@@ -433,12 +441,12 @@ class _Destinations:
             suffix = host[1:]
             candidates = [
                 service
-                for fqdn, service in self._services_by_fqdn.items()
+                for fqdn, service in self._services_by_fqdn().items()
                 if not suffix or fqdn.endswith(suffix)
             ]
         else:
             fqdn = host if "." in host else f"{host}.{rule.namespace}.{CLUSTER_DOMAIN}"
-            service = self._services_by_fqdn.get(fqdn)
+            service = self._services_by_fqdn().get(fqdn)
             candidates = [service] if service is not None else []
         return [s for s in candidates if self.applied_rule(_fqdn(s)) is rule]
 
@@ -458,18 +466,20 @@ class _Destinations:
                     found[id(service)] = service
         return sorted(found.values(), key=lambda s: s.name)
 
-    def workloads_selected_by(self, service: ServiceInput) -> list[WorkloadInput]:
-        """Workloads in the Service's namespace whose pod labels satisfy its selector."""
+    def workloads_selected_by(
+        self, service: ServiceInput
+    ) -> list[tuple[WorkloadInput, WorkloadPosture]]:
+        """Workloads (with their posture) in the Service's namespace that its selector picks."""
         index = self._workload_index.get(service.namespace)
         if index is None:
             index = _pair_index(
-                self._workloads_by_namespace.get(service.namespace, []), lambda w: w.labels
+                self._workloads_by_namespace.get(service.namespace, []), lambda p: p[0].labels
             )
             self._workload_index[service.namespace] = index
         buckets = [index.get(pair, []) for pair in service.selector.items()]
         smallest = min(buckets, key=len)
         selector = service.selector.items()
-        return [workload for workload in smallest if selector <= workload.labels.items()]
+        return [pair for pair in smallest if selector <= pair[0].labels.items()]
 
     def has_istio_mutual(self, workload: WorkloadInput) -> bool:
         """Whether some Service selecting the workload gets ISTIO_MUTUAL from its rule."""

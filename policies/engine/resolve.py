@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterable
+from operator import attrgetter
 from typing import Any
 
 from policies.engine.findings import FindingContext, collect_findings
@@ -172,7 +173,7 @@ class _WorkloadResult:
         self.reason = reason
         self.ports = ports
         self.competition = competition
-        self.workloads: list[WorkloadInput] = []
+        self.workloads: list[tuple[WorkloadInput, WorkloadPosture]] = []
 
 
 def evaluate(
@@ -281,17 +282,33 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
             )
         )
 
-    pairs: list[tuple[WorkloadInput, WorkloadPosture]] = []
+    by_namespace: dict[str, list[WorkloadInput]] = {}
     for workload in inputs.workloads:
-        resolution = resolutions[workload.namespace]
-        namespace = inputs.namespaces[workload.namespace]
-        result = _workload_result(resolution, workload, mesh_step, root_selector_policies)
-        result.workloads.append(workload)
-        pairs.append(
-            (
+        group = by_namespace.get(workload.namespace)
+        if group is None:
+            by_namespace[workload.namespace] = [workload]
+        else:
+            group.append(workload)
+    # Namespaces in order and workloads sorted within each: the result is sorted by
+    # namespace, name, kind without one large sort over tuple keys.
+    pairs: list[tuple[WorkloadInput, WorkloadPosture]] = []
+    pairs_by_namespace: dict[str, list[tuple[WorkloadInput, WorkloadPosture]]] = {}
+    for name in sorted(by_namespace):
+        resolution = resolutions[name]
+        facts = _InjectionFacts(inputs.namespaces[name])
+        shared = (
+            None if resolution.selector_index else _workload_result(resolution, None, mesh_step)
+        )
+        group = by_namespace[name]
+        group.sort(key=_name_and_kind)
+        namespace_pairs = []
+        for workload in group:
+            result = shared or _workload_result(resolution, workload, mesh_step)
+            sidecar = workload.has_proxy or facts.injects(workload)
+            pair = (
                 workload,
                 WorkloadPosture(
-                    workload.namespace,
+                    name,
                     workload.name,
                     workload.kind,
                     result.mode,
@@ -301,12 +318,15 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
                     result.ports,
                     workload.labels,
                     workload.container_ports,
-                    sidecar := has_sidecar(workload, namespace),
-                    not sidecar and is_ambient(workload, namespace),
+                    sidecar,
+                    not sidecar and facts.ambient(workload),
                 ),
             )
-        )
-    workload_postures = sorted((posture for _, posture in pairs), key=_workload_order)
+            result.workloads.append(pair)
+            namespace_pairs.append(pair)
+        pairs_by_namespace[name] = namespace_pairs
+        pairs += namespace_pairs
+    workload_postures = [posture for _, posture in pairs]
 
     verdicts = _policy_verdicts(inputs, root_namespace, mesh, resolutions, root_selector_policies)
     services = tuple(
@@ -333,6 +353,7 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
         },
         namespaces={posture.name: posture for posture in namespace_postures},
         workloads=pairs,
+        workloads_by_namespace=pairs_by_namespace,
         workload_results=[
             result for resolution in resolutions.values() for result in resolution.results.values()
         ],
@@ -350,8 +371,7 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
     )
 
 
-def _workload_order(workload: WorkloadPosture) -> tuple[str, str, str]:
-    return (workload.namespace, workload.name, workload.kind)
+_name_and_kind = attrgetter("name", "kind")
 
 
 def _namespace_step(resolution: _NamespaceResolution, decided_below: bool = False) -> LevelStep:
@@ -373,16 +393,12 @@ def _selector_index(
 
 
 def _workload_result(
-    resolution: _NamespaceResolution,
-    workload: WorkloadInput,
-    mesh_step,
-    root_selector_policies: list[PeerAuthenticationInput],
+    resolution: _NamespaceResolution, workload: WorkloadInput | None, mesh_step
 ) -> _WorkloadResult:
     candidates: list[PeerAuthenticationInput] = []
     index = resolution.selector_index
-    if index:
-        labels = workload.labels
-        label_items = labels.items()
+    if index and workload is not None:
+        label_items = workload.labels.items()
         for pair in label_items:
             filed = index.get(pair)
             if filed:
@@ -493,6 +509,35 @@ def injection_state(namespace: NamespaceInput) -> str:
     return ""
 
 
+class _InjectionFacts:
+    """A namespace's injection and ambient labels, read once for all its workloads."""
+
+    __slots__ = ("injects_by_default", "opt_in_allowed", "namespace_ambient")
+
+    def __init__(self, namespace: NamespaceInput) -> None:
+        labels = namespace.labels
+        injection = labels.get("istio-injection")
+        self.injects_by_default = injection == "enabled" or (
+            injection is None and bool(labels.get("istio.io/rev"))
+        )
+        self.opt_in_allowed = injection != "disabled"
+        self.namespace_ambient = labels.get("istio.io/dataplane-mode") == "ambient"
+
+    def injects(self, workload: WorkloadInput) -> bool:
+        """Whether the injector adds a sidecar to this workload's pods (see has_sidecar)."""
+        if self.injects_by_default:
+            return not _opted_out(workload)
+        # The injector's object selector reads the pod label (not the annotation) to opt in.
+        return self.opt_in_allowed and workload.labels.get("sidecar.istio.io/inject") == "true"
+
+    def ambient(self, workload: WorkloadInput) -> bool:
+        """Whether ztunnel enrols the workload (see is_ambient)."""
+        pod_mode = workload.labels.get("istio.io/dataplane-mode")
+        if pod_mode is None:
+            return self.namespace_ambient
+        return pod_mode == "ambient" or (pod_mode != "none" and self.namespace_ambient)
+
+
 def _opted_out(workload: WorkloadInput) -> bool:
     return (
         workload.labels.get("sidecar.istio.io/inject") == "false"
@@ -502,14 +547,7 @@ def _opted_out(workload: WorkloadInput) -> bool:
 
 def has_sidecar(workload: WorkloadInput, namespace: NamespaceInput) -> bool:
     """Whether the workload runs (or will be injected with) an istio-proxy sidecar."""
-    if workload.has_proxy:
-        return True
-    labels = namespace.labels
-    injection = labels.get("istio-injection")
-    if injection == "enabled" or (injection is None and labels.get("istio.io/rev")):
-        return not _opted_out(workload)
-    # The injector's object selector reads the pod label (not the annotation) to opt in.
-    return workload.labels.get("sidecar.istio.io/inject") == "true" and injection != "disabled"
+    return workload.has_proxy or _InjectionFacts(namespace).injects(workload)
 
 
 def is_ambient(workload: WorkloadInput, namespace: NamespaceInput) -> bool:
@@ -517,12 +555,7 @@ def is_ambient(workload: WorkloadInput, namespace: NamespaceInput) -> bool:
 
     A pod with a sidecar is never captured by ambient; the caller checks that first.
     """
-    pod_mode = workload.labels.get("istio.io/dataplane-mode")
-    if pod_mode == "none":
-        return False
-    if pod_mode == "ambient":
-        return True
-    return namespace.labels.get("istio.io/dataplane-mode") == "ambient"
+    return _InjectionFacts(namespace).ambient(workload)
 
 
 def _service_ports(ports: list[Any]) -> tuple[ServicePort, ...]:
