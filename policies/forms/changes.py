@@ -137,6 +137,8 @@ class ConfirmFields(forms.Form):
 class NamespaceModeForm(ConfirmFields):
     """The on-call toggle: the namespace-wide policy's mode, with a reason, maybe for a while."""
 
+    field_order = ["mode", "duration_minutes", "reason"]
+
     mode = _mode_field(TOGGLE_MODES)
     reason = forms.CharField(
         max_length=1000,
@@ -169,6 +171,18 @@ class NamespaceModeForm(ConfirmFields):
 class PeerAuthenticationForm(ConfirmFields):
     """A new PeerAuthentication at mesh, namespace or workload level, validated like the CRD."""
 
+    field_order = [
+        "scope",
+        "namespace",
+        "name",
+        "mode",
+        "workload",
+        "match_labels",
+        "port_modes",
+        "destination_rule",
+        "reason",
+    ]
+
     scope = forms.ChoiceField(choices=SCOPE_CHOICES, widget=forms.RadioSelect)
     namespace = forms.CharField(
         required=False, max_length=63, help_text="Ignored for mesh-wide (the root namespace)."
@@ -178,6 +192,7 @@ class PeerAuthenticationForm(ConfirmFields):
     workload = forms.CharField(
         required=False,
         max_length=253,
+        widget=forms.TextInput(attrs={"list": "workload-names", "autocomplete": "off"}),
         help_text="A workload of the namespace; its labels become the selector.",
     )
     match_labels = forms.CharField(

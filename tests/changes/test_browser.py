@@ -46,3 +46,36 @@ def test_oncall_switches_a_namespace_to_strict_with_preview_and_sees_it_after_sy
     expect(page.locator(".page-head .badge").first).to_have_text("STRICT")
     expect(page.locator("#namespace-changes")).to_contain_text("olga")
     screenshot(page, "namespace-after-change")
+
+
+def test_admin_creates_a_workload_policy_with_its_destination_rule(
+    page, log_in, live_server, kube, screenshot
+):
+    kube.seed(shop_mesh())
+    cluster_sync(trigger="test")
+    log_in(page, "admin", username="alice")
+
+    page.goto(f"{live_server.url}/changes/peer-authentication/new/?scope=workload&namespace=shop")
+    expect(
+        page.get_by_label("Also apply the matching DestinationRule (ISTIO_MUTUAL)")
+    ).to_be_checked()
+    page.locator("#id_name").fill("cart")
+    page.get_by_label("Workload", exact=True).fill("cart")
+    page.get_by_label("Per-port modes").fill("8080=PERMISSIVE")
+    screenshot(page, "change-new-policy-form")
+    page.get_by_role("button", name="Preview the change").click()
+
+    expect(page.locator("#change-yaml")).to_contain_text("kind: DestinationRule")
+    expect(page.locator("#change-yaml")).to_contain_text("host: cart.shop.svc.cluster.local")
+    expect(page.locator(".impact-table")).to_contain_text("shop/cart")
+    page.get_by_role("button", name="Apply to the cluster").click()
+
+    expect(page.locator("#change-synced")).to_be_visible()
+    assert kube.get("PeerAuthentication", "shop", "cart")["spec"]["portLevelMtls"] == {
+        "8080": {"mode": "PERMISSIVE"}
+    }
+    assert kube.get("DestinationRule", "shop", "cart-mtls") is not None
+
+    page.goto(f"{live_server.url}/audit/")
+    expect(page.locator("table.audit")).to_contain_text("PeerAuthentication applied")
+    screenshot(page, "audit-log")
