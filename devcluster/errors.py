@@ -133,10 +133,6 @@ def expired(message: str, *, continue_token: str = "") -> ApiError:
     return ApiError(410, "Expired", message, list_meta=list_meta)
 
 
-def gone(message: str) -> ApiError:
-    return ApiError(410, "Gone", message)
-
-
 def cause(reason: str, field: str, message: str) -> dict[str, str]:
     return {"reason": reason, "message": message, "field": field}
 

@@ -673,6 +673,7 @@ class _Handler(BaseHTTPRequestHandler):
             field_selector=one("fieldSelector"),
             timeout_seconds=timeout,
             stopped=self._client_gone,
+            bookmarks=(one("allowWatchBookmarks") or "").lower() in ("true", "1"),
         )
         first = next(events, None)  # selectors are checked before any byte is sent
         self.send_response(200)

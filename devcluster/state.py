@@ -366,6 +366,7 @@ class ClusterState:
         field_selector: str | None = None,
         timeout_seconds: float | None = None,
         stopped: Callable[[], bool] = lambda: False,
+        bookmarks: bool = False,
     ) -> Iterator[dict[str, Any]]:
         """Watch events as dicts; the caller writes them out (never under the lock)."""
         label_match = label_matcher(label_selector)
@@ -384,9 +385,7 @@ class ClusterState:
         with self.lock:
             if resource_version in (None, "", "0"):
                 position = self.resource_version
-                for _, obj in self._sorted_items(resource):
-                    if wanted(obj):
-                        initial.append(obj)
+                initial = [obj for _, obj in self._sorted_items(resource) if wanted(obj)]
             else:
                 try:
                     position = int(resource_version)
@@ -395,46 +394,54 @@ class ClusterState:
                         "invalid resource version: strconv.ParseUint: parsing "
                         f'"{resource_version}": invalid syntax'
                     ) from None
-                if position < self.compacted_rv:
-                    yield _watch_error(
-                        errors.gone(
-                            f"too old resource version: {position} ({self.compacted_rv + 1})"
-                        ).status()
-                        | {"reason": "Expired"}
-                    )
-                    return
         for obj in initial:
             yield {"type": "ADDED", "object": served_as(obj, resource, version)}
         while True:
+            events: list[Event] = []
+            expired_at = 0
+            finished = False
+            # Collect under the lock, write outside it: a slow client never blocks writers.
             with self.lock:
-                events = []
                 while not events:
                     if self.closed or stopped():
                         return
                     if position < self.compacted_rv:
-                        yield _watch_error(
-                            errors.gone(
-                                f"too old resource version: {position} ({self.compacted_rv + 1})"
-                            ).status()
-                            | {"reason": "Expired"}
-                        )
-                        return
+                        expired_at = self.compacted_rv
+                        break
                     if self.history and self.history[-1].resource_version > position:
                         first = self.history[0].resource_version
                         start = max(0, position + 1 - first)
-                        for index in range(start, len(self.history)):
-                            events.append(self.history[index])
+                        batch = [self.history[i] for i in range(start, len(self.history))]
                         position = self.history[-1].resource_version
                         events = [
-                            e for e in events if e.resource_key == resource.key and wanted(e.obj)
+                            e for e in batch if e.resource_key == resource.key and wanted(e.obj)
                         ]
                         continue
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
-                        return
+                        finished = True
+                        break
                     self.changed.wait(min(remaining, 1.0) if remaining is not None else 1.0)
+            if expired_at:
+                yield _watch_error(
+                    errors.expired(
+                        f"too old resource version: {position} ({expired_at + 1})"
+                    ).status()
+                )
+                return
             for event in events:
                 yield {"type": event.type, "object": served_as(event.obj, resource, version)}
+            if finished:
+                if bookmarks:
+                    yield {
+                        "type": "BOOKMARK",
+                        "object": {
+                            "kind": resource.kind,
+                            "apiVersion": resource.api_version(version),
+                            "metadata": {"resourceVersion": str(position)},
+                        },
+                    }
+                return
 
     # -- writes ---------------------------------------------------------------------------
 

@@ -244,3 +244,19 @@ def test_built_in_kinds_accept_unconditional_updates(core):
     body["metadata"]["labels"] = {"app": "web", "tier": "front"}
     updated = core.replace_namespaced_pod("web", "default", body)
     assert updated.metadata.labels == {"app": "web", "tier": "front"}
+
+
+def test_the_status_subresource_writes_only_status(core, custom):
+    core.create_namespace(namespace("shop"))
+    created = custom.create_namespaced_custom_object(
+        PA_GROUP, "v1", "shop", PA_PLURAL, dict(peer_auth("shop"), status={"observedGeneration": 9})
+    )
+    assert "status" not in created  # the main resource ignores status
+    created["status"] = {"observedGeneration": 1}
+    created["spec"] = {"mtls": {"mode": "DISABLE"}}
+    updated = custom.replace_namespaced_custom_object_status(
+        PA_GROUP, "v1", "shop", PA_PLURAL, "default", created
+    )
+    assert updated["status"] == {"observedGeneration": 1}
+    assert updated["spec"] == {"mtls": {"mode": "STRICT"}}
+    assert updated["metadata"]["generation"] == 1

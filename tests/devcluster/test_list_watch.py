@@ -229,3 +229,17 @@ def test_deleting_a_namespace_removes_what_it_held(core, devcluster):
     core.delete_namespace("shop")
     assert devcluster.objects(namespace="shop") == []
     assert devcluster.get("Namespace", None, "shop") is None
+
+
+def test_watch_ends_with_a_bookmark_when_asked(core, devcluster):
+    devcluster.seed([pod("default", "a")])
+    response = core.list_namespaced_pod(
+        "default",
+        watch=True,
+        timeout_seconds=1,
+        allow_watch_bookmarks=True,
+        _preload_content=False,
+    )
+    events = [json.loads(line) for line in response.data.splitlines()]
+    assert [e["type"] for e in events] == ["ADDED", "BOOKMARK"]
+    assert events[-1]["object"]["metadata"]["resourceVersion"] == devcluster.resource_version
