@@ -73,19 +73,30 @@ def line_chart(
     y_max: float | None = None,
     y_label: Callable[[float], str] = lambda value: f"{value:g}",
     y_ticks: int = 4,
+    period: tuple[datetime, datetime] | None = None,
 ) -> Chart:
     """Coordinates for lines over time; `series` items are (label, colour, dash, values).
 
     A None value (nothing to measure, e.g. no workloads) breaks no line: the point is left out.
+    Without `y_max` the axis counts whole numbers: each of the `y_ticks` steps is a round
+    integer. `period` fixes the time axis (the period asked for, not just the first and last
+    snapshot), so a chart of "30 days" always spans 30 days.
     """
     plot_width = WIDTH - LEFT - RIGHT
     plot_height = HEIGHT - TOP - BOTTOM
     values = [value for _, _, _, row in series for value in row if value is not None]
-    top_value = y_max if y_max is not None else nice_ceiling(max(values, default=0))
-    if moments:
-        start, end = moments[0].timestamp(), moments[-1].timestamp()
+    if y_max is not None:
+        top_value = y_max
     else:
-        start = end = 0.0
+        top_value = y_ticks * max(1, nice_ceiling(max(values, default=0) / y_ticks))
+    if period is not None:
+        axis_start, axis_end = period
+    elif moments:
+        axis_start, axis_end = moments[0], moments[-1]
+    else:
+        axis_start = axis_end = None
+    start = axis_start.timestamp() if axis_start else 0.0
+    end = axis_end.timestamp() if axis_end else 0.0
     span = end - start
 
     def x_of(moment: datetime) -> float:
@@ -114,7 +125,7 @@ def line_chart(
                 label=label,
                 colour=colour,
                 dash=dash,
-                points=" ".join(f"{x},{y}" for x, y, _, _ in coordinates),
+                points=step_points(coordinates, right_edge=LEFT + plot_width if period else None),
                 markers=markers,
             )
         )
@@ -131,19 +142,42 @@ def line_chart(
         bottom=HEIGHT - BOTTOM,
         series=tuple(drawn),
         y_ticks=ticks_y,
-        x_ticks=time_ticks(moments, x_of),
+        x_ticks=time_ticks(axis_start, axis_end, x_of),
     )
 
 
-def time_ticks(moments: Sequence[datetime], x_of: Callable[[datetime], float]) -> tuple[Tick, ...]:
-    """Up to five dates along the time axis: first, last and evenly spaced ones between."""
-    if not moments:
+def step_points(coordinates: list[tuple], *, right_edge: float | None) -> str:
+    """A staircase: a snapshot's figure holds until the next snapshot, then jumps.
+
+    Posture changes when a snapshot says so, not gradually in between, so a sloped line
+    would show states that never existed. With a fixed period the last figure holds to the
+    right edge (now): it is still the snapshot in force.
+    """
+    corners: list[tuple[float, float]] = []
+    for x, y, _, _ in coordinates:
+        if corners:
+            corners.append((x, corners[-1][1]))
+        corners.append((x, y))
+    if corners and right_edge is not None and corners[-1][0] < right_edge:
+        corners.append((round(float(right_edge), 1), corners[-1][1]))
+    return " ".join(f"{x},{y}" for x, y in corners)
+
+
+def time_ticks(
+    start: datetime | None, end: datetime | None, x_of: Callable[[datetime], float]
+) -> tuple[Tick, ...]:
+    """Five moments along the time axis, labelled as finely as the span needs."""
+    if start is None or end is None:
         return ()
-    if len(moments) == 1:
-        return (Tick(round(x_of(moments[0]), 1), f"{moments[0]:%Y-%m-%d}"),)
-    start, end = moments[0], moments[-1]
-    same_day = start.date() == end.date()
-    label_format = "%H:%M" if same_day else "%m-%d"
+    if start == end:
+        return (Tick(round(x_of(start), 1), f"{start:%Y-%m-%d %H:%M}"),)
+    span = end - start
+    if span.days < 1:
+        label_format = "%H:%M"
+    elif span.days < 5:
+        label_format = "%m-%d %H:%M"
+    else:
+        label_format = "%m-%d"
     return tuple(
         Tick(round(x_of(moment), 1), f"{moment:{label_format}}")
         for moment in (start + (end - start) * index / 4 for index in range(5))

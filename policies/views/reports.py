@@ -206,6 +206,7 @@ def trends_show(request):
         ],
         y_max=1.0,
         y_label=percent_label,
+        period=(start, now),
     )
     findings_chart = line_chart(
         moments,
@@ -214,6 +215,7 @@ def trends_show(request):
             ("Warnings", "#8a5a00", "6 3", [p.findings_warning for p in points]),
             ("Info", "#5b6675", "2 3", [p.findings_info for p in points]),
         ],
+        period=(start, now),
     )
     context = {
         "form": form,

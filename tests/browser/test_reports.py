@@ -59,3 +59,37 @@ def test_report_prints_without_navigation(logged_in_page, live_server):
     expect(page.locator(".topbar")).to_be_hidden()
     expect(page.locator(".report-form")).to_be_hidden()
     expect(page.get_by_role("heading", name="mTLS posture report")).to_be_visible()
+
+
+def test_admin_records_an_exemption_and_the_report_marks_the_namespace(
+    logged_in_page, live_server, screenshot
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    snapshot_build(
+        taken_at=timezone.now() - timedelta(hours=1),
+        namespaces={"shop": "STRICT", "legacy": "PERMISSIVE"},
+    )
+    snapshot_build(taken_at=timezone.now() - timedelta(days=3), namespaces={"shop": "PERMISSIVE"})
+    page = logged_in_page("admin")
+    page.goto(f"{live_server.url}/exemptions/")
+
+    page.get_by_label("Namespace").fill("legacy")
+    page.get_by_label("Owner").fill("team-legacy")
+    page.get_by_label("Justification").fill("Mainframe bridge speaks plaintext until Q1.")
+    page.get_by_label("Expires on").fill((timezone.now() + timedelta(days=30)).date().isoformat())
+    page.get_by_role("button", name="Record exemption").click()
+    expect(page.get_by_role("status").or_(page.locator(".messages"))).to_contain_text(
+        "Exemption recorded for legacy"
+    )
+    screenshot(page, "exemptions")
+
+    page.get_by_role("link", name="Posture report").click()
+    expect(page.get_by_test_id("coverage-namespaces")).to_have_text("100%")
+    expect(page.locator("tr.exempt")).to_contain_text("legacy")
+
+    page.get_by_role("link", name="Trends").click()
+    expect(page.locator("#trend-charts svg polyline").first).to_be_visible()
+    screenshot(page, "trends")

@@ -134,8 +134,43 @@ def test_line_chart_places_points_and_skips_missing_values():
     moments = [moment("2026-11-01 00:00"), moment("2026-11-02 00:00"), moment("2026-11-03 00:00")]
     chart = line_chart(moments, [("share", "#000", "", [0.0, None, 1.0])], y_max=1.0)
 
-    first, last = chart.series[0].points.split()
-    assert first == f"{chart.left}.0,{chart.bottom}.0"
-    assert last == f"{chart.right}.0,{chart.top}.0"
+    # A staircase: 0 holds until the next snapshot, then the line jumps to 1.
+    assert chart.series[0].points.split() == [
+        f"{chart.left}.0,{chart.bottom}.0",
+        f"{chart.right}.0,{chart.bottom}.0",
+        f"{chart.right}.0,{chart.top}.0",
+    ]
     assert len(chart.series[0].markers) == 2
+    assert [tick.label for tick in chart.x_ticks][0] == "11-01 00:00"  # a short span: hours too
+
+
+def test_count_axis_uses_whole_numbers_and_the_period_sets_the_time_axis():
+    moments = [moment("2026-11-20 00:00"), moment("2026-11-21 00:00")]
+    chart = line_chart(
+        moments,
+        [("errors", "#000", "", [0, 3])],
+        period=(moment("2026-11-01 00:00"), moment("2026-11-30 00:00")),
+    )
+
+    assert [tick.label for tick in chart.y_ticks] == ["0", "1", "2", "3", "4"]
     assert [tick.label for tick in chart.x_ticks][0] == "11-01"
+    assert [tick.label for tick in chart.x_ticks][-1] == "11-30"
+    corners = chart.series[0].points.split()
+    first_x = float(corners[0].split(",")[0])
+    assert first_x > chart.left + (chart.right - chart.left) / 2  # 20 Nov is past mid-month
+    assert corners[-1].startswith(f"{chart.right}.0,")  # the last figure holds until now
+
+
+def test_thinning_keeps_the_last_snapshot_of_each_slot():
+    from policies.selectors.reports import TrendPoint, thin_points
+
+    start = moment("2026-11-01 00:00")
+    points = [
+        TrendPoint(start + timedelta(minutes=10 * index), 1, index % 2, 1, 1, 0, 0, 0)
+        for index in range(100)
+    ]
+    thinned = thin_points(points, start=start, end=start + timedelta(minutes=1000), max_points=10)
+
+    assert len(thinned) == 10
+    assert thinned[-1] == points[-1]
+    assert thinned[0] == points[9]
