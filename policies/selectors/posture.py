@@ -107,6 +107,7 @@ class Overview:
     snapshot: Snapshot | None
     sync: SyncState
     top_findings: list[FindingRecord] = field(default_factory=list)
+    progress: SyncProgress | None = None  # a sync running now, followed until it is done
 
 
 def overview_read() -> Overview:
@@ -119,9 +120,11 @@ def overview_read() -> Overview:
                 "-severity_rank", "namespace", "name", "code"
             )[:TOP_FINDINGS]
         )
-    return Overview(
-        snapshot=snapshot, sync=sync_state_read(snapshot=snapshot), top_findings=top_findings
-    )
+    sync = sync_state_read(snapshot=snapshot)
+    progress = None
+    if sync.running is not None:
+        progress = SyncProgress(after=sync.running.id - 1, run=sync.running)
+    return Overview(snapshot=snapshot, sync=sync, top_findings=top_findings, progress=progress)
 
 
 # --- Namespaces ----------------------------------------------------------------------------

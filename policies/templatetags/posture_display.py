@@ -2,6 +2,7 @@
 
 import yaml
 from django import template
+from django.urls import NoReverseMatch, reverse
 
 register = template.Library()
 
@@ -11,6 +12,8 @@ OUTCOME_WORDS = {
     "inherited": "UNSET: inherits from the level above",
     "absent": "no policy at this level",
 }
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
+POLICY_KINDS = {"PeerAuthentication", "DestinationRule"}
 SOURCE_WORDS = {
     "namespace": "namespace policy",
     "workload": "workload policy",
@@ -102,3 +105,22 @@ def page_query(context, param: str, number: int) -> str:
     params = context["request"].GET.copy()
     params[param or "page"] = number
     return f"?{params.urlencode()}"
+
+
+@register.filter
+def finding_url(finding) -> str:
+    """The page of the object a finding is about, or "" when it has none."""
+    if not (finding.namespace and finding.name):
+        return ""
+    try:
+        if finding.kind in WORKLOAD_KINDS:
+            return reverse(
+                "policies:workload-detail", args=[finding.namespace, finding.kind, finding.name]
+            )
+        if finding.kind in POLICY_KINDS:
+            return reverse(
+                "policies:policy-detail", args=[finding.kind, finding.namespace, finding.name]
+            )
+    except NoReverseMatch:  # a name no URL can carry: show it as text
+        return ""
+    return ""

@@ -352,3 +352,8 @@ def test_workload_ports_are_listed_in_number_order(auditor_client, db):
     rows = [page.index(f'<th scope="row">{port}</th>') for port in (8080, 9090, 15090)]
     assert rows == sorted(rows)
     assert "shop/api sets port 9090 to PERMISSIVE." in page
+
+
+def test_findings_link_to_the_object_they_are_about(auditor_client, mesh):
+    page = text(auditor_client.get("/findings/"))
+    assert 'Deployment <a href="/namespaces/shop/workloads/Deployment/legacy/">legacy</a>' in page

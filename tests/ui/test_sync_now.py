@@ -89,3 +89,10 @@ def test_an_unreachable_queue_is_reported_not_a_500(client_for, earlier_run, mon
     assert response.status_code == 200
     assert "Could not queue the sync: the task queue is unreachable" in response.content.decode()
     assert 'hx-trigger="every' not in response.content.decode()
+
+
+def test_overview_follows_a_sync_that_is_already_running(client_for, earlier_run):
+    running = sync_run(status=SyncRun.Status.RUNNING)
+    page = client_for("auditor").get("/").content.decode()
+    assert "Reading the cluster" in page
+    assert f'hx-get="/sync/status/?after={running.id - 1}"' in page
