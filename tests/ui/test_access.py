@@ -82,3 +82,16 @@ def test_namespace_actions_slot_is_rendered_only_for_roles_that_may_toggle(
 ):
     assert b'<th scope="col">Actions</th>' in client_for("oncall").get("/namespaces/").content
     assert b'<th scope="col">Actions</th>' not in client_for("auditor").get("/namespaces/").content
+
+
+def test_a_user_without_a_role_is_not_offered_pages_they_cannot_open(client_for, shop_snapshot):
+    page = client_for(None).get("/").content.decode()
+    assert 'aria-label="Main"' not in page
+    assert "Back to the overview" not in page
+    assert "Log out" in page
+
+
+def test_a_role_refused_an_action_is_pointed_back_to_the_overview(client_for, shop_snapshot):
+    page = client_for("auditor").post("/sync/").content.decode()
+    assert "Your role (<strong>auditor</strong>) does not allow this action." in page
+    assert "Back to the overview" in page
