@@ -346,11 +346,24 @@ def parse_objects(objects: Any, root_namespace: str) -> Inputs:
         else:
             continue
         named_namespaces.add(namespace)
+    inputs.peer_authentications = _one_per_name(inputs.peer_authentications)
     for name in named_namespaces:
         if name not in namespaces:
             namespaces[name] = NamespaceInput(name, {}, False)
     inputs.workloads = fold_owned_workloads(workload_objects)
     return inputs
+
+
+def _one_per_name(policies: list[PeerAuthenticationInput]) -> list[PeerAuthenticationInput]:
+    # A cluster holds one object per namespace/name; manifests may repeat one (a v1 and a
+    # v1beta1 copy, say). Keep the first in Istio's order so the choice ignores input order.
+    kept: dict[tuple[str, str], PeerAuthenticationInput] = {}
+    for policy in policies:
+        key = (policy.namespace, policy.name)
+        seen = kept.get(key)
+        if seen is None or policy.sort_key < seen.sort_key:
+            kept[key] = policy
+    return list(kept.values()) if len(kept) < len(policies) else policies
 
 
 def fold_owned_workloads(workloads: list[WorkloadInput]) -> list[WorkloadInput]:

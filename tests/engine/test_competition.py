@@ -151,3 +151,13 @@ def test_policy_verdicts_mark_winner_effective_and_losers_shadowed():
     }
     shadowed = next(p for p in posture.policies if p.name == "b")
     assert "shop/a" in shadowed.status_reason
+
+
+def test_the_same_policy_twice_in_the_input_counts_once():
+    copy_v1 = peer_auth("shop", mode="STRICT", created=OLD)
+    copy_v1beta1 = peer_auth(
+        "shop", mode="STRICT", created=OLD, api_version="security.istio.io/v1beta1"
+    )
+    posture = evaluate([copy_v1, copy_v1beta1])
+    assert [p.name for p in posture.policies] == ["default"]
+    assert not [f for f in posture.findings if f.code == "DUPLICATE_NAMESPACE_POLICY"]
