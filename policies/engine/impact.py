@@ -158,16 +158,33 @@ def objects_with_deleted(
     return [obj for obj in objects if _object_key(obj) != (kind, namespace, name)]
 
 
-def _finding_key(finding: Finding) -> tuple[str, str, str, str, str]:
-    return (finding.code, finding.namespace, finding.name, finding.kind, finding.message)
+# Keys are joined strings, not tuples: strings are not tracked by the garbage collector, so
+# diffing 150,000 workloads does not set off full collections over the whole heap.
+def _finding_key(finding: Finding) -> str:
+    return "\0".join((finding.code, finding.namespace, finding.name, finding.kind, finding.message))
+
+
+def _workload_key(workload: WorkloadPosture) -> str:
+    return "\0".join((workload.namespace, workload.name, workload.kind))
 
 
 def _workload_ports(workload: WorkloadPosture) -> dict[int, Mode]:
     return {port.port: port.mode for port in workload.ports}
 
 
-def posture_impact(before: Posture, after: Posture) -> Impact:
-    """What moves between two postures of the same mesh."""
+def posture_impact(
+    before: Posture,
+    after: Posture,
+    *,
+    outside_plaintext_workloads: Iterable[WorkloadRef] = (),
+    outside_plaintext_total: int = 0,
+) -> Impact:
+    """What moves between two postures of the same mesh.
+
+    A caller that evaluated only the namespaces a change can touch passes the mesh's other
+    workloads without sidecar as `outside_plaintext_workloads` (the first few) and
+    `outside_plaintext_total` (how many), so the list of potential callers stays mesh-wide.
+    """
     namespaces_before = {ns.name: ns for ns in before.namespaces}
     namespace_changes = tuple(
         ModeChange(
@@ -184,11 +201,11 @@ def posture_impact(before: Posture, after: Posture) -> Impact:
         if ns.name in namespaces_before and namespaces_before[ns.name].mode != ns.mode
     )
 
-    workloads_before = {(w.namespace, w.name, w.kind): w for w in before.workloads}
+    workloads_before = {_workload_key(w): w for w in before.workloads}
     workload_changes: list[ModeChange] = []
     port_changes: list[ModeChange] = []
     for workload in after.workloads:
-        old = workloads_before.get((workload.namespace, workload.name, workload.kind))
+        old = workloads_before.get(_workload_key(workload))
         if old is None:
             continue
         if old.mode != workload.mode:
@@ -204,6 +221,8 @@ def posture_impact(before: Posture, after: Posture) -> Impact:
                     workload.ambient,
                 )
             )
+        if not old.ports and not workload.ports:
+            continue
         ports_before, ports_after = _workload_ports(old), _workload_ports(workload)
         for port in sorted(set(ports_before) | set(ports_after)):
             # A port no policy names follows its workload's mode.
@@ -235,17 +254,22 @@ def posture_impact(before: Posture, after: Posture) -> Impact:
         if change.becomes_strict and not change.has_sidecar and not change.ambient
     )
     newly_strict = {
-        (c.namespace, c.name) for c in (*workload_changes, *port_changes) if c.becomes_strict
+        f"{c.namespace}/{c.name}" for c in (*workload_changes, *port_changes) if c.becomes_strict
     }
-    callers = (
-        [
-            WorkloadRef(w.namespace, w.name, w.kind)
-            for w in after.workloads
-            if not w.has_sidecar and not w.ambient and (w.namespace, w.name) not in newly_strict
-        ]
-        if newly_strict
-        else []
-    )
+    callers: list[WorkloadRef] = []
+    callers_total = 0
+    if newly_strict:
+        for w in after.workloads:
+            if w.has_sidecar or w.ambient or f"{w.namespace}/{w.name}" in newly_strict:
+                continue
+            callers_total += 1
+            if len(callers) < PLAINTEXT_CALLERS_SHOWN:
+                callers.append(WorkloadRef(w.namespace, w.name, w.kind))
+        for ref in outside_plaintext_workloads:
+            if len(callers) >= PLAINTEXT_CALLERS_SHOWN:
+                break
+            callers.append(ref)
+        callers_total += outside_plaintext_total
 
     findings_before = {_finding_key(f): f for f in before.findings}
     findings_after = {_finding_key(f): f for f in after.findings}
@@ -262,8 +286,8 @@ def posture_impact(before: Posture, after: Posture) -> Impact:
         workload_changes=tuple(workload_changes),
         port_changes=tuple(port_changes),
         strict_without_sidecar=strict_without_sidecar,
-        plaintext_callers=tuple(callers[:PLAINTEXT_CALLERS_SHOWN]),
-        plaintext_callers_total=len(callers),
+        plaintext_callers=tuple(callers),
+        plaintext_callers_total=callers_total,
         destination_rule_conflicts=conflicts,
         findings_appearing=appearing,
         findings_disappearing=disappearing,

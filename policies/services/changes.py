@@ -22,6 +22,7 @@ import yaml
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from policies import cluster, roles
@@ -35,7 +36,14 @@ from policies.cluster_errors import (
     Unauthorized,
     Unavailable,
 )
-from policies.models import AuditEntry, PolicyRecord, ServiceRecord, Snapshot, TimedRestore
+from policies.models import (
+    AuditEntry,
+    NamespacePosture,
+    PolicyRecord,
+    ServiceRecord,
+    Snapshot,
+    TimedRestore,
+)
 from policies.models import WorkloadPosture as WorkloadRow
 from policies.services.audit import AuditAction, audit_entry_record
 
@@ -563,22 +571,96 @@ def _duration_words(duration: timedelta) -> str:
 # --- Preview --------------------------------------------------------------------------------
 
 
+def _scoped_objects(snapshot: Snapshot, namespaces: set[str]) -> list[dict]:
+    """Engine input for only `namespaces` (plus every DestinationRule, which may point at
+    them from anywhere): what a change inside those namespaces can move.
+
+    The same objects policies.snapshot_objects builds for the whole snapshot, restricted by
+    the query, so a preview on a 150,000-workload mesh evaluates a few dozen workloads.
+    """
+    from policies.snapshot_objects import AMBIENT_LABEL, workload_object
+
+    rows = NamespacePosture.objects.filter(snapshot=snapshot, name__in=namespaces)
+    namespace_labels = dict(rows.values_list("name", "labels"))
+    ambient_namespaces = {
+        name
+        for name, labels in namespace_labels.items()
+        if (labels or {}).get(AMBIENT_LABEL) == "ambient"
+    }
+    objects: list[dict] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+        for name, labels in namespace_labels.items()
+    ]
+    workloads = WorkloadRow.objects.filter(snapshot=snapshot, namespace__in=namespaces)
+    for namespace, name, kind, labels, ports, has_sidecar, ambient in workloads.values_list(
+        "namespace", "name", "kind", "labels", "container_ports", "has_sidecar", "ambient"
+    ):
+        objects.append(
+            workload_object(
+                namespace=namespace,
+                name=name,
+                kind=kind,
+                labels=labels or {},
+                container_ports=ports or [],
+                has_sidecar=has_sidecar,
+                ambient=ambient and namespace not in ambient_namespaces,
+            )
+        )
+    policies = PolicyRecord.objects.filter(snapshot=snapshot).filter(
+        Q(namespace__in=namespaces) | Q(kind=DESTINATION_RULE)
+    )
+    objects.extend(policies.values_list("manifest", flat=True))
+    services = ServiceRecord.objects.filter(snapshot=snapshot, namespace__in=namespaces)
+    for namespace, name, selector, ports in services.values_list(
+        "namespace", "name", "selector", "ports"
+    ):
+        objects.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"namespace": namespace, "name": name},
+                "spec": {"selector": selector or {}, "ports": ports or []},
+            }
+        )
+    return objects
+
+
+def _outside_plaintext_workloads(snapshot: Snapshot, namespaces: set[str]):
+    from policies.engine.impact import PLAINTEXT_CALLERS_SHOWN, WorkloadRef
+
+    rows = WorkloadRow.objects.filter(snapshot=snapshot, has_sidecar=False, ambient=False).exclude(
+        namespace__in=namespaces
+    )
+    shown = [
+        WorkloadRef(namespace, name, kind)
+        for namespace, name, kind in rows.order_by("namespace", "name").values_list(
+            "namespace", "name", "kind"
+        )[:PLAINTEXT_CALLERS_SHOWN]
+    ]
+    return shown, rows.count()
+
+
 def _impact_of(plan: ChangePlan):
-    """(Impact, note): the engine on the current snapshot, with and without the change."""
+    """(Impact, note): the engine on the current snapshot, with and without the change.
+
+    A change inside one namespace can only move that namespace, so only it and the root
+    namespace are evaluated; a change in the root namespace (mesh-wide) evaluates the mesh.
+    """
     snapshot = _snapshot()
     if snapshot is None:
         return None, "No snapshot yet: meshui cannot tell what this changes until it syncs."
-    try:
-        from policies.engine import evaluate
-        from policies.engine.impact import (
-            objects_with_applied,
-            objects_with_deleted,
-            posture_impact,
-        )
-        from policies.snapshot_objects import snapshot_objects
-    except ImportError as error:  # a layer not installed yet: say so, don't guess
-        return None, f"Impact preview unavailable ({error})."
-    before_objects = snapshot_objects(snapshot)
+    from policies.engine import evaluate
+    from policies.engine.impact import objects_with_applied, objects_with_deleted, posture_impact
+    from policies.snapshot_objects import snapshot_objects
+
+    root = snapshot.root_namespace
+    if plan.namespace and plan.namespace != root:
+        scope = {plan.namespace, root}
+        before_objects = _scoped_objects(snapshot, scope)
+        outside, outside_total = _outside_plaintext_workloads(snapshot, scope)
+    else:
+        before_objects = snapshot_objects(snapshot)
+        outside, outside_total = [], 0
     after_objects = list(before_objects)
     if plan.delete:
         kind, namespace, name, _rv = plan.delete
@@ -590,10 +672,12 @@ def _impact_of(plan: ChangePlan):
         candidate["metadata"].setdefault("creationTimestamp", now)
         candidate["metadata"].pop("resourceVersion", None)
         after_objects = objects_with_applied(after_objects, candidate)
-    root = snapshot.root_namespace
     before = evaluate(before_objects, root_namespace=root)
     after = evaluate(after_objects, root_namespace=root)
-    return posture_impact(before, after), ""
+    impact = posture_impact(
+        before, after, outside_plaintext_workloads=outside, outside_plaintext_total=outside_total
+    )
+    return impact, ""
 
 
 def _verb(plan: ChangePlan) -> str:

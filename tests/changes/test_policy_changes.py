@@ -239,3 +239,40 @@ def test_istio_not_installed_is_told_in_words(kube, db, users):
             user=users["oncall"], namespace="default", mode="STRICT", reason="x"
         )
     assert "Istio is not installed" in failed.value.message
+
+
+def test_preview_of_one_namespace_matches_evaluating_the_whole_mesh(mesh, users):
+    from policies.engine import evaluate
+    from policies.engine.impact import objects_with_applied, posture_impact
+    from policies.models import Snapshot
+    from policies.snapshot_objects import snapshot_objects
+    from tests.engine.builders import destination_rule
+
+    # A rule in another namespace that turns mTLS off towards shop's cart.
+    mesh.seed([destination_rule("legacy", "to-cart", "cart.shop.svc.cluster.local", "DISABLE")])
+    resync()
+    plan = changes.namespace_mode_plan(namespace="shop", mode="STRICT")
+    scoped, _note = changes._impact_of(plan)
+
+    objects = snapshot_objects(Snapshot.objects.latest())
+    manifest = {
+        **plan.manifests[0],
+        "metadata": {**plan.manifests[0]["metadata"], "creationTimestamp": "2030-01-01T00:00:00Z"},
+    }
+    full = posture_impact(
+        evaluate(objects, root_namespace="istio-system"),
+        evaluate(objects_with_applied(objects, manifest), root_namespace="istio-system"),
+    )
+    for field in (
+        "namespace_changes",
+        "workload_changes",
+        "port_changes",
+        "strict_without_sidecar",
+        "plaintext_callers",
+        "plaintext_callers_total",
+    ):
+        assert getattr(scoped, field) == getattr(full, field), field
+    assert {f.code for f in scoped.findings_appearing} == {f.code for f in full.findings_appearing}
+    assert "DESTINATION_RULE_DISABLES_MTLS_TO_STRICT" in {
+        f.code for f in scoped.destination_rule_conflicts
+    }
