@@ -6,10 +6,12 @@ uses the snapshot and the exemptions that were in force then, never today's.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Q
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
 
 from policies.models import (
     SEVERITY_RANK,
@@ -404,8 +406,17 @@ class ModeChange:
     kind: str
     before: str  # "" = absent at the first date
     after: str  # "" = absent at the second date
-    ports_before: dict
-    ports_after: dict
+    ports_before_json: str
+    ports_after_json: str
+
+    # Decoded only for the rows a page shows: a big comparison lists the first thousand.
+    @property
+    def ports_before(self) -> dict:
+        return json.loads(self.ports_before_json)
+
+    @property
+    def ports_after(self) -> dict:
+        return json.loads(self.ports_after_json)
 
 
 @dataclass
@@ -428,12 +439,18 @@ class Comparison:
 def changes_between(
     before: dict[tuple, tuple], after: dict[tuple, tuple], *, kind_of
 ) -> list[ModeChange]:
-    """Rows whose mode or port modes differ, plus rows only one side has."""
+    """Rows whose mode or port modes differ, plus rows only one side has.
+
+    Port modes arrive as JSON text: equal text is equal ports; text is decoded only to
+    settle a same-mode row whose text differs, or later for the rows a page shows.
+    """
     changes = []
     for key in sorted(before.keys() | after.keys()):
-        mode_before, ports_before = before.get(key, ("", {}))
-        mode_after, ports_after = after.get(key, ("", {}))
-        if (mode_before, ports_before) == (mode_after, ports_after):
+        mode_before, ports_before = before.get(key, ("", "{}"))
+        mode_after, ports_after = after.get(key, ("", "{}"))
+        if mode_before == mode_after and (
+            ports_before == ports_after or json.loads(ports_before) == json.loads(ports_after)
+        ):
             continue
         namespace, name = key[0], key[1]
         changes.append(
@@ -460,7 +477,7 @@ def snapshot_compare(*, at_from: datetime, at_to: datetime) -> Comparison | None
 
     def namespace_modes(snapshot):
         return {
-            (name, name): (mode, {})
+            (name, name): (mode, "{}")
             for name, mode in snapshot.namespaces.values_list("name", "mode").iterator()
         }
 
@@ -468,7 +485,7 @@ def snapshot_compare(*, at_from: datetime, at_to: datetime) -> Comparison | None
         return {
             (namespace, name, kind): (mode, ports)
             for namespace, name, kind, mode, ports in snapshot.workloads.values_list(
-                "namespace", "name", "kind", "mode", "ports"
+                "namespace", "name", "kind", "mode", Cast("ports", TextField())
             ).iterator(chunk_size=5000)
         }
 
