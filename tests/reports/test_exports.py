@@ -237,3 +237,30 @@ def test_report_command_without_a_snapshot_exits_1(db, tmp_path):
 
     assert refused.value.returncode == 1
     assert "No snapshot had been taken" in str(refused.value)
+
+
+def test_report_command_bad_date_exits_2_with_a_message_not_a_traceback():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    manage = Path(__file__).resolve().parents[2] / "manage.py"
+    result = subprocess.run(
+        [sys.executable, str(manage), "report", "--at", "31/12/2026"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+    assert result.returncode == 2
+    assert "'31/12/2026' is not a date or time" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_report_command_unwritable_output_exits_2(snapshot, tmp_path):
+    with pytest.raises(CommandError) as refused:
+        call_command("report", "--output", str(tmp_path / "missing-folder" / "x.json"))
+
+    assert refused.value.returncode == 2
+    assert "Cannot write" in str(refused.value)
