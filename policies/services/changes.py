@@ -764,23 +764,13 @@ def namespace_change_lock(namespace: str):
 
 
 def _sync_soon(namespace: str) -> None:
-    """Ask for a sync right after the change so the page can show it in seconds."""
-    try:
-        from policies.tasks import sync_cluster
-    except ImportError:
-        return
+    """Ask for a sync right after the change commits, so the page shows it in seconds.
 
-    def enqueue():
-        try:
-            sync_cluster.delay(trigger="change")
-        except TypeError:
-            sync_cluster.delay()
-        except Exception:  # noqa: BLE001 - a broker hiccup must not turn an applied change red
-            logger.warning(
-                "could not enqueue a sync after a change in %s", namespace, exc_info=True
-            )
+    (The sync reads the whole cluster; it is coalesced with any sync already running.)
+    """
+    from policies.services.sync import sync_request
 
-    transaction.on_commit(enqueue)
+    sync_request(trigger="change")
 
 
 def _apply_all(user, plan: ChangePlan, *, force: bool, object_before: dict | None) -> ChangeResult:
