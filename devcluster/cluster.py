@@ -127,10 +127,7 @@ class DevCluster:
 
     def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         """One stored object, or None."""
-        for obj in self.objects(kind, namespace or None):
-            if obj["metadata"]["name"] == name:
-                return obj
-        return None
+        return self.server.state.stored(self._resource(kind), namespace, name)
 
     @property
     def resource_version(self) -> str:

@@ -219,6 +219,12 @@ class ClusterState:
             raise errors.not_found(resource.plural, resource.group, name)
         return served_as(obj, resource, version)
 
+    def stored(self, resource: ResourceType, namespace: str | None, name: str) -> dict | None:
+        """The stored object (storage version) or None; a dict lookup, no listing."""
+        key = (namespace or "" if resource.namespaced else "", name)
+        with self.lock:
+            return self._objects.get(resource.key, {}).get(key)
+
     def namespace_exists(self, name: str) -> bool:
         with self.lock:
             return ("", name) in self._objects.get("/namespaces", {})
@@ -828,7 +834,6 @@ class ClusterState:
                 created = ownership.apply(
                     live, applied, options.field_manager, api_version, now_rfc3339(), force=True
                 )
-                created["metadata"]["managedFields"] = ownership.as_managed_fields()
                 warnings += self._prepare(resource, version, created, None, options)
                 created["metadata"]["managedFields"] = ownership.as_managed_fields()
                 created["apiVersion"] = resource.api_version()

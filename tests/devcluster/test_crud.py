@@ -260,3 +260,21 @@ def test_the_status_subresource_writes_only_status(core, custom):
     assert updated["status"] == {"observedGeneration": 1}
     assert updated["spec"] == {"mtls": {"mode": "STRICT"}}
     assert updated["metadata"]["generation"] == 1
+
+
+def test_concurrent_writers_each_get_their_own_resource_version(devcluster, api_client):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kubernetes import client
+
+    api = client.CoreV1Api(api_client)
+
+    def create(n: int) -> str:
+        return api.create_namespaced_pod(
+            "default", pod("default", f"p{n}")
+        ).metadata.resource_version
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        versions = list(pool.map(create, range(40)))
+    assert len(set(versions)) == 40
+    assert len(devcluster.objects("Pod", "default")) == 40
