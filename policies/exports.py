@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from policies.models import Snapshot
+from policies.selectors.audit import CSV_COLUMNS as AUDIT_CSV_COLUMNS
 from policies.selectors.reports import (
     ExemptionsAt,
     audit_entries_between,
@@ -60,18 +61,8 @@ WORKLOAD_COLUMNS = (
     "reason_chain",
 )
 FINDING_COLUMNS = ("severity", "code", "namespace", "name", "kind", "message")
-AUDIT_COLUMNS = (
-    "created_at",
-    "username",
-    "role",
-    "action",
-    "target_kind",
-    "target_namespace",
-    "target_name",
-    "outcome",
-    "reason",
-    "error",
-)
+# The audit log has one CSV shape across meshui: the audit page's export and this one.
+AUDIT_COLUMNS = AUDIT_CSV_COLUMNS
 TABLE_COLUMNS = {
     "namespaces": NAMESPACE_COLUMNS,
     "workloads": WORKLOAD_COLUMNS,
@@ -179,9 +170,11 @@ def finding_rows(scope: ExportScope) -> Iterator[dict]:
 
 
 def audit_rows(scope: ExportScope) -> Iterator[dict]:
-    entries = audit_entries_between(start=scope.since, end=scope.at).values(*AUDIT_COLUMNS)
+    fields = [column for column in AUDIT_COLUMNS if column != "restore_of"] + ["restore_of_id"]
+    entries = audit_entries_between(start=scope.since, end=scope.at).values(*fields)
     for values in entries.iterator(2000):
         values["created_at"] = iso(values["created_at"])
+        values["restore_of"] = values.pop("restore_of_id")
         yield values
 
 

@@ -58,8 +58,8 @@ PUBLISHED_COLUMNS = {
     "workloads": "namespace,name,kind,mode,source,policy,ports,has_sidecar,ambient,findings_count,"
     "exempt,exemption_owner,exemption_expires_at,reason_chain",
     "findings": "severity,code,namespace,name,kind,message",
-    "audit": "created_at,username,role,action,target_kind,target_namespace,target_name,outcome,"
-    "reason,error",
+    "audit": "id,created_at,username,role,action,target_kind,target_namespace,target_name,"
+    "reason,outcome,error,dry_run_result,restore_of",
 }
 
 
@@ -162,8 +162,10 @@ def test_audit_export_holds_the_entries_of_the_period(client_as, auditor_user, s
     rows = csv_rows(body(client_as(auditor_user).get("/reports/audit.csv", {"at": "2026-11-01"})))
 
     assert len(rows) == 2
-    assert rows[1][0] == "2026-10-20T10:00:00Z"
-    assert rows[1][8] == '\'=HYPERLINK("http://evil")'
+    entry = dict(zip(rows[0], rows[1], strict=True))
+    assert entry["created_at"] == "2026-10-20T10:00:00Z"
+    assert entry["reason"] == '\'=HYPERLINK("http://evil")'
+    assert entry["outcome"] == "applied"
 
 
 def test_export_at_a_past_date_uses_that_snapshot(client_as, auditor_user, snapshot):
