@@ -174,3 +174,15 @@ def test_thinning_keeps_the_last_snapshot_of_each_slot():
     assert len(thinned) == 10
     assert thinned[-1] == points[-1]
     assert thinned[0] == points[9]
+
+
+def test_trends_under_htmx_return_only_the_charts(client_as, auditor_user, db):
+    response = client_as(auditor_user).get(
+        "/reports/trends/",
+        {"days": "7"},
+        headers={"HX-Request": "true", "HX-Target": "trend-charts"},
+    )
+    html = response.content.decode()
+
+    assert html.lstrip().startswith('<section id="trend-charts"')
+    assert "No snapshots in the last 7 days." in html

@@ -206,3 +206,14 @@ def test_report_counts_every_weak_row_but_lists_only_the_first_ones():
     assert report.weak_workloads_total == 3
     assert [row.record.name for row in report.weak_workloads] == ["a", "b"]
     assert [port.port for port in report.weak_workloads[1].weak_ports] == ["81"]
+
+
+def test_a_changes_period_that_starts_after_the_report_date_is_refused(
+    client_as, auditor_user, two_snapshots
+):
+    response = client_as(auditor_user).get("/reports/", {"at": "2026-11-05", "since": "2026-11-06"})
+
+    assert response.status_code == 400
+    assert (
+        "&#x27;Changes since&#x27; must be before &#x27;As at&#x27;." in response.content.decode()
+    )
