@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from . import errors
+from . import errors, openapi
 from .errors import ApiError
 from .faults import Fault, FaultPlan
 from .registry import Registry
@@ -303,6 +303,17 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if path == "/version":
             self._send_json(200, KUBE_VERSION)
+            return
+        if path == "/openapi/v3":
+            self._send_json(200, openapi.root_document(self.api.registry))
+            return
+        if path.startswith("/openapi/v3/"):
+            document = openapi.group_version_document(
+                self.api.registry, path[len("/openapi/v3/") :]
+            )
+            if document is None:
+                raise errors.path_not_found()
+            self._send_json(200, document)
             return
         if path == "/api":
             self._send_json(

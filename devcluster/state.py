@@ -464,13 +464,7 @@ class ClusterState:
         options: WriteOptions,
     ) -> list[str]:
         """Prune, then validate metadata, schema and CEL rules; return Warning texts."""
-        warnings = self._prune(
-            resource,
-            version,
-            obj,
-            options,
-            f'{resource.kind} in version "{version}" cannot be handled as a {resource.kind}',
-        )
+        warnings = self._prune(resource, version, obj, options, apply=False)
         schema = self.registry.schema(resource, version)
         name = obj.get("metadata", {}).get("name", "")
         causes = metadata_causes(obj.get("metadata"), resource.name_rule)
@@ -486,14 +480,25 @@ class ClusterState:
         version: str,
         obj: dict[str, Any],
         options: WriteOptions,
-        strict_error_prefix: str,
+        *,
+        apply: bool,
     ) -> list[str]:
         """Drop undeclared fields; Strict refuses them (400), Warn reports them, Ignore not."""
         schema = self.registry.schema(resource, version)
         unknown = schema.prune(obj) if schema is not None else []
         if unknown and options.field_validation == "Strict":
+            # kube-apiserver's words differ between decoding a body and building an apply patch.
+            if apply:
+                fields = ", ".join(f".{u}: field not declared in schema" for u in unknown)
+                raise errors.bad_request(
+                    f"failed to create typed patch object ({resource.api_version(version)}, "
+                    f"Kind={resource.kind}): {fields}"
+                )
             fields = ", ".join(f'unknown field "{u}"' for u in unknown)
-            raise errors.bad_request(f"{strict_error_prefix}: strict decoding error: {fields}")
+            raise errors.bad_request(
+                f'{resource.kind} in version "{version}" cannot be handled as a {resource.kind}: '
+                f"strict decoding error: {fields}"
+            )
         if options.field_validation == "Ignore":
             return []
         return [f'unknown field "{u}"' for u in unknown]
@@ -808,14 +813,7 @@ class ClusterState:
             )
         self._check_url_name(applied, name)
         self._check_url_namespace(resource, applied, namespace)
-        warnings = self._prune(
-            resource,
-            version,
-            applied,
-            options,
-            f"failed to create typed patch object ({resource.api_version(version)}, "
-            f"Kind={resource.kind})",
-        )
+        warnings = self._prune(resource, version, applied, options, apply=True)
         if resource.status_subresource:
             applied.pop("status", None)
         given_rv = applied["metadata"].pop("resourceVersion", None)

@@ -89,3 +89,31 @@ def test_get_namespaces_prints_status_and_age(devcluster_kubeconfig):
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0].split() == ["NAME", "STATUS", "AGE"]
     assert "kube-system" in result.stdout
+
+
+def test_kubectl_validates_on_the_server_without_validate_false(devcluster, devcluster_kubeconfig):
+    manifest = json.dumps(peer_auth("default"))
+    created = kubectl(devcluster_kubeconfig, "create", "-f", "-", stdin=manifest)
+    assert created.returncode == 0, created.stderr
+    (post,) = [r for r in devcluster.requests if r.method == "POST"]
+    assert post.param("fieldValidation") == "Strict"
+    unknown = peer_auth("default", "typo")
+    unknown["spec"]["mtls"]["mdoe"] = "STRICT"
+    refused = kubectl(devcluster_kubeconfig, "create", "-f", "-", stdin=json.dumps(unknown))
+    assert refused.returncode == 1
+    assert 'strict decoding error: unknown field "spec.mtls.mdoe"' in refused.stderr
+
+
+def test_client_side_apply_creates_then_configures(devcluster, devcluster_kubeconfig):
+    first = kubectl(
+        devcluster_kubeconfig, "apply", "-f", "-", stdin=json.dumps(peer_auth("default"))
+    )
+    assert first.returncode == 0, first.stderr
+    assert "peerauthentication.security.istio.io/default created" in first.stdout
+    changed = json.dumps(peer_auth("default", mode="PERMISSIVE"))
+    second = kubectl(devcluster_kubeconfig, "apply", "-f", "-", stdin=changed)
+    assert second.returncode == 0, second.stderr
+    assert "configured" in second.stdout
+    stored = devcluster.get("PeerAuthentication", "default", "default")
+    assert stored["spec"]["mtls"]["mode"] == "PERMISSIVE"
+    assert "kubectl.kubernetes.io/last-applied-configuration" in stored["metadata"]["annotations"]

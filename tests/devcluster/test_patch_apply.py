@@ -318,3 +318,25 @@ def test_force_on_a_non_apply_patch_is_422(custom):
     )
     assert status == 422
     assert body["details"]["causes"][0]["field"] == "force"
+
+
+def test_strict_apply_names_the_undeclared_field_like_kube(custom):
+    body = peer_auth("default")
+    body["spec"]["mtls"]["mdoe"] = "STRICT"
+    status, status_body = failure(
+        custom.patch_namespaced_custom_object,
+        PA_GROUP,
+        "v1",
+        "default",
+        PA_PLURAL,
+        "default",
+        body,
+        field_manager="meshui",
+        field_validation="Strict",
+        _content_type=APPLY,
+    )
+    assert status == 400
+    assert status_body["message"] == (
+        "failed to create typed patch object (security.istio.io/v1, Kind=PeerAuthentication): "
+        ".spec.mtls.mdoe: field not declared in schema"
+    )
