@@ -28,6 +28,11 @@ class ExemptionForm(forms.Form):
         widget=DateInput, label="Expires on", help_text="Valid to the end of that day (UTC)."
     )
 
+    def __init__(self, *args, today=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if today is not None:  # lets the browser's date picker refuse past days up front
+            self.fields["expires_on"].widget.attrs["min"] = today.isoformat()
+
     def clean_namespace(self):
         namespace = self.cleaned_data["namespace"].strip()
         if not DNS_LABEL.match(namespace):

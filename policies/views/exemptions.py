@@ -27,9 +27,11 @@ from policies.views.rendering import page_response
 def exemption_page(request, form: ExemptionForm | None, *, status: int = 200):
     now = timezone.now()
     may_manage = can_manage_exemptions(request.user)
+    if form is None and may_manage:
+        form = ExemptionForm(today=now.date())
     context = {
         "rows": exemption_list(now=now),
-        "form": form if form is not None else (ExemptionForm() if may_manage else None),
+        "form": form,
         "may_manage": may_manage,
         "now": now,
     }
