@@ -387,6 +387,7 @@ def fold_owned_workloads(workloads: list[WorkloadInput]) -> list[WorkloadInput]:
             by_uid[workload.uid] = workload
 
     def owner_of(workload: WorkloadInput) -> WorkloadInput | None:
+        """The controller named by the owner reference, by uid, else by kind and name."""
         uid, kind, name = workload.owner  # type: ignore[misc]
         candidate = by_uid.get(uid) if uid else None
         if candidate is None:

@@ -222,6 +222,7 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
     )
 
     def mesh_step(decided_below: bool) -> LevelStep:
+        """The mesh level's chain entry, overridden when a narrower level decided."""
         if mesh is None:
             return mesh_absent
         return mesh.step(_outcome(mesh, not decided_below))
@@ -588,6 +589,7 @@ def _policy_verdicts(
     status: dict[int, tuple[str, str, str]] = {}
 
     def level_status(competition: Competition | None, scope: str) -> None:
+        """Record the winner as effective and the losers as shadowed at one level."""
         if competition is None:
             return
         winner = competition.winner

@@ -309,3 +309,17 @@ def test_malformed_objects_are_skipped_not_fatal():
     posture = evaluate(objects)
     assert [w.name for w in posture.workloads] == ["api", "odd"]
     assert workload_of(posture, "shop/api").mode is Mode.PERMISSIVE
+
+
+def test_evaluate_leaves_the_garbage_collector_as_it_found_it():
+    import gc
+
+    assert gc.isenabled()
+    evaluate([deployment("shop", "api")])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        evaluate([deployment("shop", "api")])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
