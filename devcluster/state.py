@@ -183,8 +183,14 @@ class ClusterState:
         return gone
 
     def _store_new(
-        self, resource: ResourceType, obj: dict[str, Any], *, creation_timestamp: str | None
+        self,
+        resource: ResourceType,
+        obj: dict[str, Any],
+        *,
+        creation_timestamp: str | None,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
+        """Fill the server's metadata and store; a dry run fills it and stores nothing."""
         metadata = obj["metadata"]
         metadata["uid"] = metadata.get("uid") or str(uuid.uuid4())
         metadata["creationTimestamp"] = creation_timestamp or now_rfc3339()
@@ -194,6 +200,8 @@ class ClusterState:
             metadata.pop("generation", None)
         if resource.key == "/namespaces":
             self._namespace_defaults(obj)
+        if dry_run:
+            return obj  # no resourceVersion consumed
         metadata["resourceVersion"] = str(self._next_rv())
         key = (metadata.get("namespace", ""), metadata["name"])
         self._put(resource, key, obj, "ADDED")
@@ -583,16 +591,7 @@ class ClusterState:
             ownership.record_update(None, obj, manager, resource.api_version(version), now)
             obj["metadata"]["managedFields"] = ownership.as_managed_fields()
             obj["apiVersion"] = resource.api_version()
-            if options.dry_run:
-                obj["metadata"]["uid"] = str(uuid.uuid4())
-                obj["metadata"]["creationTimestamp"] = now
-                if resource.has_generation:
-                    obj["metadata"]["generation"] = 1
-                if resource.key == "/namespaces":
-                    self._namespace_defaults(obj)
-                stored = obj
-            else:
-                stored = self._store_new(resource, obj, creation_timestamp=now)
+            stored = self._store_new(resource, obj, creation_timestamp=now, dry_run=options.dry_run)
         return Result(201, served_as(stored, resource, version), warnings)
 
     def _finish_update(
@@ -708,10 +707,7 @@ class ClusterState:
             if given_rv and given_rv != old["metadata"]["resourceVersion"]:
                 raise errors.stale_update(resource.plural, resource.group, name)
             if subresource == "status":
-                new = {**copy.deepcopy(old), "status": new.get("status")}
-                if new["status"] is None:
-                    del new["status"]
-                return self._finish_status(resource, version, old, new, options, manager)
+                return self._finish_status(resource, version, old, new.get("status"), options)
             return self._finish_update(resource, version, old, new, options, manager=manager)
 
     def _finish_status(
@@ -719,10 +715,13 @@ class ClusterState:
         resource: ResourceType,
         version: str,
         old: dict[str, Any],
-        new: dict[str, Any],
+        status: Any,
         options: WriteOptions,
-        manager: str,
     ) -> Result:
+        """A write to the status subresource: only `status` changes, generation stays."""
+        new = {k: v for k, v in old.items() if k != "status"}
+        if status is not None:
+            new["status"] = status
         if new == old:
             return Result(200, served_as(old, resource, version))
         if options.dry_run:
@@ -772,13 +771,7 @@ class ClusterState:
             new = self._decode(resource, version, patched)
             self._check_url_namespace(resource, new, namespace)
             if subresource == "status":
-                status = new.get("status")
-                new = copy.deepcopy(old)
-                if status is None:
-                    new.pop("status", None)
-                else:
-                    new["status"] = status
-                return self._finish_status(resource, version, old, new, options, manager)
+                return self._finish_status(resource, version, old, new.get("status"), options)
             return self._finish_update(resource, version, old, new, options, manager=manager)
 
     def apply(
@@ -835,14 +828,9 @@ class ClusterState:
                 warnings += self._prepare(resource, version, created, None, options)
                 created["metadata"]["managedFields"] = ownership.as_managed_fields()
                 created["apiVersion"] = resource.api_version()
-                if options.dry_run:
-                    metadata = created["metadata"]
-                    metadata["uid"] = str(uuid.uuid4())
-                    metadata["creationTimestamp"] = now_rfc3339()
-                    if resource.has_generation:
-                        metadata["generation"] = 1
-                    return Result(201, served_as(created, resource, version), warnings)
-                stored = self._store_new(resource, created, creation_timestamp=None)
+                stored = self._store_new(
+                    resource, created, creation_timestamp=None, dry_run=options.dry_run
+                )
                 return Result(201, served_as(stored, resource, version), warnings)
             if given_rv and given_rv != old["metadata"]["resourceVersion"]:
                 raise errors.stale_update(resource.plural, resource.group, name)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import pytest
+from kubernetes.client import ApiException
 
 PA_GROUP, PA_PLURAL = "security.istio.io", "peerauthentications"
 DR_GROUP, DR_PLURAL = "networking.istio.io", "destinationrules"
@@ -77,3 +81,10 @@ def deployment(namespace: str, name: str, *, replicas: int = 1) -> dict[str, Any
             },
         },
     }
+
+
+def failure(call, *args, **kwargs) -> tuple[int, dict]:
+    """Call a client method that must fail: its HTTP status and decoded Status body."""
+    with pytest.raises(ApiException) as raised:
+        call(*args, **kwargs)
+    return raised.value.status, json.loads(raised.value.body)

@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import json
+from kubernetes.client import V1DeleteOptions, V1Preconditions
 
-import pytest
-from kubernetes.client import ApiException, V1DeleteOptions, V1Preconditions
-
-from .builders import PA_GROUP, PA_PLURAL, deployment, peer_auth, pod
-
-
-def failure(call, *args, **kwargs) -> tuple[int, dict]:
-    with pytest.raises(ApiException) as raised:
-        call(*args, **kwargs)
-    return raised.value.status, json.loads(raised.value.body)
+from .builders import PA_GROUP, PA_PLURAL, deployment, failure, peer_auth, pod
 
 
 def test_custom_resource_delete_answers_a_success_status_with_details(custom, devcluster):

@@ -8,13 +8,7 @@ import pytest
 from kubernetes import watch
 from kubernetes.client import ApiException
 
-from .builders import PA_GROUP, PA_PLURAL, namespace, peer_auth, pod
-
-
-def failure(call, *args, **kwargs) -> tuple[int, dict]:
-    with pytest.raises(ApiException) as raised:
-        call(*args, **kwargs)
-    return raised.value.status, json.loads(raised.value.body)
+from .builders import PA_GROUP, PA_PLURAL, failure, namespace, peer_auth, pod
 
 
 def test_lists_have_the_list_kind_and_resource_version_and_namespace_name_order(custom, devcluster):

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from kubernetes.client import ApiException
-
-from .builders import PA_GROUP, PA_PLURAL, deployment, peer_auth, pod
+from .builders import PA_GROUP, PA_PLURAL, deployment, failure, peer_auth, pod
 
 APPLY = "application/apply-patch+yaml"
 
@@ -24,12 +21,6 @@ def apply(custom, body, *, manager="meshui", force=None, dry_run=None):
         PA_GROUP, "v1", metadata["namespace"], PA_PLURAL, metadata["name"], body, **kwargs
     )
     return response.status, json.loads(response.data)
-
-
-def failure(call, *args, **kwargs) -> tuple[int, dict]:
-    with pytest.raises(ApiException) as raised:
-        call(*args, **kwargs)
-    return raised.value.status, json.loads(raised.value.body)
 
 
 def test_merge_patch_merges_maps_and_null_deletes(custom):

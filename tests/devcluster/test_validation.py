@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import json
-
-import pytest
-from kubernetes.client import ApiException
-
-from .builders import DR_GROUP, DR_PLURAL, PA_GROUP, PA_PLURAL, destination_rule, peer_auth, pod
-
-
-def rejected(call, *args, **kwargs) -> tuple[int, dict]:
-    with pytest.raises(ApiException) as raised:
-        call(*args, **kwargs)
-    return raised.value.status, json.loads(raised.value.body)
+from .builders import (
+    DR_GROUP,
+    DR_PLURAL,
+    PA_GROUP,
+    PA_PLURAL,
+    destination_rule,
+    failure,
+    peer_auth,
+    pod,
+)
 
 
 def test_an_unsupported_mode_is_422_in_the_crds_own_words(custom, devcluster):
-    status, body = rejected(
+    status, body = failure(
         custom.create_namespaced_custom_object,
         PA_GROUP,
         "v1",
@@ -43,7 +41,7 @@ def test_an_unsupported_mode_is_422_in_the_crds_own_words(custom, devcluster):
 
 
 def test_cel_rule_port_level_mtls_requires_a_selector(custom):
-    status, body = rejected(
+    status, body = failure(
         custom.create_namespaced_custom_object,
         PA_GROUP,
         "v1",
@@ -61,7 +59,7 @@ def test_cel_rule_port_level_mtls_requires_a_selector(custom):
 
 def test_cel_rule_ports_must_be_in_range(custom):
     body = peer_auth("default", selector={"app": "web"}, port_modes={70000: "DISABLE"})
-    status, status_body = rejected(
+    status, status_body = failure(
         custom.create_namespaced_custom_object, PA_GROUP, "v1", "default", PA_PLURAL, body
     )
     assert status == 422
@@ -76,7 +74,7 @@ def test_cel_rule_ports_must_be_in_range(custom):
 
 def test_cel_rule_wildcards_are_refused_in_selector_values(custom):
     body = peer_auth("default", selector={"app": "web*"})
-    _, status_body = rejected(
+    _, status_body = failure(
         custom.create_namespaced_custom_object, PA_GROUP, "v1", "default", PA_PLURAL, body
     )
     assert status_body["details"]["causes"][0]["message"] == (
@@ -95,7 +93,7 @@ def test_destination_rule_schema_types_and_required_fields_are_enforced(custom):
     body = destination_rule("default", "web", host="web.default.svc.cluster.local")
     del body["spec"]["host"]
     body["spec"]["trafficPolicy"]["connectionPool"] = {"tcp": {"maxConnections": "many"}}
-    status, status_body = rejected(
+    status, status_body = failure(
         custom.create_namespaced_custom_object, DR_GROUP, "v1", "default", DR_PLURAL, body
     )
     assert status == 422
@@ -110,7 +108,7 @@ def test_destination_rule_schema_types_and_required_fields_are_enforced(custom):
 def test_destination_rule_duration_rules_run_through_cel(custom):
     body = destination_rule("default", "web", host="web")
     body["spec"]["trafficPolicy"]["connectionPool"] = {"tcp": {"connectTimeout": "0.1ms"}}
-    _, status_body = rejected(
+    _, status_body = failure(
         custom.create_namespaced_custom_object, DR_GROUP, "v1", "default", DR_PLURAL, body
     )
     assert status_body["details"]["causes"][0]["field"] == (
@@ -119,7 +117,7 @@ def test_destination_rule_duration_rules_run_through_cel(custom):
 
 
 def test_object_names_must_be_dns_1123_subdomains(custom):
-    status, body = rejected(
+    status, body = failure(
         custom.create_namespaced_custom_object,
         PA_GROUP,
         "v1",
@@ -134,13 +132,13 @@ def test_object_names_must_be_dns_1123_subdomains(custom):
 
 
 def test_namespace_names_must_be_dns_1123_labels(core):
-    status, body = rejected(core.create_namespace, {"metadata": {"name": "a.b"}})
+    status, body = failure(core.create_namespace, {"metadata": {"name": "a.b"}})
     assert status == 422
     assert "a lowercase RFC 1123 label" in body["message"]
 
 
 def test_label_values_are_validated_on_built_in_kinds_too(core):
-    status, body = rejected(
+    status, body = failure(
         core.create_namespaced_pod, "default", pod("default", "web", app="not valid!")
     )
     assert status == 422
@@ -178,7 +176,7 @@ def test_field_validation_ignore_prunes_silently(custom, devcluster):
 def test_field_validation_strict_refuses_unknown_fields_like_the_apiserver(custom, devcluster):
     body = peer_auth("default")
     body["spec"]["mtlsMode"] = "STRICT"
-    status, status_body = rejected(
+    status, status_body = failure(
         custom.create_namespaced_custom_object,
         PA_GROUP,
         "v1",
@@ -205,7 +203,7 @@ def test_dry_run_create_validates_and_stores_nothing(custom, devcluster):
     assert "resourceVersion" not in answered["metadata"]
     assert devcluster.objects("PeerAuthentication") == []
     assert devcluster.resource_version == before
-    status, _ = rejected(
+    status, _ = failure(
         custom.create_namespaced_custom_object,
         PA_GROUP,
         "v1",
@@ -218,7 +216,7 @@ def test_dry_run_create_validates_and_stores_nothing(custom, devcluster):
 
 
 def test_an_unknown_dry_run_value_is_400(custom):
-    status, body = rejected(
+    status, body = failure(
         custom.create_namespaced_custom_object,
         PA_GROUP,
         "v1",
@@ -236,7 +234,7 @@ def test_updates_are_validated_too(custom):
         PA_GROUP, "v1", "default", PA_PLURAL, peer_auth("default")
     )
     created["spec"]["mtls"]["mode"] = "NOPE"
-    status, _ = rejected(
+    status, _ = failure(
         custom.replace_namespaced_custom_object,
         PA_GROUP,
         "v1",
