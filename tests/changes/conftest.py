@@ -8,7 +8,6 @@ import pytest
 from devcluster.cluster import DevCluster
 from policies import cluster
 from policies.services.sync import cluster_sync
-from tests.browser.conftest import browser, log_in, page, screenshot  # noqa: F401 - shared
 from tests.engine.builders import deployment, namespace, peer_auth, service
 from tests.factories import user_with_role
 

@@ -4,10 +4,33 @@ confirms, and sees the namespace STRICT once meshui has synced the cluster."""
 import pytest
 from playwright.sync_api import expect
 
+from devcluster.cluster import DevCluster
+from policies import cluster
 from policies.services.sync import cluster_sync
 from tests.changes.conftest import shop_mesh
 
-pytestmark = pytest.mark.browser
+
+@pytest.fixture(scope="module")
+def _double():
+    double = DevCluster()
+    yield double
+    double.stop()
+
+
+@pytest.fixture
+def kube(_double, settings):
+    """The API server double, seeded with the shop mesh, that meshui's settings point at."""
+    _double.reset()
+    settings.MESHUI_KUBECONFIG = str(_double.kubeconfig)
+    settings.MESHUI_KUBE_CONTEXT = ""
+    settings.MESHUI_CLUSTER_NAME = "test-cluster"
+    settings.MESHUI_ROOT_NAMESPACE = "istio-system"
+    settings.REDIS_URL = ""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    cluster.forget_clients()
+    _double.seed(shop_mesh())
+    yield _double
+    cluster.forget_clients()
 
 
 def test_oncall_switches_a_namespace_to_strict_with_preview_and_sees_it_after_sync(
@@ -17,7 +40,6 @@ def test_oncall_switches_a_namespace_to_strict_with_preview_and_sees_it_after_sy
     kube,
     screenshot,
 ):
-    kube.seed(shop_mesh())
     cluster_sync(trigger="test")
     log_in(page, "oncall", username="olga")
 
@@ -51,7 +73,6 @@ def test_oncall_switches_a_namespace_to_strict_with_preview_and_sees_it_after_sy
 def test_admin_creates_a_workload_policy_with_its_destination_rule(
     page, log_in, live_server, kube, screenshot
 ):
-    kube.seed(shop_mesh())
     cluster_sync(trigger="test")
     log_in(page, "admin", username="alice")
 
