@@ -116,6 +116,7 @@ class ClusterState:
         self._sorted: dict[str, list[tuple[Key, dict[str, Any]]]] = {}
         self._snapshots: OrderedDict[str, _Snapshot] = OrderedDict()
         self.closed = False
+        self._waiting_watchers = 0
         self._create_initial_namespaces()
 
     # -- housekeeping -------------------------------------------------------------------
@@ -169,7 +170,8 @@ class ClusterState:
             self.compacted_rv = self.history[0].resource_version
         self.history.append(Event(rv, event_type, resource.key, obj))
         self._sorted.pop(resource.key, None)
-        self.changed.notify_all()
+        if self._waiting_watchers:  # notifying nobody still costs; bulk seeds feel it
+            self.changed.notify_all()
 
     def _put(self, resource: ResourceType, key: Key, obj: dict[str, Any], event_type: str) -> None:
         self._bucket(resource)[key] = obj
@@ -435,7 +437,11 @@ class ClusterState:
                     if remaining is not None and remaining <= 0:
                         finished = True
                         break
-                    self.changed.wait(min(remaining, 1.0) if remaining is not None else 1.0)
+                    self._waiting_watchers += 1
+                    try:
+                        self.changed.wait(min(remaining, 1.0) if remaining is not None else 1.0)
+                    finally:
+                        self._waiting_watchers -= 1
             if expired_at:
                 yield _watch_error(
                     errors.expired(
@@ -954,6 +960,7 @@ class ClusterState:
         pending.sort(key=lambda o: 0 if o.get("kind") == "Namespace" else 1)
         namespaces = self.registry.by_key("/namespaces")
         stored = []
+        now = now_rfc3339()
         with self.lock:
             for body in pending:
                 match = self.registry.for_api_version(
@@ -996,7 +1003,7 @@ class ClusterState:
                     raise errors.already_exists(resource.plural, resource.group, key[1])
                 stored.append(
                     self._store_new(
-                        resource, obj, creation_timestamp=metadata.get("creationTimestamp")
+                        resource, obj, creation_timestamp=metadata.get("creationTimestamp") or now
                     )
                 )
         return stored
