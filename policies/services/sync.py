@@ -16,8 +16,9 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 
+import orjson
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -242,7 +243,8 @@ def _snapshot_write(
             findings_warning=severities["warning"],
             findings_info=severities["info"],
         )
-        NamespacePosture.objects.bulk_create(
+        _rows_insert(
+            NamespacePosture,
             (
                 NamespacePosture(
                     snapshot=snapshot,
@@ -264,9 +266,9 @@ def _snapshot_write(
                 )
                 for namespace in posture.namespaces
             ),
-            batch_size=BULK_BATCH_SIZE,
         )
-        WorkloadPosture.objects.bulk_create(
+        _rows_insert(
+            WorkloadPosture,
             (
                 WorkloadPosture(
                     snapshot=snapshot,
@@ -287,9 +289,9 @@ def _snapshot_write(
                 )
                 for workload in posture.workloads
             ),
-            batch_size=BULK_BATCH_SIZE,
         )
-        FindingRecord.objects.bulk_create(
+        _rows_insert(
+            FindingRecord,
             (
                 FindingRecord(
                     snapshot=snapshot,
@@ -303,9 +305,9 @@ def _snapshot_write(
                 )
                 for finding in findings
             ),
-            batch_size=BULK_BATCH_SIZE,
         )
-        PolicyRecord.objects.bulk_create(
+        _rows_insert(
+            PolicyRecord,
             (
                 PolicyRecord(
                     snapshot=snapshot,
@@ -327,9 +329,9 @@ def _snapshot_write(
                 )
                 for policy in posture.policies
             ),
-            batch_size=BULK_BATCH_SIZE,
         )
-        ServiceRecord.objects.bulk_create(
+        _rows_insert(
+            ServiceRecord,
             (
                 ServiceRecord(
                     snapshot=snapshot,
@@ -348,9 +350,37 @@ def _snapshot_write(
                 )
                 for service in posture.services
             ),
-            batch_size=BULK_BATCH_SIZE,
         )
     return snapshot
+
+
+def _rows_insert(model: type[models.Model], rows: Iterable[models.Model]) -> None:
+    """Insert many new rows: COPY on PostgreSQL, batched INSERTs elsewhere.
+
+    Django's bulk_create on PostgreSQL sends each batch as arrays, escaping every JSON
+    value character by character in Python; COPY streams rows and is several times faster
+    on a 10,000-namespace snapshot.
+    """
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(rows, batch_size=BULK_BATCH_SIZE)
+        return
+    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
+    quote = connection.ops.quote_name
+    statement = "COPY {} ({}) FROM STDIN".format(
+        quote(model._meta.db_table), ", ".join(quote(field.column) for field in fields)
+    )
+    json_fields = {field.attname for field in fields if isinstance(field, models.JSONField)}
+    names = [field.attname for field in fields]
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    orjson.dumps(getattr(row, name)).decode()
+                    if name in json_fields
+                    else getattr(row, name)
+                    for name in names
+                ]
+            )
 
 
 def _timestamp(created: str) -> datetime | None:

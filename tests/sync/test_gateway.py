@@ -359,3 +359,70 @@ def test_forbidden_write_keeps_the_api_servers_words(kube):
 def test_only_istio_policy_kinds_are_writable(kube):
     with pytest.raises(Invalid, match="only changes PeerAuthentications and DestinationRules"):
         cluster.object_apply(deployment("shop", "cart"))
+
+
+# --- Pods: by metadata where a controller owns them, in full where they stand alone ---------
+
+
+def owned_pod(ns: str, name: str, *, owner_kind: str, owner: str, sidecar: bool = True) -> dict:
+    annotations = {"sidecar.istio.io/status": '{"containers":["istio-proxy"]}'} if sidecar else {}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "namespace": ns,
+            "name": name,
+            "labels": {"app": owner},
+            "annotations": annotations,
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": owner_kind,
+                    "name": owner,
+                    "uid": f"uid-{owner}",
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {
+            "containers": [
+                {
+                    "name": "app",
+                    "image": "app:1",
+                    "ports": [{"containerPort": 8080}],
+                    "env": [{"name": "SECRET_LOOKING", "value": "x"}],
+                }
+            ]
+        },
+    }
+
+
+def test_pods_owned_by_a_folding_controller_are_read_by_metadata_only(kube):
+    kube.seed([owned_pod("shop", "cart-abc", owner_kind="ReplicaSet", owner="cart-7d9")])
+    read = cluster.cluster_read_all()
+    (pod,) = [o for o in read.objects if o["kind"] == "Pod"]
+    assert pod["metadata"]["annotations"]["sidecar.istio.io/status"]
+    assert pod["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet"
+    assert "spec" not in pod  # never fetched: only its metadata matters to the engine
+    (pod_list,) = [r for r in kube.requests if r.path == "/api/v1/pods"]
+    assert "as=Table" in pod_list.headers.get("accept", "")
+    assert not [r for r in kube.requests if r.path.startswith("/api/v1/namespaces/shop/pods")]
+
+
+def test_pods_that_stand_alone_are_read_in_full(kube):
+    bare = owned_pod("tools", "debug", owner_kind="ReplicaSet", owner="x")
+    bare["metadata"]["ownerReferences"] = []
+    rollout = owned_pod("shop", "web-1", owner_kind="Rollout", owner="web")  # unknown owner
+    folded = owned_pod("shop", "cart-1", owner_kind="ReplicaSet", owner="cart")
+    kube.seed([bare, rollout, folded])
+    read = cluster.cluster_read_all()
+    pods = {o["metadata"]["name"]: o for o in read.objects if o["kind"] == "Pod"}
+    assert set(pods) == {"debug", "web-1", "cart-1"}
+    assert pods["debug"]["spec"]["containers"] == [
+        {"name": "app", "ports": [{"containerPort": 8080}]}  # trimmed: no image, no env
+    ]
+    assert pods["web-1"]["spec"]["containers"][0]["ports"] == [{"containerPort": 8080}]
+    namespaced = sorted(
+        r.path for r in kube.requests if r.path.endswith("/pods") and "namespaces" in r.path
+    )
+    assert namespaced == ["/api/v1/namespaces/shop/pods", "/api/v1/namespaces/tools/pods"]

@@ -19,6 +19,7 @@ from policies.models import (
     WorkloadPosture,
 )
 from policies.selectors.sync import snapshot_current, sync_status
+from policies.services import sync as sync_service
 from policies.services.sync import cluster_sync, sync_request
 from policies.snapshot_objects import snapshot_objects
 
@@ -226,10 +227,14 @@ def test_a_failure_while_writing_leaves_no_half_snapshot(kube, monkeypatch):
     kube.seed([deployment("shop", "new-since")])
     before = row_counts()
 
-    def broken_bulk_create(*args, **kwargs):
-        raise RuntimeError("disk full")
+    real_rows_insert = sync_service._rows_insert
 
-    monkeypatch.setattr(FindingRecord.objects, "bulk_create", broken_bulk_create)
+    def rows_insert_failing_on_findings(model, rows):
+        if model is FindingRecord:
+            raise RuntimeError("disk full")
+        real_rows_insert(model, rows)
+
+    monkeypatch.setattr(sync_service, "_rows_insert", rows_insert_failing_on_findings)
     with pytest.raises(RuntimeError):
         cluster_sync(trigger="schedule")
     assert row_counts() == before
@@ -262,3 +267,57 @@ def test_a_sync_request_with_redis_down_is_recorded_as_failed_in_words(
     assert failed.status == SyncRun.Status.FAILED
     assert failed.trigger == "change"
     assert "the task queue (Redis) is unreachable" in failed.error
+
+
+def test_sidecars_injected_into_pods_count_for_their_deployment(kube):
+    app = deployment("shop", "cart", sidecar=False)  # a live template never shows injection
+    app["metadata"]["uid"] = "uid-cart"
+    replica_set = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "namespace": "shop",
+            "name": "cart-7d9",
+            "uid": "uid-cart-7d9",
+            "labels": {"app": "cart"},
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "name": "cart",
+                    "uid": "uid-cart",
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {"selector": {"matchLabels": {"app": "cart"}}, "template": app["spec"]["template"]},
+    }
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "namespace": "shop",
+            "name": "cart-7d9-x1",
+            "labels": {"app": "cart"},
+            "annotations": {"sidecar.istio.io/status": '{"containers":["istio-proxy"]}'},
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "ReplicaSet",
+                    "name": "cart-7d9",
+                    "uid": "uid-cart-7d9",
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {
+            "containers": [
+                {"name": "cart", "image": "cart:1"},
+                {"name": "istio-proxy", "image": "proxyv2"},
+            ]
+        },
+    }
+    kube.seed([app, replica_set, pod])
+    snapshot = cluster_sync(trigger="manual").snapshot
+    (cart,) = snapshot.workloads.filter(namespace="shop")
+    assert (cart.kind, cart.name, cart.has_sidecar) == ("Deployment", "cart", True)
