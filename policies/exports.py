@@ -85,6 +85,8 @@ def iso(moment: datetime | None) -> str | None:
 
 def spreadsheet_safe(value) -> str:
     """A CSV cell that no spreadsheet will evaluate: text starting like a formula gets a '."""
+    if type(value) is str:  # the common case first: this runs for every cell of every row
+        return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -131,21 +133,25 @@ def namespace_rows(scope: ExportScope) -> Iterator[dict]:
         yield values
 
 
-def workload_rows(scope: ExportScope) -> Iterator[dict]:
-    fields = (
-        "namespace",
-        "name",
-        "kind",
-        "mode",
-        "policy",
-        "source",
-        "ports",
-        "reason",
-        "container_ports",
-        "has_sidecar",
-        "ambient",
-        "findings_count",
-    )
+WORKLOAD_FIELDS = (
+    "namespace",
+    "name",
+    "kind",
+    "mode",
+    "policy",
+    "source",
+    "ports",
+    "reason",
+    "container_ports",
+    "has_sidecar",
+    "ambient",
+    "findings_count",
+)
+
+
+def workload_rows(
+    scope: ExportScope, *, fields: tuple[str, ...] = WORKLOAD_FIELDS
+) -> Iterator[dict]:
     rows = scope.snapshot.workloads.order_by("namespace", "name", "kind").values(*fields)
     for values in rows.iterator(2000):
         reason = values["reason"] or {}
@@ -240,6 +246,10 @@ def json_array_chunks(rows: Iterable[dict]) -> Iterator[str]:
 
 def table_chunks(table: str, fmt: str, scope: ExportScope) -> Iterator[str]:
     """One table (namespaces, workloads, findings, audit) as CSV or a JSON array."""
+    if fmt == "csv" and table == "workloads":
+        # The CSV has no container_ports column: not decoding that JSON saves a tenth.
+        fields = tuple(field for field in WORKLOAD_FIELDS if field != "container_ports")
+        return csv_chunks(TABLE_COLUMNS[table], workload_rows(scope, fields=fields))
     rows = ROW_SOURCES[table](scope)
     if fmt == "csv":
         return csv_chunks(TABLE_COLUMNS[table], rows)
