@@ -686,7 +686,8 @@ class _Handler(BaseHTTPRequestHandler):
             stopped=self._client_gone,
             bookmarks=(one("allowWatchBookmarks") or "").lower() in ("true", "1"),
         )
-        first = next(events, None)  # selectors are checked before any byte is sent
+        table = "as=Table" in _preferred(self.headers.get("Accept") or "")
+        include = one("includeObject") or "Metadata"
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
@@ -694,10 +695,23 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.flush()
         try:
-            if first is not None:
-                self._chunk(first)
-                for event in events:
-                    self._chunk(event)
+            columns_sent = False
+            for event in events:
+                if table and event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                    obj = event["object"]
+                    rendered = as_table(
+                        route.resource,
+                        route.version,
+                        [obj],
+                        {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+                        include,
+                    )
+                    # Like kube-apiserver, only the first event carries the column definitions.
+                    if columns_sent:
+                        rendered["columnDefinitions"] = []
+                    columns_sent = True
+                    event = {"type": event["type"], "object": rendered}
+                self._chunk(event)
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, OSError):

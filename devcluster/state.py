@@ -384,7 +384,11 @@ class ClusterState:
         stopped: Callable[[], bool] = lambda: False,
         bookmarks: bool = False,
     ) -> Iterator[dict[str, Any]]:
-        """Watch events as dicts; the caller writes them out (never under the lock)."""
+        """Watch events as dicts; the caller writes them out (never under the lock).
+
+        Bad selectors or resourceVersions raise here, before the caller sends any header;
+        the events themselves come lazily from the returned iterator.
+        """
         label_match = label_matcher(label_selector)
         field_match = field_matcher(field_selector, resource.kind)
 
@@ -410,6 +414,21 @@ class ClusterState:
                         "invalid resource version: strconv.ParseUint: parsing "
                         f'"{resource_version}": invalid syntax'
                     ) from None
+        return self._events(
+            resource, version, wanted, initial, position, deadline, stopped, bookmarks
+        )
+
+    def _events(
+        self,
+        resource: ResourceType,
+        version: str,
+        wanted: Callable[[dict[str, Any]], bool],
+        initial: list[dict[str, Any]],
+        position: int,
+        deadline: float | None,
+        stopped: Callable[[], bool],
+        bookmarks: bool,
+    ) -> Iterator[dict[str, Any]]:
         for obj in initial:
             yield {"type": "ADDED", "object": served_as(obj, resource, version)}
         while True:

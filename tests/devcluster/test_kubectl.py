@@ -117,3 +117,28 @@ def test_client_side_apply_creates_then_configures(devcluster, devcluster_kubeco
     stored = devcluster.get("PeerAuthentication", "default", "default")
     assert stored["spec"]["mtls"]["mode"] == "PERMISSIVE"
     assert "kubectl.kubernetes.io/last-applied-configuration" in stored["metadata"]["annotations"]
+
+
+def test_get_watch_prints_new_objects_with_the_crds_columns(devcluster, devcluster_kubeconfig):
+    import threading
+
+    process = subprocess.Popen(
+        [KUBECTL, "--kubeconfig", devcluster_kubeconfig, "get", "pa", "-A", "-w"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    timer = threading.Timer(1.0, lambda: devcluster.seed([peer_auth("default")]))
+    watchdog = threading.Timer(30.0, process.kill)  # a hung kubectl fails the test, not the run
+    timer.start()
+    watchdog.start()
+    try:
+        header = process.stdout.readline()
+        row = process.stdout.readline()
+    finally:
+        timer.cancel()
+        watchdog.cancel()
+        process.kill()
+        process.wait()
+    assert header.split() == ["NAMESPACE", "NAME", "MODE", "AGE"]
+    assert row.split()[:3] == ["default", "default", "STRICT"]

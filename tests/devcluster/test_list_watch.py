@@ -237,3 +237,13 @@ def test_watch_ends_with_a_bookmark_when_asked(core, devcluster):
     events = [json.loads(line) for line in response.data.splitlines()]
     assert [e["type"] for e in events] == ["ADDED", "BOOKMARK"]
     assert events[-1]["object"]["metadata"]["resourceVersion"] == devcluster.resource_version
+
+
+def test_a_quiet_watch_answers_its_headers_at_once(core):
+    # A client read timeout shorter than the wait for the first event must not fire.
+    response = core.list_namespaced_pod(
+        "default", watch=True, timeout_seconds=5, _preload_content=False, _request_timeout=2
+    )
+    assert response.status == 200
+    assert response.headers["Transfer-Encoding"] == "chunked"
+    response.release_conn()
