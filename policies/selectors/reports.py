@@ -430,6 +430,7 @@ class Comparison:
     findings_appeared: list[FindingRow]
     findings_cleared: list[FindingRow]
     audit_entries: list[AuditEntry]
+    audit_entries_total: int
 
     @property
     def same_snapshot(self) -> bool:
@@ -494,6 +495,7 @@ def snapshot_compare(*, at_from: datetime, at_to: datetime) -> Comparison | None
         return {row.key: row for row in findings_with_exemptions(snapshot, exemptions)}
 
     findings_from, findings_to = findings(snapshot_from), findings(snapshot_to)
+    audit = audit_entries_between(start=min(snapshot_from.taken_at, at_from), end=at_to)
     return Comparison(
         at_from=at_from,
         at_to=at_to,
@@ -509,11 +511,8 @@ def snapshot_compare(*, at_from: datetime, at_to: datetime) -> Comparison | None
         ),
         findings_appeared=[row for key, row in findings_to.items() if key not in findings_from],
         findings_cleared=[row for key, row in findings_from.items() if key not in findings_to],
-        audit_entries=list(
-            audit_entries_between(start=min(snapshot_from.taken_at, at_from), end=at_to)[
-                :REPORT_AUDIT_ROWS
-            ]
-        ),
+        audit_entries=list(audit[:REPORT_AUDIT_ROWS]),
+        audit_entries_total=audit.count(),
     )
 
 
