@@ -186,3 +186,19 @@ def test_trends_under_htmx_return_only_the_charts(client_as, auditor_user, db):
 
     assert html.lstrip().startswith('<section id="trend-charts"')
     assert "No snapshots in the last 7 days." in html
+
+
+def test_compare_links_the_full_audit_export_when_it_lists_only_the_first_entries(
+    client_as, auditor_user, history, monkeypatch
+):
+    import policies.selectors.reports as selectors
+
+    monkeypatch.setattr(selectors, "REPORT_AUDIT_ROWS", 0)
+    client = client_as(auditor_user)
+    page = client.get("/reports/compare/", {"from": "2026-11-02", "to": "2026-11-10"})
+    html = page.content.decode()
+
+    assert "Audit entries in between (1)" in html
+    link = html.split('the <a href="')[1].split('"')[0].replace("&amp;", "&")
+    rows = b"".join(client.get(link).streaming_content).decode().splitlines()
+    assert len(rows) == 2 and "SEC-42" in rows[1]
