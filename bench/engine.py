@@ -323,13 +323,17 @@ def main() -> int:
         f"{input_size:.0f} MB input (tracemalloc)"
     )
     if not options.no_series:
-        print("\nscale  workloads   evaluate (CPU)   per 1,000 workloads   floor    ratio")
+        print(
+            "\nscale  workloads   evaluate (CPU)   per workload   json.loads (CPU)   ratio"
+            "   ratio, collector paused"
+        )
         for factor in (1, 2, 4):
             row = base if factor == 1 else measure(options.scale * factor, 1)
             print(
                 f"{factor}x    {row['workloads']:>9,}   {row['evaluate']:9.2f} s   "
-                f"{1000 * row['evaluate'] / row['workloads']:10.3f} s      "
-                f"{row['floor']:7.2f} s  {row['evaluate'] / row['floor']:5.2f}x"
+                f"{1e6 * row['evaluate'] / row['workloads']:9.1f} us   "
+                f"{row['floor']:9.2f} s      {row['evaluate'] / row['floor']:5.2f}x"
+                f"   {row['evaluate'] / row['floor_paused']:5.2f}x"
             )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(

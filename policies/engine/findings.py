@@ -363,12 +363,18 @@ def _destination_rule_findings(
                 rule.name,
                 "DestinationRule",
                 f"DestinationRule {rule.namespace}/{rule.name} sets tls.mode {rule.tls_mode} "
-                f"for {rule.host}, so clients send {what} to STRICT workloads "
+                f"for {_host_words(rule)}, so clients send {what} to STRICT workloads "
                 f"({_listed(sorted(set(strict)))}), which refuse it. Change the mode to "
                 "ISTIO_MUTUAL, or remove the trafficPolicy.tls block.",
             )
         )
     return findings
+
+
+def _host_words(rule: DestinationRuleInput) -> str:
+    if rule.host and "." not in rule.host and "*" not in rule.host:
+        return f"{rule.host} ({rule.host}.{rule.namespace}.{CLUSTER_DOMAIN})"
+    return rule.host
 
 
 def _fqdn(service: ServiceInput) -> str:

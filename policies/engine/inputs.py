@@ -41,8 +41,8 @@ def string_map(value: Any) -> dict[str, str]:
     if type(value) is not dict or not value:
         return {}
     try:
-        # str.join refuses anything but text: the C-speed check that keys and values are str.
-        "".join(value)
+        # str.join refuses anything but text: a C-speed check that every value is a str.
+        # (Keys are always hashable, and non-text keys simply never match a selector.)
         "".join(value.values())
         return value
     except TypeError:
@@ -205,7 +205,7 @@ class WorkloadInput:
         "name",
         "kind",
         "labels",
-        "annotations",
+        "inject_annotation",
         "container_ports",
         "has_proxy",
         "owner",
@@ -238,9 +238,15 @@ class WorkloadInput:
         self.name = metadata["name"]
         self.kind = kind
         self.labels = string_map(template_meta.get("labels"))
-        annotations = string_map(template_meta.get("annotations"))
-        self.annotations = annotations
-        has_proxy = "sidecar.istio.io/status" in annotations
+        # Only two annotations matter: the injector's status (it ran) and the opt-out.
+        annotations = template_meta.get("annotations")
+        if type(annotations) is dict and annotations:
+            has_proxy = "sidecar.istio.io/status" in annotations
+            inject = annotations.get("sidecar.istio.io/inject")
+            self.inject_annotation = inject if type(inject) is str else _label_text(inject)
+        else:
+            has_proxy = False
+            self.inject_annotation = ""
         ports: list[int] = []
         containers = pod_spec.get("containers")
         if type(containers) is list:

@@ -542,7 +542,7 @@ class _InjectionFacts:
 def _opted_out(workload: WorkloadInput) -> bool:
     return (
         workload.labels.get("sidecar.istio.io/inject") == "false"
-        or workload.annotations.get("sidecar.istio.io/inject") == "false"
+        or workload.inject_annotation == "false"
     )
 
 
