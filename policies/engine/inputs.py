@@ -56,6 +56,16 @@ def _label_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def timestamp_text(value: Any) -> str:
+    """creationTimestamp as RFC 3339 text; a datetime (from a YAML or client layer) is converted."""
+    if type(value) is str:
+        return value
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return ""
+
+
 def time_key(created: Any) -> tuple[int, float]:
     """A sortable key for `metadata.creationTimestamp` (RFC 3339); missing sorts oldest."""
     if not created or type(created) is not str:
@@ -114,8 +124,8 @@ class PeerAuthenticationInput:
         self.namespace = namespace
         self.name = metadata["name"]
         self.api_version = str(obj.get("apiVersion") or "")
-        created = metadata.get("creationTimestamp")
-        self.created = created if type(created) is str else ""
+        created = timestamp_text(metadata.get("creationTimestamp"))
+        self.created = created
         self.selector = string_map(mapping(spec.get("selector")).get("matchLabels"))
         self.mode, self.invalid_mode = parse_mode(mapping(spec.get("mtls")).get("mode"))
         # Istio's order: oldest first, then name, then namespace. The last two entries only
@@ -175,8 +185,8 @@ class DestinationRuleInput:
         tls = mapping(mapping(spec.get("trafficPolicy")).get("tls"))
         mode = tls.get("mode")
         self.tls_mode = mode if type(mode) is str else ""
-        created = metadata.get("creationTimestamp")
-        self.created = created if type(created) is str else ""
+        created = timestamp_text(metadata.get("creationTimestamp"))
+        self.created = created
         self.sort_key = (time_key(created), self.name, namespace)
         self.resource_version = str(metadata.get("resourceVersion") or "")
         self.uid = str(metadata.get("uid") or "")

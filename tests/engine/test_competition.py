@@ -161,3 +161,14 @@ def test_the_same_policy_twice_in_the_input_counts_once():
     posture = evaluate([copy_v1, copy_v1beta1])
     assert [p.name for p in posture.policies] == ["default"]
     assert not [f for f in posture.findings if f.code == "DUPLICATE_NAMESPACE_POLICY"]
+
+
+def test_datetime_timestamps_from_other_layers_compare_like_text():
+    from datetime import UTC, datetime
+
+    newer = peer_auth("shop", "a", mode="STRICT")
+    newer["metadata"]["creationTimestamp"] = datetime(2024, 1, 1, tzinfo=UTC)
+    older = peer_auth("shop", "b", mode="DISABLE", created="2023-06-01T00:00:00Z")
+    shop = namespace_of(evaluate([newer, older]), "shop")
+    assert str(shop.policy) == "shop/b"
+    assert shop.reason.chain[1].losers[0].created == "2024-01-01T00:00:00Z"
