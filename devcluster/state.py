@@ -31,7 +31,8 @@ from .selectors import field_matcher, label_matcher
 
 Key = tuple[str, str]  # namespace ("" when cluster-scoped), name
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-SNAPSHOT_LIMIT = 8
+# Paged lists in flight at once; snapshots share the sorted list until a write replaces it.
+SNAPSHOT_LIMIT = 32
 SNAPSHOT_TTL_SECONDS = 300.0
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
@@ -259,7 +260,7 @@ class ClusterState:
     def _sorted_items(self, resource: ResourceType) -> list[tuple[Key, dict[str, Any]]]:
         items = self._sorted.get(resource.key)
         if items is None:
-            items = sorted(self._bucket(resource).items(), key=lambda item: item[0])
+            items = sorted(self._bucket(resource).items())  # keys are unique: dicts never compared
             self._sorted[resource.key] = items
         return items
 

@@ -108,3 +108,11 @@ def test_the_demo_seed_loads(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_a_busy_port_exits_1_with_a_message(devcluster):
+    process = serve("--port", str(devcluster.port))
+    assert process.wait(timeout=20) == 1
+    stderr = process.stderr.read()
+    assert f"cannot listen on 127.0.0.1:{devcluster.port}" in stderr
+    assert "Traceback" not in stderr
