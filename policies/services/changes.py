@@ -1023,7 +1023,9 @@ def _timed_restore_schedule(
 
 def _restore_schedule(restore: TimedRestore) -> None:
     """Queue the restore for its time; beat's sweep catches it if the broker loses it."""
-    if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
+    from celery import current_app
+
+    if current_app.conf.task_always_eager:
         return  # in-process tasks ignore eta: the sweep does it on time instead
     try:
         from policies.tasks import restore_namespace_mode

@@ -144,7 +144,9 @@ def test_a_timed_change_queues_its_restore_with_an_eta_when_a_broker_runs(
 
     kube.seed(shop_mesh())
     resync()
-    settings.CELERY_TASK_ALWAYS_EAGER = False
+    from meshui.celery import app
+
+    monkeypatch.setitem(app.conf, "task_always_eager", False)
     queued = []
     monkeypatch.setattr(
         restore_namespace_mode, "apply_async", lambda **kwargs: queued.append(kwargs)
