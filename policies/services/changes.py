@@ -1179,6 +1179,7 @@ def change_rollback(*, user, entry_id: int) -> ChangeResult:
     )
     _require(user, plan)
     before = original.object_before
+    live = None
     try:
         live = _live_or_none(kind, namespace, name)
         if before is None:
@@ -1208,7 +1209,7 @@ def change_rollback(*, user, entry_id: int) -> ChangeResult:
             plan,
             Outcome.FAILED,
             error=failure.message,
-            object_before=_strip(live) if "live" in locals() else None,
+            object_before=_strip(live),
             restore_of=original,
         )
         raise failure from error
