@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from policies import roles
+from policies.forms import peer_authentication_schema as crd
 from policies.forms.changes import (
     NamespaceModeForm,
     PeerAuthenticationForm,
@@ -28,6 +29,14 @@ from policies.views.access import reader_required
 from policies.views.rendering import page_response
 
 DELETABLE_KINDS = (change_services.PEER_AUTHENTICATION, change_services.DESTINATION_RULE)
+
+
+def _valid_names_or_404(namespace: str, name: str | None = None) -> None:
+    """A namespace or object name Kubernetes could never hold is a page that does not exist."""
+    if crd.namespace_name_problem(namespace) or (
+        name is not None and crd.object_name_problem(name)
+    ):
+        raise Http404("No such namespace or object.")
 
 
 def _deny_unless(allowed: bool, request, plan: change_services.ChangePlan) -> None:
@@ -136,6 +145,7 @@ def _preview_or_apply(request, *, form, plan, title, form_action, apply, extra=N
 @require_http_methods(["GET", "POST"])
 def namespace_mode_set(request, namespace: str):
     """Switch a namespace between STRICT and PERMISSIVE, maybe for a while, with a reason."""
+    _valid_names_or_404(namespace)
     current_mode = change_services.namespace_current_mode(namespace)
     seen = change_services.namespace_policy_seen(namespace)
     title = f"Change the mode of namespace {namespace}"
@@ -287,6 +297,7 @@ def _policy_record(kind: str, namespace: str, name: str) -> PolicyRecord | None:
 @require_http_methods(["GET", "POST"])
 def policy_mode_update(request, namespace: str, name: str):
     """Edit an existing PeerAuthentication's mode, as of the version the user saw (admins)."""
+    _valid_names_or_404(namespace, name)
     record = _policy_record(change_services.PEER_AUTHENTICATION, namespace, name)
     title = f"Edit the mode of PeerAuthentication {namespace}/{name}"
     form_action = reverse("policies:policy-mode-update", args=[namespace, name])
@@ -353,6 +364,7 @@ def policy_delete(request, kind: str, namespace: str, name: str):
     """Delete a PeerAuthentication or DestinationRule, only the version the user saw (admins)."""
     if kind not in DELETABLE_KINDS:
         raise Http404(f"meshui deletes PeerAuthentications and DestinationRules, not {kind}.")
+    _valid_names_or_404(namespace, name)
     record = _policy_record(kind, namespace, name)
     title = f"Delete {kind} {namespace}/{name}"
     form_action = reverse("policies:policy-delete", args=[kind, namespace, name])

@@ -303,3 +303,18 @@ def test_invalid_form_input_is_refused_before_the_cluster_is_asked(client, mesh,
     assert response.status_code == 400
     assert "DNS-1123" in page and "wildcard not allowed in label value match" in page
     assert cluster_writes(mesh) == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/namespaces/Not_A_Namespace/mode/",
+        "/changes/PeerAuthentication/shop/Bad_Name/mode/",
+        "/changes/PeerAuthentication/shop.x/default/delete/",
+        "/changes/Secret/shop/default/delete/",
+    ],
+)
+def test_names_kubernetes_could_never_hold_are_not_found(client, users, url):
+    client.force_login(users["admin"])
+    assert client.post(url, {"mode": "STRICT", "reason": "x", "confirm": "1"}).status_code == 404
+    assert not AuditEntry.objects.exists()
