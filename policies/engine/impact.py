@@ -99,8 +99,9 @@ class Impact:
         if self.strict_without_sidecar:
             names = ", ".join(change.label for change in self.strict_without_sidecar[:5])
             lines.append(
-                f"{_count(len(self.strict_without_sidecar), 'workload')} become STRICT without "
-                f"a sidecar or ambient mode ({names}): Istio will not enforce mTLS there."
+                f"{_count(len(self.strict_without_sidecar), 'workload')} "
+                f"{'becomes' if len(self.strict_without_sidecar) == 1 else 'become'} STRICT "
+                f"without a sidecar or ambient mode ({names}): Istio will not enforce mTLS there."
             )
         if self.becomes_strict and self.plaintext_callers_total:
             lines.append(

@@ -57,9 +57,23 @@ def _put_failure_on_form(form, failure: change_services.ChangeFailure) -> None:
         form.add_error(None, failure.message)
 
 
+def _can_apply(form, preview, failure, *, can_force: bool) -> bool:
+    """Offer "Apply" only when applying can work: the dry run passed, or what stands in the
+    way is a conflict this user may force, or a newer version the user has now been shown."""
+    if form.errors:
+        return False
+    problem = preview.failure if preview else failure
+    if problem is None:
+        return True
+    if problem.field_manager_conflicts:
+        return can_force
+    return failure is not None and problem.status == 409
+
+
 def _change_page(
     request, *, form, plan, title, form_action, preview=None, failure=None, extra=None, status=200
 ):
+    can_force = roles.can_force_conflicts(request.user)
     context = {
         "form": form,
         "plan": plan,
@@ -67,7 +81,8 @@ def _change_page(
         "form_action": form_action,
         "preview": preview,
         "failure": failure,
-        "can_force": roles.can_force_conflicts(request.user),
+        "can_force": can_force,
+        "can_apply": _can_apply(form, preview, failure, can_force=can_force),
         **(extra or {}),
     }
     template = "policies/change_preview.html" if preview or failure else "policies/change_form.html"
