@@ -4,6 +4,7 @@ Every knob is an environment variable read through the small typed helpers below
 (the pattern of healthchecks' hc/settings.py). Nothing secret lives in the repository.
 """
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -114,7 +115,11 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = Path(env_str("MESHUI_STATIC_ROOT", str(BASE_DIR / "var" / "static")))
+# collectstatic fills STATIC_ROOT in images; a checkout serves straight from the finders, and
+# WhiteNoise warns on every start when the directory is missing, so make it (if we may).
+with contextlib.suppress(OSError):
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
