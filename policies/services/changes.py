@@ -502,7 +502,11 @@ def namespace_mode_plan(
     else:
         name = "default"
         manifest = _peer_authentication(namespace, name, {"mtls": {"mode": mode}}, snapshot)
-    until = f" for {_duration_words(duration)}" if duration else ""
+    until = ""
+    if duration:
+        previous = ((current or {}).get("spec") or {}).get("mtls", {}).get("mode")
+        back = f"back to {previous}" if previous else "the namespace policy removed again"
+        until = f" for {_duration_words(duration)}, then {back} by meshui"
     return ChangePlan(
         action=AuditAction.NAMESPACE_MODE_SET,
         namespace=namespace,

@@ -155,3 +155,20 @@ def test_a_timed_change_queues_its_restore_with_an_eta_when_a_broker_runs(
     assert queued == [
         {"kwargs": {"restore_id": result.restore.pk}, "eta": result.restore.restore_at}
     ]
+
+
+def test_the_preview_says_what_comes_back_and_when(mesh, users):
+    plan = changes.namespace_mode_plan(namespace="shop", mode="STRICT", duration=timedelta(hours=2))
+    assert plan.summary == (
+        "Set namespace shop to STRICT for 2 hours, "
+        "then the namespace policy removed again by meshui"
+    )
+    changes.namespace_mode_set(user=users["oncall"], namespace="shop", mode="STRICT", reason="x")
+    resync()
+    plan = changes.namespace_mode_plan(
+        namespace="shop", mode="PERMISSIVE", duration=timedelta(minutes=15)
+    )
+    assert (
+        plan.summary
+        == "Set namespace shop to PERMISSIVE for 15 minutes, then back to STRICT by meshui"
+    )
