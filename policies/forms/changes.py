@@ -312,11 +312,18 @@ class AuditFilterForm(forms.Form):
         required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, recorded_actions: list[str] = (), **kwargs):
         from policies.models import AuditEntry
 
         super().__init__(*args, **kwargs)
         self.fields["outcome"].choices = [("", "Any outcome"), *AuditEntry.Outcome.choices]
+        # Other features audit too (exemptions): their actions are filterable as recorded.
+        known = {action.value for action in AuditAction}
+        self.fields["action"].choices += [
+            (action, action.replace("_", " ").capitalize())
+            for action in recorded_actions
+            if action not in known
+        ]
 
     def clean_namespace(self):
         namespace = self.cleaned_data["namespace"].strip()

@@ -67,6 +67,11 @@ def audit_usernames() -> list[str]:
     )
 
 
+def audit_recorded_actions() -> list[str]:
+    """Every action name that appears in the log (other features add their own)."""
+    return list(AuditEntry.objects.order_by("action").values_list("action", flat=True).distinct())
+
+
 def spreadsheet_safe(value) -> str:
     """The cell as text, with a leading quote when a spreadsheet would run it as a formula."""
     text = "" if value is None else str(value)
@@ -98,7 +103,7 @@ def with_action_labels(entries) -> list[AuditEntry]:
         try:
             entry.action_label = AuditAction(entry.action).label
         except ValueError:
-            entry.action_label = entry.action
+            entry.action_label = entry.action.replace("_", " ").capitalize()
     return labelled
 
 

@@ -15,6 +15,7 @@ from policies.forms.changes import AuditFilterForm
 from policies.selectors.audit import (
     audit_csv_rows,
     audit_entry_list,
+    audit_recorded_actions,
     audit_usernames,
     namespace_pending_restores,
     namespace_recent_changes,
@@ -42,7 +43,7 @@ def _filtered(form: AuditFilterForm):
 @reader_required
 def audit_list(request):
     """Every attempted change, newest first, filtered by user, namespace, action and date."""
-    form = AuditFilterForm(request.GET)
+    form = AuditFilterForm(request.GET, recorded_actions=audit_recorded_actions())
     if not form.is_valid():
         return page_response(
             request, "policies/audit_list.html", {"form": form, "page": None}, status=400
@@ -68,7 +69,7 @@ class _Echo:
 @reader_required
 def audit_export(request):
     """The filtered audit log as CSV, streamed (cells that look like formulas are quoted)."""
-    form = AuditFilterForm(request.GET)
+    form = AuditFilterForm(request.GET, recorded_actions=audit_recorded_actions())
     if not form.is_valid():
         return page_response(
             request, "policies/audit_list.html", {"form": form, "page": None}, status=400

@@ -137,3 +137,14 @@ def test_change_detail_shows_the_object_sent_as_yaml(client, people):
     page = client.get(f"/changes/{recorded.pk}/").content.decode()
     assert "kind: PeerAuthentication" in page
     assert "mode: STRICT" in page
+
+
+def test_actions_other_features_record_can_be_filtered_too(client, people):
+    entry(people["alice"], action="exemption_create", reason="exempt legacy")
+    entry(people["olga"], reason="toggle")
+    client.force_login(people["aud"])
+    response = client.get("/audit/?action=exemption_create")
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "exempt legacy" in page and "toggle" not in page
+    assert "Exemption create" in page
