@@ -209,3 +209,23 @@ def test_watchers_are_released_when_the_server_stops():
     time.sleep(0.2)
     cluster.stop()
     assert finished.wait(10)
+
+
+def test_an_unexpected_server_error_is_a_500_status_not_a_traceback(devcluster, core):
+    broken = pod("default", "odd")
+    broken["status"] = "Running"  # not an object: the field selector below trips over it
+    devcluster.seed([broken], validate=False)
+    with pytest.raises(ApiException) as raised:
+        core.list_namespaced_pod("default", field_selector="status.phase=Running")
+    assert raised.value.status == 500
+    body = json.loads(raised.value.body)
+    assert (body["kind"], body["reason"]) == ("Status", "InternalError")
+    assert "Traceback" not in raised.value.body
+
+
+def test_the_request_log_is_readable_over_http(devcluster, core):
+    core.list_namespaced_pod("default", label_selector="app=web")
+    with urllib.request.urlopen(devcluster.url + "/_devcluster/requests") as response:  # noqa: S310
+        (request,) = json.loads(response.read())["requests"]
+    assert request["method"] == "GET"
+    assert request["query"] == {"labelSelector": ["app=web"]}
