@@ -19,7 +19,6 @@ ANONYMOUS_USERNAME = "anonymous"
 class AuditAction(StrEnum):
     NAMESPACE_MODE_SET = "namespace_mode_set"
     PEER_AUTHENTICATION_APPLY = "peer_authentication_apply"
-    DESTINATION_RULE_APPLY = "destination_rule_apply"
     PEER_AUTHENTICATION_MODE_UPDATE = "peer_authentication_mode_update"
     POLICY_DELETE = "policy_delete"
     RESTORE = "restore"
@@ -30,7 +29,6 @@ class AuditAction(StrEnum):
         return {
             "namespace_mode_set": "Namespace mode set",
             "peer_authentication_apply": "PeerAuthentication applied",
-            "destination_rule_apply": "DestinationRule applied",
             "peer_authentication_mode_update": "Policy mode edited",
             "policy_delete": "Policy deleted",
             "restore": "Timed restore",
