@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .resources import ResourceType, builtin_resources, default_crd_files, load_crds
+from .resources import (
+    ResourceType,
+    builtin_resources,
+    default_crd_files,
+    load_crds,
+    version_priority,
+)
 from .schema import VersionSchema
 
 
@@ -60,8 +66,6 @@ class Registry:
             for version in resource.versions:
                 if version not in versions:
                     versions.append(version)
-        from .resources import version_priority
-
         return {g: sorted(v, key=version_priority) for g, v in groups.items()}
 
     def in_group_version(self, group: str, version: str) -> list[ResourceType]:

@@ -58,9 +58,6 @@ class ResourceType:
         version = version or self.storage_version
         return f"{self.group}/{version}" if self.group else version
 
-    def group_versions(self) -> list[str]:
-        return [self.api_version(v) for v in self.versions]
-
 
 def _builtin(group: str, version: str, plural: str, kind: str, **options: Any) -> ResourceType:
     return ResourceType(

@@ -135,9 +135,6 @@ class DevClusterServer:
         self._thread.start()
         return self
 
-    def serve_forever(self) -> None:
-        self.httpd.serve_forever(poll_interval=0.2)
-
     def stop(self) -> None:
         self.state.close()
         self.httpd.shutdown()
@@ -153,8 +150,9 @@ class DevClusterServer:
         self.request_log.clear()
 
 
-def _preferred(accept: str) -> str:
-    return accept.replace(" ", "")
+def _wants_table(accept: str) -> bool:
+    """kubectl get asks for `application/json;as=Table;v=v1;g=meta.k8s.io`."""
+    return "as=Table" in accept.replace(" ", "")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -496,7 +494,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self._inject(route, verb):
             return
         state = self.api.state
-        accept = _preferred(self.headers.get("Accept") or "")
+        table = _wants_table(self.headers.get("Accept") or "")
         namespace = route.namespace or ""
         if verb == "get":
             if route.subresource == "status":
@@ -504,7 +502,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(200, obj)
                 return
             obj = state.get(resource, route.version, namespace, route.name)
-            if "as=Table" in accept:
+            if table:
                 include = (query.get("includeObject") or ["Metadata"])[-1]
                 table = as_table(
                     resource,
@@ -518,7 +516,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, obj)
             return
         if verb == "list":
-            self._list(route, query, accept)
+            self._list(route, query, table)
             return
         if verb == "watch":
             self._watch(route, query)
@@ -603,7 +601,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_result(self, result: Result) -> None:
         self._send_json(result.code, result.body, warnings=result.warnings)
 
-    def _list(self, route: Route, query: dict[str, list[str]], accept: str) -> None:
+    def _list(self, route: Route, query: dict[str, list[str]], table: bool) -> None:
         def one(name: str) -> str | None:
             values = query.get(name)
             return values[-1] if values else None
@@ -614,7 +612,6 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             raise errors.bad_request(f'invalid limit "{limit_text}"') from None
         resource = route.resource
-        table = "as=Table" in accept
         listed = self.api.state.list(
             resource,
             route.version,
@@ -686,7 +683,7 @@ class _Handler(BaseHTTPRequestHandler):
             stopped=self._client_gone,
             bookmarks=(one("allowWatchBookmarks") or "").lower() in ("true", "1"),
         )
-        table = "as=Table" in _preferred(self.headers.get("Accept") or "")
+        table = _wants_table(self.headers.get("Accept") or "")
         include = one("includeObject") or "Metadata"
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
