@@ -317,7 +317,9 @@ class ClusterState:
                 snapshot_id = token["s"]
                 last = token.get("k")
                 if last is not None:
-                    start_key = (last[0], last[1])
+                    if not (isinstance(last, list) and len(last) == 2):
+                        raise errors.bad_request("continue key is not valid: malformed position")
+                    start_key = (str(last[0]), str(last[1]))
             else:
                 snapshot = _Snapshot(
                     resource.key,
@@ -335,16 +337,15 @@ class ClusterState:
         if start_key is not None:
             position = max(low, bisect.bisect_right(items, start_key, key=lambda item: item[0]))
         page: list[dict[str, Any]] = []
-        last_key: Key | None = None
+        last_key: Key | None = None  # the last key examined: the next page starts after it
         while position < high and (not limit or len(page) < limit):
-            key, obj = items[position]
+            last_key, obj = items[position]
             position += 1
             if label_match and not label_match(obj):
                 continue
             if field_match and not field_match(obj):
                 continue
             page.append(obj)
-            last_key = key
         metadata: dict[str, Any] = {"resourceVersion": str(snapshot.resource_version)}
         if limit and position < high and last_key is not None:
             if not snapshot_id:

@@ -247,3 +247,18 @@ def test_a_quiet_watch_answers_its_headers_at_once(core):
     assert response.status == 200
     assert response.headers["Transfer-Encoding"] == "chunked"
     response.release_conn()
+
+
+def test_paging_with_a_selector_returns_every_match_once(core, devcluster):
+    devcluster.seed([pod("default", f"p{n}", app="web" if n % 2 else "api") for n in range(10)])
+    names, token = [], None
+    while True:
+        page = core.list_namespaced_pod(
+            "default", label_selector="app=web", limit=2, _continue=token
+        )
+        names += [p.metadata.name for p in page.items]
+        assert page.metadata.remaining_item_count is None  # kube omits it with selectors
+        token = page.metadata._continue
+        if not token:
+            break
+    assert names == ["p1", "p3", "p5", "p7", "p9"]
