@@ -497,22 +497,11 @@ class _Handler(BaseHTTPRequestHandler):
         table = _wants_table(self.headers.get("Accept") or "")
         namespace = route.namespace or ""
         if verb == "get":
-            if route.subresource == "status":
-                obj = state.get(resource, route.version, namespace, route.name)
-                self._send_json(200, obj)
-                return
             obj = state.get(resource, route.version, namespace, route.name)
-            if table:
+            if table and not route.subresource:
                 include = (query.get("includeObject") or ["Metadata"])[-1]
-                table = as_table(
-                    resource,
-                    route.version,
-                    [obj],
-                    {"resourceVersion": obj["metadata"]["resourceVersion"]},
-                    include,
-                )
-                self._send_json(200, table)
-                return
+                list_metadata = {"resourceVersion": obj["metadata"]["resourceVersion"]}
+                obj = as_table(resource, route.version, [obj], list_metadata, include)
             self._send_json(200, obj)
             return
         if verb == "list":
@@ -523,9 +512,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         content_type = self.headers.get("Content-Type") or "application/json"
         if verb == "delete":
+            options = self._write_options(query)
             delete_options = self._parse_body(body, content_type) or {}
-            dry_run = bool(query.get("dryRun")) or bool(delete_options.get("dryRun"))
-            self._write_options(query)
+            if not isinstance(delete_options, dict):
+                raise errors.bad_request("the body of a delete must be a DeleteOptions object")
+            dry_run = options.dry_run or bool(delete_options.get("dryRun"))
             preconditions = delete_options.get("preconditions") or {}
             result = state.delete(
                 resource,
