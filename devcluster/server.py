@@ -662,7 +662,10 @@ class _Handler(BaseHTTPRequestHandler):
             return values[-1] if values else None
 
         timeout_text = one("timeoutSeconds")
-        timeout = float(timeout_text) if timeout_text else 1800.0
+        try:
+            timeout = float(timeout_text) if timeout_text else 1800.0
+        except ValueError:
+            raise errors.bad_request(f'invalid timeoutSeconds "{timeout_text}"') from None
         events = self.api.state.watch(
             route.resource,
             route.version,

@@ -262,3 +262,15 @@ def test_paging_with_a_selector_returns_every_match_once(core, devcluster):
         if not token:
             break
     assert names == ["p1", "p3", "p5", "p7", "p9"]
+
+
+@pytest.mark.parametrize(
+    "query", ["limit=abc", "watch=true&timeoutSeconds=abc", "watch=true&resourceVersion=abc"]
+)
+def test_malformed_query_parameters_are_400(devcluster, query):
+    import urllib.request
+
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(f"{devcluster.url}/api/v1/namespaces/default/pods?{query}")  # noqa: S310
+    assert raised.value.code == 400
+    assert json.loads(raised.value.read())["reason"] == "BadRequest"
