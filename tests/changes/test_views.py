@@ -321,3 +321,24 @@ def test_names_kubernetes_could_never_hold_are_not_found(client, users, url):
     client.force_login(users["admin"])
     assert client.post(url, {"mode": "STRICT", "reason": "x", "confirm": "1"}).status_code == 404
     assert not AuditEntry.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("role", "offered"), [("oncall", True), ("admin", True), ("auditor", False)]
+)
+def test_namespace_pages_offer_the_toggle_to_those_who_may_use_it(client, users, role, offered):
+    from tests.factories import snapshot_with, sync_run
+
+    snapshot = snapshot_with(
+        namespaces=[
+            "shop",
+            {"name": "pay", "mode": "STRICT", "source": "namespace", "policy": "pay/default"},
+        ]
+    )
+    sync_run(snapshot=snapshot)
+    client.force_login(users[role])
+    listing = client.get("/namespaces/").content.decode()
+    detail = client.get("/namespaces/pay/").content.decode()
+    assert ('href="/namespaces/shop/mode/?mode=STRICT"' in listing) is offered
+    assert ('href="/namespaces/pay/mode/?mode=PERMISSIVE"' in detail) is offered
+    assert 'hx-get="/namespaces/pay/changes/"' in detail  # recent changes, for every reader
