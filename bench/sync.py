@@ -14,6 +14,7 @@ Targets: full sync < 60 s and < 1.5 GB; no-change sync < 10 s.
 from __future__ import annotations
 
 import argparse
+import gc
 import multiprocessing
 import os
 import resource
@@ -228,6 +229,10 @@ def serve_double(scale: float, kubeconfig: str, ready, stop) -> None:
     double = DevCluster(kubeconfig=kubeconfig, history_limit=10)
     started = time.monotonic()
     double.seed(mesh_objects(scale), validate=False)
+    # The seeded objects live until the end: keep the cyclic GC from rescanning 200,000 of
+    # them on every page it serves (a Python artefact; kube-apiserver has no such cost).
+    gc.collect()
+    gc.freeze()
     ready.send(time.monotonic() - started)
     stop.wait()
     double.stop()
@@ -297,9 +302,10 @@ def main() -> int:
         full = cluster_sync(trigger="bench")
         full_seconds = time.monotonic() - started
         peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.process_time()
         again = cluster_sync(trigger="bench")
         no_change_seconds = time.monotonic() - started
+        no_change_cpu = time.process_time() - cpu_started
     finally:
         stop.set()
         double.join(timeout=30)
@@ -324,6 +330,10 @@ def main() -> int:
     print(
         f"no-change sync:           {no_change_seconds:6.1f} s   (target < 10 s), "
         f"status {again.status}"
+    )
+    print(
+        f"  meshui's own CPU:       {no_change_cpu:6.1f} s   (the rest is waiting for the API "
+        "server double to serialise its pages)"
     )
     ok = full_seconds < 60 and peak_rss < 1536 and no_change_seconds < 10
     print("targets met" if ok else "TARGETS MISSED")

@@ -37,6 +37,7 @@ from policies.cluster_errors import (
     Unauthorized,
     Unavailable,
 )
+from policies.gc_pause import gc_paused
 
 FIELD_MANAGER = "meshui"
 APPLY_PATCH_CONTENT_TYPE = "application/apply-patch+yaml"
@@ -491,6 +492,11 @@ def root_namespace(client: k8s.ApiClient | None = None) -> str:
 
 def cluster_read_all(*, kubeconfig: str | None = None, context: str | None = None) -> ClusterRead:
     """Read everything the engine needs from the cluster, once, paged, as raw dicts."""
+    with gc_paused():  # 150,000 pods arriving would trigger a full-heap GC pass per page
+        return _read_all(kubeconfig=kubeconfig, context=context)
+
+
+def _read_all(*, kubeconfig: str | None, context: str | None) -> ClusterRead:
     started = time.monotonic()
     client, cluster_name = _client_and_name(kubeconfig=kubeconfig, context=context)
     objects: list[dict] = []

@@ -25,6 +25,7 @@ from django.utils.dateparse import parse_datetime
 from policies import cluster
 from policies.cluster_errors import ClusterError
 from policies.engine import evaluate
+from policies.gc_pause import gc_paused
 from policies.models import (
     SEVERITY_RANK,
     FindingRecord,
@@ -69,17 +70,18 @@ def cluster_sync(*, trigger: str, now: datetime | None = None) -> SyncRun:
             return _finish(
                 run, started, status=SyncRun.Status.NO_CHANGE, snapshot=current, api_ms=api_ms
             )
-        posture = evaluate(read.objects, root_namespace=read.root_namespace)
-        db_started = time.monotonic()
-        snapshot = _snapshot_write(
-            read=read,
-            posture=posture,
-            extra_findings=extra_findings,
-            fingerprint=fingerprint,
-            taken_at=run.started_at,
-            duration_ms=_ms(time.monotonic() - started),
-        )
-        db_ms = _ms(time.monotonic() - db_started)
+        with gc_paused():
+            posture = evaluate(read.objects, root_namespace=read.root_namespace)
+            db_started = time.monotonic()
+            snapshot = _snapshot_write(
+                read=read,
+                posture=posture,
+                extra_findings=extra_findings,
+                fingerprint=fingerprint,
+                taken_at=run.started_at,
+                duration_ms=_ms(time.monotonic() - started),
+            )
+            db_ms = _ms(time.monotonic() - db_started)
         _finish(
             run,
             started,
