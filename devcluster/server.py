@@ -718,8 +718,14 @@ class _Handler(BaseHTTPRequestHandler):
     # -- test hooks -----------------------------------------------------------------------
 
     def _hook(self, path: str, query: dict[str, list[str]], body: bytes) -> None:
+        try:
+            self._run_hook(path, query, json.loads(body) if body else None)
+        except (TypeError, ValueError, KeyError, AttributeError) as error:
+            # A malformed hook call is the caller's mistake: say so instead of a 500.
+            raise errors.bad_request(f"bad devcluster hook request: {error}") from error
+
+    def _run_hook(self, path: str, query: dict[str, list[str]], payload: Any) -> None:
         api = self.api
-        payload = json.loads(body) if body else None
         if path == "/reset" and self.command == "POST":
             api.reset()
             self._send_json(200, {"reset": True})

@@ -229,3 +229,14 @@ def test_the_request_log_is_readable_over_http(devcluster, core):
         (request,) = json.loads(response.read())["requests"]
     assert request["method"] == "GET"
     assert request["query"] == {"labelSelector": ["app=web"]}
+
+
+@pytest.mark.parametrize(
+    ("path", "payload"),
+    [("/faults", {"action": "explode"}), ("/faults", {"nonsense": 1}), ("/seed", {"objects": 5})],
+)
+def test_malformed_hook_calls_are_400(devcluster, path, payload):
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        post(devcluster.url + "/_devcluster" + path, payload)
+    assert raised.value.code == 400
+    assert json.loads(raised.value.read())["message"].startswith("bad devcluster hook request")
