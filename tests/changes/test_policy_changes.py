@@ -276,3 +276,23 @@ def test_preview_of_one_namespace_matches_evaluating_the_whole_mesh(mesh, users)
     assert "DESTINATION_RULE_DISABLES_MTLS_TO_STRICT" in {
         f.code for f in scoped.destination_rule_conflicts
     }
+
+
+def test_a_destination_rule_is_deleted_as_of_the_version_seen(mesh, users):
+    changes.peer_authentication_apply(user=users["admin"], plan=workload_plan())
+    seen = mesh.get("DestinationRule", "shop", "cart-mtls")["metadata"]["resourceVersion"]
+    mesh.clear_requests()
+    result = changes.policy_delete(
+        user=users["admin"],
+        kind="DestinationRule",
+        namespace="shop",
+        name="cart-mtls",
+        resource_version=seen,
+        reason="not needed",
+    )
+    [request] = writes(mesh)
+    assert request.path == "/apis/networking.istio.io/v1/namespaces/shop/destinationrules/cart-mtls"
+    assert request.json()["preconditions"] == {"resourceVersion": seen}
+    assert mesh.get("DestinationRule", "shop", "cart-mtls") is None
+    assert result.entry.object_before["spec"]["host"] == "cart.shop.svc.cluster.local"
+    assert result.plan.kubectl == "kubectl delete destinationrule -n shop cart-mtls"
