@@ -252,7 +252,7 @@ def peer_authentication_create(request):
                 "scope": request.GET.get("scope") or "namespace",
                 "namespace": namespace,
                 "workload": request.GET.get("workload", ""),
-                "name": "default",
+                "name": request.GET.get("workload") or "default",
                 "mode": "STRICT",
                 "destination_rule": True,
             },

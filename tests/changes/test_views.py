@@ -342,3 +342,21 @@ def test_namespace_pages_offer_the_toggle_to_those_who_may_use_it(client, users,
     assert ('href="/namespaces/shop/mode/?mode=STRICT"' in listing) is offered
     assert ('href="/namespaces/pay/mode/?mode=PERMISSIVE"' in detail) is offered
     assert 'hx-get="/namespaces/pay/changes/"' in detail  # recent changes, for every reader
+
+
+def test_workload_page_leads_admins_to_a_prefilled_workload_policy(client, users):
+    from tests.factories import snapshot_with, sync_run
+
+    sync_run(
+        snapshot=snapshot_with(
+            workloads=[{"namespace": "shop", "name": "cart", "labels": {"app": "cart"}}]
+        )
+    )
+    client.force_login(users["admin"])
+    page = client.get("/namespaces/shop/workloads/Deployment/cart/").content.decode()
+    link = "/changes/peer-authentication/new/?scope=workload&amp;namespace=shop&amp;workload=cart"
+    assert link in page
+    form = client.get(link.replace("&amp;", "&")).content.decode()
+    assert 'name="workload" value="cart"' in form
+    assert 'name="name" value="cart"' in form
+    assert '<option value="cart">' in form  # the namespace's workloads, to pick from
