@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -509,10 +510,13 @@ def _read_all(*, kubeconfig: str | None, context: str | None) -> ClusterRead:
 
     strings: dict[str, str] = {}
     apis = {name: getattr(k8s, name)(client) for name in {entry[2] for entry in CORE_LISTS}}
-    for kind, api_version, api_name, method_name in CORE_LISTS:
-        if kind == "Pod":
-            items, list_version = _list_pods(client, strings)
-        else:
+    # Pods are most of the bytes: they are listed on a second connection while the other
+    # kinds are read, so the API server prepares one list's page while we parse the other's.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="meshui-pods") as pool:
+        pods = pool.submit(_list_pods, client, {})
+        for kind, api_version, api_name, method_name in CORE_LISTS:
+            if kind == "Pod":
+                continue
             items, list_version = _list_all(
                 f"listing {kind}s",
                 kind,
@@ -520,9 +524,12 @@ def _read_all(*, kubeconfig: str | None, context: str | None) -> ClusterRead:
                 getattr(apis[api_name], method_name),
                 strings,
             )
+            objects.extend(items)
+            counts[kind] = len(items)
+            list_versions[kind] = list_version
+        items, list_versions["Pod"] = pods.result()
         objects.extend(items)
-        counts[kind] = len(items)
-        list_versions[kind] = list_version
+        counts["Pod"] = len(items)
 
     custom = k8s.CustomObjectsApi(client)
     for kind, (group, _preferences, plural) in ISTIO_VERSIONS.items():
