@@ -1065,8 +1065,11 @@ def timed_restore_run(*, restore_id: int, now=None) -> TimedRestore:
         )
         if restore.status != TimedRestore.Status.PENDING or restore.restore_at > now:
             return restore
-        restore.status = TimedRestore.Status.FAILED  # until proven otherwise, claims the row
-        restore.save(update_fields=["status"])
+        # Claim the row before touching the cluster, so a second delivery does nothing; if
+        # this process dies mid-way the restore shows as failed, never runs twice.
+        restore.status = TimedRestore.Status.FAILED
+        restore.error = "The restore was interrupted before it finished; check the namespace."
+        restore.save(update_fields=["status", "error"])
     namespace, change = restore.namespace, restore.change
     set_mode = ((change.object_sent or {}).get("spec") or {}).get("mtls", {}).get("mode", "")
     name = change.target_name or "default"
