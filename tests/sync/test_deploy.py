@@ -147,3 +147,20 @@ def test_dockerfile_copies_everything_the_app_reads_at_runtime():
     dockerfile = (ROOT / "Dockerfile").read_text()
     for directory in ("meshui", "policies", "templates", "static", "crds"):
         assert f"COPY {directory} {directory}" in dockerfile
+
+
+def test_workload_manifests_apply_to_an_api_server_with_kubectl(devcluster):
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed")
+    # rbac.yaml is checked above: the API server double serves no RBAC kinds.
+    files = [ROOT / "deploy" / name for name in ("namespace.yaml", "redis.yaml", "meshui.yaml")]
+    command = [kubectl, "--kubeconfig", str(devcluster.kubeconfig), "apply", "--server-side"]
+    for path in files:
+        command += ["-f", str(path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "deployment.apps/meshui-beat serverside-applied" in result.stdout
+    web = devcluster.get("Deployment", "meshui", "meshui-web")
+    assert web["spec"]["template"]["spec"]["serviceAccountName"] == "meshui"
+    assert devcluster.get("Service", "meshui", "meshui") is not None
