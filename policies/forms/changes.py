@@ -11,13 +11,13 @@ from django import forms
 
 from policies.forms import peer_authentication_schema as crd
 from policies.services.audit import AuditAction
+from policies.services.changes import TOGGLE_MODES
 
 SCOPE_CHOICES = (
     ("mesh", "Mesh-wide (root namespace, no selector)"),
     ("namespace", "Namespace-wide"),
     ("workload", "Workload (selector)"),
 )
-TOGGLE_MODES = ("STRICT", "PERMISSIVE")
 DURATION_CHOICES = (
     ("", "Until changed again"),
     ("15", "15 minutes"),

@@ -59,6 +59,8 @@ RESOURCE_NAMES = {
     PEER_AUTHENTICATION: "peerauthentications.security.istio.io",
     DESTINATION_RULE: "destinationrules.networking.istio.io",
 }
+# The on-call toggle's two modes (DISABLE and UNSET are admin decisions, made per policy).
+TOGGLE_MODES = ("STRICT", "PERMISSIVE")
 # TimedRestore.restore_mode when the namespace had no namespace-wide policy before.
 ABSENT = "ABSENT"
 # The form's word for "I saw no namespace-wide policy".
@@ -925,6 +927,10 @@ def namespace_mode_set(
             field_errors={"reason": ["A reason is required."]},
             entry=entry,
         )
+    if mode not in TOGGLE_MODES:
+        message = f"The namespace toggle switches between STRICT and PERMISSIVE, not {mode}."
+        entry = _audit(user, plan, Outcome.FAILED, error=message)
+        raise ChangeFailure(message, field_errors={"mode": [message]}, entry=entry)
     failure = None
     with namespace_change_lock(namespace):
         # Failures are caught inside the lock so their audit entries commit with it.

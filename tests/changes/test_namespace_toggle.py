@@ -200,3 +200,13 @@ def test_after_the_sync_the_snapshot_shows_the_namespace_strict(
     from policies.selectors.audit import change_sync_state
 
     assert change_sync_state(entry=result.entry)["reflected"] is True
+
+
+def test_the_toggle_only_switches_between_strict_and_permissive(mesh, users):
+    with pytest.raises(changes.ChangeFailure) as refused:
+        changes.namespace_mode_set(
+            user=users["admin"], namespace="shop", mode="DISABLE", reason="x"
+        )
+    assert "between STRICT and PERMISSIVE" in refused.value.message
+    assert refused.value.entry.outcome == AuditEntry.Outcome.FAILED
+    assert mesh.get("PeerAuthentication", "shop", "default") is None
