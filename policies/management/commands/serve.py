@@ -12,6 +12,7 @@ import os
 import queue
 import re
 import secrets
+import signal
 import subprocess
 import sys
 import threading
@@ -129,6 +130,10 @@ def periodic_sync(stop: threading.Event, interval: float) -> None:
             close_old_connections()
 
 
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(0)
+
+
 class Command(BaseCommand):
     help = (
         "Apply migrations and serve meshui on http://127.0.0.1:8000 (the README's run "
@@ -168,6 +173,10 @@ class Command(BaseCommand):
             for username, password, role in demo_logins():
                 self.stdout.write(f"    {username:<8} {password}    ({role})")
         stop = threading.Event()
+        previous_sigterm = None
+        if threading.current_thread() is threading.main_thread():
+            # `kill` / a container stop: unwind through `finally` so the demo cluster stops too.
+            previous_sigterm = signal.signal(signal.SIGTERM, _exit_on_sigterm)
         try:
             self._first_sync()
             if not settings.REDIS_URL:
@@ -191,6 +200,8 @@ class Command(BaseCommand):
             call_command("runserver", addrport, use_reloader=False)
         finally:
             stop.set()
+            if previous_sigterm is not None:
+                signal.signal(signal.SIGTERM, previous_sigterm)
             if demo is not None:
                 demo.stop()
                 for name, value in saved.items():
