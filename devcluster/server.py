@@ -159,6 +159,8 @@ class _Handler(BaseHTTPRequestHandler):
     api: DevClusterServer
     protocol_version = "HTTP/1.1"
     server_version = "devcluster"
+    # Keep-alive responses otherwise wait ~40 ms for the client's delayed ACK (Nagle).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         return

@@ -22,6 +22,8 @@ PRODUCTION_ENV = {
 def run_with_env(code: str, extra_env: dict) -> subprocess.CompletedProcess:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "meshui.settings", **extra_env}
     env.pop("MESHUI_TEST_DB_NAME", None)
+    # The browser tests set this for Playwright; `check --deploy` warns about it (async safety).
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
