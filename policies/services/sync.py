@@ -57,6 +57,7 @@ def cluster_sync(*, trigger: str, now: datetime | None = None) -> SyncRun:
     the cluster said or did not say), after the run is saved.
     """
     started = time.monotonic()
+    sync_runs_abandoned_close(now=now or timezone.now())
     run = SyncRun.objects.create(
         started_at=now or timezone.now(), trigger=trigger, status=SyncRun.Status.RUNNING
     )
@@ -125,6 +126,19 @@ def _fail(run: SyncRun, started: float, reason: str) -> None:
     run.finished_at = timezone.now()
     run.duration_ms = _ms(time.monotonic() - started)
     run.save(update_fields=["status", "error", "finished_at", "duration_ms"])
+
+
+def sync_runs_abandoned_close(*, now: datetime) -> int:
+    """Mark runs still "running" past the hard time limit as failed: their worker died."""
+    limit = timedelta(seconds=settings.MESHUI_SYNC_TIME_LIMIT)
+    return SyncRun.objects.filter(status=SyncRun.Status.RUNNING, started_at__lt=now - limit).update(
+        status=SyncRun.Status.FAILED,
+        finished_at=now,
+        error=(
+            "The sync was interrupted: its worker stopped or was killed at "
+            "MESHUI_SYNC_TIME_LIMIT before it finished."
+        ),
+    )
 
 
 def sync_run_record_failure(*, trigger: str, reason: str) -> SyncRun:

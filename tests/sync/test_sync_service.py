@@ -321,3 +321,22 @@ def test_sidecars_injected_into_pods_count_for_their_deployment(kube):
     snapshot = cluster_sync(trigger="manual").snapshot
     (cart,) = snapshot.workloads.filter(namespace="shop")
     assert (cart.kind, cart.name, cart.has_sidecar) == ("Deployment", "cart", True)
+
+
+def test_a_run_left_running_by_a_dead_worker_is_closed_as_failed_by_the_next_sync(kube, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.MESHUI_SYNC_TIME_LIMIT = 300
+    dead = SyncRun.objects.create(
+        started_at=timezone.now() - timedelta(minutes=10), status=SyncRun.Status.RUNNING
+    )
+    recent = SyncRun.objects.create(started_at=timezone.now(), status=SyncRun.Status.RUNNING)
+    kube.seed(small_mesh())
+    cluster_sync(trigger="schedule")
+    dead.refresh_from_db()
+    recent.refresh_from_db()
+    assert dead.status == SyncRun.Status.FAILED
+    assert "interrupted" in dead.error
+    assert recent.status == SyncRun.Status.RUNNING  # may still be working: left alone
