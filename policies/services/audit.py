@@ -23,6 +23,9 @@ class AuditAction(StrEnum):
     POLICY_DELETE = "policy_delete"
     RESTORE = "restore"
     ROLLBACK = "rollback"
+    # Exemptions change no cluster object, but an auditor filters and reads them like changes.
+    EXEMPTION_CREATE = "exemption_create"
+    EXEMPTION_REVOKE = "exemption_revoke"
 
     @property
     def label(self) -> str:
@@ -33,6 +36,8 @@ class AuditAction(StrEnum):
             "policy_delete": "Policy deleted",
             "restore": "Timed restore",
             "rollback": "Rollback",
+            "exemption_create": "Exemption recorded",
+            "exemption_revoke": "Exemption revoked",
         }[self.value]
 
 

@@ -15,6 +15,7 @@ from django.db import transaction
 from policies.models import AuditEntry, Exemption
 from policies.roles import can_manage_exemptions, user_role
 from policies.selectors.reports import exemptions_at, snapshot_at
+from policies.services.audit import AuditAction
 
 # Exemptions are meant to be revisited: a year is the longest one may run before renewal.
 EXEMPTION_LONGEST = timedelta(days=366)
@@ -51,7 +52,9 @@ def exemption_findings(now: datetime) -> list[ExemptionFinding]:
     ]
 
 
-def audit_exemption(*, user, action: str, exemption: Exemption, outcome: str, now: datetime):
+def audit_exemption(
+    *, user, action: AuditAction, exemption: Exemption, outcome: str, now: datetime
+):
     role = user_role(user)
     return AuditEntry.objects.create(
         created_at=now,
@@ -70,7 +73,9 @@ def audit_exemption(*, user, action: str, exemption: Exemption, outcome: str, no
     )
 
 
-def require_exemption_manager(*, user, action: str, exemption: Exemption, now: datetime) -> None:
+def require_exemption_manager(
+    *, user, action: AuditAction, exemption: Exemption, now: datetime
+) -> None:
     """Refuse (and record the refusal) unless the user may manage exemptions."""
     if can_manage_exemptions(user):
         return
@@ -81,7 +86,7 @@ def require_exemption_manager(*, user, action: str, exemption: Exemption, now: d
 
 
 def exemption_refusal_record(
-    *, user, action: str, namespace: str, workload: str, now: datetime
+    *, user, action: AuditAction, namespace: str, workload: str, now: datetime
 ) -> None:
     """Record and raise the refusal of a non-admin's attempt the view turned away early."""
     attempted = Exemption(
@@ -131,7 +136,9 @@ def exemption_create(
         created_at=now,
         created_by=user.get_username(),
     )
-    require_exemption_manager(user=user, action="exemption_create", exemption=exemption, now=now)
+    require_exemption_manager(
+        user=user, action=AuditAction.EXEMPTION_CREATE, exemption=exemption, now=now
+    )
     if expires_at <= now:
         raise ValidationError({"expires_at": "The expiry must be in the future."})
     if expires_at > now + EXEMPTION_LONGEST:
@@ -154,7 +161,7 @@ def exemption_create(
         exemption.save()
         audit_exemption(
             user=user,
-            action="exemption_create",
+            action=AuditAction.EXEMPTION_CREATE,
             exemption=exemption,
             outcome=AuditEntry.Outcome.APPLIED,
             now=now,
@@ -165,7 +172,9 @@ def exemption_create(
 def exemption_revoke(*, user, exemption_id: int, now: datetime) -> Exemption:
     """End an exemption now. Revoking one already revoked changes nothing."""
     exemption = Exemption.objects.get(pk=exemption_id)
-    require_exemption_manager(user=user, action="exemption_revoke", exemption=exemption, now=now)
+    require_exemption_manager(
+        user=user, action=AuditAction.EXEMPTION_REVOKE, exemption=exemption, now=now
+    )
     if exemption.revoked_at is not None:
         return exemption
     with transaction.atomic():
@@ -173,7 +182,7 @@ def exemption_revoke(*, user, exemption_id: int, now: datetime) -> Exemption:
         exemption.save(update_fields=["revoked_at"])
         audit_exemption(
             user=user,
-            action="exemption_revoke",
+            action=AuditAction.EXEMPTION_REVOKE,
             exemption=exemption,
             outcome=AuditEntry.Outcome.APPLIED,
             now=now,

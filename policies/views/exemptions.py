@@ -15,6 +15,7 @@ from policies.forms.exemptions import ExemptionForm
 from policies.models import Exemption
 from policies.roles import can_manage_exemptions
 from policies.selectors.reports import exemption_list
+from policies.services.audit import AuditAction
 from policies.services.exemptions import (
     exemption_create,
     exemption_refusal_record,
@@ -59,7 +60,7 @@ def exemption_create_view(request):
     if not can_manage_exemptions(request.user):
         exemption_refusal_record(
             user=request.user,
-            action="exemption_create",
+            action=AuditAction.EXEMPTION_CREATE,
             namespace=request.POST.get("namespace", ""),
             workload=request.POST.get("workload", ""),
             now=timezone.now(),

@@ -140,11 +140,31 @@ def test_change_detail_shows_the_object_sent_as_yaml(client, people):
 
 
 def test_actions_other_features_record_can_be_filtered_too(client, people):
-    entry(people["alice"], action="exemption_create", reason="exempt legacy")
+    entry(people["alice"], action="quota_raise", reason="more room")
     entry(people["olga"], reason="toggle")
     client.force_login(people["aud"])
-    response = client.get("/audit/?action=exemption_create")
+    response = client.get("/audit/?action=quota_raise")
     page = response.content.decode()
     assert response.status_code == 200
-    assert "exempt legacy" in page and "toggle" not in page
-    assert "Exemption create" in page
+    assert "more room" in page and "toggle" not in page
+    assert "Quota raise" in page
+
+
+@pytest.mark.parametrize(
+    ("action", "label"),
+    [("exemption_create", "Exemption recorded"), ("exemption_revoke", "Exemption revoked")],
+)
+def test_exemption_actions_are_offered_in_the_filter_and_named_in_words(
+    client, people, action, label
+):
+    entry(people["alice"], action=action, reason="legacy batch jobs")
+    entry(people["olga"], reason="toggle")
+    client.force_login(people["aud"])
+    # Offered before any such entry exists in the filtered view: the filter knows them.
+    empty = client.get("/audit/?user=nobody").content.decode()
+    assert f'<option value="{action}">{label}</option>' in empty
+    response = client.get(f"/audit/?action={action}")
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "legacy batch jobs" in page and "toggle" not in page
+    assert f"<td>{label}</td>" in page
