@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -100,7 +100,6 @@ class ClusterRead:
     list_resource_versions: dict[str, str]  # kind -> the list's resourceVersion
     fingerprint: str  # sha256 over every object's kind/namespace/name/resourceVersion
     api_seconds: float
-    notes: list[str] = field(default_factory=list)
 
     @property
     def source_resource_version(self) -> str:
@@ -503,7 +502,6 @@ def _read_all(*, kubeconfig: str | None, context: str | None) -> ClusterRead:
     objects: list[dict] = []
     counts: dict[str, int] = {}
     list_versions: dict[str, str] = {}
-    notes: list[str] = []
 
     istio_versions = istio_api_versions(client)
     root = root_namespace(client)
@@ -572,7 +570,6 @@ def _read_all(*, kubeconfig: str | None, context: str | None) -> ClusterRead:
         list_resource_versions=list_versions,
         fingerprint=objects_fingerprint(objects, root_namespace=root, extra=istio_versions),
         api_seconds=time.monotonic() - started,
-        notes=notes,
     )
 
 
