@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from policies.models import Snapshot
-from policies.selectors.audit import CSV_COLUMNS as AUDIT_CSV_COLUMNS
 from policies.selectors.reports import (
     ExemptionsAt,
     audit_entries_between,
@@ -62,7 +61,21 @@ WORKLOAD_COLUMNS = (
 )
 FINDING_COLUMNS = ("severity", "code", "namespace", "name", "kind", "message")
 # The audit log has one CSV shape across meshui: the audit page's export and this one.
-AUDIT_COLUMNS = AUDIT_CSV_COLUMNS
+AUDIT_COLUMNS = (
+    "id",
+    "created_at",
+    "username",
+    "role",
+    "action",
+    "target_kind",
+    "target_namespace",
+    "target_name",
+    "reason",
+    "outcome",
+    "error",
+    "dry_run_result",
+    "restore_of",
+)
 TABLE_COLUMNS = {
     "namespaces": NAMESPACE_COLUMNS,
     "workloads": WORKLOAD_COLUMNS,

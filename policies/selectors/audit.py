@@ -6,25 +6,12 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from policies.exports import AUDIT_COLUMNS, spreadsheet_safe
 from policies.models import AuditEntry, TimedRestore
 
-CSV_COLUMNS = (
-    "id",
-    "created_at",
-    "username",
-    "role",
-    "action",
-    "target_kind",
-    "target_namespace",
-    "target_name",
-    "reason",
-    "outcome",
-    "error",
-    "dry_run_result",
-    "restore_of",
-)
-# A cell starting with one of these is a formula to a spreadsheet (CSV injection).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# The column names and the cell escaping are the exports' own, so the audit page's CSV and
+# the report's audit table stay one published shape.
+CSV_COLUMNS = AUDIT_COLUMNS
 
 
 def _day_start(day: date) -> datetime:
@@ -70,12 +57,6 @@ def audit_usernames() -> list[str]:
 def audit_recorded_actions() -> list[str]:
     """Every action name that appears in the log (other features add their own)."""
     return list(AuditEntry.objects.order_by("action").values_list("action", flat=True).distinct())
-
-
-def spreadsheet_safe(value) -> str:
-    """The cell as text, with a leading quote when a spreadsheet would run it as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
 def audit_csv_rows(entries: QuerySet[AuditEntry]) -> Iterator[list[str]]:
