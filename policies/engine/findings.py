@@ -13,6 +13,7 @@ traffic policy). Only that rule's top-level `trafficPolicy.tls.mode` is judged.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from policies.engine.inputs import (
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from policies.engine.resolve import Competition
 
 CLUSTER_DOMAIN = "svc.cluster.local"
+_FINDING_ORDER = attrgetter("namespace", "name", "code", "kind", "message")
 _PLAINTEXT_TLS_MODES = {"DISABLE", "SIMPLE"}
 _LISTED = 5
 
@@ -64,7 +66,7 @@ def collect_findings(context: FindingContext) -> tuple[Finding, ...]:
     destinations = _Destinations(context.inputs, context.workloads_by_namespace)
     findings += _workload_findings(context, destinations)
     findings += _destination_rule_findings(context, destinations)
-    findings.sort(key=lambda f: (f.namespace, f.name, f.code, f.kind, f.message))
+    findings.sort(key=_FINDING_ORDER)
     return tuple(findings)
 
 
