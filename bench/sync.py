@@ -1,6 +1,6 @@
 """Benchmark a full sync and a no-change sync of a big mesh (issue 4).
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/meshui_bench .venv/bin/python bench/sync.py
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/meshui_bench_sync .venv/bin/python bench/sync.py
     .venv/bin/python bench/sync.py --scale 0.1      # a tenth of the size, for a quick look
 
 At --scale 1 the API server double holds 10,000 namespaces, 10,000 Deployments with their
@@ -257,7 +257,9 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the full size")
     parser.add_argument(
         "--database-url",
-        default=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/meshui_bench"),
+        default=os.environ.get(
+            "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/meshui_bench_sync"
+        ),
     )
     arguments = parser.parse_args()
     if not 0 < arguments.scale <= 10:
