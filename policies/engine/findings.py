@@ -247,7 +247,7 @@ def _workload_findings(context: FindingContext, destinations: _Destinations) -> 
                     posture.namespace,
                     posture.name,
                     posture.kind,
-                    f"{where} is STRICT ({posture.policy or 'built-in default'}) but has no "
+                    f"{where} is STRICT (decided by {posture.policy}) but has no "
                     "istio-proxy sidecar and is not enrolled in ambient, so nothing enforces "
                     "mTLS for it. Enable injection (namespace label istio-injection=enabled "
                     "or istio.io/rev) and restart it, or enrol the namespace in ambient.",
@@ -335,11 +335,19 @@ def _workload_policy_findings(
                 posture.namespace,
                 posture.name,
                 posture.kind,
-                f"{_ref(winner)} makes {where} STRICT, and no DestinationRule sends "
+                f"{_ref(winner)} makes {_strict_part(winner)}{where} STRICT, and no "
+                "DestinationRule sends "
                 f"ISTIO_MUTUAL to a Service that selects it.{risk} {advice}",
             )
         )
     return findings
+
+
+def _strict_part(policy: PeerAuthenticationInput) -> str:
+    if policy.mode is Mode.STRICT:
+        return ""
+    ports = [str(port) for port, mode in sorted(policy.port_modes.items()) if mode is Mode.STRICT]
+    return f"port{'s' if len(ports) > 1 else ''} {', '.join(ports)} of "
 
 
 def _destination_rule_findings(

@@ -220,6 +220,7 @@ def test_workload_policy_without_destination_rule(rule, objects, severity):
     if found:
         assert (found[0].namespace, found[0].name) == ("shop", "api")
         assert "shop/api" in found[0].message
+        assert ("port 8080 of" in found[0].message) is (rule == "STRICT port counts too")
 
 
 DR_PLAINTEXT = [

@@ -17,11 +17,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from policies.engine import Posture, Severity, evaluate, posture_as_json
+from policies.exports import spreadsheet_safe
 from policies.manifests import ManifestError, read_manifests
 
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
-_CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -185,12 +185,6 @@ def posture_as_table(posture: Posture) -> str:
     return "\n".join(lines)
 
 
-def _cell(value: Any) -> str:
-    # Names come from the cluster: keep a spreadsheet from reading one as a formula.
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_CSV_FORMULA_STARTS) else text
-
-
 CSV_COLUMNS = [
     "record",
     "namespace",
@@ -208,43 +202,38 @@ CSV_COLUMNS = [
 ]
 
 
+def _csv_rows(posture: Posture):
+    mesh = posture.mesh
+    blank = ("", "", "")
+    yield ("mesh", posture.root_namespace, "", "", mesh.mode, mesh.reason.level, mesh.policy)
+    yield from (
+        ("namespace", n.name, n.name, "Namespace", n.mode, n.source, n.policy, "", "", n.ambient)
+        + blank
+        for n in posture.namespaces
+    )
+    yield from (
+        ("workload", w.namespace, w.name, w.kind, w.mode, w.source, w.policy)
+        + (_ports_text(w.ports), w.has_sidecar, w.ambient)
+        + blank
+        for w in posture.workloads
+    )
+    yield from (
+        ("finding", f.namespace, f.name, f.kind, "", "", "", "", "", "")
+        + (f.severity, f.code, f.message)
+        for f in posture.findings
+    )
+
+
 def posture_as_csv(posture: Posture) -> str:
-    """One table for spreadsheets: a `record` column says mesh, namespace, workload or finding."""
+    """One table for spreadsheets: a `record` column says mesh, namespace, workload or finding.
+
+    Names come from the cluster, so every cell goes through the project's one formula escape.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    mesh = posture.mesh
-    writer.writerow(
-        [
-            "mesh",
-            posture.root_namespace,
-            "",
-            "",
-            mesh.mode,
-            mesh.reason.level,
-            mesh.policy or "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-        ]
-    )
-    for n in posture.namespaces:
-        writer.writerow(
-            [_cell(x) for x in ("namespace", n.name, n.name, "Namespace", n.mode, n.source)]
-            + [_cell(n.policy or ""), "", "", _cell(n.ambient), "", "", ""]
-        )
-    for w in posture.workloads:
-        writer.writerow(
-            [_cell(x) for x in ("workload", w.namespace, w.name, w.kind, w.mode, w.source)]
-            + [_cell(w.policy or ""), _cell(_ports_text(w.ports)), w.has_sidecar, w.ambient]
-            + ["", "", ""]
-        )
-    for f in posture.findings:
-        writer.writerow(
-            [_cell(x) for x in ("finding", f.namespace, f.name, f.kind)]
-            + ["", "", "", "", "", "", f.severity, f.code, _cell(f.message)]
-        )
+    width = len(CSV_COLUMNS)
+    for row in _csv_rows(posture):
+        cells = [spreadsheet_safe(value) for value in row]
+        writer.writerow(cells + [""] * (width - len(cells)))
     return buffer.getvalue()
