@@ -69,12 +69,44 @@ def configure(postgres: bool) -> callable:
     return folder.cleanup
 
 
+def exemptions_record(count: int, *, namespaces: int) -> None:
+    """`count` namespace exemptions and `count` workload ones, spread over the mesh."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from policies.models import Exemption
+
+    now = timezone.now()
+    step = max(1, namespaces // max(count, 1))
+    common = {
+        "owner": "bench",
+        "justification": "bench",
+        "created_at": now - timedelta(days=1),
+        "expires_at": now + timedelta(days=30),
+        "created_by": "bench",
+    }
+    Exemption.objects.bulk_create(
+        [
+            Exemption(namespace=f"ns-{index:05d}", workload=workload, **common)
+            for index in range(0, namespaces, step)[:count]
+            for workload in ("", "app-01")
+        ]
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres", action="store_true", help="use PostgreSQL on 127.0.0.1")
     parser.add_argument("--namespaces", type=int, default=10_000)
     parser.add_argument("--workloads-per-namespace", type=int, default=15)
     parser.add_argument("--repeat", type=int, default=25)
+    parser.add_argument(
+        "--exemptions",
+        type=int,
+        default=500,
+        help="namespace exemptions in force, and as many workload ones (pages badge them)",
+    )
     args = parser.parse_args()
 
     # WhiteNoise warns that collectstatic has not run; irrelevant to page timings.
@@ -100,12 +132,14 @@ def main() -> int:
             namespaces=args.namespaces, workloads_per_namespace=args.workloads_per_namespace
         )
         sync_run(snapshot=snapshot)
+        exemptions_record(args.exemptions, namespaces=args.namespaces)
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
         print(
             f"{connection.vendor}: built a snapshot of {snapshot.namespaces_total:,} namespaces "
             f"and {snapshot.workloads_total:,} workloads in {time.perf_counter() - started:.1f} s"
+            f" ({args.exemptions:,} namespace and {args.exemptions:,} workload exemptions)"
         )
         client = Client()
         client.force_login(user_with_role("auditor", username="bench"))

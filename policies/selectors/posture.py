@@ -17,6 +17,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from policies.models import (
+    Exemption,
     FindingRecord,
     NamespacePosture,
     PolicyRecord,
@@ -25,6 +26,7 @@ from policies.models import (
     SyncRun,
     WorkloadPosture,
 )
+from policies.selectors.reports import Coverage, coverage_of, exemptions_at
 
 # Stale means: the last sync failed, or the last good one is older than this many intervals.
 STALE_AFTER_INTERVALS = 3
@@ -108,23 +110,33 @@ class Overview:
     sync: SyncState
     top_findings: list[FindingRecord] = field(default_factory=list)
     progress: SyncProgress | None = None  # a sync running now, followed until it is done
+    # STRICT shares scored as the report scores them: exempt rows below STRICT left out.
+    coverage: Coverage | None = None
 
 
-def overview_read() -> Overview:
+def overview_read(*, now: datetime | None = None) -> Overview:
     """The overview: aggregates live on the snapshot row, so this is a handful of small reads."""
     snapshot = snapshot_current()
     top_findings: list[FindingRecord] = []
+    coverage = None
     if snapshot is not None:
         top_findings = list(
             FindingRecord.objects.filter(snapshot=snapshot).order_by(
                 "-severity_rank", "namespace", "name", "code"
             )[:TOP_FINDINGS]
         )
+        coverage = coverage_of(snapshot, exemptions_at(at=now or timezone.now()))
     sync = sync_state_read(snapshot=snapshot)
     progress = None
     if sync.running is not None:
         progress = SyncProgress(after=sync.running.id - 1, run=sync.running)
-    return Overview(snapshot=snapshot, sync=sync, top_findings=top_findings, progress=progress)
+    return Overview(
+        snapshot=snapshot,
+        sync=sync,
+        top_findings=top_findings,
+        progress=progress,
+        coverage=coverage,
+    )
 
 
 # --- Namespaces ----------------------------------------------------------------------------
@@ -150,6 +162,18 @@ class NamespaceList:
     snapshot: Snapshot | None
     sync: SyncState
     page: Page | None
+
+
+def _with_exemptions(page: Page, exemption_of) -> Page:
+    """The page's rows, each with `.exemption`: the one in force for it, or None.
+
+    Pages badge exempt rows as the report does; the exemptions come from one query, so a
+    page costs the same whatever its size.
+    """
+    page.object_list = list(page.object_list)
+    for row in page.object_list:
+        row.exemption = exemption_of(row)
+    return page
 
 
 def _matching(rows: QuerySet, **filters) -> QuerySet:
@@ -196,6 +220,8 @@ def namespace_list_read(
         )
     rows = rows.order_by(*_ordering(NAMESPACE_SORTS[key], sort.startswith("-")))
     page = Paginator(rows, per_page).get_page(page_number)
+    exemptions = exemptions_at(at=timezone.now())
+    _with_exemptions(page, lambda row: exemptions.for_namespace(row.name))
     return NamespaceList(snapshot=snapshot, sync=sync, page=page)
 
 
@@ -204,10 +230,11 @@ class NamespaceDetail:
     snapshot: Snapshot
     sync: SyncState
     namespace: NamespacePosture
-    workloads: Page
+    workloads: Page  # each row with `.exemption`
     peer_authentications: list[PolicyRecord]
     destination_rules: list[PolicyRecord]
     findings: list[FindingRecord]
+    exemption: Exemption | None  # the namespace's own, in force now
 
 
 def namespace_detail_read(*, name: str, workload_page: int = 1, per_page: int = 100):
@@ -232,16 +259,20 @@ def namespace_detail_read(*, name: str, workload_page: int = 1, per_page: int = 
             "-severity_rank", "name", "code"
         )[:NAMESPACE_FINDINGS_SHOWN]
     )
+    exemptions = exemptions_at(at=timezone.now())
+    workload_rows = Paginator(workloads, per_page).get_page(workload_page)
+    _with_exemptions(workload_rows, lambda row: exemptions.for_workload(row.namespace, row.name))
     return NamespaceDetail(
         snapshot=snapshot,
         sync=sync_state_read(snapshot=snapshot),
         namespace=namespace,
-        workloads=Paginator(workloads, per_page).get_page(workload_page),
+        workloads=workload_rows,
         peer_authentications=[
             p for p in policies if p.kind == PolicyRecord.Kind.PEER_AUTHENTICATION
         ],
         destination_rules=[p for p in policies if p.kind == PolicyRecord.Kind.DESTINATION_RULE],
         findings=findings,
+        exemption=exemptions.for_namespace(name),
     )
 
 
@@ -266,6 +297,7 @@ class WorkloadDetail:
     deciding_policy: PolicyRecord | None
     services: list[ServiceRecord]
     findings: list[FindingRecord]
+    exemption: Exemption | None  # the workload's own or its namespace's, in force now
 
 
 def _selects(selector: dict, labels: dict) -> bool:
@@ -338,6 +370,7 @@ def workload_detail_read(*, namespace: str, kind: str, name: str) -> WorkloadDet
         deciding_policy=deciding_policy,
         services=services,
         findings=findings,
+        exemption=exemptions_at(at=timezone.now()).for_workload(namespace, name),
     )
 
 

@@ -324,22 +324,28 @@ def findings_with_exemptions(snapshot: Snapshot, exemptions: ExemptionsAt) -> li
 
 
 def coverage_of(snapshot: Snapshot, exemptions: ExemptionsAt) -> Coverage:
-    namespaces_exempt = sum(
-        1
-        for name, mode in snapshot.namespaces.filter(mode__in=NON_STRICT).values_list(
-            "name", "mode"
-        )
-        if exemptions.for_namespace(name)
-    )
     exempt_namespaces = {namespace for namespace, workload in exemptions.in_force if not workload}
     exempt_workloads = {target for target in exemptions.in_force if target[1]}
-    workloads_exempt = 0
-    if exemptions.in_force:
-        for namespace, name in snapshot.workloads.filter(mode__in=NON_STRICT).values_list(
-            "namespace", "name"
-        ):
-            if namespace in exempt_namespaces or (namespace, name) in exempt_workloads:
-                workloads_exempt += 1
+    # Counted in the database: the overview calls this on every visit, whatever the mesh size.
+    namespaces_exempt = (
+        snapshot.namespaces.filter(mode__in=NON_STRICT, name__in=exempt_namespaces).count()
+        if exempt_namespaces
+        else 0
+    )
+    below = snapshot.workloads.filter(mode__in=NON_STRICT)
+    workloads_exempt = (
+        below.filter(namespace__in=exempt_namespaces).count() if exempt_namespaces else 0
+    )
+    # Workloads exempt on their own (their namespace is not): read a small superset by
+    # namespace and name, then keep the exact pairs.
+    own = {target for target in exempt_workloads if target[0] not in exempt_namespaces}
+    if own:
+        candidates = below.filter(
+            namespace__in={namespace for namespace, _ in own}, name__in={name for _, name in own}
+        )
+        workloads_exempt += sum(
+            1 for target in candidates.values_list("namespace", "name") if target in own
+        )
     return Coverage(
         namespaces_total=snapshot.namespaces_total,
         namespaces_strict=snapshot.namespaces_strict,
