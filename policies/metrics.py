@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 
 from policies.models import Snapshot, SyncRun
 from policies.selectors.reports import exemptions_at
+from policies.selectors.sync import snapshot_current
 
 MODES = ("STRICT", "PERMISSIVE", "DISABLE")
 logger = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ class PostureCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         now = timezone.now()
-        snapshot = Snapshot.objects.order_by("-taken_at", "-id").first()
+        snapshot = snapshot_current()
 
         namespaces = GaugeMetricFamily(
             "meshui_namespaces",

@@ -128,15 +128,13 @@ def _expected_records(entry: AuditEntry) -> list[tuple[str, str, str, str | None
 def change_sync_state(*, entry: AuditEntry) -> dict:
     """Whether the newest snapshot shows what `entry` applied ("applied, waiting for the
     cluster" until it does), and the last sync's error if one failed since."""
-    from policies.models import PolicyRecord, Snapshot, SyncRun
+    from policies.models import PolicyRecord, SyncRun
+    from policies.selectors.sync import snapshot_current
 
     waiting_for = entry.outcome in (AuditEntry.Outcome.APPLIED, AuditEntry.Outcome.ROLLED_BACK)
     if not waiting_for:
         return {"applies": False, "reflected": False}
-    try:
-        snapshot = Snapshot.objects.latest()
-    except Snapshot.DoesNotExist:
-        snapshot = None
+    snapshot = snapshot_current()
     reflected = snapshot is not None
     for kind, namespace, name, mode in _expected_records(entry) if snapshot else ():
         record = PolicyRecord.objects.filter(

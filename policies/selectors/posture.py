@@ -28,6 +28,10 @@ from policies.models import (
 )
 from policies.selectors.reports import Coverage, coverage_of, exemptions_at
 
+# The snapshot pages show: the newest one (a failed sync never replaces it). One definition
+# for pages, changes, metrics and sync.
+from policies.selectors.sync import snapshot_current
+
 # Stale means: the last sync failed, or the last good one is older than this many intervals.
 STALE_AFTER_INTERVALS = 3
 TOP_FINDINGS = 5
@@ -36,11 +40,6 @@ SUCCESSFUL = (SyncRun.Status.SUCCEEDED, SyncRun.Status.NO_CHANGE)
 
 
 # --- Snapshot and sync state ---------------------------------------------------------------
-
-
-def snapshot_current() -> Snapshot | None:
-    """The snapshot pages show: the newest one (a failed sync never replaces it)."""
-    return Snapshot.objects.order_by("-taken_at", "-id").first()
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from policies.models import (
     TimedRestore,
 )
 from policies.models import WorkloadPosture as WorkloadRow
+from policies.selectors.sync import snapshot_current
 from policies.services.audit import AuditAction, audit_entry_record
 
 logger = logging.getLogger(__name__)
@@ -326,26 +327,19 @@ def _audit(user, plan: ChangePlan, outcome: str, **kwargs) -> AuditEntry:
 # --- Reading the snapshot for plans ---------------------------------------------------------
 
 
-def _snapshot() -> Snapshot | None:
-    try:
-        return Snapshot.objects.latest()
-    except Snapshot.DoesNotExist:
-        return None
-
-
 def _api_version(kind: str, snapshot: Snapshot | None) -> str:
     versions = (snapshot.istio_versions if snapshot else None) or {}
     return versions.get(kind) or DEFAULT_API_VERSIONS[kind]
 
 
 def root_namespace() -> str:
-    snapshot = _snapshot()
+    snapshot = snapshot_current()
     return snapshot.root_namespace if snapshot else settings.MESHUI_ROOT_NAMESPACE
 
 
 def namespace_policy_seen(namespace: str) -> PolicyRecord | None:
     """The namespace-wide PeerAuthentication in force in the current snapshot, if any."""
-    snapshot = _snapshot()
+    snapshot = snapshot_current()
     if snapshot is None:
         return None
     records = PolicyRecord.objects.filter(
@@ -354,22 +348,12 @@ def namespace_policy_seen(namespace: str) -> PolicyRecord | None:
     return records.filter(status="effective").first() or records.first()
 
 
-def policy_record_seen(kind: str, namespace: str, name: str) -> PolicyRecord | None:
-    """The policy as the current snapshot has it (its resourceVersion is what the user saw)."""
-    snapshot = _snapshot()
-    if snapshot is None:
-        return None
-    return PolicyRecord.objects.filter(
-        snapshot=snapshot, kind=kind, namespace=namespace, name=name
-    ).first()
-
-
 def pending_restores(namespace: str) -> list[TimedRestore]:
     return list(_pending_restores(namespace).select_related("change").order_by("restore_at"))
 
 
 def namespace_current_mode(namespace: str) -> str:
-    snapshot = _snapshot()
+    snapshot = snapshot_current()
     if snapshot is None:
         return ""
     row = snapshot.namespaces.filter(name=namespace).first()
@@ -378,7 +362,7 @@ def namespace_current_mode(namespace: str) -> str:
 
 def workload_labels(namespace: str) -> dict[str, dict]:
     """Workload name -> labels, from the current snapshot (the workload form's choices)."""
-    snapshot = _snapshot()
+    snapshot = snapshot_current()
     if snapshot is None:
         return {}
     rows = WorkloadRow.objects.filter(snapshot=snapshot, namespace=namespace)
@@ -387,7 +371,7 @@ def workload_labels(namespace: str) -> dict[str, dict]:
 
 def _services_selecting(namespace: str, selector: dict) -> list[str]:
     """Services of the namespace that select workloads carrying every label of `selector`."""
-    snapshot = _snapshot()
+    snapshot = snapshot_current()
     if snapshot is None or not selector:
         return []
     workloads = [
@@ -445,7 +429,7 @@ def peer_authentication_plan(
     reason: str = "",
 ) -> ChangePlan:
     """A new (or re-applied) PeerAuthentication at mesh, namespace or workload level."""
-    snapshot = _snapshot()
+    snapshot = snapshot_current()
     if scope == "mesh":
         namespace = snapshot.root_namespace if snapshot else settings.MESHUI_ROOT_NAMESPACE
     plan = ChangePlan(
@@ -486,7 +470,7 @@ def namespace_mode_plan(
     `current` is the live namespace-wide policy (from object_get) when applying; a preview
     uses the snapshot's copy.
     """
-    snapshot = _snapshot()
+    snapshot = snapshot_current()
     if current is None:
         seen = namespace_policy_seen(namespace)
         current = seen.manifest if seen else None
@@ -530,7 +514,7 @@ def policy_mode_plan(
     current: dict | None = None,
 ) -> ChangePlan:
     """Edit the mode of an existing PeerAuthentication, keeping the rest of its spec."""
-    snapshot = _snapshot()
+    snapshot = snapshot_current()
     if current is None and snapshot is not None:
         record = PolicyRecord.objects.filter(
             snapshot=snapshot, kind=PEER_AUTHENTICATION, namespace=namespace, name=name
@@ -652,7 +636,7 @@ def _impact_of(plan: ChangePlan):
     A change inside one namespace can only move that namespace, so only it and the root
     namespace are evaluated; a change in the root namespace (mesh-wide) evaluates the mesh.
     """
-    snapshot = _snapshot()
+    snapshot = snapshot_current()
     if snapshot is None:
         return None, "No snapshot yet: meshui cannot tell what this changes until it syncs."
     from policies.engine import evaluate

@@ -23,6 +23,7 @@ from policies.forms.changes import (
 )
 from policies.models import AuditEntry, PolicyRecord
 from policies.selectors.audit import audit_entry_get, change_sync_state
+from policies.selectors.posture import policy_read
 from policies.services import changes as change_services
 from policies.services.audit import AuditAction
 from policies.views.access import reader_required
@@ -306,7 +307,8 @@ def peer_authentication_create(request):
 
 
 def _policy_record(kind: str, namespace: str, name: str) -> PolicyRecord | None:
-    return change_services.policy_record_seen(kind, namespace, name)
+    """The policy as the current snapshot has it (its resourceVersion is what the user saw)."""
+    return policy_read(kind=kind, namespace=namespace, name=name)
 
 
 @require_http_methods(["GET", "POST"])
