@@ -81,6 +81,12 @@ class ExpiredExemption:
             f"{exemption.expires_at:%Y-%m-%d %H:%M} UTC: renew it or bring it to STRICT."
         )
 
+    def as_finding(self) -> FindingRow:
+        """The finding, shaped like the engine's (sync stores it, reports list it)."""
+        return FindingRow(
+            self.code, self.severity, self.namespace, self.name, self.kind, self.message
+        )
+
 
 @dataclass
 class ExemptionsAt:
@@ -309,14 +315,7 @@ def findings_with_exemptions(snapshot: Snapshot, exemptions: ExemptionsAt) -> li
     ]
     present = {row.key for row in rows}
     for expired in exemptions.expired:
-        row = FindingRow(
-            expired.code,
-            expired.severity,
-            expired.namespace,
-            expired.name,
-            expired.kind,
-            expired.message,
-        )
+        row = expired.as_finding()
         if row.key not in present:
             rows.append(row)
     rows.sort(key=lambda row: (-SEVERITY_RANK.get(row.severity, 0), row.namespace, row.name))

@@ -6,7 +6,6 @@ one workload) may stay below STRICT until a date, who owns that decision and why
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -14,42 +13,21 @@ from django.db import transaction
 
 from policies.models import AuditEntry, Exemption
 from policies.roles import can_manage_exemptions, user_role
-from policies.selectors.reports import exemptions_at, snapshot_at
+from policies.selectors.reports import FindingRow, exemptions_at, snapshot_at
 from policies.services.audit import AuditAction
 
 # Exemptions are meant to be revisited: a year is the longest one may run before renewal.
 EXEMPTION_LONGEST = timedelta(days=366)
 
 
-@dataclass(frozen=True)
-class ExemptionFinding:
-    """Shaped like the engine's Finding, so sync can store it beside the engine's findings."""
-
-    code: str
-    severity: str
-    namespace: str
-    name: str
-    kind: str
-    message: str
-
-
-def exemption_findings(now: datetime) -> list[ExemptionFinding]:
+def exemption_findings(now: datetime) -> list[FindingRow]:
     """EXEMPTION_EXPIRED findings: exemptions past expiry that nobody revoked or renewed.
 
     Sync calls this when it writes a snapshot. Reports also work them out at the report's
     own moment, so an exemption that expires between two syncs shows at once.
     """
-    return [
-        ExemptionFinding(
-            code=expired.code,
-            severity=expired.severity,
-            namespace=expired.namespace,
-            name=expired.name,
-            kind=expired.kind,
-            message=expired.message,
-        )
-        for expired in exemptions_at(at=now).expired
-    ]
+    # Shaped like the engine's Finding, so sync stores them beside the engine's findings.
+    return [expired.as_finding() for expired in exemptions_at(at=now).expired]
 
 
 def audit_exemption(
