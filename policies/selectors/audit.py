@@ -77,14 +77,11 @@ def audit_csv_rows(entries: QuerySet[AuditEntry]) -> Iterator[list[str]]:
 
 def with_action_labels(entries) -> list[AuditEntry]:
     """The entries with `.action_label`, the action in words ("Namespace mode set")."""
-    from policies.services.audit import AuditAction
+    from policies.services.audit import action_label
 
     labelled = list(entries)
     for entry in labelled:
-        try:
-            entry.action_label = AuditAction(entry.action).label
-        except ValueError:
-            entry.action_label = entry.action.replace("_", " ").capitalize()
+        entry.action_label = action_label(entry.action)
     return labelled
 
 

@@ -41,6 +41,14 @@ class AuditAction(StrEnum):
         }[self.value]
 
 
+def action_label(action: str) -> str:
+    """An action in words ("Namespace mode set"); one another feature records is spelled out."""
+    try:
+        return AuditAction(action).label
+    except ValueError:
+        return action.replace("_", " ").capitalize()
+
+
 def audit_entry_record(
     *,
     user,

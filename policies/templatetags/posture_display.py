@@ -4,6 +4,8 @@ import yaml
 from django import template
 from django.urls import NoReverseMatch, reverse
 
+from policies.services.audit import action_label
+
 register = template.Library()
 
 OUTCOME_WORDS = {
@@ -35,6 +37,12 @@ def percent(part, whole) -> str:
     if 0 < share < 1:
         return "<1%"
     return f"{round(share)}%"
+
+
+@register.filter
+def action_words(action: str) -> str:
+    """An audit action as the audit page names it ("Exemption recorded")."""
+    return action_label(action or "")
 
 
 @register.filter

@@ -217,3 +217,23 @@ def test_a_changes_period_that_starts_after_the_report_date_is_refused(
     assert (
         "&#x27;Changes since&#x27; must be before &#x27;As at&#x27;." in response.content.decode()
     )
+
+
+def test_report_and_compare_name_audit_actions_as_the_audit_page_does(
+    client_as, auditor_user, two_snapshots
+):
+    audit_build(created_at=moment("2026-11-09 10:00"), reason="shop to STRICT")
+    audit_build(
+        created_at=moment("2026-11-09 11:00"), action="exemption_create", reason="legacy bridge"
+    )
+    report = client_as(auditor_user).get("/reports/", {"at": "2026-11-10T12:00"}).content.decode()
+    compare = (
+        client_as(auditor_user)
+        .get("/reports/compare/", {"from": "2026-11-02", "to": "2026-11-10"})
+        .content.decode()
+    )
+
+    for page in (report, compare):
+        assert "<td>Namespace mode set</td>" in page
+        assert "<td>Exemption recorded</td>" in page
+        assert "namespace_mode_set" not in page and "exemption_create" not in page
