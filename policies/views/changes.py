@@ -155,6 +155,43 @@ def _preview_or_apply(request, *, form, plan, title, form_action, apply, extra=N
     return _after_apply(result)
 
 
+def _posted_change(
+    request,
+    *,
+    allowed: bool,
+    valid: bool,
+    form,
+    plan,
+    title,
+    form_action,
+    extra,
+    apply,
+    plan_shown_if_invalid: bool = True,
+):
+    """What every change view does with a POST: refuse (audited) unless the role allows it,
+    show an invalid form again (400), else preview or apply."""
+    _deny_unless(allowed, request, plan)
+    if not valid:
+        return _change_page(
+            request,
+            form=form,
+            plan=plan if plan_shown_if_invalid else None,
+            title=title,
+            form_action=form_action,
+            extra=extra,
+            status=400,
+        )
+    return _preview_or_apply(
+        request,
+        form=form,
+        plan=plan,
+        title=title,
+        form_action=form_action,
+        apply=apply,
+        extra=extra,
+    )
+
+
 # --- The on-call toggle ---------------------------------------------------------------------
 
 
@@ -200,17 +237,6 @@ def namespace_mode_set(request, namespace: str):
         reason=form.cleaned_data.get("reason", "") if valid else request.POST.get("reason", ""),
         duration=form.duration if valid else None,
     )
-    _deny_unless(roles.can_toggle_namespace(request.user), request, plan)
-    if not valid:
-        return _change_page(
-            request,
-            form=form,
-            plan=plan,
-            title=title,
-            form_action=form_action,
-            extra=extra,
-            status=400,
-        )
 
     def apply(force):
         return change_services.namespace_mode_set(
@@ -223,14 +249,16 @@ def namespace_mode_set(request, namespace: str):
             force=force,
         )
 
-    return _preview_or_apply(
+    return _posted_change(
         request,
+        allowed=roles.can_toggle_namespace(request.user),
+        valid=valid,
         form=form,
         plan=plan,
         title=title,
         form_action=form_action,
-        apply=apply,
         extra=extra,
+        apply=apply,
     )
 
 
@@ -282,21 +310,13 @@ def peer_authentication_create(request):
             target_name=request.POST.get("name", ""),
             reason=request.POST.get("reason", ""),
         )
-    _deny_unless(roles.can_manage_policies(request.user), request, plan)
-    if not valid:
-        return _change_page(
-            request,
-            form=form,
-            plan=None,
-            title=title,
-            form_action=form_action,
-            extra=extra,
-            status=400,
-        )
-    return _preview_or_apply(
+    return _posted_change(
         request,
+        allowed=roles.can_manage_policies(request.user),
+        valid=valid,
         form=form,
         plan=plan,
+        plan_shown_if_invalid=False,
         title=title,
         form_action=form_action,
         extra=extra,
@@ -346,19 +366,10 @@ def policy_mode_update(request, namespace: str, name: str):
         resource_version=cleaned.get("resource_version", ""),
         reason=cleaned.get("reason", ""),
     )
-    _deny_unless(roles.can_manage_policies(request.user), request, plan)
-    if not valid:
-        return _change_page(
-            request,
-            form=form,
-            plan=plan,
-            title=title,
-            form_action=form_action,
-            extra=extra,
-            status=400,
-        )
-    return _preview_or_apply(
+    return _posted_change(
         request,
+        allowed=roles.can_manage_policies(request.user),
+        valid=valid,
         form=form,
         plan=plan,
         title=title,
@@ -408,19 +419,10 @@ def policy_delete(request, kind: str, namespace: str, name: str):
         resource_version=cleaned.get("resource_version", ""),
         reason=cleaned.get("reason", ""),
     )
-    _deny_unless(roles.can_manage_policies(request.user), request, plan)
-    if not valid:
-        return _change_page(
-            request,
-            form=form,
-            plan=plan,
-            title=title,
-            form_action=form_action,
-            extra=extra,
-            status=400,
-        )
-    return _preview_or_apply(
+    return _posted_change(
         request,
+        allowed=roles.can_manage_policies(request.user),
+        valid=valid,
         form=form,
         plan=plan,
         title=title,
