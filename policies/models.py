@@ -45,6 +45,10 @@ class SyncRun(models.Model):
     snapshot = models.ForeignKey(
         "Snapshot", null=True, blank=True, on_delete=models.SET_NULL, related_name="sync_runs"
     )
+    # Where the next sync may watch from instead of listing (kind -> list resourceVersion),
+    # and the digest of the objects those lists held; empty when this run read nothing.
+    list_resource_versions = models.JSONField(default=dict, blank=True)
+    cluster_fingerprint = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
