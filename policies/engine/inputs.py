@@ -277,7 +277,18 @@ class WorkloadInput:
             for container in init_containers:
                 if type(container) is dict and container.get("name") == "istio-proxy":
                     has_proxy = True
-        self.container_ports = tuple(sorted(set(ports))) if len(ports) > 1 else tuple(ports)
+        if len(ports) == 2:
+            # The common multi-port case, without building a set and a sorted list.
+            first, second = ports
+            self.container_ports = (
+                (first, second)
+                if first < second
+                else (second, first)
+                if second < first
+                else (first,)
+            )
+        else:
+            self.container_ports = tuple(sorted(set(ports))) if len(ports) > 1 else tuple(ports)
         self.has_proxy = has_proxy
         self.owner: tuple[str, str, str] | None = (
             _controller_owner(metadata) if "ownerReferences" in metadata else None
@@ -384,10 +395,6 @@ def _one_per_name(policies: list[PeerAuthenticationInput]) -> list[PeerAuthentic
 
 def fold_owned_workloads(workloads: list[WorkloadInput]) -> list[WorkloadInput]:
     """Keep top-level workloads; owned ones lend their sidecar facts to their top owner."""
-    by_uid: dict[str, WorkloadInput] = {}
-    by_name: dict[tuple[str, str, str], WorkloadInput] = {}
-    for workload in workloads:
-        by_name[(workload.namespace, workload.kind, workload.name)] = workload
     owned: list[WorkloadInput] = []
     top: list[WorkloadInput] = []
     for workload in workloads:
@@ -397,8 +404,12 @@ def fold_owned_workloads(workloads: list[WorkloadInput]) -> list[WorkloadInput]:
             owned.append(workload)
     if not owned:
         return top
-    # uids are only needed when something is owned; manifests on disk often have none.
+    # The indexes are only needed when something is owned; manifests on disk often own
+    # nothing, and skipping them saves a tuple and two dict entries per workload.
+    by_uid: dict[str, WorkloadInput] = {}
+    by_name: dict[tuple[str, str, str], WorkloadInput] = {}
     for workload in workloads:
+        by_name[(workload.namespace, workload.kind, workload.name)] = workload
         if workload.uid:
             by_uid[workload.uid] = workload
 
