@@ -201,7 +201,7 @@ MESHUI_KUBE_TIMEOUT_SECONDS = env_int("MESHUI_KUBE_TIMEOUT_SECONDS", 30)
 MESHUI_KUBE_PAGE_SIZE = env_int("MESHUI_KUBE_PAGE_SIZE", 500)
 MESHUI_SYNC_INTERVAL = env_int("MESHUI_SYNC_INTERVAL", 60)
 # A sync first watches each kind from its last list for this long (seconds): nothing new
-# means "no change" without listing everything again (see README, keeping in sync).
+# means "no change" without listing everything again (see README, keeping in sync); 0 = always list.
 MESHUI_SYNC_WATCH_SECONDS = env_int("MESHUI_SYNC_WATCH_SECONDS", 1)
 # How often beat looks for timed namespace-mode restores that are due (seconds).
 MESHUI_RESTORE_SWEEP_INTERVAL = env_int("MESHUI_RESTORE_SWEEP_INTERVAL", 30)

@@ -26,6 +26,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
+from kubernetes.watch.watch import iter_resp_lines
 
 from policies.cluster_errors import (
     ClusterError,
@@ -188,6 +189,8 @@ def _build_client(kubeconfig: str, context: str) -> tuple[k8s.ApiClient, str]:
     configuration.retries = urllib3.Retry(
         total=1, connect=1, read=1, status=0, other=0, redirect=0, raise_on_status=False
     )
+    # A no-change check holds one watch per kind open at once (11): room for all of them.
+    configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize, 16)
     client = k8s.ApiClient(configuration)
     client.user_agent = "meshui/0.1"
     return client, settings.MESHUI_CLUSTER_NAME or name
@@ -571,6 +574,141 @@ def _read_all(*, kubeconfig: str | None, context: str | None) -> ClusterRead:
         fingerprint=objects_fingerprint(objects, root_namespace=root, extra=istio_versions),
         api_seconds=time.monotonic() - started,
     )
+
+
+# --- Has anything changed? (watching from the last lists) ---------------------------------
+
+
+@dataclass(frozen=True)
+class WatchCheck:
+    """What watching every kind a sync reads, from its last list's resourceVersion, showed."""
+
+    changed: dict[str, str]  # kind -> the first change seen ("MODIFIED shop/cart")
+    unknown: dict[str, str]  # kind -> why it cannot be told (410 Gone, an error, no version)
+    resource_versions: dict[str, str]  # kind -> where to watch from next time
+    istio_versions: dict[str, str]
+    root_namespace: str
+
+    @property
+    def unchanged(self) -> bool:
+        """True only when every kind was watched and none changed."""
+        return not self.changed and not self.unknown
+
+
+_UNCHANGED, _CHANGED, _UNKNOWN = "unchanged", "changed", "unknown"
+
+
+def cluster_watch_changes(
+    since: dict[str, str],
+    *,
+    seconds: int,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+) -> WatchCheck:
+    """Watch each kind a sync reads from its list resourceVersion in `since`, all at once.
+
+    Each watch lasts at most `seconds` (timeoutSeconds, with bookmarks allowed): a BOOKMARK
+    or silence means unchanged, any ADDED/MODIFIED/DELETED means changed, and 410 Gone or
+    any error means unknown. Discovery and the root namespace are read as a sync does.
+    """
+    client, _name = _client_and_name(kubeconfig=kubeconfig, context=context)
+    istio_versions = istio_api_versions(client)
+    root = root_namespace(client)
+    watches: dict[str, Callable] = {}
+    for kind, _api_version, api_name, method_name in CORE_LISTS:
+        watches[kind] = getattr(getattr(k8s, api_name)(client), method_name)
+    custom = k8s.CustomObjectsApi(client)
+    for kind, (group, _preferences, plural) in ISTIO_VERSIONS.items():
+        if kind in istio_versions:
+            version = istio_versions[kind].split("/", 1)[1]
+
+            def watch_custom(_group=group, _version=version, _plural=plural, **kwargs):
+                return custom.list_cluster_custom_object(_group, _version, _plural, **kwargs)
+
+            watches[kind] = watch_custom
+
+    changed: dict[str, str] = {}
+    unknown = {kind: "not listed by the last sync" for kind in watches if not since.get(kind)}
+    unknown.update(
+        {kind: "no longer served" for kind in since if kind not in watches and since[kind]}
+    )
+    resource_versions = dict(since)
+    watched = {kind: method for kind, method in watches.items() if kind not in unknown}
+    if watched:
+        with ThreadPoolExecutor(
+            max_workers=len(watched), thread_name_prefix="meshui-watch"
+        ) as pool:
+            futures = {
+                kind: pool.submit(_watch_kind, kind, method, since[kind], seconds)
+                for kind, method in watched.items()
+            }
+            for kind, future in futures.items():
+                outcome, detail, resource_version = future.result()
+                if outcome == _CHANGED:
+                    changed[kind] = detail
+                elif outcome == _UNKNOWN:
+                    unknown[kind] = detail
+                resource_versions[kind] = resource_version
+    return WatchCheck(
+        changed=changed,
+        unknown=unknown,
+        resource_versions={kind: rv for kind, rv in resource_versions.items() if kind in watches},
+        istio_versions=istio_versions,
+        root_namespace=root,
+    )
+
+
+def _watch_kind(
+    kind: str, list_method: Callable, resource_version: str, seconds: int
+) -> tuple[str, str, str]:
+    """(outcome, detail, resourceVersion to watch from next) for one kind's watch."""
+    operation = f"watching {kind}s"
+    connect, read = _timeout()
+    try:
+        response = list_method(
+            watch=True,
+            resource_version=resource_version,
+            timeout_seconds=seconds,
+            allow_watch_bookmarks=True,
+            _preload_content=False,
+            # The server ends the watch at timeoutSeconds; the read timeout covers a server
+            # that goes quiet and never does.
+            _request_timeout=(connect, seconds + read),
+        )
+    except _TRANSPORT_ERRORS as error:
+        return _UNKNOWN, _domain_error(error, operation).summary, resource_version
+    # A server that keeps sending bookmarks past timeoutSeconds is not allowed to hold us.
+    deadline = time.monotonic() + seconds + read
+    latest = resource_version
+    try:
+        for line in iter_resp_lines(response):
+            if not line:
+                continue
+            event = orjson.loads(line)
+            event_type = event.get("type")
+            obj = event.get("object") or {}
+            metadata = obj.get("metadata") or {}
+            if event_type == "BOOKMARK":
+                # Every event up to here has been sent: the next watch may start here.
+                latest = metadata.get("resourceVersion") or latest
+            elif event_type in ("ADDED", "MODIFIED", "DELETED"):
+                where = "/".join(
+                    part for part in (metadata.get("namespace"), metadata.get("name")) if part
+                )
+                return _CHANGED, f"{event_type} {where}".strip(), resource_version
+            elif event_type == "ERROR":
+                # In-stream Status: 410 Gone when the resourceVersion was compacted away.
+                code = obj.get("code")
+                message = obj.get("message") or obj.get("reason") or "an error"
+                return _UNKNOWN, f"HTTP {code}: {message}" if code else message, resource_version
+            if time.monotonic() > deadline:
+                break
+    except _TRANSPORT_ERRORS as error:
+        return _UNKNOWN, _domain_error(error, operation).summary, resource_version
+    finally:
+        response.close()
+        response.release_conn()
+    return _UNCHANGED, "", latest
 
 
 def objects_fingerprint(objects: list[dict], *, root_namespace: str, extra: dict) -> str:

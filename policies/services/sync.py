@@ -51,8 +51,9 @@ class SyncFailed(Exception):
 def cluster_sync(*, trigger: str, now: datetime | None = None) -> SyncRun:
     """Read the cluster, compute its posture and store it as the current snapshot.
 
-    Returns the SyncRun. When the cluster is unchanged since the current snapshot (same
-    resourceVersions), records a cheap "no_change" run pointing at that snapshot. On failure
+    Returns the SyncRun. When the cluster is unchanged since the current snapshot, records a
+    cheap "no_change" run pointing at that snapshot: known from watches opened at the last
+    lists' resourceVersions when they saw nothing, else from a full read. On failure
     the run records the reason and the error is raised again (a ClusterError for anything
     the cluster said or did not say), after the run is saved.
     """
@@ -62,14 +63,35 @@ def cluster_sync(*, trigger: str, now: datetime | None = None) -> SyncRun:
         started_at=now or timezone.now(), trigger=trigger, status=SyncRun.Status.RUNNING
     )
     try:
+        extra_findings = _meshui_findings(now or timezone.now())
+        current = Snapshot.objects.order_by("-taken_at", "-id").first()
+        unchanged = _unchanged_since_last_read(current, extra_findings)
+        if unchanged is not None:
+            base, check = unchanged
+            return _finish(
+                run,
+                started,
+                status=SyncRun.Status.NO_CHANGE,
+                snapshot=current,
+                api_ms=_ms(time.monotonic() - started),
+                list_resource_versions=check.resource_versions,
+                cluster_fingerprint=base.cluster_fingerprint,
+            )
         read = cluster.cluster_read_all()
         api_ms = _ms(read.api_seconds)
-        extra_findings = _meshui_findings(now or timezone.now())
+        resume = {
+            "list_resource_versions": read.list_resource_versions,
+            "cluster_fingerprint": read.fingerprint,
+        }
         fingerprint = _fingerprint(read.fingerprint, extra_findings)
-        current = Snapshot.objects.order_by("-taken_at", "-id").first()
         if current is not None and current.source_fingerprint == fingerprint:
             return _finish(
-                run, started, status=SyncRun.Status.NO_CHANGE, snapshot=current, api_ms=api_ms
+                run,
+                started,
+                status=SyncRun.Status.NO_CHANGE,
+                snapshot=current,
+                api_ms=api_ms,
+                **resume,
             )
         with gc_paused():
             posture = evaluate(read.objects, root_namespace=read.root_namespace)
@@ -90,6 +112,7 @@ def cluster_sync(*, trigger: str, now: datetime | None = None) -> SyncRun:
             snapshot=snapshot,
             api_ms=api_ms,
             db_ms=db_ms,
+            **resume,
         )
         snapshots_prune(now=now or timezone.now())
         return run
@@ -103,6 +126,53 @@ def cluster_sync(*, trigger: str, now: datetime | None = None) -> SyncRun:
         logger.exception("sync %s failed", run.pk)
         _fail(run, started, f"Internal error while syncing: {type(error).__name__}: {error}")
         raise
+
+
+def _unchanged_since_last_read(
+    current: Snapshot | None, extra_findings: list
+) -> tuple[SyncRun, cluster.WatchCheck] | None:
+    """(the run that last read the cluster, the watch check) when nothing changed since.
+
+    Watching every kind from the lists behind the current snapshot costs a second or two
+    where listing 150,000 pods again costs many; None means "list everything": no usable
+    resourceVersions, meshui's own findings changed, or the watch saw (or could not rule
+    out) a change.
+    """
+    if current is None or settings.MESHUI_SYNC_WATCH_SECONDS <= 0:
+        return None
+    base = (
+        SyncRun.objects.filter(
+            snapshot=current, status__in=(SyncRun.Status.SUCCEEDED, SyncRun.Status.NO_CHANGE)
+        )
+        .exclude(cluster_fingerprint="")
+        .order_by("-started_at", "-id")
+        .first()
+    )
+    if base is None or not base.list_resource_versions:
+        return None
+    # An expired exemption or a new meshui changes the posture without any cluster event.
+    if _fingerprint(base.cluster_fingerprint, extra_findings) != current.source_fingerprint:
+        return None
+    try:
+        check = cluster.cluster_watch_changes(
+            base.list_resource_versions, seconds=settings.MESHUI_SYNC_WATCH_SECONDS
+        )
+    except ClusterError as error:
+        # The full read that follows reports the cluster's errors properly.
+        logger.info("watching for changes failed, listing everything: %s", error.summary)
+        return None
+    if not check.unchanged:
+        logger.info(
+            "the cluster changed since the last read, listing everything: changed %s, unknown %s",
+            check.changed,
+            check.unknown,
+        )
+        return None
+    if check.istio_versions != current.istio_versions or (
+        check.root_namespace != current.root_namespace
+    ):
+        return None
+    return base, check
 
 
 def _ms(seconds: float) -> int:
@@ -169,7 +239,9 @@ def _sync_enqueue(trigger: str) -> None:
     from policies.tasks import sync_cluster
 
     try:
-        sync_cluster.delay(trigger=trigger)
+        # Nobody waits for this result: without ignore_result Celery first subscribes to it
+        # on the result backend, and with Redis down that retries for ~20 s before failing.
+        sync_cluster.apply_async(kwargs={"trigger": trigger}, ignore_result=True)
     except (OperationalError, OSError) as error:
         sync_run_record_failure(
             trigger=trigger,
