@@ -243,26 +243,28 @@ def test_a_failure_while_writing_leaves_no_half_snapshot(kube, monkeypatch):
     assert failed.error == "Internal error while syncing: RuntimeError: disk full"
 
 
+@pytest.mark.parametrize("after_an_earlier_publish", [False, True])
 def test_a_sync_request_with_redis_down_is_recorded_as_failed_in_words(
-    kube, settings, django_capture_on_commit_callbacks
+    kube, settings, monkeypatch, django_capture_on_commit_callbacks, after_an_earlier_publish
 ):
     from meshui.celery import app
+    from policies.tasks import sync_cluster
 
-    settings.REDIS_URL = "redis://127.0.0.1:1/5"
-    saved = {
-        key: app.conf[key] for key in ("broker_url", "task_always_eager", "broker_connection_retry")
-    }
-    app.conf.update(
-        broker_url="redis://127.0.0.1:1/5",
-        task_always_eager=False,
-        task_publish_retry=False,
-    )
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            sync_request(trigger="change")
-    finally:
-        app.conf.update(saved)
-        app.conf.task_publish_retry = True
+    from .test_tasks import celery_on_redis
+
+    if after_an_earlier_publish:
+        # What an earlier test in the run may leave behind: a cached connection pool to the
+        # in-memory broker, which a changed broker_url alone would keep publishing to.
+        monkeypatch.setitem(app.conf, "task_always_eager", False)
+        sync_cluster.apply_async(kwargs={"trigger": "earlier"}, ignore_result=True)
+        monkeypatch.undo()
+        assert app._pool is not None
+    settings.REDIS_URL = "redis://127.0.0.1:1/5"  # nothing listens on port 1
+    with (
+        celery_on_redis("redis://127.0.0.1:1/5", task_publish_retry=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        sync_request(trigger="change")
     failed = SyncRun.objects.get()
     assert failed.status == SyncRun.Status.FAILED
     assert failed.trigger == "change"

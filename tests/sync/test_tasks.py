@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from contextlib import contextmanager
 
 import kombu.pools
@@ -11,7 +12,7 @@ import pytest
 import redis
 
 from meshui.celery import app
-from policies import tasks
+from policies import cluster, tasks
 from policies.cluster_errors import Forbidden, Unavailable
 from policies.models import Snapshot, SyncRun
 from policies.tasks import sync_cluster
@@ -38,26 +39,51 @@ def wait_for(condition, *, seconds: float = 30.0) -> None:
         time.sleep(0.02)
 
 
+def unique_key_prefix(purpose: str) -> str:
+    """A Redis key prefix of this test alone: other test runs share the Redis db at once."""
+    return f"meshui-test-{purpose}-{uuid.uuid4().hex[:12]}:"
+
+
 @pytest.fixture
 def lock_backend(request, settings):
     """The process lock (no REDIS_URL) or the Redis lock on the test Redis db."""
-    settings.MESHUI_REDIS_KEY_PREFIX = "meshui-test-tasks:"
+    prefix = unique_key_prefix("tasks")
+    settings.MESHUI_REDIS_KEY_PREFIX = prefix
     if request.param == "redis":
         client = redis_or_skip()
         settings.REDIS_URL = REDIS_TEST_URL
         yield request.param
-        for key in client.scan_iter("meshui-test-tasks:*"):
+        for key in client.scan_iter(f"{prefix}*"):
             client.delete(key)
     else:
         settings.REDIS_URL = ""
         yield request.param
 
 
+@pytest.fixture
+def held_read(monkeypatch):
+    """Holds the next sync's cluster read until the test opens the gate (`.set()`).
+
+    The first sync is then certainly still running while the test triggers again, however
+    slow a loaded machine is: no timing window to miss.
+    """
+    gate = threading.Event()
+    read_cluster = cluster.cluster_read_all
+
+    def read_once_the_gate_opens(**kwargs):
+        if not gate.wait(timeout=60):
+            raise AssertionError("the test never opened the gate")
+        return read_cluster(**kwargs)
+
+    monkeypatch.setattr(cluster, "cluster_read_all", read_once_the_gate_opens)
+    yield gate
+    gate.set()  # never leave a worker thread waiting
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("lock_backend", ["process", "redis"], indirect=True)
-def test_a_second_trigger_while_a_sync_runs_is_coalesced_not_queued(kube, lock_backend):
+def test_a_second_trigger_while_a_sync_runs_is_coalesced_not_queued(kube, lock_backend, held_read):
     kube.seed(small_mesh())
-    kube.inject_fault("slow", verb="list", resource="pods", delay=0.8)
     outcomes = {}
 
     def first_trigger():
@@ -67,7 +93,9 @@ def test_a_second_trigger_while_a_sync_runs_is_coalesced_not_queued(kube, lock_b
     worker.start()
     wait_for(lambda: SyncRun.objects.filter(status=SyncRun.Status.RUNNING).exists())
     outcomes["second"] = sync_cluster.apply(kwargs={"trigger": "change"}).get()
+    held_read.set()
     worker.join(timeout=60)
+    assert not worker.is_alive()
 
     assert outcomes["second"] == {"status": "coalesced"}
     runs = list(SyncRun.objects.order_by("started_at", "id"))
@@ -78,16 +106,17 @@ def test_a_second_trigger_while_a_sync_runs_is_coalesced_not_queued(kube, lock_b
 
 
 @pytest.mark.django_db(transaction=True)
-def test_ten_triggers_during_one_sync_cost_one_extra_sync(kube, settings):
+def test_ten_triggers_during_one_sync_cost_one_extra_sync(kube, settings, held_read):
     settings.REDIS_URL = ""
     kube.seed(small_mesh())
-    kube.inject_fault("slow", verb="list", resource="pods", delay=0.8)
     worker = threading.Thread(target=lambda: sync_cluster.apply(kwargs={"trigger": "manual"}).get())
     worker.start()
     wait_for(lambda: SyncRun.objects.filter(status=SyncRun.Status.RUNNING).exists())
     for _ in range(10):
         assert sync_cluster.apply(kwargs={"trigger": "change"}).get() == {"status": "coalesced"}
+    held_read.set()
     worker.join(timeout=60)
+    assert not worker.is_alive()
     assert SyncRun.objects.count() == 2
 
 
@@ -136,9 +165,13 @@ def test_the_sync_task_has_a_name_limits_and_a_retry_cap():
 
 
 @contextmanager
-def celery_on_redis(url: str):
-    """Point the Celery app at a real broker and result backend, then put it back."""
-    keys = ("broker_url", "result_backend", "task_always_eager")
+def celery_on_redis(url: str, **conf):
+    """Point the Celery app at a real broker and result backend (plus `conf`), then put it back.
+
+    Whatever an earlier test published through stays in Celery's cached connection pool, and
+    a changed broker_url alone would keep publishing there: the pools are dropped both ways.
+    """
+    keys = ("broker_url", "result_backend", "task_always_eager", "task_default_queue", *conf)
     saved = {key: app.conf[key] for key in keys}
 
     def forget_connections():
@@ -146,12 +179,14 @@ def celery_on_redis(url: str):
         if app._pool is not None:
             app._pool.force_close_all()
         app._pool = None
-        app.amqp._producer_pool = None
+        # The AMQP helper caches the producer pool and the queues built from
+        # task_default_queue: a fresh one reads the conf as it is now.
+        vars(app).pop("amqp", None)
         kombu.pools.reset()
         vars(app._local).pop("backend", None)
 
     forget_connections()
-    app.conf.update(broker_url=url, result_backend=url, task_always_eager=False)
+    app.conf.update(broker_url=url, result_backend=url, task_always_eager=False, **conf)
     try:
         yield
     finally:
@@ -165,15 +200,18 @@ def redis_worker(settings):
     from celery.contrib.testing.worker import start_worker
 
     client = redis_or_skip()
-    client.flushdb()
     settings.REDIS_URL = REDIS_TEST_URL
-    settings.MESHUI_REDIS_KEY_PREFIX = "meshui-test-worker:"
+    settings.MESHUI_REDIS_KEY_PREFIX = unique_key_prefix("worker")
+    # A queue of this test's own: another test run on the same Redis db has its own worker,
+    # which must not take our tasks (nor we theirs); flushing the db would break theirs.
+    queue = settings.MESHUI_REDIS_KEY_PREFIX.rstrip(":")
     with (
-        celery_on_redis(REDIS_TEST_URL),
+        celery_on_redis(REDIS_TEST_URL, task_default_queue=queue),
         start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30),
     ):
         yield
-    client.flushdb()
+    for key in client.scan_iter(f"{queue}*"):
+        client.delete(key)
 
 
 @pytest.mark.celery
