@@ -124,7 +124,8 @@ def overview_read(*, now: datetime | None = None) -> Overview:
                 "-severity_rank", "namespace", "name", "code"
             )[:TOP_FINDINGS]
         )
-        coverage = coverage_of(snapshot, exemptions_at(at=now or timezone.now()))
+        in_force = exemptions_at(at=now or timezone.now(), in_force_only=True)
+        coverage = coverage_of(snapshot, in_force)
     sync = sync_state_read(snapshot=snapshot)
     progress = None
     if sync.running is not None:
@@ -219,7 +220,10 @@ def namespace_list_read(
         )
     rows = rows.order_by(*_ordering(NAMESPACE_SORTS[key], sort.startswith("-")))
     page = Paginator(rows, per_page).get_page(page_number)
-    exemptions = exemptions_at(at=timezone.now())
+    page.object_list = list(page.object_list)
+    exemptions = exemptions_at(
+        at=timezone.now(), namespaces=[row.name for row in page.object_list], in_force_only=True
+    )
     _with_exemptions(page, lambda row: exemptions.for_namespace(row.name))
     return NamespaceList(snapshot=snapshot, sync=sync, page=page)
 
@@ -258,7 +262,7 @@ def namespace_detail_read(*, name: str, workload_page: int = 1, per_page: int = 
             "-severity_rank", "name", "code"
         )[:NAMESPACE_FINDINGS_SHOWN]
     )
-    exemptions = exemptions_at(at=timezone.now())
+    exemptions = exemptions_at(at=timezone.now(), namespaces=[name], in_force_only=True)
     workload_rows = Paginator(workloads, per_page).get_page(workload_page)
     _with_exemptions(workload_rows, lambda row: exemptions.for_workload(row.namespace, row.name))
     return NamespaceDetail(
@@ -369,7 +373,9 @@ def workload_detail_read(*, namespace: str, kind: str, name: str) -> WorkloadDet
         deciding_policy=deciding_policy,
         services=services,
         findings=findings,
-        exemption=exemptions_at(at=timezone.now()).for_workload(namespace, name),
+        exemption=exemptions_at(
+            at=timezone.now(), namespaces=[namespace], in_force_only=True
+        ).for_workload(namespace, name),
     )
 
 

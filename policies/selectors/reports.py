@@ -7,6 +7,7 @@ uses the snapshot and the exemptions that were in force then, never today's.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -103,11 +104,21 @@ class ExemptionsAt:
         return self.in_force.get((namespace, workload)) or self.in_force.get((namespace, ""))
 
 
-def exemptions_at(*, at: datetime) -> ExemptionsAt:
-    """Exemptions in force at `at`, and the expired ones nobody revoked or renewed by then."""
+def exemptions_at(
+    *, at: datetime, namespaces: Iterable[str] | None = None, in_force_only: bool = False
+) -> ExemptionsAt:
+    """Exemptions in force at `at`, and the expired ones nobody revoked or renewed by then.
+
+    Pages narrow the read to the `namespaces` they show, and skip expired ones they do not
+    list (`in_force_only`), so a page costs the same however many exemptions were recorded.
+    """
     recorded = Exemption.objects.filter(created_at__lte=at).filter(
         Q(revoked_at__isnull=True) | Q(revoked_at__gt=at)
     )
+    if namespaces is not None:
+        recorded = recorded.filter(namespace__in=list(namespaces))
+    if in_force_only:
+        recorded = recorded.filter(expires_at__gt=at)
     state = ExemptionsAt()
     newest_expired: dict[tuple[str, str], Exemption] = {}
     for exemption in recorded.order_by("created_at", "id"):

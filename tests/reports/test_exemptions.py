@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
 from policies.models import AuditEntry, Exemption
+from policies.selectors.reports import exemptions_at
 from policies.services.exemptions import exemption_create, exemption_findings, exemption_revoke
 from tests.reports.builders import exemption_build, moment, snapshot_build
 
@@ -212,3 +213,26 @@ def test_the_exemption_list_shows_state_and_hides_forms_from_auditors(
     assert "&lt;b&gt;team&lt;/b&gt;" in page
     assert "Record an exemption" not in page
     assert "Revoke" not in page
+
+
+def test_exemptions_at_narrowed_to_namespaces_and_in_force_keeps_the_same_answers(db):
+    now = moment("2026-11-10 00:00")
+    for namespace, expires in (("legacy", "2026-12-01 00:00"), ("old", "2026-11-01 00:00")):
+        exemption_build(
+            namespace=namespace, created_at=moment("2026-10-01 00:00"), expires_at=moment(expires)
+        )
+    exemption_build(
+        namespace="shop",
+        workload="cart",
+        created_at=moment("2026-10-01 00:00"),
+        expires_at=moment("2026-12-01 00:00"),
+    )
+
+    narrowed = exemptions_at(at=now, namespaces=["legacy", "old"], in_force_only=True)
+
+    assert set(narrowed.in_force) == {("legacy", "")}
+    assert narrowed.expired == []  # "old" expired: not read when only valid ones are asked for
+    assert narrowed.for_workload("shop", "cart") is None  # shop was not asked for
+    whole = exemptions_at(at=now)
+    assert set(whole.in_force) == {("legacy", ""), ("shop", "cart")}
+    assert [expired.namespace for expired in whole.expired] == ["old"]
