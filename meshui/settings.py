@@ -200,9 +200,10 @@ MESHUI_CLUSTER_NAME = env_str("MESHUI_CLUSTER_NAME")
 MESHUI_KUBE_TIMEOUT_SECONDS = env_int("MESHUI_KUBE_TIMEOUT_SECONDS", 30)
 MESHUI_KUBE_PAGE_SIZE = env_int("MESHUI_KUBE_PAGE_SIZE", 500)
 MESHUI_SYNC_INTERVAL = env_int("MESHUI_SYNC_INTERVAL", 60)
-# A sync first watches each kind from its last list for this long (seconds): nothing new
-# means "no change" without listing everything again (see README, keeping in sync); 0 = always list.
-MESHUI_SYNC_WATCH_SECONDS = env_int("MESHUI_SYNC_WATCH_SECONDS", 1)
+# A sync first watches each kind from its last list for at most this long (seconds): nothing
+# new means "no change" without listing everything again (README, keeping in sync); 0 = always
+# list. kube-apiserver sends its bookmark 2 s before a watch's timeout, so keep it above 2.
+MESHUI_SYNC_WATCH_SECONDS = env_int("MESHUI_SYNC_WATCH_SECONDS", 3)
 # How often beat looks for timed namespace-mode restores that are due (seconds).
 MESHUI_RESTORE_SWEEP_INTERVAL = env_int("MESHUI_RESTORE_SWEEP_INTERVAL", 30)
 MESHUI_SNAPSHOT_RETENTION_DAYS = env_int("MESHUI_SNAPSHOT_RETENTION_DAYS", 90)

@@ -607,9 +607,9 @@ def cluster_watch_changes(
 ) -> WatchCheck:
     """Watch each kind a sync reads from its list resourceVersion in `since`, all at once.
 
-    Each watch lasts at most `seconds` (timeoutSeconds, with bookmarks allowed): a BOOKMARK
-    or silence means unchanged, any ADDED/MODIFIED/DELETED means changed, and 410 Gone or
-    any error means unknown. Discovery and the root namespace are read as a sync does.
+    Each watch lasts at most `seconds` (timeoutSeconds, with bookmarks allowed): the first
+    BOOKMARK or silence means unchanged, any ADDED/MODIFIED/DELETED means changed, and 410
+    Gone or any error means unknown. Discovery and the root namespace are read as a sync does.
     """
     client, _name = _client_and_name(kubeconfig=kubeconfig, context=context)
     istio_versions = istio_api_versions(client)
@@ -677,9 +677,8 @@ def _watch_kind(
         )
     except _TRANSPORT_ERRORS as error:
         return _UNKNOWN, _domain_error(error, operation).summary, resource_version
-    # A server that keeps sending bookmarks past timeoutSeconds is not allowed to hold us.
+    # A server that keeps the stream open past timeoutSeconds is not allowed to hold us.
     deadline = time.monotonic() + seconds + read
-    latest = resource_version
     try:
         for line in iter_resp_lines(response):
             if not line:
@@ -689,14 +688,15 @@ def _watch_kind(
             obj = event.get("object") or {}
             metadata = obj.get("metadata") or {}
             if event_type == "BOOKMARK":
-                # Every event up to here has been sent: the next watch may start here.
-                latest = metadata.get("resourceVersion") or latest
-            elif event_type in ("ADDED", "MODIFIED", "DELETED"):
+                # Every event up to the bookmark has been sent and none was a change: that
+                # answers the question, and the next watch may start from here.
+                return _UNCHANGED, "", metadata.get("resourceVersion") or resource_version
+            if event_type in ("ADDED", "MODIFIED", "DELETED"):
                 where = "/".join(
                     part for part in (metadata.get("namespace"), metadata.get("name")) if part
                 )
                 return _CHANGED, f"{event_type} {where}".strip(), resource_version
-            elif event_type == "ERROR":
+            if event_type == "ERROR":
                 # In-stream Status: 410 Gone when the resourceVersion was compacted away.
                 code = obj.get("code")
                 message = obj.get("message") or obj.get("reason") or "an error"
@@ -708,7 +708,9 @@ def _watch_kind(
     finally:
         response.close()
         response.release_conn()
-    return _UNCHANGED, "", latest
+    # The server ended the watch at timeoutSeconds without a bookmark: nothing changed, but
+    # the next watch must start from the same place.
+    return _UNCHANGED, "", resource_version
 
 
 def objects_fingerprint(objects: list[dict], *, root_namespace: str, extra: dict) -> str:

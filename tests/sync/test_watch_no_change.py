@@ -67,6 +67,18 @@ def test_an_unchanged_cluster_is_a_no_change_run_without_listing_anything(kube, 
     assert int(watch.param("timeoutSeconds")) >= 1
 
 
+def test_writes_to_kinds_a_sync_does_not_read_leave_it_a_no_change(kube, synced):
+    kube.seed([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "unrelated"}}])
+
+    run = cluster_sync(trigger="schedule")
+
+    assert run.status == SyncRun.Status.NO_CHANGE
+    assert list_calls(kube.requests) == []
+    # The bookmarks moved every kind on to now: the next watch starts after that write.
+    assert run.list_resource_versions["Pod"] == kube.resource_version
+    assert int(kube.resource_version) > int(synced.list_resource_versions["Pod"])
+
+
 def test_no_change_twice_in_a_row_still_needs_no_list(kube, synced):
     assert cluster_sync(trigger="schedule").status == SyncRun.Status.NO_CHANGE
     kube.clear_requests()
