@@ -44,6 +44,7 @@ def build_snapshot(*, taken_at: datetime, namespaces: int, workloads: int, shift
         Snapshot,
         WorkloadPosture,
     )
+    from tests.factories import engine_finding
     from tests.reports.builders import reason
 
     names = [f"team-{index:05d}" for index in range(namespaces)]
@@ -97,13 +98,13 @@ def build_snapshot(*, taken_at: datetime, namespaces: int, workloads: int, shift
         (
             FindingRecord(
                 snapshot=snapshot,
-                code="NAMESPACE_PERMISSIVE",
+                code="DUPLICATE_NAMESPACE_POLICY",
                 severity="warning",
                 severity_rank=SEVERITY_RANK["warning"],
                 namespace=name,
-                name=name,
-                kind="Namespace",
-                message=f"{name} accepts plaintext.",
+                name="default",
+                kind="PeerAuthentication",
+                message=engine_finding("DUPLICATE_NAMESPACE_POLICY", namespace=name)[1],
             )
             for name, mode in modes.items()
             if mode != "STRICT"

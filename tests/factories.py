@@ -4,15 +4,24 @@
         namespaces=["shop", {"name": "pay", "mode": "STRICT", "source": "namespace",
                              "policy": "pay/default"}],
         workloads=[{"namespace": "shop", "name": "cart", "ports": {"8080": "PERMISSIVE"}}],
-        findings=[{"code": "NO_SIDECAR", "severity": "warning", "namespace": "shop"}],
+        findings=[{"code": "STRICT_WITHOUT_SIDECAR", "namespace": "shop", "name": "cart"}],
     )
 
 Anything left out gets a plausible default; aggregates (per namespace and per snapshot)
 are computed from the rows, as the sync does. Reasons follow docs/contracts.md §1.
+Findings default to codes, severities and wording the engine really emits
+(policies/engine/findings.py), so pages and screenshots never show what meshui cannot say.
+
+Where a test needs a realistic snapshot rather than a few chosen rows,
+`snapshot_from_manifests` runs the engine on raw API dicts and stores its posture with the
+sync's own writer: the data is exactly what a sync of that cluster would show.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +42,70 @@ from policies.models import (
 
 DEFAULT_PASSWORD = "correct-horse-battery-staple"
 CREATED = "2024-01-01T00:00:00Z"
+
+# What the engine says for each code a test may name without a message (its severity and
+# the shape of its wording, see policies/engine/findings.py); {where} is the object.
+ENGINE_FINDINGS = {
+    "STRICT_WITHOUT_SIDECAR": (
+        "warning",
+        "Deployment {where} is STRICT (decided by {namespace}/default) but has no istio-proxy "
+        "sidecar and is not enrolled in ambient, so nothing enforces mTLS for it. Enable "
+        "injection (namespace label istio-injection=enabled or istio.io/rev) and restart it, "
+        "or enrol the namespace in ambient.",
+    ),
+    "DUPLICATE_NAMESPACE_POLICY": (
+        "warning",
+        "2 PeerAuthentications compete for the namespace-wide mode of {namespace}: {where} "
+        "(STRICT) is the oldest and is the only one Istio applies; {where}-v2 is ignored. "
+        "Delete the ignored ones or merge their settings into {where}.",
+    ),
+    "DUPLICATE_WORKLOAD_POLICY": (
+        "warning",
+        "2 PeerAuthentications compete to select Deployment {where}: {namespace}/{name} "
+        "(STRICT) is the oldest and is the only one Istio applies; {namespace}/{name}-v2 is "
+        "ignored. Delete the ignored ones or merge their settings into {namespace}/{name}.",
+    ),
+    "SELECTOR_MATCHES_NOTHING": (
+        "warning",
+        "PeerAuthentication {where} selects pods labelled app={name}, and no workload in "
+        "{namespace} carries all of them, so it has no effect. Check the labels against the "
+        "workload's pod template, or delete the policy.",
+    ),
+    "DESTINATION_RULE_DISABLES_MTLS_TO_STRICT": (
+        "error",
+        "DestinationRule {where} sets tls.mode DISABLE for {name}.{namespace}.svc.cluster.local, "
+        "so clients send plaintext to STRICT workloads ({namespace}/{name}), which refuse it. "
+        "Change the mode to ISTIO_MUTUAL, or remove the trafficPolicy.tls block.",
+    ),
+    "PORT_LEVEL_WITHOUT_SELECTOR": (
+        "error",
+        "PeerAuthentication {where} is namespace-wide but sets portLevelMtls, which needs a "
+        "selector: the CRD rejects it, and where it exists anyway Istio ignores its ports.",
+    ),
+    "WORKLOAD_POLICY_WITHOUT_DESTINATION_RULE": (
+        "info",
+        "PeerAuthentication {namespace}/{name} makes Deployment {where} STRICT, and no "
+        "DestinationRule sends ISTIO_MUTUAL to a Service that selects it.",
+    ),
+    "MESH_PERMISSIVE": (
+        "info",
+        "The mesh-wide mode is PERMISSIVE because there is no mesh-wide PeerAuthentication "
+        "in istio-system; workloads accept plaintext unless a narrower policy says otherwise.",
+    ),
+}
+DEFAULT_FINDING_CODE = "STRICT_WITHOUT_SIDECAR"
+
+
+def engine_finding(code: str, *, namespace: str = "", name: str = "") -> tuple[str, str]:
+    """(severity, message) as the engine words `code` for the object namespace/name."""
+    severity, wording = ENGINE_FINDINGS.get(code, ("warning", "{code} at {where}"))
+    message = wording.format(
+        code=code,
+        namespace=namespace or "istio-system",
+        name=name or "default",
+        where=f"{namespace}/{name or 'default'}" if namespace else "the mesh",
+    )
+    return severity, message
 
 
 # --- Reasons -------------------------------------------------------------------------------
@@ -236,9 +309,12 @@ def snapshot_with(
     finding_rows = []
     for spec in findings:
         spec = dict(spec)
-        spec.setdefault("code", "PERMISSIVE_NAMESPACE")
-        spec.setdefault("severity", "warning")
-        spec.setdefault("message", f"{spec['code']} in {spec.get('namespace') or 'the mesh'}")
+        spec.setdefault("code", DEFAULT_FINDING_CODE)
+        severity, message = engine_finding(
+            spec["code"], namespace=spec.get("namespace") or "", name=spec.get("name") or ""
+        )
+        spec.setdefault("severity", severity)
+        spec.setdefault("message", message)
         finding_rows.append(
             FindingRecord(snapshot=snapshot, severity_rank=SEVERITY_RANK[spec["severity"]], **spec)
         )
@@ -330,6 +406,56 @@ def _aggregate(snapshot, namespace_rows, workload_rows, finding_rows) -> None:
     snapshot.save()
 
 
+BENCH_FINDING_CODES = (
+    "DESTINATION_RULE_DISABLES_MTLS_TO_STRICT",
+    "STRICT_WITHOUT_SIDECAR",
+    "WORKLOAD_POLICY_WITHOUT_DESTINATION_RULE",
+)
+
+
+def snapshot_from_manifests(
+    objects: list[dict],
+    *,
+    cluster_name: str = "test-cluster",
+    root_namespace: str = "istio-system",
+    taken_at: datetime | None = None,
+) -> Snapshot:
+    """The snapshot a sync of a cluster holding these raw API dicts would store.
+
+    The engine computes the posture and the sync's own writer stores it, so rows, reasons,
+    findings and policy verdicts are exactly meshui's (nothing made up by the test).
+    """
+    from policies.cluster import ClusterRead
+    from policies.engine import evaluate
+    from policies.services.sync import _snapshot_write
+
+    posture = evaluate(objects, root_namespace=root_namespace)
+    fingerprint = hashlib.sha256(json.dumps(objects, sort_keys=True).encode()).hexdigest()
+    read = ClusterRead(
+        objects=objects,
+        cluster_name=cluster_name,
+        cluster_server=f"https://{cluster_name}.example:6443",
+        root_namespace=root_namespace,
+        istio_installed=True,
+        istio_versions={
+            "PeerAuthentication": "security.istio.io/v1",
+            "DestinationRule": "networking.istio.io/v1",
+        },
+        object_counts=dict(Counter(obj["kind"] for obj in objects)),
+        list_resource_versions={},
+        fingerprint=fingerprint,
+        api_seconds=0.0,
+    )
+    return _snapshot_write(
+        read=read,
+        posture=posture,
+        extra_findings=[],
+        fingerprint=fingerprint,
+        taken_at=taken_at or timezone.now(),
+        duration_ms=0,
+    )
+
+
 def large_snapshot(
     *, namespaces: int = 10_000, workloads_per_namespace: int = 15, batch_size: int = 5_000
 ) -> Snapshot:
@@ -385,16 +511,18 @@ def large_snapshot(
                 )
             )
         for number in range(index % 5):
+            code = BENCH_FINDING_CODES[number % len(BENCH_FINDING_CODES)]
+            severity, message = engine_finding(code, namespace=name, name=f"app-{number:02d}")
             finding_rows.append(
                 FindingRecord(
                     snapshot=snapshot,
-                    code="PERMISSIVE_NAMESPACE" if number % 2 else "NO_SIDECAR",
-                    severity=("error", "warning", "info")[number % 3],
-                    severity_rank=(3, 2, 1)[number % 3],
+                    code=code,
+                    severity=severity,
+                    severity_rank=SEVERITY_RANK[severity],
                     namespace=name,
                     name=f"app-{number:02d}",
                     kind="Deployment",
-                    message="Found by the benchmark builder.",
+                    message=message,
                 )
             )
     NamespacePosture.objects.bulk_create(namespace_rows, batch_size=batch_size)

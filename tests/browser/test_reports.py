@@ -10,7 +10,7 @@ def seed_history():
         taken_at=moment("2026-11-01 09:00"),
         namespaces={"shop": "PERMISSIVE", "billing": "STRICT"},
         workloads=[{"namespace": "shop", "name": "cart", "mode": "PERMISSIVE"}],
-        findings=[{"code": "NAMESPACE_PERMISSIVE", "namespace": "shop"}],
+        findings=[{"code": "DUPLICATE_NAMESPACE_POLICY", "namespace": "shop"}],
     )
     audit_build(created_at=moment("2026-11-05 10:00"), reason="shop to STRICT, ticket SEC-42")
     snapshot_build(

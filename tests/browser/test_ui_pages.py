@@ -8,124 +8,67 @@ import pytest
 from playwright.sync_api import expect
 
 from policies import tasks
-from tests.factories import loser, reason, snapshot_with, sync_run
+from tests.engine.builders import (
+    deployment,
+    destination_rule,
+    labelled_namespace,
+    mesh_policy,
+    namespace,
+    peer_auth,
+    service,
+)
+from tests.factories import CREATED, snapshot_from_manifests, snapshot_with, sync_run
+
+NO_INJECTION = {"sidecar.istio.io/inject": "false"}
 
 
 def demo_mesh(*, extra_namespaces: int = 0):
-    """A mesh that looks like a real one, for the pages and their screenshots."""
+    """A mesh that looks like a real one, for the pages and their screenshots.
+
+    Built from manifests and stored as a sync would (engine posture, sync writer), so every
+    mode, reason and finding shown is one meshui really computes for this cluster:
+    - the mesh is PERMISSIVE (istio-system/default), which the engine reports (info);
+    - checkout and payments are STRICT by namespace policy; checkout has a second, newer
+      namespace-wide policy that loses (duplicate, warning);
+    - payments/ledger is STRICT by its own policy except metrics port 9090 (PERMISSIVE),
+      with a DestinationRule sending ISTIO_MUTUAL; payments/batch-export opts out of
+      injection although payments is STRICT (warning);
+    - frontend's DestinationRule sends plaintext to STRICT checkout/api (error);
+    - legacy-batch is DISABLE and has no sidecar injection.
+    """
     names = ["checkout", "payments", "catalog", "frontend", "legacy-batch", "observability"]
     names += [f"team-{i:02d}" for i in range(extra_namespaces)]
-    modes = {"payments": "STRICT", "checkout": "STRICT", "legacy-batch": "DISABLE"}
-    namespaces = []
-    for name in names:
-        mode = modes.get(name, "PERMISSIVE")
-        if mode == "PERMISSIVE":
-            namespaces.append(
-                {"name": name, "labels": {"istio-injection": "enabled"}, "injection": "enabled"}
-            )
-            continue
-        namespaces.append(
-            {
-                "name": name,
-                "mode": mode,
-                "source": "namespace",
-                "policy": f"{name}/default",
-                "labels": {"istio-injection": "enabled"},
-                "injection": "enabled",
-                "reason": reason(
-                    mode,
-                    level="namespace",
-                    policy=f"{name}/default",
-                    mesh_mode="PERMISSIVE",
-                    mesh_policy="istio-system/default",
-                    losers=[loser(f"{name}/strict-v2", mode="STRICT", lost_because="newer")]
-                    if name == "checkout"
-                    else None,
-                ),
-            }
-        )
-    workloads = [
-        {
-            "namespace": ns,
-            "name": app,
-            "has_sidecar": ns != "legacy-batch",
-            "container_ports": [8080],
-        }
-        for ns in names
-        for app in ("api", "worker", "web")
+    objects: list[dict] = [
+        namespace("istio-system"),
+        mesh_policy("PERMISSIVE", created="2023-03-02T09:00:00Z"),
+        peer_auth("checkout", mode="STRICT", created="2024-01-10T08:00:00Z"),
+        peer_auth("checkout", "strict-v2", mode="STRICT", created="2024-06-01T12:30:00Z"),
+        peer_auth("payments", mode="STRICT", created="2024-02-14T10:00:00Z"),
+        peer_auth(
+            "payments",
+            "ledger-metrics",
+            mode="STRICT",
+            selector={"app": "ledger"},
+            ports={9090: "PERMISSIVE"},
+            created="2024-04-03T16:20:00Z",
+        ),
+        peer_auth("legacy-batch", mode="DISABLE", created="2023-11-20T07:45:00Z"),
+        deployment("payments", "ledger", ports=[8080, 9090]),
+        service("payments", "ledger"),
+        destination_rule(
+            "payments", "ledger", "ledger.payments.svc.cluster.local", created=CREATED
+        ),
+        deployment("payments", "batch-export", labels={"app": "batch-export", **NO_INJECTION}),
+        service("checkout", "api"),
+        destination_rule("frontend", "checkout-api", "api.checkout.svc.cluster.local", "DISABLE"),
     ]
-    workloads.append(
-        {
-            "namespace": "payments",
-            "name": "ledger",
-            "mode": "STRICT",
-            "source": "workload",
-            "policy": "payments/ledger-metrics",
-            "labels": {"app": "ledger"},
-            "reason": reason(
-                "STRICT",
-                level="workload",
-                policy="payments/ledger-metrics",
-                mesh_mode="PERMISSIVE",
-                mesh_policy="istio-system/default",
-                workload=True,
-            ),
-            "ports": {"9090": "PERMISSIVE"},
-            "container_ports": [8080, 9090],
-        }
-    )
-    snapshot = snapshot_with(
-        cluster_name="prod-eu-west1",
-        mesh_mode="PERMISSIVE",
-        mesh_policy="istio-system/default",
-        namespaces=namespaces,
-        workloads=workloads,
-        findings=[
-            {
-                "code": "NO_SIDECAR",
-                "severity": "error",
-                "namespace": "legacy-batch",
-                "name": "api",
-                "kind": "Deployment",
-                "message": "legacy-batch/api has no sidecar: STRICT callers cannot reach it.",
-            },
-            {
-                "code": "SHADOWED_POLICY",
-                "severity": "warning",
-                "namespace": "checkout",
-                "name": "strict-v2",
-                "kind": "PeerAuthentication",
-                "message": "checkout/strict-v2 is ignored: an older namespace-wide policy wins.",
-            },
-            {
-                "code": "MESH_NOT_STRICT",
-                "severity": "info",
-                "message": "The mesh-wide policy is PERMISSIVE: plaintext is accepted by default.",
-            },
-        ],
-        policies=[
-            {"namespace": "istio-system", "name": "default", "mode": "PERMISSIVE", "scope": "mesh"},
-            {"namespace": "checkout", "name": "default", "mode": "STRICT"},
-            {
-                "namespace": "checkout",
-                "name": "strict-v2",
-                "mode": "STRICT",
-                "status": "shadowed",
-                "status_reason": "An older namespace-wide policy in checkout wins.",
-            },
-            {"namespace": "payments", "name": "default", "mode": "STRICT"},
-            {
-                "namespace": "payments",
-                "name": "ledger-metrics",
-                "mode": "STRICT",
-                "selector": {"app": "ledger"},
-                "port_modes": {"9090": "PERMISSIVE"},
-            },
-            {"namespace": "legacy-batch", "name": "default", "mode": "DISABLE"},
-            {"kind": "DestinationRule", "namespace": "payments", "name": "ledger"},
-        ],
-        services=[{"namespace": "payments", "name": "ledger", "selector": {"app": "ledger"}}],
-    )
+    for name in names:
+        if name == "legacy-batch":
+            objects.append(namespace(name))
+        else:
+            objects.append(labelled_namespace(name, {"istio-injection": "enabled"}))
+        objects += [deployment(name, app, ports=[8080]) for app in ("api", "worker", "web")]
+    snapshot = snapshot_from_manifests(objects, cluster_name="prod-eu-west1")
     sync_run(snapshot=snapshot, duration_ms=1840)
     return snapshot
 
@@ -152,7 +95,7 @@ def test_filter_namespaces_with_htmx_keeps_state_in_the_url_and_back_works(
     demo_mesh(extra_namespaces=60)
     page = logged_in_page("oncall")
     page.get_by_role("link", name="Namespaces", exact=True).click()
-    expect(page.locator(".result-count")).to_contain_text("of 66 namespaces")
+    expect(page.locator(".result-count")).to_contain_text("of 67 namespaces")  # and istio-system
     page.evaluate("window.__sameDocument = true")  # survives htmx swaps, not page loads
 
     page.get_by_label("Mode").select_option("STRICT")
@@ -201,7 +144,7 @@ def test_open_a_namespace_and_read_why_it_has_its_mode(logged_in_page, live_serv
     # A workload's chain is one click away and needs no JavaScript (<details>).
     workload_why = page.locator("#workload-table details.why").first
     workload_why.locator("summary").click()
-    expect(workload_why.locator("ol.chain li")).to_have_count(3)  # mesh → namespace → workload
+    expect(workload_why.locator("ol.chain > li")).to_have_count(3)  # mesh → namespace → workload
 
     page.goto(f"{live_server.url}/namespaces/payments/workloads/Deployment/ledger/")
     expect(page.locator("table.ports")).to_contain_text("9090")
@@ -261,7 +204,7 @@ def test_sync_now_shows_progress_and_swaps_in_the_fresh_snapshot(
 
     monkeypatch.setattr(tasks.sync_cluster, "delay_on_commit", sync_finishes_at_once)
     page = logged_in_page("oncall")
-    expect(page.locator("#ns-title")).to_contain_text("6")
+    expect(page.locator("#ns-title")).to_contain_text("7")
     page.get_by_role("button", name="Sync now").click()
     expect(page.locator("#ns-title")).to_contain_text("2")  # the page reloaded its data
     expect(page.locator(".mesh .big .badge")).to_have_text("STRICT")

@@ -11,6 +11,7 @@ from policies.models import (
     Snapshot,
     WorkloadPosture,
 )
+from tests.factories import engine_finding
 
 
 def moment(text: str) -> datetime:
@@ -65,7 +66,9 @@ def snapshot_build(
     """A snapshot with namespaces {name: mode} and workloads [{namespace, name, mode, ...}]."""
     namespaces = namespaces or {}
     workloads = workloads or []
-    findings = findings or []
+    findings = [
+        {"severity": engine_finding(f["code"])[0], **f} for f in findings or []
+    ]  # the engine's severity for the code unless the test names one
     snapshot = Snapshot.objects.create(
         taken_at=taken_at,
         cluster_name=cluster_name,
@@ -82,7 +85,7 @@ def snapshot_build(
         workloads_disable=sum(1 for w in workloads if w.get("mode") == "DISABLE"),
         workloads_with_sidecar=sum(1 for w in workloads if w.get("has_sidecar", True)),
         findings_error=sum(1 for f in findings if f.get("severity") == "error"),
-        findings_warning=sum(1 for f in findings if f.get("severity", "warning") == "warning"),
+        findings_warning=sum(1 for f in findings if f["severity"] == "warning"),
         findings_info=sum(1 for f in findings if f.get("severity") == "info"),
     )
     NamespacePosture.objects.bulk_create(
@@ -119,19 +122,25 @@ def snapshot_build(
         )
         for w in workloads
     )
-    FindingRecord.objects.bulk_create(
-        FindingRecord(
-            snapshot=snapshot,
-            code=f["code"],
-            severity=f.get("severity", "warning"),
-            severity_rank=SEVERITY_RANK[f.get("severity", "warning")],
-            namespace=f.get("namespace", ""),
-            name=f.get("name", ""),
-            kind=f.get("kind", "Namespace"),
-            message=f.get("message", f"{f['code']} in {f.get('namespace', '')}"),
+    finding_rows = []
+    for f in findings:
+        severity, message = engine_finding(
+            f["code"], namespace=f.get("namespace", ""), name=f.get("name", "")
         )
-        for f in findings
-    )
+        severity = f["severity"]
+        finding_rows.append(
+            FindingRecord(
+                snapshot=snapshot,
+                code=f["code"],
+                severity=severity,
+                severity_rank=SEVERITY_RANK[severity],
+                namespace=f.get("namespace", ""),
+                name=f.get("name", ""),
+                kind=f.get("kind", "PeerAuthentication"),
+                message=f.get("message", message),
+            )
+        )
+    FindingRecord.objects.bulk_create(finding_rows)
     return snapshot
 
 

@@ -20,7 +20,7 @@ def history():
             {"namespace": "shop", "name": "cart", "mode": "PERMISSIVE"},
             {"namespace": "billing", "name": "ledger", "mode": "STRICT"},
         ],
-        findings=[{"code": "NAMESPACE_PERMISSIVE", "namespace": "shop"}],
+        findings=[{"code": "DUPLICATE_NAMESPACE_POLICY", "namespace": "shop"}],
     )
     audit_build(created_at=moment("2026-11-05 10:00"), reason="shop to STRICT, SEC-42")
     audit_build(created_at=moment("2026-11-25 10:00"), reason="after the second date")
@@ -36,7 +36,7 @@ def history():
                 "ports": {"8443": "DISABLE"},
             },
         ],
-        findings=[{"code": "NAMESPACE_PERMISSIVE", "namespace": "new"}],
+        findings=[{"code": "DUPLICATE_NAMESPACE_POLICY", "namespace": "new"}],
     )
 
 

@@ -8,6 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from policies.exports import TABLE_COLUMNS, spreadsheet_safe
+from tests.factories import engine_finding
 from tests.reports.builders import audit_build, exemption_build, moment, snapshot_build
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +40,7 @@ def snapshot():
         ],
         findings=[
             {
-                "code": "PORT_PERMISSIVE",
+                "code": "DUPLICATE_WORKLOAD_POLICY",
                 "severity": "warning",
                 "namespace": "shop",
                 "name": "api",
@@ -131,12 +132,12 @@ def test_findings_json_uses_the_posture_field_names(client_as, auditor_user, sna
 
     assert findings == [
         {
-            "code": "PORT_PERMISSIVE",
+            "code": "DUPLICATE_WORKLOAD_POLICY",
             "severity": "warning",
             "namespace": "shop",
             "name": "api",
             "kind": "Deployment",
-            "message": "PORT_PERMISSIVE in shop",
+            "message": engine_finding("DUPLICATE_WORKLOAD_POLICY", namespace="shop", name="api")[1],
         }
     ]
 

@@ -23,9 +23,9 @@ def posture():
             {"namespace": "legacy", "name": "batch", "mode": "PERMISSIVE", "has_sidecar": False},
         ],
         findings=[
-            {"code": "NAMESPACE_PERMISSIVE", "severity": "warning", "namespace": "legacy"},
-            {"code": "NAMESPACE_DISABLE", "severity": "error", "namespace": "old"},
-            {"code": "NAMESPACE_PERMISSIVE", "severity": "warning", "namespace": "x"},
+            {"code": "STRICT_WITHOUT_SIDECAR", "severity": "warning", "namespace": "legacy"},
+            {"code": "PORT_LEVEL_WITHOUT_SELECTOR", "severity": "error", "namespace": "old"},
+            {"code": "STRICT_WITHOUT_SIDECAR", "severity": "warning", "namespace": "x"},
         ],
     )
     started = moment("2026-11-01 08:59")
@@ -80,8 +80,8 @@ def test_metrics_with_the_token_need_no_login(client, settings, posture):
     assert 'meshui_namespaces{mode="DISABLE"} 1.0' in text
     assert 'meshui_workloads{mode="PERMISSIVE"} 1.0' in text
     assert "meshui_workloads_with_sidecar 1.0" in text
-    assert 'meshui_findings{code="NAMESPACE_PERMISSIVE",severity="warning"} 2.0' in text
-    assert 'meshui_findings{code="NAMESPACE_DISABLE",severity="error"} 1.0' in text
+    assert 'meshui_findings{code="STRICT_WITHOUT_SIDECAR",severity="warning"} 2.0' in text
+    assert 'meshui_findings{code="PORT_LEVEL_WITHOUT_SELECTOR",severity="error"} 1.0' in text
     assert 'meshui_exemptions{state="valid"} 1.0' in text
     assert "meshui_last_sync_duration_seconds 2.5" in text
     assert "meshui_sync_consecutive_failures 1.0" in text

@@ -19,7 +19,7 @@ def two_snapshots():
         workloads=[
             {"namespace": "shop", "name": "cart", "mode": "PERMISSIVE", "has_sidecar": False}
         ],
-        findings=[{"code": "NAMESPACE_PERMISSIVE", "namespace": "shop"}],
+        findings=[{"code": "DUPLICATE_NAMESPACE_POLICY", "namespace": "shop"}],
     )
     newer = snapshot_build(
         taken_at=moment("2026-11-10 09:00"),
@@ -38,7 +38,7 @@ def test_report_for_a_past_date_uses_the_snapshot_in_force_then(
     assert "2026-11-10" not in page.split("Changes period")[0]
     assert 'data-testid="coverage-namespaces">50%' in page
     assert "shop/cart" in page  # below STRICT then
-    assert "NAMESPACE_PERMISSIVE" in page
+    assert "DUPLICATE_NAMESPACE_POLICY" in page
 
 
 def test_report_for_now_uses_the_newest_snapshot(client_as, auditor_user, two_snapshots):

@@ -7,6 +7,29 @@ from django.test import override_settings
 
 from tests.factories import loser, reason, snapshot_with, sync_run
 
+LEDGER_PLAINTEXT = (
+    "DestinationRule shop/ledger-plain sets tls.mode DISABLE for ledger.pay.svc.cluster.local, "
+    "so clients send plaintext to STRICT workloads (pay/ledger), which refuse it. Change the "
+    "mode to ISTIO_MUTUAL, or remove the trafficPolicy.tls block."
+)
+LEGACY_UNENFORCED = (
+    "Deployment shop/legacy is STRICT (decided by shop/legacy-strict) but has no istio-proxy "
+    "sidecar and is not enrolled in ambient, so nothing enforces mTLS for it. Enable injection "
+    "(namespace label istio-injection=enabled or istio.io/rev) and restart it, or enrol the "
+    "namespace in ambient."
+)
+PAY_DUPLICATE = (
+    "2 PeerAuthentications compete for the namespace-wide mode of pay: pay/default (STRICT) is "
+    "the oldest and is the only one Istio applies; pay/zz-newer is ignored. Delete the ignored "
+    "ones or merge their settings into pay/default."
+)
+MESH_PERMISSIVE = (
+    "The mesh-wide mode is PERMISSIVE because the mesh-wide policy istio-system/default sets "
+    "PERMISSIVE; workloads accept plaintext unless a narrower policy says otherwise. The "
+    "recommended end state is a selector-less PeerAuthentication in istio-system with mode "
+    "STRICT."
+)
+
 
 @pytest.fixture
 def mesh(db):
@@ -63,24 +86,51 @@ def mesh(db):
                     },
                 },
             },
-            {"namespace": "shop", "name": "legacy", "has_sidecar": False},
+            {
+                "namespace": "shop",
+                "name": "legacy",
+                "mode": "STRICT",
+                "source": "workload",
+                "policy": "shop/legacy-strict",
+                "has_sidecar": False,
+                "labels": {"app": "legacy"},
+            },
+            {"namespace": "shop", "name": "web", "container_ports": [8080]},
         ],
+        # What the engine reports for this mesh (policies/engine/findings.py), worded as it is.
         findings=[
             {
-                "code": "NO_SIDECAR",
+                "code": "DESTINATION_RULE_DISABLES_MTLS_TO_STRICT",
                 "severity": "error",
+                "namespace": "shop",
+                "name": "ledger-plain",
+                "kind": "DestinationRule",
+                "message": LEDGER_PLAINTEXT,
+            },
+            {
+                "code": "STRICT_WITHOUT_SIDECAR",
+                "severity": "warning",
                 "namespace": "shop",
                 "name": "legacy",
                 "kind": "Deployment",
-                "message": "legacy has no sidecar but is called by STRICT peers",
+                "message": LEGACY_UNENFORCED,
             },
             {
-                "code": "PERMISSIVE_NAMESPACE",
+                "code": "DUPLICATE_NAMESPACE_POLICY",
                 "severity": "warning",
-                "namespace": "shop",
-                "message": "shop accepts plaintext",
+                "namespace": "pay",
+                "name": "default",
+                "kind": "PeerAuthentication",
+                "message": PAY_DUPLICATE,
             },
-            {"code": "MESH_NOT_STRICT", "severity": "info", "message": "the mesh is PERMISSIVE"},
+            {
+                "code": "MESH_PERMISSIVE",
+                "severity": "info",
+                "namespace": "istio-system",
+                "name": "default",
+                "kind": "PeerAuthentication",
+                "message": MESH_PERMISSIVE,
+            },
         ],
         policies=[
             {"namespace": "istio-system", "name": "default", "mode": "PERMISSIVE", "scope": "mesh"},
@@ -100,13 +150,29 @@ def mesh(db):
                 "port_modes": {"9090": "PERMISSIVE"},
             },
             {
+                "namespace": "shop",
+                "name": "legacy-strict",
+                "mode": "STRICT",
+                "selector": {"app": "legacy"},
+            },
+            {
                 "kind": "DestinationRule",
                 "namespace": "shop",
                 "name": "cart",
                 "mode": "ISTIO_MUTUAL",
             },
+            {
+                "kind": "DestinationRule",
+                "namespace": "shop",
+                "name": "ledger-plain",
+                "host": "ledger.pay.svc.cluster.local",
+                "mode": "DISABLE",
+            },
         ],
-        services=[{"namespace": "shop", "name": "cart-svc", "selector": {"app": "cart"}}],
+        services=[
+            {"namespace": "shop", "name": "cart-svc", "selector": {"app": "cart"}},
+            {"namespace": "pay", "name": "ledger", "selector": {"app": "ledger"}},
+        ],
     )
     sync_run(snapshot=snapshot)
     return snapshot
@@ -135,19 +201,19 @@ def test_overview_never_calls_permissive_secured(auditor_client, mesh):
 
 def test_overview_counts_modes_and_share_of_workloads_strict(auditor_client, mesh):
     page = text(auditor_client.get("/"))
-    # 1 of 3 workloads is STRICT... the 2 in pay/shop default to their namespace modes.
-    assert 'Workloads <span class="count">3</span>' in page
+    # ledger by pay's namespace policy, cart and legacy by their own; shop/web is PERMISSIVE.
+    assert 'Workloads <span class="count">4</span>' in page
     assert 'Namespaces <span class="count">2</span>' in page
-    assert "<strong>67%</strong> of workloads STRICT" in page  # ledger (pay) + cart
+    assert "<strong>75%</strong> of workloads STRICT" in page
 
 
 def test_overview_lists_findings_by_severity_worst_first(auditor_client, mesh):
     page = text(auditor_client.get("/"))
-    assert "1 error" in page and "1 warning" in page and "1 info" in page
+    assert "1 error" in page and "2 warnings" in page and "1 info" in page
     assert (
-        page.index("NO_SIDECAR")
-        < page.index("PERMISSIVE_NAMESPACE")
-        < page.index("MESH_NOT_STRICT")
+        page.index("DESTINATION_RULE_DISABLES_MTLS_TO_STRICT")
+        < page.index("STRICT_WITHOUT_SIDECAR")
+        < page.index("MESH_PERMISSIVE")
     )
 
 
@@ -208,7 +274,7 @@ def test_namespace_detail_lists_workloads_policies_and_findings(auditor_client, 
     assert '9090: <span class="badge badge-PERMISSIVE"' in page  # port override
     assert "no sidecar" in page
     assert "cart-strict" in page and "ISTIO_MUTUAL" in page  # PA and DR
-    assert "legacy has no sidecar but is called by STRICT peers" in page
+    assert "nothing enforces mTLS for it" in page  # shop/legacy's finding
 
 
 def test_policy_yaml_is_shown_without_managed_fields(auditor_client, mesh):
@@ -253,7 +319,7 @@ def test_workload_without_sidecar_is_flagged(auditor_client, mesh):
 def test_policies_page_lists_peer_authentications_and_destination_rules(auditor_client, mesh):
     page = text(auditor_client.get("/policies/"))
     peer_authentications = page[page.index('id="pa-table"') : page.index('id="dr-title"')]
-    assert "Showing 1–4 of 4" in peer_authentications
+    assert "Showing 1–5 of 5" in peer_authentications
     assert "shadowed" in peer_authentications
     assert "An older namespace-wide policy wins." in peer_authentications
     assert "app=cart" in peer_authentications
@@ -261,6 +327,7 @@ def test_policies_page_lists_peer_authentications_and_destination_rules(auditor_
     destination_rules = page[page.index('id="dr-table"') :]
     assert "cart.shop.svc.cluster.local" in destination_rules
     assert "ISTIO_MUTUAL" in destination_rules
+    assert "ledger.pay.svc.cluster.local" in destination_rules
 
 
 def test_policies_page_filters_by_namespace_and_mode(auditor_client, mesh):
@@ -306,9 +373,9 @@ def test_policy_detail_shows_the_manifest_as_yaml(auditor_client, mesh):
 @pytest.mark.parametrize(
     ("query", "shown", "hidden"),
     [
-        ("?severity=error", "NO_SIDECAR", "PERMISSIVE_NAMESPACE"),
-        ("?code=PERMISSIVE_NAMESPACE", "shop accepts plaintext", "legacy has no sidecar"),
-        ("?namespace=shop&severity=warning", "shop accepts plaintext", "the mesh is PERMISSIVE"),
+        ("?severity=error", "DESTINATION_RULE_DISABLES_MTLS_TO_STRICT", "STRICT_WITHOUT_SIDECAR"),
+        ("?code=STRICT_WITHOUT_SIDECAR", "nothing enforces mTLS", "send plaintext"),
+        ("?namespace=shop&severity=warning", "shop/legacy is STRICT", "pay/default (STRICT)"),
     ],
 )
 def test_findings_filter_by_code_severity_and_namespace(auditor_client, mesh, query, shown, hidden):
