@@ -56,13 +56,13 @@ ENGINE_FINDINGS = {
     "DUPLICATE_NAMESPACE_POLICY": (
         "warning",
         "2 PeerAuthentications compete for the namespace-wide mode of {namespace}: {where} "
-        "(STRICT) is the oldest and is the only one Istio applies; {where}-v2 is ignored. "
+        "({mode}) is the oldest and is the only one Istio applies; {where}-v2 is ignored. "
         "Delete the ignored ones or merge their settings into {where}.",
     ),
     "DUPLICATE_WORKLOAD_POLICY": (
         "warning",
         "2 PeerAuthentications compete to select Deployment {where}: {namespace}/{name} "
-        "(STRICT) is the oldest and is the only one Istio applies; {namespace}/{name}-v2 is "
+        "({mode}) is the oldest and is the only one Istio applies; {namespace}/{name}-v2 is "
         "ignored. Delete the ignored ones or merge their settings into {namespace}/{name}.",
     ),
     "SELECTOR_MATCHES_NOTHING": (
@@ -90,17 +90,22 @@ ENGINE_FINDINGS = {
     "MESH_PERMISSIVE": (
         "info",
         "The mesh-wide mode is PERMISSIVE because there is no mesh-wide PeerAuthentication "
-        "in istio-system; workloads accept plaintext unless a narrower policy says otherwise.",
+        "in istio-system; workloads accept plaintext unless a narrower policy says otherwise. "
+        "The recommended end state is a selector-less PeerAuthentication in istio-system with "
+        "mode STRICT.",
     ),
 }
 DEFAULT_FINDING_CODE = "STRICT_WITHOUT_SIDECAR"
 
 
-def engine_finding(code: str, *, namespace: str = "", name: str = "") -> tuple[str, str]:
+def engine_finding(
+    code: str, *, namespace: str = "", name: str = "", mode: str = "STRICT"
+) -> tuple[str, str]:
     """(severity, message) as the engine words `code` for the object namespace/name."""
     severity, wording = ENGINE_FINDINGS.get(code, ("warning", "{code} at {where}"))
     message = wording.format(
         code=code,
+        mode=mode,
         namespace=namespace or "istio-system",
         name=name or "default",
         where=f"{namespace}/{name or 'default'}" if namespace else "the mesh",

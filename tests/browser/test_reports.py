@@ -2,7 +2,11 @@
 
 from playwright.sync_api import expect
 
+from tests.factories import engine_finding
 from tests.reports.builders import audit_build, moment, snapshot_build
+
+# Without a mesh-wide policy the engine reports the mesh PERMISSIVE in both snapshots.
+NO_MESH_POLICY = {"code": "MESH_PERMISSIVE", "namespace": "istio-system", "kind": "Mesh"}
 
 
 def seed_history():
@@ -10,13 +14,24 @@ def seed_history():
         taken_at=moment("2026-11-01 09:00"),
         namespaces={"shop": "PERMISSIVE", "billing": "STRICT"},
         workloads=[{"namespace": "shop", "name": "cart", "mode": "PERMISSIVE"}],
-        findings=[{"code": "DUPLICATE_NAMESPACE_POLICY", "namespace": "shop"}],
+        findings=[
+            {
+                "code": "DUPLICATE_NAMESPACE_POLICY",
+                "namespace": "shop",
+                "name": "default",
+                "message": engine_finding(
+                    "DUPLICATE_NAMESPACE_POLICY", namespace="shop", mode="PERMISSIVE"
+                )[1],
+            },
+            NO_MESH_POLICY,
+        ],
     )
     audit_build(created_at=moment("2026-11-05 10:00"), reason="shop to STRICT, ticket SEC-42")
     snapshot_build(
         taken_at=moment("2026-11-05 10:01"),
         namespaces={"shop": "STRICT", "billing": "STRICT"},
         workloads=[{"namespace": "shop", "name": "cart", "mode": "STRICT"}],
+        findings=[NO_MESH_POLICY],
     )
 
 
