@@ -8,6 +8,7 @@ leave this module as meshui's own (policies/cluster_errors.py), raised `from` th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -633,13 +634,15 @@ def cluster_watch_changes(
         {kind: "no longer served" for kind in since if kind not in watches and since[kind]}
     )
     resource_versions = dict(since)
-    watched = {kind: method for kind, method in watches.items() if kind not in unknown}
+    # One unknown kind already means a full read: then there is nothing to watch for.
+    watched = {} if unknown else watches
     if watched:
+        group = _WatchGroup()
         with ThreadPoolExecutor(
             max_workers=len(watched), thread_name_prefix="meshui-watch"
         ) as pool:
             futures = {
-                kind: pool.submit(_watch_kind, kind, method, since[kind], seconds)
+                kind: pool.submit(_watch_kind, kind, method, since[kind], seconds, group)
                 for kind, method in watched.items()
             }
             for kind, future in futures.items():
@@ -658,11 +661,57 @@ def cluster_watch_changes(
     )
 
 
+class _WatchGroup:
+    """The watches of one check: the first change ends them all, the answer is known."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._responses: list = []
+        self.stopped = False
+
+    def add(self, response) -> bool:
+        """Track an open watch; False when the check is already decided (close it)."""
+        with self._lock:
+            if not self.stopped:
+                self._responses.append(response)
+            return not self.stopped
+
+    def discard(self, response) -> None:
+        with self._lock:
+            if response in self._responses:
+                self._responses.remove(response)
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped = True
+            # Shut down under the lock: a watch closing its response waits in discard().
+            for response in self._responses:
+                # Unblocks the read in the watching thread; a quiet kind would else hold
+                # the sync until its timeoutSeconds for an answer nobody needs any more.
+                with contextlib.suppress(ValueError, RuntimeError, OSError):
+                    response.shutdown()
+            self._responses = []
+
+
+_STOPPED = "not watched to the end: another kind changed"
+
+
 def _watch_kind(
-    kind: str, list_method: Callable, resource_version: str, seconds: int
+    kind: str, list_method: Callable, resource_version: str, seconds: int, group: _WatchGroup
 ) -> tuple[str, str, str]:
     """(outcome, detail, resourceVersion to watch from next) for one kind's watch."""
+    outcome = _watch_one(kind, list_method, resource_version, seconds, group)
+    if outcome[0] != _UNCHANGED:
+        group.stop()
+    return outcome
+
+
+def _watch_one(
+    kind: str, list_method: Callable, resource_version: str, seconds: int, group: _WatchGroup
+) -> tuple[str, str, str]:
     operation = f"watching {kind}s"
+    if group.stopped:
+        return _UNKNOWN, _STOPPED, resource_version
     connect, read = _timeout()
     try:
         response = list_method(
@@ -680,6 +729,8 @@ def _watch_kind(
     # A server that keeps the stream open past timeoutSeconds is not allowed to hold us.
     deadline = time.monotonic() + seconds + read
     try:
+        if not group.add(response):
+            return _UNKNOWN, _STOPPED, resource_version
         for line in iter_resp_lines(response):
             if not line:
                 continue
@@ -704,10 +755,15 @@ def _watch_kind(
             if time.monotonic() > deadline:
                 break
     except _TRANSPORT_ERRORS as error:
+        if group.stopped:
+            return _UNKNOWN, _STOPPED, resource_version
         return _UNKNOWN, _domain_error(error, operation).summary, resource_version
     finally:
+        group.discard(response)
         response.close()
         response.release_conn()
+    if group.stopped:
+        return _UNKNOWN, _STOPPED, resource_version
     # The server ended the watch at timeoutSeconds without a bookmark: nothing changed, but
     # the next watch must start from the same place.
     return _UNCHANGED, "", resource_version

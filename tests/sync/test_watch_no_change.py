@@ -181,8 +181,10 @@ def test_the_watch_check_reports_410_gone_as_unknown_in_words(kube, synced):
     kube.compact()
     check = cluster.cluster_watch_changes(synced.list_resource_versions, seconds=1)
     assert not check.unchanged
-    assert "410" in check.unknown["Pod"]
-    assert "too old resource version" in check.unknown["Pod"]
+    # Every kind's history is gone; the first to say so ends the others' watches.
+    gone = [reason for reason in check.unknown.values() if "410" in reason]
+    assert gone
+    assert all("too old resource version" in reason for reason in gone)
 
 
 def test_a_failing_watch_means_a_full_read_not_a_failed_sync(kube, synced):
@@ -214,3 +216,14 @@ def test_a_full_read_that_finds_no_change_still_leaves_where_to_watch_from(kube,
 
     assert run.status == SyncRun.Status.NO_CHANGE
     assert list_calls(kube.requests) == []
+
+
+def test_the_first_change_ends_the_other_kinds_watches_without_waiting_for_them(kube, synced):
+    kube.seed([peer_auth("shop", "cart-only", mode="STRICT", selector={"app": "cart"})])
+
+    # Quiet kinds would each hold their watch for 30 s; the change decides the answer.
+    check = cluster.cluster_watch_changes(synced.list_resource_versions, seconds=30)
+
+    assert check.changed == {"PeerAuthentication": "ADDED shop/cart-only"}
+    assert set(check.unknown) == set(synced.list_resource_versions) - {"PeerAuthentication"}
+    assert set(check.unknown.values()) == {"not watched to the end: another kind changed"}
