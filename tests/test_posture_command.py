@@ -121,6 +121,9 @@ def test_csv_is_one_table_with_a_record_column(manifests):
         "STRICT",
         "8080=DISABLE",
     )
+    # Booleans as in the report exports (policies.exports.spreadsheet_safe), not True/False.
+    assert (rows[1]["ambient"], workload["ambient"]) == ("false", "false")
+    assert workload["has_sidecar"] == "true"  # shop has istio-injection=enabled
 
 
 def test_csv_cells_never_start_a_formula(tmp_path):

@@ -6,11 +6,11 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from policies.exports import AUDIT_COLUMNS, spreadsheet_safe
+from policies.exports import AUDIT_COLUMNS, iso, spreadsheet_safe
 from policies.models import AuditEntry, TimedRestore
 
-# The column names and the cell escaping are the exports' own, so the audit page's CSV and
-# the report's audit table stay one published shape.
+# The column names, the timestamp format and the cell escaping are the exports' own, so the
+# audit page's CSV and the report's audit table stay one published shape.
 CSV_COLUMNS = AUDIT_COLUMNS
 
 
@@ -65,7 +65,7 @@ def audit_csv_rows(entries: QuerySet[AuditEntry]) -> Iterator[list[str]]:
     for entry in entries.iterator(chunk_size=1000):
         yield [
             spreadsheet_safe(
-                entry.created_at.isoformat()
+                iso(entry.created_at)
                 if column == "created_at"
                 else entry.restore_of_id
                 if column == "restore_of"

@@ -2,7 +2,7 @@
 
 import csv
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import NoReverseMatch, reverse
@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from policies.models import AuditEntry, TimedRestore
 from policies.services.audit import AuditAction, audit_entry_record
-from tests.factories import user_with_role
+from tests.factories import snapshot_with, user_with_role
 
 
 def entry(user, **fields):
@@ -93,6 +93,24 @@ def test_csv_export_has_stable_columns_and_defuses_formulas(client, people):
     assert rows[0][:6] == ["id", "created_at", "username", "role", "action", "target_kind"]
     assert rows[1][rows[0].index("reason")] == '\'=HYPERLINK("http://evil")'
     assert rows[1][rows[0].index("username")] == "olga"
+
+
+def test_csv_export_times_match_the_report_export_rfc3339_utc_seconds(client, people):
+    recorded = entry(people["olga"])
+    written = datetime(2026, 10, 20, 10, 0, 7, 654321, tzinfo=UTC)
+    AuditEntry.objects.filter(pk=recorded.pk).update(created_at=written)
+    snapshot_with(namespaces=["shop"], taken_at=datetime(2026, 10, 1, tzinfo=UTC))
+    client.force_login(people["aud"])
+
+    def created_at_cell(url):
+        text = b"".join(client.get(url).streaming_content).decode()
+        rows = list(csv.DictReader(io.StringIO(text)))
+        return [row["created_at"] for row in rows if row["id"] == str(recorded.pk)]
+
+    # As kubectl prints creationTimestamp: UTC, a Z, whole seconds (no +00:00, no micros).
+    assert created_at_cell("/audit/export.csv") == ["2026-10-20T10:00:07Z"]
+    report = "/reports/audit.csv?since=2026-10-01&at=2026-11-01"
+    assert created_at_cell(report) == ["2026-10-20T10:00:07Z"]
 
 
 def test_nobody_can_edit_or_delete_entries_through_meshui(client, people):
