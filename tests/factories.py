@@ -252,21 +252,17 @@ def snapshot_with(
     for workload in workloads:
         namespace_specs.setdefault(workload["namespace"], {"name": workload["namespace"]})
 
+    def chain_reason(mode: str, *, level: str, policy: str, workload: bool = False) -> dict:
+        """The reason below this snapshot's mesh step (its mode and policy, if any)."""
+        mesh = {"mesh_mode": mesh_mode if mesh_policy else None, "mesh_policy": mesh_policy}
+        return reason(mode, level=level, policy=policy, workload=workload, **mesh)
+
     namespace_rows: dict[str, NamespacePosture] = {}
     for name, spec in namespace_specs.items():
         source = spec.pop("source", "mesh" if mesh_policy else "default")
         mode = spec.pop("mode", mesh_mode)
         policy = spec.pop("policy", mesh_policy if source == "mesh" else "")
-        spec.setdefault(
-            "reason",
-            reason(
-                mode,
-                level=source,
-                policy=policy,
-                mesh_mode=mesh_mode if mesh_policy else None,
-                mesh_policy=mesh_policy,
-            ),
-        )
+        spec.setdefault("reason", chain_reason(mode, level=source, policy=policy))
         namespace_rows[name] = NamespacePosture(
             snapshot=snapshot,
             mode=mode,
@@ -284,17 +280,7 @@ def snapshot_with(
         mode = spec.pop("mode", namespace_row.mode)
         policy = spec.pop("policy", namespace_row.policy)
         ports = spec.pop("ports", {})
-        spec.setdefault(
-            "reason",
-            reason(
-                mode,
-                level=source,
-                policy=policy,
-                mesh_mode=mesh_mode if mesh_policy else None,
-                mesh_policy=mesh_policy,
-                workload=True,
-            ),
-        )
+        spec.setdefault("reason", chain_reason(mode, level=source, policy=policy, workload=True))
         if ports:
             spec["reason"] = with_port_reasons(spec["reason"], ports=ports, policy=policy)
         spec.setdefault("kind", "Deployment")

@@ -84,9 +84,9 @@ def snapshot_build(
         workloads_permissive=sum(1 for w in workloads if w.get("mode") == "PERMISSIVE"),
         workloads_disable=sum(1 for w in workloads if w.get("mode") == "DISABLE"),
         workloads_with_sidecar=sum(1 for w in workloads if w.get("has_sidecar", True)),
-        findings_error=sum(1 for f in findings if f.get("severity") == "error"),
+        findings_error=sum(1 for f in findings if f["severity"] == "error"),
         findings_warning=sum(1 for f in findings if f["severity"] == "warning"),
-        findings_info=sum(1 for f in findings if f.get("severity") == "info"),
+        findings_info=sum(1 for f in findings if f["severity"] == "info"),
     )
     NamespacePosture.objects.bulk_create(
         NamespacePosture(
