@@ -231,13 +231,15 @@ def _policy_shape_findings(context: FindingContext) -> list[Finding]:
 
 def _workload_findings(context: FindingContext, destinations: _Destinations) -> list[Finding]:
     findings: list[Finding] = []
+    root_namespace = context.root_namespace
+    strict = Mode.STRICT
     for _workload, posture in context.workloads:
         # The root namespace holds Istio's own control plane (istiod has no sidecar by design).
         if (
-            posture.mode is Mode.STRICT
+            posture.mode is strict
             and not posture.has_sidecar
             and not posture.ambient
-            and posture.namespace != context.root_namespace
+            and posture.namespace != root_namespace
         ):
             where = f"{posture.kind} {posture.namespace}/{posture.name}"
             findings.append(
