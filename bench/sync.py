@@ -341,8 +341,8 @@ def main() -> int:
         f"status {again.status}, by watching every kind from the last lists"
     )
     print(
-        f"  meshui's own CPU:       {no_change_cpu:6.1f} s   (the rest is the watches' "
-        "timeoutSeconds, MESHUI_SYNC_WATCH_SECONDS)"
+        f"  meshui's own CPU:       {no_change_cpu:6.1f} s   (the rest is waiting for the "
+        "watches' bookmarks)"
     )
     print(
         f"no-change by full list:   {listed_seconds:6.1f} s   (MESHUI_SYNC_WATCH_SECONDS=0, "

@@ -34,6 +34,8 @@ INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease"
 # Paged lists in flight at once; snapshots share the sorted list until a write replaces it.
 SNAPSHOT_LIMIT = 32
 SNAPSHOT_TTL_SECONDS = 300.0
+# kube-apiserver bookmarks a watch that allows it this long before its timeoutSeconds.
+BOOKMARK_LEAD = 2.0
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 PATCH_MERGE = "application/merge-patch+json"
@@ -433,10 +435,16 @@ class ClusterState:
     ) -> Iterator[dict[str, Any]]:
         for obj in initial:
             yield {"type": "ADDED", "object": served_as(obj, resource, version)}
+        # Like kube-apiserver's cacher: a bookmark 2 s before the timeout (when the watch is
+        # longer than that), so a client learns it is up to date without waiting it out.
+        bookmark_at = None
+        if bookmarks and deadline is not None and deadline - time.monotonic() > BOOKMARK_LEAD:
+            bookmark_at = deadline - BOOKMARK_LEAD
         while True:
             events: list[Event] = []
             expired_at = 0
             finished = False
+            bookmark_due = False
             # Collect under the lock, write outside it: a slow client never blocks writers.
             with self.lock:
                 while not events:
@@ -454,13 +462,20 @@ class ClusterState:
                             e for e in batch if e.resource_key == resource.key and wanted(e.obj)
                         ]
                         continue
-                    remaining = None if deadline is None else deadline - time.monotonic()
+                    now = time.monotonic()
+                    remaining = None if deadline is None else deadline - now
                     if remaining is not None and remaining <= 0:
                         finished = True
                         break
+                    if bookmark_at is not None and now >= bookmark_at:
+                        bookmark_due = True
+                        break
+                    wait = 1.0 if remaining is None else min(remaining, 1.0)
+                    if bookmark_at is not None:
+                        wait = min(wait, bookmark_at - now)
                     self._waiting_watchers += 1
                     try:
-                        self.changed.wait(min(remaining, 1.0) if remaining is not None else 1.0)
+                        self.changed.wait(wait)
                     finally:
                         self._waiting_watchers -= 1
             if expired_at:
@@ -472,16 +487,21 @@ class ClusterState:
                 return
             for event in events:
                 yield {"type": event.type, "object": served_as(event.obj, resource, version)}
+            bookmark = {
+                "type": "BOOKMARK",
+                "object": {
+                    "kind": resource.kind,
+                    "apiVersion": resource.api_version(version),
+                    "metadata": {"resourceVersion": str(position)},
+                },
+            }
+            if bookmark_due:
+                bookmark_at = None
+                yield bookmark
+                continue
             if finished:
                 if bookmarks:
-                    yield {
-                        "type": "BOOKMARK",
-                        "object": {
-                            "kind": resource.kind,
-                            "apiVersion": resource.api_version(version),
-                            "metadata": {"resourceVersion": str(position)},
-                        },
-                    }
+                    yield bookmark
                 return
 
     # -- writes ---------------------------------------------------------------------------

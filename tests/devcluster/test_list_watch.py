@@ -239,6 +239,37 @@ def test_watch_ends_with_a_bookmark_when_asked(core, devcluster):
     assert events[-1]["object"]["metadata"]["resourceVersion"] == devcluster.resource_version
 
 
+def test_a_watch_longer_than_two_seconds_gets_a_bookmark_before_its_timeout(core, devcluster):
+    # kube-apiserver bookmarks 2 s before the deadline: a client that stops at the first
+    # bookmark knows it is up to date without waiting the watch out.
+    devcluster.seed([pod("default", "a")])
+    since = devcluster.resource_version
+    devcluster.seed([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}])
+    response = core.list_namespaced_pod(
+        "default",
+        watch=True,
+        resource_version=since,
+        timeout_seconds=3,
+        allow_watch_bookmarks=True,
+        _preload_content=False,
+    )
+    events = [json.loads(line) for line in response.data.splitlines()]
+    assert [e["type"] for e in events] == ["BOOKMARK", "BOOKMARK"]  # before and at the end
+    assert events[0]["object"]["metadata"]["resourceVersion"] == devcluster.resource_version
+
+
+def test_a_watch_of_two_seconds_or_less_is_bookmarked_only_at_its_end(core, devcluster):
+    response = core.list_namespaced_pod(
+        "default",
+        watch=True,
+        resource_version=devcluster.resource_version,
+        timeout_seconds=2,
+        allow_watch_bookmarks=True,
+        _preload_content=False,
+    )
+    assert [json.loads(line)["type"] for line in response.data.splitlines()] == ["BOOKMARK"]
+
+
 def test_a_quiet_watch_answers_its_headers_at_once(core):
     # A client read timeout shorter than the wait for the first event must not fire.
     response = core.list_namespaced_pod(

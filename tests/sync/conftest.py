@@ -21,8 +21,6 @@ def kube(devcluster, settings):
     settings.MESHUI_ROOT_NAMESPACE = "istio-system"
     settings.MESHUI_KUBE_TIMEOUT_SECONDS = 5
     settings.MESHUI_KUBE_PAGE_SIZE = 500
-    # The double sends its bookmark when a watch times out: a second is enough here.
-    settings.MESHUI_SYNC_WATCH_SECONDS = 1
     settings.REDIS_URL = ""
     cluster.forget_clients()
     yield devcluster
