@@ -49,7 +49,7 @@ def demo_mesh(*, extra_namespaces: int = 0):
             "ledger-metrics",
             mode="STRICT",
             selector={"app": "ledger"},
-            ports={9090: "PERMISSIVE"},
+            ports={"9090": "PERMISSIVE"},  # keys are strings in API JSON
             created="2024-04-03T16:20:00Z",
         ),
         peer_auth("legacy-batch", mode="DISABLE", created="2023-11-20T07:45:00Z"),
