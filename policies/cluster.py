@@ -637,12 +637,12 @@ def cluster_watch_changes(
     # One unknown kind already means a full read: then there is nothing to watch for.
     watched = {} if unknown else watches
     if watched:
-        group = _WatchGroup()
+        watch_group = _WatchGroup()
         with ThreadPoolExecutor(
             max_workers=len(watched), thread_name_prefix="meshui-watch"
         ) as pool:
             futures = {
-                kind: pool.submit(_watch_kind, kind, method, since[kind], seconds, group)
+                kind: pool.submit(_watch_kind, kind, method, since[kind], seconds, watch_group)
                 for kind, method in watched.items()
             }
             for kind, future in futures.items():
