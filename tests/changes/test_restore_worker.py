@@ -3,37 +3,22 @@
 from datetime import timedelta
 
 import pytest
-import redis
 from django.utils import timezone
 
-from meshui.celery import app
 from policies.models import TimedRestore
 from policies.services import changes
 from policies.tasks import restore_namespace_mode
+from tests.celery_support import celery_worker_on_redis
 from tests.changes.conftest import resync, shop_mesh
-from tests.sync.test_tasks import celery_on_redis
 
 REDIS_TEST_URL = "redis://127.0.0.1:6379/6"
 
 
 @pytest.fixture
 def redis_worker(settings):
-    from celery.contrib.testing.worker import start_worker
-
-    client = redis.Redis.from_url(REDIS_TEST_URL)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        pytest.skip(f"no Redis at {REDIS_TEST_URL}: {error}")
-    client.flushdb()
-    settings.REDIS_URL = REDIS_TEST_URL
-    settings.MESHUI_REDIS_KEY_PREFIX = "meshui-test-changes:"
-    with (
-        celery_on_redis(REDIS_TEST_URL),
-        start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30),
-    ):
+    """A real worker on a queue of this test's own: other runs share the Redis db."""
+    with celery_worker_on_redis(settings, REDIS_TEST_URL, purpose="changes"):
         yield
-    client.flushdb()
 
 
 @pytest.mark.celery

@@ -249,8 +249,7 @@ def test_a_sync_request_with_redis_down_is_recorded_as_failed_in_words(
 ):
     from meshui.celery import app
     from policies.tasks import sync_cluster
-
-    from .test_tasks import celery_on_redis
+    from tests.celery_support import celery_on_redis
 
     if after_an_earlier_publish:
         # What an earlier test in the run may leave behind: a cached connection pool to the

@@ -4,31 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
-from contextlib import contextmanager
 
-import kombu.pools
 import pytest
-import redis
 
-from meshui.celery import app
 from policies import cluster, tasks
 from policies.cluster_errors import Forbidden, Unavailable
 from policies.models import Snapshot, SyncRun
 from policies.tasks import sync_cluster
+from tests.celery_support import celery_worker_on_redis, redis_or_skip, unique_key_prefix
 
 from .builders import small_mesh
 
 REDIS_TEST_URL = "redis://127.0.0.1:6379/5"
-
-
-def redis_or_skip() -> redis.Redis:
-    client = redis.Redis.from_url(REDIS_TEST_URL)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        pytest.skip(f"no Redis at {REDIS_TEST_URL}: {error}")
-    return client
 
 
 def wait_for(condition, *, seconds: float = 30.0) -> None:
@@ -39,18 +26,13 @@ def wait_for(condition, *, seconds: float = 30.0) -> None:
         time.sleep(0.02)
 
 
-def unique_key_prefix(purpose: str) -> str:
-    """A Redis key prefix of this test alone: other test runs share the Redis db at once."""
-    return f"meshui-test-{purpose}-{uuid.uuid4().hex[:12]}:"
-
-
 @pytest.fixture
 def lock_backend(request, settings):
     """The process lock (no REDIS_URL) or the Redis lock on the test Redis db."""
     prefix = unique_key_prefix("tasks")
     settings.MESHUI_REDIS_KEY_PREFIX = prefix
     if request.param == "redis":
-        client = redis_or_skip()
+        client = redis_or_skip(REDIS_TEST_URL)
         settings.REDIS_URL = REDIS_TEST_URL
         yield request.param
         for key in client.scan_iter(f"{prefix}*"):
@@ -164,54 +146,11 @@ def test_the_sync_task_has_a_name_limits_and_a_retry_cap():
     assert sync_cluster.max_retries >= 1
 
 
-@contextmanager
-def celery_on_redis(url: str, **conf):
-    """Point the Celery app at a real broker and result backend (plus `conf`), then put it back.
-
-    Whatever an earlier test published through stays in Celery's cached connection pool, and
-    a changed broker_url alone would keep publishing there: the pools are dropped both ways.
-    """
-    keys = ("broker_url", "result_backend", "task_always_eager", "task_default_queue", *conf)
-    saved = {key: app.conf[key] for key in keys}
-
-    def forget_connections():
-        # Celery and kombu cache connection and producer pools per broker; start clean.
-        if app._pool is not None:
-            app._pool.force_close_all()
-        app._pool = None
-        # The AMQP helper caches the producer pool and the queues built from
-        # task_default_queue: a fresh one reads the conf as it is now.
-        vars(app).pop("amqp", None)
-        kombu.pools.reset()
-        vars(app._local).pop("backend", None)
-
-    forget_connections()
-    app.conf.update(broker_url=url, result_backend=url, task_always_eager=False, **conf)
-    try:
-        yield
-    finally:
-        forget_connections()
-        app.conf.update(saved)
-
-
 @pytest.fixture
 def redis_worker(settings):
     """A real Celery worker (solo pool, in a thread) consuming the test Redis db."""
-    from celery.contrib.testing.worker import start_worker
-
-    client = redis_or_skip()
-    settings.REDIS_URL = REDIS_TEST_URL
-    settings.MESHUI_REDIS_KEY_PREFIX = unique_key_prefix("worker")
-    # A queue of this test's own: another test run on the same Redis db has its own worker,
-    # which must not take our tasks (nor we theirs); flushing the db would break theirs.
-    queue = settings.MESHUI_REDIS_KEY_PREFIX.rstrip(":")
-    with (
-        celery_on_redis(REDIS_TEST_URL, task_default_queue=queue),
-        start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30),
-    ):
+    with celery_worker_on_redis(settings, REDIS_TEST_URL, purpose="worker"):
         yield
-    for key in client.scan_iter(f"{queue}*"):
-        client.delete(key)
 
 
 @pytest.mark.celery
