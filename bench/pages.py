@@ -25,24 +25,42 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 TARGET_MS = 150
-PAGES = [
-    ("overview", "/", {}),
-    ("namespaces, first page", "/namespaces/", {}),
-    ("namespaces, sorted by findings", "/namespaces/?sort=-findings", {}),
-    (
-        "namespaces, STRICT by sidecar share, page 40",
-        "/namespaces/?mode=STRICT&sort=-sidecars&page=40",
-        {},
-    ),
-    ("namespaces, search", "/namespaces/?q=ns-09", {}),
-    ("namespaces, last page of 200", "/namespaces/?per_page=50&page=200", {}),
-    (
-        "namespaces, htmx table swap",
-        "/namespaces/?mode=PERMISSIVE&sort=-workloads",
-        {"HX-Request": "true", "HX-Target": "namespace-table"},
-    ),
-    ("namespace detail (15 workloads)", "/namespaces/ns-05000/", {}),
-]
+PER_PAGE = 50
+
+
+def pages_for(namespaces: int) -> list[tuple[str, str, dict]]:
+    """The pages to time, named after the namespaces `large_snapshot` built (ns-00000, ...).
+
+    Derived from the scale so that a smaller run (--namespaces 500) still requests pages
+    and a namespace that exist.
+    """
+    middle = f"ns-{namespaces // 2:05d}"
+    last_page = max(1, -(-namespaces // PER_PAGE))
+    # The zero padding plus the leading digit of the last tenth: "ns-09" of 10,000 names.
+    padding = 5 - len(str(max(namespaces - 1, 0)))
+    search = f"ns-{namespaces * 9 // 10:05d}"[: len("ns-") + padding + 1]
+    return [
+        ("overview", "/", {}),
+        ("namespaces, first page", "/namespaces/", {}),
+        ("namespaces, sorted by findings", "/namespaces/?sort=-findings", {}),
+        (
+            "namespaces, STRICT by sidecar share, page 40",
+            "/namespaces/?mode=STRICT&sort=-sidecars&page=40",
+            {},
+        ),
+        (f"namespaces, search {search!r}", f"/namespaces/?q={search}", {}),
+        (
+            f"namespaces, last page of {last_page}",
+            f"/namespaces/?per_page={PER_PAGE}&page={last_page}",
+            {},
+        ),
+        (
+            "namespaces, htmx table swap",
+            "/namespaces/?mode=PERMISSIVE&sort=-workloads",
+            {"HX-Request": "true", "HX-Target": "namespace-table"},
+        ),
+        (f"namespace detail ({middle})", f"/namespaces/{middle}/", {}),
+    ]
 
 
 def configure(postgres: bool) -> callable:
@@ -145,7 +163,7 @@ def main() -> int:
         client.force_login(user_with_role("auditor", username="bench"))
 
         print(f"\n{'page':<48} {'median':>8} {'p95':>8} {'queries':>8}  target < {TARGET_MS} ms")
-        for label, url, headers in PAGES:
+        for label, url, headers in pages_for(args.namespaces):
             for _ in range(3):  # warm caches (templates, connection, database pages)
                 client.get(url, headers=headers)
             timings = []
