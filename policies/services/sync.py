@@ -458,12 +458,16 @@ def _rows_insert(model: type[models.Model], rows: Iterable[models.Model]) -> Non
         quote(model._meta.db_table), ", ".join(quote(field.column) for field in fields)
     )
     json_fields = {field.attname for field in fields if isinstance(field, models.JSONField)}
+    # The cluster's JSON keys are strings, but manifests read from YAML files or built by
+    # meshui's forms may key ports by integer (portLevelMtls: {8080: ...}); store them as
+    # strings, as bulk_create's json.dumps does on the other databases.
+    json_options = orjson.OPT_NON_STR_KEYS
     names = [field.attname for field in fields]
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         for row in rows:
             copy.write_row(
                 [
-                    orjson.dumps(getattr(row, name)).decode()
+                    orjson.dumps(getattr(row, name), option=json_options).decode()
                     if name in json_fields
                     else getattr(row, name)
                     for name in names

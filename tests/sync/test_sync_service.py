@@ -341,3 +341,33 @@ def test_a_run_left_running_by_a_dead_worker_is_closed_as_failed_by_the_next_syn
     assert dead.status == SyncRun.Status.FAILED
     assert "interrupted" in dead.error
     assert recent.status == SyncRun.Status.RUNNING  # may still be working: left alone
+
+
+def test_a_manifest_with_integer_port_keys_is_stored_with_string_keys(kube, monkeypatch):
+    # The cluster's JSON always spells ports as strings; a manifest loaded from YAML files
+    # (portLevelMtls: {8080: ...}) or built by meshui's own forms may use integers.
+    real_read = sync_service.cluster.cluster_read_all
+
+    def read_with_integer_ports(*args, **kwargs):
+        read = real_read(*args, **kwargs)
+        for policy in read.objects:
+            spec = policy.get("spec") or {}
+            if policy["kind"] == "PeerAuthentication" and "portLevelMtls" in spec:
+                spec["portLevelMtls"] = {int(port): m for port, m in spec["portLevelMtls"].items()}
+        return read
+
+    kube.seed(
+        [
+            *small_mesh(),
+            peer_auth(
+                "shop", "cart-ports", mode=None, selector={"app": "cart"}, ports={8080: "DISABLE"}
+            ),
+        ]
+    )
+    monkeypatch.setattr(sync_service.cluster, "cluster_read_all", read_with_integer_ports)
+    snapshot = cluster_sync(trigger="manual").snapshot
+    stored = snapshot.policies.get(namespace="shop", name="cart-ports")
+    assert stored.manifest["spec"]["portLevelMtls"] == {"8080": {"mode": "DISABLE"}}
+    assert stored.port_modes == {"8080": "DISABLE"}
+    cart = snapshot.workloads.get(namespace="shop", name="cart")
+    assert cart.ports == {"8080": "DISABLE"}
