@@ -10,6 +10,10 @@ these objects gives the snapshot's own posture back.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from django.db.models import Q
+
 from policies.models import NamespacePosture, PolicyRecord, ServiceRecord, Snapshot, WorkloadPosture
 
 # What the sidecar injector leaves on a pod; the engine counts either as "has a sidecar".
@@ -29,19 +33,28 @@ _API_VERSIONS = {
 }
 
 
-def snapshot_objects(snapshot: Snapshot) -> list[dict]:
-    """Engine input dicts equivalent to what `snapshot` was computed from."""
-    namespaces = list(
-        NamespacePosture.objects.filter(snapshot=snapshot).values_list("name", "labels")
-    )
+def snapshot_objects(snapshot: Snapshot, *, namespaces: Iterable[str] | None = None) -> list[dict]:
+    """Engine input dicts equivalent to what `snapshot` was computed from.
+
+    With `namespaces`, only what lives in those namespaces, plus every DestinationRule (a
+    DestinationRule anywhere may point at their hosts): what a change inside them can move,
+    so a preview on a 150,000-workload mesh evaluates a few dozen workloads. None means all.
+    """
+    scope = None if namespaces is None else set(namespaces)
+
+    def rows(model, **in_scope):
+        query = model.objects.filter(snapshot=snapshot)
+        return query if scope is None else query.filter(**in_scope)
+
+    namespace_rows = list(rows(NamespacePosture, name__in=scope).values_list("name", "labels"))
     ambient_namespaces = {
-        name for name, labels in namespaces if (labels or {}).get(AMBIENT_LABEL) == "ambient"
+        name for name, labels in namespace_rows if (labels or {}).get(AMBIENT_LABEL) == "ambient"
     }
     objects: list[dict] = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
-        for name, labels in namespaces
+        for name, labels in namespace_rows
     ]
-    workloads = WorkloadPosture.objects.filter(snapshot=snapshot).values_list(
+    workloads = rows(WorkloadPosture, namespace__in=scope).values_list(
         "namespace", "name", "kind", "labels", "container_ports", "has_sidecar", "ambient"
     )
     for namespace, name, kind, labels, container_ports, has_sidecar, ambient in workloads:
@@ -56,12 +69,16 @@ def snapshot_objects(snapshot: Snapshot) -> list[dict]:
                 ambient=ambient and namespace not in ambient_namespaces,
             )
         )
-    objects.extend(
-        PolicyRecord.objects.filter(snapshot=snapshot).values_list("manifest", flat=True)
+    policies = PolicyRecord.objects.filter(snapshot=snapshot)
+    if scope is not None:
+        policies = policies.filter(
+            Q(namespace__in=scope) | Q(kind=PolicyRecord.Kind.DESTINATION_RULE)
+        )
+    objects.extend(policies.values_list("manifest", flat=True))
+    services = rows(ServiceRecord, namespace__in=scope).values_list(
+        "namespace", "name", "selector", "ports"
     )
-    for namespace, name, selector, ports in ServiceRecord.objects.filter(
-        snapshot=snapshot
-    ).values_list("namespace", "name", "selector", "ports"):
+    for namespace, name, selector, ports in services:
         objects.append(
             {
                 "apiVersion": "v1",

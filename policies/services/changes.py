@@ -22,7 +22,6 @@ import yaml
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from policies import cluster, roles
@@ -38,7 +37,6 @@ from policies.cluster_errors import (
 )
 from policies.models import (
     AuditEntry,
-    NamespacePosture,
     PolicyRecord,
     ServiceRecord,
     Snapshot,
@@ -561,60 +559,6 @@ def _duration_words(duration: timedelta) -> str:
 # --- Preview --------------------------------------------------------------------------------
 
 
-def _scoped_objects(snapshot: Snapshot, namespaces: set[str]) -> list[dict]:
-    """Engine input for only `namespaces` (plus every DestinationRule, which may point at
-    them from anywhere): what a change inside those namespaces can move.
-
-    The same objects policies.snapshot_objects builds for the whole snapshot, restricted by
-    the query, so a preview on a 150,000-workload mesh evaluates a few dozen workloads.
-    """
-    from policies.snapshot_objects import AMBIENT_LABEL, workload_object
-
-    rows = NamespacePosture.objects.filter(snapshot=snapshot, name__in=namespaces)
-    namespace_labels = dict(rows.values_list("name", "labels"))
-    ambient_namespaces = {
-        name
-        for name, labels in namespace_labels.items()
-        if (labels or {}).get(AMBIENT_LABEL) == "ambient"
-    }
-    objects: list[dict] = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
-        for name, labels in namespace_labels.items()
-    ]
-    workloads = WorkloadRow.objects.filter(snapshot=snapshot, namespace__in=namespaces)
-    for namespace, name, kind, labels, ports, has_sidecar, ambient in workloads.values_list(
-        "namespace", "name", "kind", "labels", "container_ports", "has_sidecar", "ambient"
-    ):
-        objects.append(
-            workload_object(
-                namespace=namespace,
-                name=name,
-                kind=kind,
-                labels=labels or {},
-                container_ports=ports or [],
-                has_sidecar=has_sidecar,
-                ambient=ambient and namespace not in ambient_namespaces,
-            )
-        )
-    policies = PolicyRecord.objects.filter(snapshot=snapshot).filter(
-        Q(namespace__in=namespaces) | Q(kind=DESTINATION_RULE)
-    )
-    objects.extend(policies.values_list("manifest", flat=True))
-    services = ServiceRecord.objects.filter(snapshot=snapshot, namespace__in=namespaces)
-    for namespace, name, selector, ports in services.values_list(
-        "namespace", "name", "selector", "ports"
-    ):
-        objects.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": {"namespace": namespace, "name": name},
-                "spec": {"selector": selector or {}, "ports": ports or []},
-            }
-        )
-    return objects
-
-
 def _outside_plaintext_workloads(snapshot: Snapshot, namespaces: set[str]):
     from policies.engine.impact import PLAINTEXT_CALLERS_SHOWN, WorkloadRef
 
@@ -646,7 +590,7 @@ def _impact_of(plan: ChangePlan):
     root = snapshot.root_namespace
     if plan.namespace and plan.namespace != root:
         scope = {plan.namespace, root}
-        before_objects = _scoped_objects(snapshot, scope)
+        before_objects = snapshot_objects(snapshot, namespaces=scope)
         outside, outside_total = _outside_plaintext_workloads(snapshot, scope)
     else:
         before_objects = snapshot_objects(snapshot)
