@@ -8,7 +8,7 @@ queries whatever the size of the mesh.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
@@ -30,13 +30,15 @@ from policies.selectors.reports import Coverage, coverage_of, exemptions_at
 
 # The snapshot pages show: the newest one (a failed sync never replaces it). One definition
 # for pages, changes, metrics and sync.
-from policies.selectors.sync import snapshot_current
+from policies.selectors.sync import (
+    STALE_AFTER_INTERVALS,
+    Staleness,
+    snapshot_current,
+    sync_status,
+)
 
-# Stale means: the last sync failed, or the last good one is older than this many intervals.
-STALE_AFTER_INTERVALS = 3
 TOP_FINDINGS = 5
 NAMESPACE_FINDINGS_SHOWN = 100
-SUCCESSFUL = (SyncRun.Status.SUCCEEDED, SyncRun.Status.NO_CHANGE)
 
 
 # --- Snapshot and sync state ---------------------------------------------------------------
@@ -59,41 +61,25 @@ class SyncState:
 
 
 def sync_state_read(*, snapshot: Snapshot | None, now: datetime | None = None) -> SyncState:
-    """Freshness of `snapshot`: stale when the last sync failed or the last good one is old."""
-    now = now or timezone.now()
-    running = SyncRun.objects.filter(status=SyncRun.Status.RUNNING).order_by("-started_at").first()
-    last_run = (
-        SyncRun.objects.exclude(status=SyncRun.Status.RUNNING)
-        .order_by("-started_at", "-id")
-        .first()
-    )
-    if last_run is not None and last_run.status in SUCCESSFUL:
-        last_success_at = last_run.finished_at or last_run.started_at
-    else:
-        last_success = (
-            SyncRun.objects.filter(status__in=SUCCESSFUL).order_by("-started_at", "-id").first()
-        )
-        last_success_at = (
-            (last_success.finished_at or last_success.started_at) if last_success else None
-        )
-    if last_success_at is None and snapshot is not None:
-        last_success_at = snapshot.taken_at
-
-    stale_after = timedelta(seconds=STALE_AFTER_INTERVALS * settings.MESHUI_SYNC_INTERVAL)
-    stale_reason = ""
-    if snapshot is None:
-        stale_reason = ""
-    elif last_run is not None and last_run.status == SyncRun.Status.FAILED:
-        stale_reason = "The last sync failed"
-    elif last_success_at is not None and now - last_success_at > stale_after:
-        stale_reason = (
+    """Freshness of `snapshot`, by the one rule in selectors.sync, in the pages' words."""
+    status = sync_status(now=now, snapshot=snapshot)
+    reasons = {
+        Staleness.FAILED: "The last sync failed",
+        Staleness.ABANDONED: (
+            "The last sync never finished: its worker stopped or was killed at the "
+            f"{settings.MESHUI_SYNC_TIME_LIMIT} s time limit"
+        ),
+        Staleness.OLD: (
             f"No successful sync for more than {STALE_AFTER_INTERVALS} sync intervals "
             f"({STALE_AFTER_INTERVALS} × {settings.MESHUI_SYNC_INTERVAL} s)"
-        )
+        ),
+    }
+    # Without a snapshot the pages show "No data yet" instead of a stale banner.
+    stale_reason = reasons.get(status.staleness, "")
     return SyncState(
-        last_run=last_run,
-        last_success_at=last_success_at,
-        running=running,
+        last_run=status.last_run,
+        last_success_at=status.last_success_at,
+        running=status.running,
         stale=bool(stale_reason),
         stale_reason=stale_reason,
         has_snapshot=snapshot is not None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from django.conf import settings
 from django.utils import timezone
@@ -29,6 +30,16 @@ def sync_run_latest(*, finished: bool = False) -> SyncRun | None:
     return runs.select_related("snapshot").first()
 
 
+class Staleness(StrEnum):
+    """Why the data may no longer match the cluster (issue 5); FRESH when it does."""
+
+    FRESH = "fresh"
+    NO_DATA = "no_data"  # no snapshot stored yet
+    FAILED = "failed"  # the last finished sync failed
+    ABANDONED = "abandoned"  # the newest sync is "running" past the hard time limit: dead
+    OLD = "old"  # no sync has succeeded for more than STALE_AFTER_INTERVALS intervals
+
+
 @dataclass(frozen=True)
 class SyncStatus:
     """What the page header needs to say about freshness."""
@@ -36,39 +47,76 @@ class SyncStatus:
     snapshot: Snapshot | None
     last_run: SyncRun | None  # the last finished attempt
     last_success_at: datetime | None  # when the cluster was last read successfully
-    running: bool
-    is_stale: bool
+    running: SyncRun | None  # a sync running now (within the task's hard time limit)
+    staleness: Staleness
     stale_reason: str  # a sentence for the banner, "" when fresh
 
+    @property
+    def is_stale(self) -> bool:
+        return self.staleness != Staleness.FRESH
 
-def sync_status(*, now: datetime | None = None) -> SyncStatus:
-    """Fresh or stale: stale when the last sync failed or the data is 3 intervals old."""
+
+_NOT_GIVEN = object()
+
+
+def sync_status(*, now: datetime | None = None, snapshot=_NOT_GIVEN) -> SyncStatus:
+    """Fresh or stale, the one rule every page and command uses.
+
+    Stale when there is no data yet, the last sync failed, the newest sync has been
+    "running" longer than the task's hard time limit (its worker died), or the last good
+    read is more than STALE_AFTER_INTERVALS sync intervals old. A sync running now changes
+    none of that: until it finishes, the data is as old as it was. `snapshot` saves a query
+    when the caller already read snapshot_current().
+    """
     now = now or timezone.now()
     interval = timedelta(seconds=settings.MESHUI_SYNC_INTERVAL)
-    snapshot = snapshot_current()
+    hard_limit = timedelta(seconds=settings.MESHUI_SYNC_TIME_LIMIT)
+    if snapshot is _NOT_GIVEN:
+        snapshot = snapshot_current()
     last_run = sync_run_latest(finished=True)
-    last_success = SyncRun.objects.filter(status__in=_GOOD).order_by("-finished_at", "-id").first()
-    # A run that has been "running" longer than a sync may take was killed: not running.
-    running = SyncRun.objects.filter(
-        status=SyncRun.Status.RUNNING,
-        started_at__gte=now - max(interval * 5, timedelta(minutes=10)),
-    ).exists()
-    last_success_at = last_success.finished_at if last_success else None
-    if last_success_at is None and snapshot is not None:
+    if last_run is not None and last_run.status in _GOOD:
+        last_success = last_run
+    else:
+        last_success = (
+            SyncRun.objects.filter(status__in=_GOOD).order_by("-started_at", "-id").first()
+        )
+    newest_running = (
+        SyncRun.objects.filter(status=SyncRun.Status.RUNNING).order_by("-started_at", "-id").first()
+    )
+    running = abandoned = None
+    if newest_running is not None:
+        if now - newest_running.started_at <= hard_limit:
+            running = newest_running
+        elif last_run is None or newest_running.started_at > last_run.started_at:
+            abandoned = newest_running
+    last_success_at = None
+    if last_success is not None:
+        last_success_at = last_success.finished_at or last_success.started_at
+    elif snapshot is not None:
         last_success_at = snapshot.taken_at
 
-    reason = ""
+    staleness, reason = Staleness.FRESH, ""
     if snapshot is None:
+        staleness = Staleness.NO_DATA
         if last_run is not None and last_run.status == SyncRun.Status.FAILED:
             reason = f"No data yet: the sync failed. {last_run.error}"
         else:
             reason = "No data yet: the first sync has not finished."
+    elif abandoned is not None:
+        staleness = Staleness.ABANDONED
+        reason = (
+            f"The last sync, started {abandoned.started_at:%Y-%m-%d %H:%M} UTC, never finished: "
+            f"its worker stopped or was killed at MESHUI_SYNC_TIME_LIMIT. "
+            f"Showing the snapshot from {snapshot.taken_at:%Y-%m-%d %H:%M} UTC."
+        )
     elif last_run is not None and last_run.status == SyncRun.Status.FAILED:
+        staleness = Staleness.FAILED
         reason = (
             f"The last sync failed ({last_run.error}). "
             f"Showing the snapshot from {snapshot.taken_at:%Y-%m-%d %H:%M} UTC."
         )
     elif last_success_at is not None and now - last_success_at > interval * STALE_AFTER_INTERVALS:
+        staleness = Staleness.OLD
         minutes = int((now - last_success_at).total_seconds() // 60)
         reason = (
             f"The data is {minutes} minutes old: no sync has succeeded for more than "
@@ -79,6 +127,6 @@ def sync_status(*, now: datetime | None = None) -> SyncStatus:
         last_run=last_run,
         last_success_at=last_success_at,
         running=running,
-        is_stale=bool(reason),
+        staleness=staleness,
         stale_reason=reason,
     )

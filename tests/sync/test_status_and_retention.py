@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from policies.models import NamespacePosture, Snapshot, SyncRun
-from policies.selectors.sync import snapshot_current, sync_status
+from policies.selectors.sync import Staleness, snapshot_current, sync_status
 from policies.services.sync import snapshots_prune
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -76,6 +76,47 @@ def test_before_the_first_sync_the_status_says_there_is_no_data():
     assert status.snapshot is None
     assert status.is_stale is True
     assert status.stale_reason.startswith("No data yet")
+
+
+def running_since(moment: datetime) -> SyncRun:
+    return SyncRun.objects.create(started_at=moment, status=SyncRun.Status.RUNNING)
+
+
+def test_a_sync_running_now_does_not_make_old_data_fresh(settings):
+    settings.MESHUI_SYNC_INTERVAL = 60
+    settings.MESHUI_SYNC_TIME_LIMIT = 300
+    snapshot = snapshot_at(NOW - timedelta(minutes=4))
+    run_at(NOW - timedelta(minutes=4), SyncRun.Status.SUCCEEDED, snapshot=snapshot)
+    started = running_since(NOW - timedelta(seconds=30))
+    status = sync_status(now=NOW)
+    assert status.running == started
+    assert status.staleness == Staleness.OLD
+    assert "3 minutes old" in status.stale_reason
+
+
+def test_a_sync_running_past_the_hard_time_limit_is_dead_and_the_data_stale(settings):
+    settings.MESHUI_SYNC_INTERVAL = 600  # the data alone is young enough to be fresh
+    settings.MESHUI_SYNC_TIME_LIMIT = 300
+    snapshot = snapshot_at(NOW - timedelta(minutes=7))
+    run_at(NOW - timedelta(minutes=7), SyncRun.Status.SUCCEEDED, snapshot=snapshot)
+    run_at(NOW - timedelta(minutes=6), SyncRun.Status.NO_CHANGE, snapshot=snapshot)
+    running_since(NOW - timedelta(minutes=5, seconds=30))
+    status = sync_status(now=NOW)
+    assert status.running is None
+    assert status.staleness == Staleness.ABANDONED
+    assert "never finished" in status.stale_reason
+    assert "MESHUI_SYNC_TIME_LIMIT" in status.stale_reason
+
+
+def test_a_dead_run_older_than_a_later_finished_sync_no_longer_matters(settings):
+    settings.MESHUI_SYNC_INTERVAL = 60
+    settings.MESHUI_SYNC_TIME_LIMIT = 300
+    running_since(NOW - timedelta(hours=1))
+    snapshot = snapshot_at(NOW - timedelta(minutes=1))
+    run_at(NOW - timedelta(minutes=1), SyncRun.Status.SUCCEEDED, snapshot=snapshot)
+    status = sync_status(now=NOW)
+    assert status.is_stale is False
+    assert status.running is None
 
 
 def test_retention_prunes_old_snapshots_and_their_rows(settings):

@@ -256,6 +256,27 @@ def test_a_no_change_sync_keeps_old_data_fresh(auditor_client, db):
     assert "Stale data." not in text(auditor_client.get("/"))
 
 
+@override_settings(MESHUI_SYNC_INTERVAL=600, MESHUI_SYNC_TIME_LIMIT=300)
+def test_a_sync_stuck_running_past_its_time_limit_makes_the_data_stale(auditor_client, db):
+    snapshot = snapshot_with(namespaces=["shop"])
+    sync_run(snapshot=snapshot, ago=timedelta(minutes=10))  # well within 3 intervals
+    sync_run(status="running", ago=timedelta(minutes=6))  # its worker died
+    page = text(auditor_client.get("/"))
+    assert "Stale data." in page
+    assert "The last sync never finished" in page
+    assert "A sync is running" not in page
+
+
+@override_settings(MESHUI_SYNC_INTERVAL=60, MESHUI_SYNC_TIME_LIMIT=300)
+def test_a_sync_running_now_keeps_fresh_data_fresh(auditor_client, db):
+    snapshot = snapshot_with(namespaces=["shop"])
+    sync_run(snapshot=snapshot, ago=timedelta(minutes=1))
+    sync_run(status="running", ago=timedelta(seconds=20))
+    page = text(auditor_client.get("/"))
+    assert "Stale data." not in page
+    assert "A sync is running" in page
+
+
 # --- Namespace detail ----------------------------------------------------------------------
 
 
