@@ -234,14 +234,17 @@ def _workload_findings(context: FindingContext, destinations: _Destinations) -> 
     root_namespace = context.root_namespace
     strict = Mode.STRICT
     for _workload, posture in context.workloads:
-        # The root namespace holds Istio's own control plane (istiod has no sidecar by design).
-        if (
-            posture.mode is strict
-            and not posture.has_sidecar
-            and not posture.ambient
-            and posture.namespace != root_namespace
-        ):
+        if posture.mode is strict and not posture.has_sidecar and not posture.ambient:
             where = f"{posture.kind} {posture.namespace}/{posture.name}"
+            # Reported in the root namespace too (the rule has no exception), but there the
+            # usual culprit is Istio's own control plane, which runs without a sidecar.
+            remedy = (
+                "If it is part of Istio's control plane (istiod), that is by design and it "
+                "needs no PeerAuthentication; otherwise enable injection and restart it."
+                if posture.namespace == root_namespace
+                else "Enable injection (namespace label istio-injection=enabled or "
+                "istio.io/rev) and restart it, or enrol the namespace in ambient."
+            )
             findings.append(
                 Finding(
                     "STRICT_WITHOUT_SIDECAR",
@@ -251,8 +254,7 @@ def _workload_findings(context: FindingContext, destinations: _Destinations) -> 
                     posture.kind,
                     f"{where} is STRICT (decided by {posture.policy}) but has no "
                     "istio-proxy sidecar and is not enrolled in ambient, so nothing enforces "
-                    "mTLS for it. Enable injection (namespace label istio-injection=enabled "
-                    "or istio.io/rev) and restart it, or enrol the namespace in ambient.",
+                    f"mTLS for it. {remedy}",
                 )
             )
         if posture.ambient:

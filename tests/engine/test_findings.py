@@ -313,11 +313,15 @@ def test_strict_without_sidecar(rule, labels, mode, expected):
         )
 
 
-def test_strict_without_sidecar_spares_the_control_plane_in_the_root_namespace():
+def test_strict_without_sidecar_applies_in_the_root_namespace_too_and_names_istiod():
+    # The rule has no exception for the root namespace; the message explains the usual case.
     posture = evaluate(
         [mesh_policy("STRICT"), deployment(ROOT, "istiod"), deployment("shop", "api")]
     )
-    assert [f.namespace for f in findings_with(posture, "STRICT_WITHOUT_SIDECAR")] == ["shop"]
+    found = findings_with(posture, "STRICT_WITHOUT_SIDECAR")
+    assert [f.namespace for f in found] == [ROOT, "shop"]
+    assert "control plane (istiod)" in found[0].message
+    assert "control plane" not in found[1].message
 
 
 @pytest.mark.parametrize(
