@@ -247,7 +247,16 @@ class WorkloadInput:
         self.namespace = namespace
         self.name = metadata["name"]
         self.kind = kind
-        self.labels = string_map(template_meta.get("labels"))
+        labels = template_meta.get("labels")
+        if type(labels) is dict and labels:
+            try:
+                # string_map's C-speed check, inlined: one call fewer per workload.
+                "".join(labels.values())
+            except TypeError:
+                labels = string_map(labels)
+            self.labels = labels
+        else:
+            self.labels = {}
         # Only two annotations matter: the injector's status (it ran) and the opt-out.
         annotations = template_meta.get("annotations")
         if type(annotations) is dict and annotations:
