@@ -37,6 +37,7 @@ from policies.cluster_errors import (
     Invalid,
     IstioNotInstalled,
     NotFound,
+    OutcomeUnknown,
     Unauthorized,
     Unavailable,
 )
@@ -268,6 +269,11 @@ def _domain_error(error: Exception, operation: str) -> ClusterError:
                 retry_after=retry_after,
                 **kwargs,
             )
+        if code == 504:
+            # kube-apiserver's own words: "may still be processing the request".
+            return OutcomeUnknown(
+                f"The API server timed out (HTTP 504): {message or error.reason}", **kwargs
+            )
         if code >= 500:
             return Unavailable(
                 f"The API server failed (HTTP {code}): {message or error.reason}",
@@ -280,8 +286,15 @@ def _domain_error(error: Exception, operation: str) -> ClusterError:
     # NewConnectionError is a kind of urllib3 TimeoutError: test for it first.
     if isinstance(error, urllib3.exceptions.NewConnectionError | ConnectionRefusedError):
         return Unavailable(f"Could not connect to the API server: {error}", operation=operation)
-    if isinstance(error, urllib3.exceptions.TimeoutError | TimeoutError):
+    if isinstance(error, urllib3.exceptions.ConnectTimeoutError):
         return Unavailable(
+            "The API server did not accept a connection within "
+            f"{settings.MESHUI_KUBE_TIMEOUT_SECONDS} s (MESHUI_KUBE_TIMEOUT_SECONDS).",
+            operation=operation,
+        )
+    if isinstance(error, urllib3.exceptions.TimeoutError | TimeoutError):
+        # Connected, so the request may have been sent: a write's fate is unknown.
+        return OutcomeUnknown(
             "The API server did not answer within "
             f"{settings.MESHUI_KUBE_TIMEOUT_SECONDS} s (MESHUI_KUBE_TIMEOUT_SECONDS).",
             operation=operation,
@@ -290,7 +303,7 @@ def _domain_error(error: Exception, operation: str) -> ClusterError:
         error,
         urllib3.exceptions.ProtocolError | urllib3.exceptions.HTTPError | ConnectionError,
     ):
-        return Unavailable(
+        return OutcomeUnknown(
             f"The connection to the API server was dropped: {error}", operation=operation
         )
     if isinstance(error, ValueError):  # a body that is not JSON
@@ -830,6 +843,23 @@ def object_get(kind: str, namespace: str, name: str) -> dict:
         plural,
         name,
     )
+
+
+def objects_list(kind: str, namespace: str) -> list[dict]:
+    """Every object of an Istio `kind` in one namespace, as the cluster has them now."""
+    client = api_client()
+    group, version, plural = _writable(kind, client)
+    page = _call(
+        f"listing {kind}s in {namespace}",
+        k8s.CustomObjectsApi(client).list_namespaced_custom_object,
+        group,
+        version,
+        namespace,
+        plural,
+    )
+    return [
+        {**item, "kind": kind, "apiVersion": f"{group}/{version}"} for item in _page_items(page)
+    ]
 
 
 def object_apply(manifest: dict, *, dry_run: bool = False, force: bool = False) -> dict:

@@ -46,6 +46,7 @@ class ClusterError(Exception):
             "Invalid": "Invalid",
             "Expired": "Expired",
             "Unavailable": "Cluster unavailable",
+            "OutcomeUnknown": "No answer",
             "IstioNotInstalled": "Istio not installed",
         }.get(type(self).__name__, "Cluster error")
         where = f" while {self.operation}" if self.operation else ""
@@ -98,6 +99,12 @@ class Unavailable(ClusterError):
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
+
+
+class OutcomeUnknown(Unavailable):
+    """The request may have reached the API server, but no answer came back (a timeout after
+    sending, a dropped connection, a 504): whether a write took effect is not known until the
+    object is read again."""
 
 
 class IstioNotInstalled(NotFound):

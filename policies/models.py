@@ -234,6 +234,11 @@ class AuditEntry(models.Model):
         DENIED = "denied"
         CONFLICT = "conflict"
         ROLLED_BACK = "rolled_back"
+        # The first object of a pair applied, a later one not: the only kind of entry that
+        # may be retried or rolled back.
+        PARTIAL = "partial", "Half done"
+        # No answer after sending (a timeout): re-read, and not found in force.
+        UNKNOWN = "unknown"
 
     created_at = models.DateTimeField(db_index=True)
     user = models.ForeignKey(

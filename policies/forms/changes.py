@@ -153,14 +153,25 @@ class NamespaceModeForm(ConfirmFields):
         label="For how long",
         help_text="After this meshui restores the previous mode by itself.",
     )
-    # What the user saw: the namespace-wide policy's resourceVersion, "" for "no policy".
-    seen_resource_version = forms.CharField(required=False, widget=forms.HiddenInput)
+    # What the user previewed: the policy the toggle edits (or would create) and its
+    # resourceVersion ("absent" for one still to be created). A confirm applies only to that.
+    seen_name = forms.CharField(required=False, max_length=253, widget=forms.HiddenInput)
+    seen_resource_version = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
     def clean_reason(self):
         reason = self.cleaned_data["reason"].strip()
         if not reason:
             raise forms.ValidationError("Say why the namespace changes mode.")
         return reason
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("confirm") and not cleaned.get("seen_resource_version"):
+            raise forms.ValidationError(
+                "Preview the change before confirming it: a confirm applies only the policy "
+                "version that was previewed."
+            )
+        return cleaned
 
     @property
     def duration(self) -> timedelta | None:

@@ -152,3 +152,13 @@ def change_sync_state(*, entry: AuditEntry) -> dict:
         "failed_sync": failed_sync,
         "waited_seconds": int(waited),
     }
+
+
+def half_done_change_open(*, entry: AuditEntry) -> bool:
+    """A half-done pair that no retry or rollback has completed yet (what those act on)."""
+    return (
+        entry.outcome == AuditEntry.Outcome.PARTIAL
+        and not entry.restores.filter(
+            outcome__in=(AuditEntry.Outcome.APPLIED, AuditEntry.Outcome.ROLLED_BACK)
+        ).exists()
+    )

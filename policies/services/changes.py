@@ -12,6 +12,7 @@ import copy
 import logging
 import re
 import threading
+import time
 import zlib
 from collections import defaultdict
 from contextlib import contextmanager
@@ -32,6 +33,7 @@ from policies.cluster_errors import (
     Invalid,
     IstioNotInstalled,
     NotFound,
+    OutcomeUnknown,
     Unauthorized,
     Unavailable,
 )
@@ -113,6 +115,7 @@ class ChangeFailure(Exception):
     field_manager_conflicts: list[dict] = field(default_factory=list)  # {field, manager}
     current_object: dict | None = None  # the state now, after a 409
     current_resource_version: str = ""
+    current_name: str = ""  # the object a confirm would now apply to (the toggle's target)
     status: int = 0
     entry: AuditEntry | None = None
 
@@ -265,6 +268,8 @@ def _permitted(user, plan: ChangePlan, *, force: bool) -> str:
     if plan.action == AuditAction.NAMESPACE_MODE_SET:
         allowed = roles.can_toggle_namespace(user)
         need = "on-call or admin"
+        if allowed and root_namespace_refusal(plan.namespace):
+            return root_namespace_refusal(plan.namespace)
     else:
         allowed = roles.can_manage_policies(user)
         need = "admin"
@@ -333,6 +338,58 @@ def _api_version(kind: str, snapshot: Snapshot | None) -> str:
 def root_namespace() -> str:
     snapshot = snapshot_current()
     return snapshot.root_namespace if snapshot else settings.MESHUI_ROOT_NAMESPACE
+
+
+def root_namespace_refusal(namespace: str) -> str:
+    """'' unless `namespace` is the root namespace, whose selector-less policy is the mesh's."""
+    root = root_namespace()
+    if namespace != root:
+        return ""
+    return (
+        f"{namespace} is Istio's root namespace: its namespace-wide PeerAuthentication is the "
+        "mesh-wide policy, so the namespace toggle never changes it. An admin changes the "
+        "mesh-wide mode with the new-policy form (/changes/peer-authentication/new/?scope=mesh)."
+    )
+
+
+def _is_namespace_wide(policy: dict) -> bool:
+    # Istio treats a missing selector and an empty matchLabels alike: the whole namespace.
+    return not (((policy.get("spec") or {}).get("selector") or {}).get("matchLabels"))
+
+
+def _free_policy_names():
+    yield "default"
+    yield "namespace-mtls"
+    for number in range(2, 1000):
+        yield f"namespace-mtls-{number}"
+
+
+def namespace_toggle_target(policies: list[dict]) -> tuple[str, dict | None]:
+    """The policy the toggle edits among a namespace's PeerAuthentications: the namespace-wide
+    one Istio uses (oldest creation time, then name), or else a name that no policy of the
+    namespace holds, for a new one; never a policy with a selector."""
+    wide = sorted(
+        (policy for policy in policies if _is_namespace_wide(policy)),
+        key=lambda policy: (
+            policy["metadata"].get("creationTimestamp") or "",
+            policy["metadata"]["name"],
+        ),
+    )
+    if wide:
+        return wide[0]["metadata"]["name"], wide[0]
+    taken = {policy["metadata"]["name"] for policy in policies}
+    return next(name for name in _free_policy_names() if name not in taken), None
+
+
+def namespace_toggle_target_seen(namespace: str) -> tuple[str, dict | None]:
+    """The toggle's target as the current snapshot has it (what a form and preview show)."""
+    snapshot = snapshot_current()
+    if snapshot is None:
+        return "default", None
+    records = PolicyRecord.objects.filter(
+        snapshot=snapshot, kind=PEER_AUTHENTICATION, namespace=namespace
+    )
+    return namespace_toggle_target([record.manifest for record in records if record.manifest])
 
 
 def namespace_policy_seen(namespace: str) -> PolicyRecord | None:
@@ -462,16 +519,16 @@ def namespace_mode_plan(
     reason: str = "",
     duration: timedelta | None = None,
     current: dict | None = None,
+    name: str | None = None,
 ) -> ChangePlan:
     """The on-call toggle: only the namespace-wide policy, never mesh or workload ones.
 
-    `current` is the live namespace-wide policy (from object_get) when applying; a preview
-    uses the snapshot's copy.
+    `current` is the live namespace-wide policy when applying (`name` the free name for a new
+    one when there is none); a preview uses the snapshot's target.
     """
     snapshot = snapshot_current()
-    if current is None:
-        seen = namespace_policy_seen(namespace)
-        current = seen.manifest if seen else None
+    if current is None and name is None:
+        name, current = namespace_toggle_target_seen(namespace)
     if current:
         name = current["metadata"]["name"]
         spec = copy.deepcopy(current.get("spec") or {})
@@ -484,7 +541,7 @@ def namespace_mode_plan(
             # Server-side precondition: applied only to the version we read, no lost update.
             manifest["metadata"]["resourceVersion"] = resource_version
     else:
-        name = "default"
+        name = name or "default"
         manifest = _peer_authentication(namespace, name, {"mtls": {"mode": mode}}, snapshot)
     until = ""
     if duration:
@@ -707,17 +764,43 @@ def _sync_soon(namespace: str) -> None:
     sync_request(trigger="change")
 
 
-def _apply_all(user, plan: ChangePlan, *, force: bool, object_before: dict | None) -> ChangeResult:
+def _apply_all(
+    user,
+    plan: ChangePlan,
+    *,
+    force: bool,
+    object_before: dict | None,
+    restore_of: AuditEntry | None = None,
+) -> ChangeResult:
     applied: list[dict] = []
+    notes: list[str] = []
     for index, manifest in enumerate(plan.manifests):
         try:
-            applied.append(cluster.object_apply(manifest, force=force))
+            try:
+                applied.append(cluster.object_apply(manifest, force=force))
+            except OutcomeUnknown:
+                found = _reread_after_no_answer(manifest)
+                if found is None:
+                    raise
+                applied.append(found)
+                notes.append(_found_in_force_words(manifest))
         except ClusterError as error:
             failure = _failure_for(plan, error, manifest)
             if index == 0:
-                outcome = Outcome.CONFLICT if isinstance(error, Conflict) else Outcome.FAILED
+                if isinstance(error, OutcomeUnknown):
+                    failure = _outcome_unknown_failure(manifest, error)
+                    outcome = Outcome.UNKNOWN
+                elif isinstance(error, Conflict):
+                    outcome = Outcome.CONFLICT
+                else:
+                    outcome = Outcome.FAILED
                 failure.entry = _audit(
-                    user, plan, outcome, error=failure.message, object_before=object_before
+                    user,
+                    plan,
+                    outcome,
+                    error=failure.message,
+                    object_before=object_before,
+                    restore_of=restore_of,
                 )
                 raise failure from error
             done = ", ".join(
@@ -733,13 +816,87 @@ def _apply_all(user, plan: ChangePlan, *, force: bool, object_before: dict | Non
                 field_manager_conflicts=failure.field_manager_conflicts,
             )
             partial.entry = _audit(
-                user, plan, Outcome.FAILED, error=partial.message, object_before=object_before
+                user,
+                plan,
+                Outcome.PARTIAL,
+                error=partial.message,
+                object_before=object_before,
+                restore_of=restore_of,
             )
             _sync_soon(plan.namespace)
             raise partial from error
-    entry = _audit(user, plan, Outcome.APPLIED, object_before=object_before)
+    entry = _audit(
+        user,
+        plan,
+        Outcome.APPLIED,
+        object_before=object_before,
+        restore_of=restore_of,
+        dry_run_result=" ".join(notes),
+    )
     _sync_soon(plan.namespace)
     return ChangeResult(plan, entry, applied)
+
+
+# How often, and how long apart, meshui reads an object again after a write got no answer.
+REREAD_ATTEMPTS = 4
+REREAD_PAUSE_SECONDS = 0.5
+
+
+def _reread_after_no_answer(manifest: dict) -> dict | None:
+    """The object if the cluster now holds what `manifest` sent, else None (not known).
+
+    A write that got no answer may still be in flight: read again a few times, briefly."""
+    metadata = manifest["metadata"]
+    for attempt in range(REREAD_ATTEMPTS):
+        if attempt:
+            time.sleep(REREAD_PAUSE_SECONDS)
+        try:
+            live = _live_or_none(manifest["kind"], metadata["namespace"], metadata["name"])
+        except ClusterError:
+            continue
+        if live is not None and _holds(live.get("spec") or {}, manifest.get("spec") or {}):
+            return live
+    return None
+
+
+def _holds(live: object, sent: object) -> bool:
+    """Does the live value contain everything sent (server-side apply leaves others' fields)?"""
+    if isinstance(sent, dict):
+        return isinstance(live, dict) and all(
+            key in live and _holds(live[key], value) for key, value in sent.items()
+        )
+    return live == sent
+
+
+def _found_in_force_words(manifest: dict) -> str:
+    metadata = manifest["metadata"]
+    return (
+        "The cluster did not answer in time; meshui read "
+        f"{manifest['kind']} {metadata['namespace']}/{metadata['name']} again and found it in "
+        "force."
+    )
+
+
+def _outcome_unknown_failure(manifest: dict, error: ClusterError) -> ChangeFailure:
+    metadata = manifest["metadata"]
+    target = f"{manifest['kind']} {metadata['namespace']}/{metadata['name']}"
+    try:
+        live = _live_or_none(manifest["kind"], metadata["namespace"], metadata["name"])
+    except ClusterError:
+        found = "could not read it again either"
+    else:
+        if live is None:
+            found = "read it again and found no such object"
+        else:
+            mode = ((live.get("spec") or {}).get("mtls") or {}).get("mode") or "UNSET"
+            version = (live.get("metadata") or {}).get("resourceVersion", "")
+            found = f"read it again and found mode {mode} (version {version})"
+    return ChangeFailure(
+        f"The cluster did not answer, so whether {target} changed is unknown ({error.message}) "
+        f"meshui {found}: the change is not in force now, but the API server may still apply "
+        "it. Check the namespace after the next sync before trying again.",
+        status=504,
+    )
 
 
 def _live_or_none(kind: str, namespace: str, name: str) -> dict | None:
@@ -811,12 +968,26 @@ def policy_delete(
     )
     _require(user, plan)
     before = None
+    note = ""
     try:
         before = _strip(_live_or_none(kind, namespace, name))
-        cluster.object_delete(kind, namespace, name, resource_version=resource_version)
+        try:
+            cluster.object_delete(kind, namespace, name, resource_version=resource_version)
+        except OutcomeUnknown:
+            if _live_or_none(kind, namespace, name) is not None:
+                raise
+            note = "The cluster did not answer in time; meshui read it again and it is gone."
     except ClusterError as error:
         failure = _failure_for(plan, error)
-        outcome = Outcome.CONFLICT if isinstance(error, Conflict) else Outcome.FAILED
+        if isinstance(error, OutcomeUnknown):
+            failure.message = (
+                f"The cluster did not answer, so whether {kind} {namespace}/{name} was deleted "
+                f"is unknown ({error.message}). It still exists now, but the API server may "
+                "still delete it; check after the next sync before trying again."
+            )
+            outcome = Outcome.UNKNOWN
+        else:
+            outcome = Outcome.CONFLICT if isinstance(error, Conflict) else Outcome.FAILED
         failure.entry = _audit(user, plan, outcome, error=failure.message, object_before=before)
         raise failure from error
     entry = _audit(
@@ -824,7 +995,7 @@ def policy_delete(
         plan,
         Outcome.APPLIED,
         object_before=before,
-        dry_run_result="" if before else "It was already gone.",
+        dry_run_result=note or ("" if before else "It was already gone."),
     )
     _sync_soon(namespace)
     return ChangeResult(plan, entry, [])
@@ -837,17 +1008,20 @@ def namespace_mode_set(
     mode: str,
     reason: str,
     duration: timedelta | None = None,
+    seen_name: str | None = None,
     seen_resource_version: str | None = None,
     force: bool = False,
 ) -> ChangeResult:
     """The on-call toggle: set the namespace-wide policy's mode, maybe for a while.
 
-    Only the namespace-wide PeerAuthentication is touched. `seen_resource_version` is what the
-    user saw ("absent" for no policy): if the cluster has moved on, nothing is applied and the
-    user is shown the new state. With `duration`, meshui restores the previous mode later.
+    Only a namespace-wide PeerAuthentication outside the root namespace is touched. The
+    confirm is bound to what the user previewed: `seen_name` and `seen_resource_version`
+    ("absent" for a policy still to be created). If the cluster has moved on, nothing is
+    applied and the user is shown the new state. With `duration`, meshui restores the
+    previous mode later.
     """
     plan = namespace_mode_plan(namespace=namespace, mode=mode, reason=reason, duration=duration)
-    _require(user, plan, force=force)
+    _require(user, plan, force=force)  # refuses the root namespace too
     if not reason.strip():
         entry = _audit(user, plan, Outcome.FAILED, error="A reason is required.")
         raise ChangeFailure(
@@ -868,7 +1042,7 @@ def namespace_mode_set(
                 plan,
                 mode=mode,
                 duration=duration,
-                seen_resource_version=seen_resource_version,
+                seen=(seen_name, seen_resource_version),
                 force=force,
             )
         except ChangeFailure as error:
@@ -890,27 +1064,41 @@ def namespace_mode_set(
 
 
 def _namespace_mode_apply_locked(
-    user, plan: ChangePlan, *, mode: str, duration, seen_resource_version, force: bool
+    user, plan: ChangePlan, *, mode: str, duration, seen: tuple, force: bool
 ) -> tuple[ChangeResult, str]:
     namespace = plan.namespace
     try:
-        live = _namespace_policy_live(namespace, plan.target_name)
+        policies = cluster.objects_list(PEER_AUTHENTICATION, namespace)
     except ClusterError as error:
-        failure = _failure_for(plan, error)
+        failure = describe_cluster_error(
+            error, verb="list", kind=PEER_AUTHENTICATION, namespace=namespace, name="*"
+        )
         failure.entry = _audit(user, plan, Outcome.FAILED, error=failure.message)
         raise failure from error
+    name, live = namespace_toggle_target(policies)
     plan = namespace_mode_plan(
-        namespace=namespace, mode=mode, reason=plan.reason, duration=duration, current=live or {}
+        namespace=namespace,
+        mode=mode,
+        reason=plan.reason,
+        duration=duration,
+        current=live,
+        name=name,
     )
-    live_version = ((live or {}).get("metadata") or {}).get("resourceVersion", "")
-    if seen_resource_version and seen_resource_version != (live_version or SEEN_ABSENT):
+    live_version = ((live or {}).get("metadata") or {}).get("resourceVersion") or SEEN_ABSENT
+    seen_name, seen_version = seen
+    if seen_version is not None and _toggle_target_moved(seen_name, seen_version, name, live):
+        previewed = next(
+            (policy for policy in policies if policy["metadata"]["name"] == seen_name), None
+        )
         failure = ChangeFailure(
             f"The namespace-wide policy of {namespace} changed since you looked "
-            f"({_version_words(seen_resource_version)} then, "
-            f"{_version_words(live_version or SEEN_ABSENT)} now), so meshui applied "
-            "nothing. Review its current state and confirm again.",
-            current_object=_strip(live),
-            current_resource_version=live_version or SEEN_ABSENT,
+            f"({_target_words(seen_name or 'default', seen_version)} then, "
+            f"{_target_words(name, live_version)} now)"
+            f"{_selector_words(previewed)}, so meshui applied nothing. Review its current "
+            "state and confirm again.",
+            current_object=_strip(live or previewed),
+            current_resource_version=live_version,
+            current_name=name,
             status=409,
         )
         failure.entry = _audit(
@@ -923,14 +1111,27 @@ def _namespace_mode_apply_locked(
     return _apply_all(user, plan, force=force, object_before=_strip(live)), previous_mode
 
 
-def _version_words(resource_version: str) -> str:
-    return "no policy" if resource_version == SEEN_ABSENT else f"version {resource_version}"
+def _toggle_target_moved(seen_name, seen_version: str, name: str, live: dict | None) -> bool:
+    live_version = ((live or {}).get("metadata") or {}).get("resourceVersion") or SEEN_ABSENT
+    if seen_version != live_version:
+        return True
+    # A resourceVersion names one object's version; "absent" needs the name it would create.
+    return seen_version == SEEN_ABSENT and (seen_name or "default") != name
 
 
-def _namespace_policy_live(namespace: str, fallback_name: str) -> dict | None:
-    """The live namespace-wide policy: the one the snapshot knows, or `fallback_name`."""
-    seen = namespace_policy_seen(namespace)
-    return _live_or_none(PEER_AUTHENTICATION, namespace, seen.name if seen else fallback_name)
+def _target_words(name: str, resource_version: str) -> str:
+    if resource_version == SEEN_ABSENT:
+        return f"no namespace-wide policy, so meshui would create {name}"
+    return f"{name} at version {resource_version}"
+
+
+def _selector_words(policy: dict | None) -> str:
+    if policy is None or _is_namespace_wide(policy):
+        return ""
+    return (
+        f"; PeerAuthentication {policy['metadata']['name']} selects workloads, and the "
+        "namespace toggle never changes a workload policy"
+    )
 
 
 # --- Timed restores -------------------------------------------------------------------------
@@ -1025,7 +1226,7 @@ def timed_restore_run(*, restore_id: int, now=None) -> TimedRestore:
         try:
             live = _live_or_none(PEER_AUTHENTICATION, namespace, name)
             live_mode = ((live or {}).get("spec") or {}).get("mtls", {}).get("mode", "")
-            if live is None or (set_mode and live_mode != set_mode):
+            if live is None or (set_mode and live_mode != set_mode) or not _is_namespace_wide(live):
                 now_words = "gone" if live is None else f"{live_mode}"
                 restore.status = TimedRestore.Status.CANCELLED
                 restore.error = (
@@ -1080,63 +1281,137 @@ def timed_restore_run(*, restore_id: int, now=None) -> TimedRestore:
 # --- Retry and rollback of a half-done pair -------------------------------------------------
 
 
+def _open_half_done_pair(entry: AuditEntry) -> list[dict]:
+    """The objects a half-done pair sent, or ChangeFailure: retry and rollback exist only for
+    an entry meshui wrote when the first object applied and a later one did not, and only
+    until one of them has completed it. (Such an entry always holds the state read before the
+    change, so its `object_before` None means "did not exist", never "not known".)"""
+    sent = entry.object_sent
+    manifests = [m for m in (sent if isinstance(sent, list) else []) if isinstance(m, dict)]
+    if entry.outcome != Outcome.PARTIAL or len(manifests) < 2:
+        raise ChangeFailure(
+            f"Change #{entry.pk} is not a half-done change: only a half-done change (its first "
+            "object applied, a later one not) can be retried or rolled back.",
+            status=404,
+        )
+    done = entry.restores.filter(outcome__in=(Outcome.APPLIED, Outcome.ROLLED_BACK)).first()
+    if done is not None:
+        raise ChangeFailure(
+            f"Change #{entry.pk} was already completed or rolled back by change #{done.pk}.",
+            status=409,
+        )
+    return manifests
+
+
+def _paper_plan(entry: AuditEntry, action: AuditAction, summary: str) -> ChangePlan:
+    """What a retry or rollback is about, before anything is read: for the permission check."""
+    return ChangePlan(
+        action=action,
+        namespace=entry.target_namespace,
+        summary=summary,
+        reason=f"{summary} ({entry.reason})" if entry.reason else summary,
+        target_kind=entry.target_kind or PEER_AUTHENTICATION,
+        target_name=entry.target_name,
+    )
+
+
 def change_retry(*, user, entry_id: int, force: bool = False) -> ChangeResult:
-    """Apply again every object a failed change sent (server-side apply is idempotent)."""
+    """Complete a half-done pair: re-plan it from the policy now in force, check it like a new
+    change (role, plan, dry run), and apply it (server-side apply is idempotent)."""
     original = AuditEntry.objects.get(pk=entry_id)
-    sent = original.object_sent
-    manifests = sent if isinstance(sent, list) else [sent] if sent else []
-    manifests = [m for m in manifests if isinstance(m, dict) and "kind" in m]
-    if not manifests:
-        raise ChangeFailure("That change sent no object meshui can apply again.")
-    plan = ChangePlan(
-        action=AuditAction(original.action),
-        namespace=original.target_namespace,
-        summary=f"Retry of change #{original.pk}",
-        manifests=manifests,
-        reason=original.reason,
-        target_kind=original.target_kind,
-        target_name=original.target_name,
+    plan = _paper_plan(
+        original, AuditAction.PEER_AUTHENTICATION_APPLY, f"Retry of change #{original.pk}"
     )
     _require(user, plan, force=force)
-    return _apply_all(user, plan, force=force, object_before=original.object_before)
+    first = _open_half_done_pair(original)[0]
+    metadata = first.get("metadata") or {}
+    try:
+        live = _live_or_none(PEER_AUTHENTICATION, metadata["namespace"], metadata["name"])
+    except ClusterError as error:
+        failure = describe_cluster_error(
+            error,
+            verb="get",
+            kind=PEER_AUTHENTICATION,
+            namespace=metadata["namespace"],
+            name=metadata["name"],
+        )
+        failure.entry = _audit(user, plan, Outcome.FAILED, error=failure.message)
+        raise failure from error
+    if live is None or not _holds(live.get("spec") or {}, first.get("spec") or {}):
+        message = (
+            f"PeerAuthentication {metadata['namespace']}/{metadata['name']} changed since "
+            f"change #{original.pk} applied it, so meshui does not complete that change. "
+            "Start a new change from the policy as it is now."
+        )
+        entry = _audit(user, plan, Outcome.CONFLICT, error=message, object_before=_strip(live))
+        raise ChangeFailure(message, status=409, entry=entry)
+    spec = copy.deepcopy(live.get("spec") or {})
+    scope = "workload" if not _is_namespace_wide(live) else "namespace"
+    plan = peer_authentication_plan(
+        scope=scope,
+        namespace=metadata["namespace"],
+        name=metadata["name"],
+        spec=spec,
+        with_destination_rule=True,
+        reason=plan.reason,
+    )
+    plan.summary = f"Retry of change #{original.pk}: {plan.summary}"
+    try:
+        _dry_run(plan, force=force)
+    except ClusterError as error:
+        failure = _failure_for(plan, error)
+        failure.entry = _audit(user, plan, Outcome.FAILED, error=failure.message)
+        raise failure from error
+    return _apply_all(
+        user, plan, force=force, object_before=original.object_before, restore_of=original
+    )
 
 
 def change_rollback(*, user, entry_id: int) -> ChangeResult:
-    """Undo the applied part of a change: the first object back to how it was, or removed."""
+    """Undo the applied part of a half-done pair: the first object back to the state recorded
+    before the change, or removed if it did not exist; never someone else's later change."""
     original = AuditEntry.objects.get(pk=entry_id)
-    sent = original.object_sent
-    first = sent[0] if isinstance(sent, list) and sent else sent
-    if not isinstance(first, dict) or "kind" not in first:
-        raise ChangeFailure("That change sent no object meshui can roll back.")
+    plan = _paper_plan(original, AuditAction.ROLLBACK, f"Rollback of change #{original.pk}")
+    _require(user, plan)
+    first = _open_half_done_pair(original)[0]
     kind = first["kind"]
     namespace, name = first["metadata"]["namespace"], first["metadata"]["name"]
-    plan = ChangePlan(
-        action=AuditAction.ROLLBACK,
-        namespace=namespace,
-        summary=f"Roll back change #{original.pk}",
-        reason=f"Rollback of change #{original.pk}",
-        target_kind=kind,
-        target_name=name,
-    )
-    _require(user, plan)
+    plan.target_kind, plan.target_name, plan.namespace = kind, name, namespace
     before = original.object_before
     live = None
     try:
         live = _live_or_none(kind, namespace, name)
+        if live is None or not _holds(live.get("spec") or {}, first.get("spec") or {}):
+            message = (
+                f"{kind} {namespace}/{name} changed since change #{original.pk} applied it "
+                f"({'it is gone' if live is None else 'it holds something else now'}), so "
+                "meshui does not roll it back: that would undo someone else's change."
+            )
+            entry = _audit(user, plan, Outcome.CONFLICT, error=message, object_before=_strip(live))
+            raise ChangeFailure(message, status=409, entry=entry)
+        resource_version = live["metadata"].get("resourceVersion", "")
         if before is None:
-            resource_version = ((live or {}).get("metadata") or {}).get("resourceVersion", "")
             plan.delete = (kind, namespace, name, resource_version)
-            if live is not None:
-                cluster.object_delete(kind, namespace, name, resource_version=resource_version)
         else:
-            manifest = {
-                "apiVersion": before.get("apiVersion") or first["apiVersion"],
-                "kind": kind,
-                "metadata": {"name": name, "namespace": namespace},
-                "spec": before.get("spec") or {},
-            }
-            plan.manifests = [manifest]
-            cluster.object_apply(manifest, force=roles.can_force_conflicts(user))
+            plan.manifests = [
+                {
+                    "apiVersion": before.get("apiVersion") or first["apiVersion"],
+                    "kind": kind,
+                    # The version read just now: a change in between refuses the rollback.
+                    "metadata": {
+                        "name": name,
+                        "namespace": namespace,
+                        "resourceVersion": resource_version,
+                    },
+                    "spec": before.get("spec") or {},
+                }
+            ]
+        force = roles.can_force_conflicts(user)
+        _dry_run(plan, force=force)
+        if plan.delete:
+            cluster.object_delete(kind, namespace, name, resource_version=resource_version)
+        else:
+            cluster.object_apply(plan.manifests[0], force=force)
     except ClusterError as error:
         failure = (
             _failure_for(plan, error)

@@ -22,7 +22,7 @@ from policies.forms.changes import (
     form_field_for_path,
 )
 from policies.models import AuditEntry, PolicyRecord
-from policies.selectors.audit import audit_entry_get, change_sync_state
+from policies.selectors.audit import audit_entry_get, change_sync_state, half_done_change_open
 from policies.selectors.posture import policy_read
 from policies.services import changes as change_services
 from policies.services.audit import AuditAction
@@ -104,6 +104,8 @@ def _form_with_current_version(form, failure: change_services.ChangeFailure):
         return form
     data = form.data.copy()
     data[field] = failure.current_resource_version
+    if failure.current_name and "seen_name" in form.fields:
+        data["seen_name"] = failure.current_name
     refreshed = type(form)(data, **_form_kwargs(form))
     refreshed.is_valid()
     return refreshed
@@ -200,27 +202,33 @@ def namespace_mode_set(request, namespace: str):
     """Switch a namespace between STRICT and PERMISSIVE, maybe for a while, with a reason."""
     _valid_names_or_404(namespace)
     current_mode = change_services.namespace_current_mode(namespace)
-    seen = change_services.namespace_policy_seen(namespace)
+    target_name, target = change_services.namespace_toggle_target_seen(namespace)
+    target_version = (target or {}).get("metadata", {}).get(
+        "resourceVersion"
+    ) or change_services.SEEN_ABSENT
     title = f"Change the mode of namespace {namespace}"
     form_action = reverse("policies:namespace-mode-set", args=[namespace])
     extra = {
         "namespace": namespace,
         "current_mode": current_mode,
-        "seen_policy": seen,
+        "seen_policy": change_services.namespace_policy_seen(namespace),
+        "target_name": target_name,
         "pending_restores": change_services.pending_restores(namespace),
     }
     if request.method == "GET":
         if not roles.can_toggle_namespace(request.user):
             raise PermissionDenied("Only on-call staff and admins change a namespace's mode.")
+        refusal = change_services.root_namespace_refusal(namespace)
+        if refusal:
+            raise PermissionDenied(refusal)
         suggested = request.GET.get("mode") or (
             "PERMISSIVE" if current_mode == "STRICT" else "STRICT"
         )
         form = NamespaceModeForm(
             initial={
                 "mode": suggested,
-                "seen_resource_version": seen.resource_version
-                if seen
-                else change_services.SEEN_ABSENT,
+                "seen_name": target_name,
+                "seen_resource_version": target_version,
             }
         )
         plan = change_services.namespace_mode_plan(namespace=namespace, mode=suggested)
@@ -228,7 +236,11 @@ def namespace_mode_set(request, namespace: str):
             request, form=form, plan=plan, title=title, form_action=form_action, extra=extra
         )
 
-    form = NamespaceModeForm(request.POST)
+    data = request.POST.copy()
+    if not data.get("confirm"):
+        # A preview shows the snapshot's target, so the confirm it offers is bound to that.
+        data["seen_name"], data["seen_resource_version"] = target_name, target_version
+    form = NamespaceModeForm(data)
     valid = form.is_valid()
     mode = form.cleaned_data.get("mode") or request.POST.get("mode", "")
     plan = change_services.namespace_mode_plan(
@@ -245,13 +257,15 @@ def namespace_mode_set(request, namespace: str):
             mode=mode,
             reason=form.cleaned_data["reason"],
             duration=form.duration,
-            seen_resource_version=form.cleaned_data.get("seen_resource_version") or None,
+            seen_name=form.cleaned_data.get("seen_name") or None,
+            seen_resource_version=form.cleaned_data["seen_resource_version"],
             force=force,
         )
 
     return _posted_change(
         request,
-        allowed=roles.can_toggle_namespace(request.user),
+        allowed=roles.can_toggle_namespace(request.user)
+        and not change_services.root_namespace_refusal(namespace),
         valid=valid,
         form=form,
         plan=plan,
@@ -463,9 +477,7 @@ def change_detail(request, entry_id: int):
     context = {
         "entry": entry,
         "state": change_sync_state(entry=entry),
-        "can_retry": entry.outcome == AuditEntry.Outcome.FAILED
-        and isinstance(entry.object_sent, list)
-        and roles.can_manage_policies(request.user),
+        "can_retry": roles.can_manage_policies(request.user) and half_done_change_open(entry=entry),
         "restores": list(entry.timed_restores.all()),
         "sent_yaml": _as_yaml(entry.object_sent),
         "before_yaml": _as_yaml(entry.object_before),

@@ -7,6 +7,7 @@ import pytest
 
 from devcluster.cluster import DevCluster
 from policies import cluster
+from policies.services import changes
 from policies.services.sync import cluster_sync
 from tests.engine.builders import deployment, namespace, peer_auth, service
 from tests.factories import user_with_role
@@ -81,3 +82,21 @@ def users(db):
 
 def seed_policy(kube, **kwargs) -> dict:
     return kube.seed([peer_auth(**kwargs)])[0]
+
+
+def half_done_pair(kube, users):
+    """A workload policy applied, its DestinationRule refused: a change to retry or roll back."""
+    kube.inject_fault(503, verb="patch", resource="destinationrules")
+    with pytest.raises(changes.PartialChange) as partial:
+        changes.peer_authentication_apply(
+            user=users["admin"],
+            plan=changes.peer_authentication_plan(
+                scope="workload",
+                namespace="shop",
+                name="cart",
+                spec={"selector": {"matchLabels": {"app": "cart"}}, "mtls": {"mode": "STRICT"}},
+                with_destination_rule=True,
+            ),
+        )
+    kube.clear_faults()
+    return partial.value.entry

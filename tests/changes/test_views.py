@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from policies.models import AuditEntry
 from policies.services import changes
-from tests.changes.conftest import resync
+from tests.changes.conftest import half_done_pair, resync
 
 ROLES = ("anonymous", "norole", "auditor", "oncall", "admin")
 
@@ -18,21 +18,7 @@ def stage(mesh, users):
         user=users["admin"], namespace="shop", mode="PERMISSIVE", reason="setup"
     )
     resync()
-    mesh.inject_fault(503, verb="patch", resource="destinationrules")
-    try:
-        changes.peer_authentication_apply(
-            user=users["admin"],
-            plan=changes.peer_authentication_plan(
-                scope="workload",
-                namespace="shop",
-                name="cart",
-                spec={"selector": {"matchLabels": {"app": "cart"}}, "mtls": {"mode": "STRICT"}},
-                with_destination_rule=True,
-            ),
-        )
-    except changes.PartialChange as partial:
-        half_done = partial.entry
-    mesh.clear_faults()
+    half_done = half_done_pair(mesh, users)
     resync()
     AuditEntry.objects.exclude(pk=half_done.pk).delete()
     rv = mesh.get("PeerAuthentication", "shop", "default")["metadata"]["resourceVersion"]
@@ -195,7 +181,8 @@ def test_toggle_preview_shows_impact_yaml_kubectl_and_dry_run_then_confirm_appli
 def test_change_page_waits_for_the_cluster_then_says_it_is_in_the_snapshot(client, mesh, users):
     client.force_login(users["oncall"])
     response = client.post(
-        "/namespaces/shop/mode/", {"mode": "STRICT", "reason": "INC-5", "confirm": "1"}
+        "/namespaces/shop/mode/",
+        {"mode": "STRICT", "reason": "INC-5", "seen_resource_version": "absent", "confirm": "1"},
     )
     detail_url = response["Location"]
     page = client.get(detail_url).content.decode()
@@ -231,9 +218,9 @@ def test_conflicting_toggle_shows_the_new_state_and_lets_the_user_confirm_again(
 def test_field_manager_conflict_offers_force_to_admins_only(client, mesh, users):
     from tests.changes.conftest import seed_policy
 
-    seed_policy(mesh, namespace="shop", mode="PERMISSIVE")
+    seen = seed_policy(mesh, namespace="shop", mode="PERMISSIVE")["metadata"]["resourceVersion"]
     resync()
-    data = {"mode": "STRICT", "reason": "x", "confirm": "1"}
+    data = {"mode": "STRICT", "reason": "x", "seen_resource_version": seen, "confirm": "1"}
     client.force_login(users["oncall"])
     page = client.post("/namespaces/shop/mode/", data).content.decode()
     assert "devcluster-seed" in page and ".spec.mtls.mode" in page
