@@ -144,7 +144,7 @@ def run_service(namespaces: int, workloads: int, repeat: int) -> None:
         scope="mesh", namespace="", name="default", spec={"mtls": {"mode": "STRICT"}}
     )
     for label, plan, runs in (("one namespace", one, repeat), ("mesh-wide", mesh_wide, 1)):
-        took, (impact, _note) = timed(lambda plan=plan: changes._impact_of(plan), runs)
+        took, (impact, _note) = timed(lambda plan=plan: changes.impact_of(plan), runs)
         print(
             f"preview service, {label:<14} {took:8.0f} ms "
             f"({len(impact.workload_changes):,} workloads change, "

@@ -6,6 +6,8 @@ the attempt, denied ones included (so these views do not use `reader_required`, 
 turn a no-role user away unaudited); the view checks first so it can answer 403 at once.
 """
 
+from dataclasses import dataclass, field
+
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect
@@ -21,15 +23,18 @@ from policies.forms.changes import (
     PolicyModeForm,
     form_field_for_path,
 )
-from policies.models import AuditEntry, PolicyRecord
+from policies.models import AuditEntry
+from policies.selectors import changes as change_reads
 from policies.selectors.audit import audit_entry_get, change_sync_state, half_done_change_open
+from policies.selectors.changes import DESTINATION_RULE, PEER_AUTHENTICATION
 from policies.selectors.posture import policy_read
 from policies.services import changes as change_services
 from policies.services.audit import AuditAction
+from policies.services.changes import SEEN_ABSENT, ChangeFailure, ChangePlan
 from policies.views.access import reader_required
 from policies.views.rendering import page_response
 
-DELETABLE_KINDS = (change_services.PEER_AUTHENTICATION, change_services.DESTINATION_RULE)
+DELETABLE_KINDS = (PEER_AUTHENTICATION, DESTINATION_RULE)
 
 
 def _valid_names_or_404(namespace: str, name: str | None = None) -> None:
@@ -40,19 +45,28 @@ def _valid_names_or_404(namespace: str, name: str | None = None) -> None:
         raise Http404("No such namespace or object.")
 
 
-def _deny_unless(allowed: bool, request, plan: change_services.ChangePlan) -> None:
+@dataclass
+class ChangePage:
+    """What a change page shows around its form: its title, where it posts, its context."""
+
+    title: str
+    form_action: str
+    extra: dict = field(default_factory=dict)
+
+
+def _refuse_unless(allowed: bool, request, plan: ChangePlan) -> None:
     """403 for a POST the role may not make, audited like every other attempt."""
     if not allowed:
         change_services.change_denied(user=request.user, plan=plan)
 
 
-def _put_failure_on_form(form, failure: change_services.ChangeFailure) -> None:
+def _put_failure_on_form(form, failure: ChangeFailure) -> None:
     """The cluster's 422 causes land on the fields they name; the rest on the form."""
     placed = False
     for path, messages in failure.field_errors.items():
-        field = form_field_for_path(path, form) if path else None
+        field_name = form_field_for_path(path, form) if path else None
         for message in messages:
-            form.add_error(field, f"{message} ({path})" if path else message)
+            form.add_error(field_name, f"{message} ({path})" if path else message)
             placed = True
     if not placed:
         form.add_error(None, failure.message)
@@ -71,39 +85,68 @@ def _can_apply(form, preview, failure, *, can_force: bool) -> bool:
     return failure is not None and problem.status == 409
 
 
-def _change_page(
-    request, *, form, plan, title, form_action, preview=None, failure=None, extra=None, status=200
-):
+def _render(request, page: ChangePage, *, form, plan, preview=None, failure=None, status=200):
     can_force = roles.can_force_conflicts(request.user)
     context = {
         "form": form,
         "plan": plan,
-        "title": title,
-        "form_action": form_action,
+        "title": page.title,
+        "form_action": page.form_action,
         "preview": preview,
         "failure": failure,
         "can_force": can_force,
         "can_apply": _can_apply(form, preview, failure, can_force=can_force),
-        **(extra or {}),
+        **page.extra,
     }
     template = "policies/change_preview.html" if preview or failure else "policies/change_form.html"
     return page_response(request, template, context, status=status)
 
 
-def _after_apply(result: change_services.ChangeResult):
+def _invalid(request, page: ChangePage, *, form, plan):
+    """The form again with its errors (400); nothing was asked of the cluster."""
+    return _render(request, page, form=form, plan=plan, status=400)
+
+
+def _wants_preview(request, form) -> bool:
+    return bool(request.POST.get("edit")) or not form.cleaned_data.get("confirm")
+
+
+def _preview(request, page: ChangePage, *, form, plan):
+    """The impact, the exact objects, the kubectl command and the cluster's dry run."""
+    if request.POST.get("edit"):
+        return _render(request, page, form=form, plan=plan)
+    force = bool(form.cleaned_data.get("force"))
+    preview = change_services.change_preview(user=request.user, plan=plan, force=force)
+    if preview.failure and preview.failure.field_errors:
+        _put_failure_on_form(form, preview.failure)
+    return _render(request, page, form=form, plan=plan, preview=preview)
+
+
+def _apply(request, page: ChangePage, *, form, plan, apply):
+    """Confirm: `apply(force=...)` calls the service; a failure is shown on the page."""
+    try:
+        result = apply(force=bool(form.cleaned_data.get("force")))
+    except change_services.PartialChange as partial:
+        return redirect("policies:change-detail", entry_id=partial.entry.pk)
+    except ChangeFailure as failure:
+        if failure.field_errors:
+            _put_failure_on_form(form, failure)
+        form = _form_with_current_version(form, failure)
+        status = 409 if failure.status == 409 else 200
+        return _render(request, page, form=form, plan=plan, failure=failure, status=status)
     return redirect("policies:change-detail", entry_id=result.entry.pk)
 
 
-def _form_with_current_version(form, failure: change_services.ChangeFailure):
+def _form_with_current_version(form, failure: ChangeFailure):
     """After a 409 the user has now seen the new state: confirming again applies to it."""
-    field = next(
+    version_field = next(
         (name for name in ("seen_resource_version", "resource_version") if name in form.fields),
         None,
     )
-    if not failure.current_resource_version or field is None:
+    if not failure.current_resource_version or version_field is None:
         return form
     data = form.data.copy()
-    data[field] = failure.current_resource_version
+    data[version_field] = failure.current_resource_version
     if failure.current_name and "seen_name" in form.fields:
         data["seen_name"] = failure.current_name
     refreshed = type(form)(data, **_form_kwargs(form))
@@ -116,84 +159,6 @@ def _form_kwargs(form) -> dict:
     return {"workload_labels": labels} if labels is not None else {}
 
 
-def _preview_or_apply(request, *, form, plan, title, form_action, apply, extra=None):
-    """The shared second half of every change view: preview, or confirm and apply."""
-    force = bool(form.cleaned_data.get("force"))
-    if request.POST.get("edit"):
-        return _change_page(
-            request, form=form, plan=plan, title=title, form_action=form_action, extra=extra
-        )
-    if not form.cleaned_data.get("confirm"):
-        preview = change_services.change_preview(user=request.user, plan=plan, force=force)
-        if preview.failure and preview.failure.field_errors:
-            _put_failure_on_form(form, preview.failure)
-        return _change_page(
-            request,
-            form=form,
-            plan=plan,
-            title=title,
-            form_action=form_action,
-            preview=preview,
-            extra=extra,
-        )
-    try:
-        result = apply(force=force)
-    except change_services.PartialChange as partial:
-        return redirect("policies:change-detail", entry_id=partial.entry.pk)
-    except change_services.ChangeFailure as failure:
-        if failure.field_errors:
-            _put_failure_on_form(form, failure)
-        form = _form_with_current_version(form, failure)
-        return _change_page(
-            request,
-            form=form,
-            plan=plan,
-            title=title,
-            form_action=form_action,
-            failure=failure,
-            extra=extra,
-            status=409 if failure.status == 409 else 200,
-        )
-    return _after_apply(result)
-
-
-def _posted_change(
-    request,
-    *,
-    allowed: bool,
-    valid: bool,
-    form,
-    plan,
-    title,
-    form_action,
-    extra,
-    apply,
-    plan_shown_if_invalid: bool = True,
-):
-    """What every change view does with a POST: refuse (audited) unless the role allows it,
-    show an invalid form again (400), else preview or apply."""
-    _deny_unless(allowed, request, plan)
-    if not valid:
-        return _change_page(
-            request,
-            form=form,
-            plan=plan if plan_shown_if_invalid else None,
-            title=title,
-            form_action=form_action,
-            extra=extra,
-            status=400,
-        )
-    return _preview_or_apply(
-        request,
-        form=form,
-        plan=plan,
-        title=title,
-        form_action=form_action,
-        apply=apply,
-        extra=extra,
-    )
-
-
 # --- The on-call toggle ---------------------------------------------------------------------
 
 
@@ -201,40 +166,35 @@ def _posted_change(
 def namespace_mode_set(request, namespace: str):
     """Switch a namespace between STRICT and PERMISSIVE, maybe for a while, with a reason."""
     _valid_names_or_404(namespace)
-    current_mode = change_services.namespace_current_mode(namespace)
-    target_name, target = change_services.namespace_toggle_target_seen(namespace)
-    target_version = (target or {}).get("metadata", {}).get(
-        "resourceVersion"
-    ) or change_services.SEEN_ABSENT
-    title = f"Change the mode of namespace {namespace}"
-    form_action = reverse("policies:namespace-mode-set", args=[namespace])
-    extra = {
-        "namespace": namespace,
-        "current_mode": current_mode,
-        "seen_policy": change_services.namespace_policy_seen(namespace),
-        "target_name": target_name,
-        "pending_restores": change_services.pending_restores(namespace),
-    }
+    current_mode = change_reads.namespace_current_mode(namespace)
+    target_name, target = change_reads.namespace_toggle_target_seen(namespace)
+    target_version = (target or {}).get("metadata", {}).get("resourceVersion") or SEEN_ABSENT
+    page = ChangePage(
+        title=f"Change the mode of namespace {namespace}",
+        form_action=reverse("policies:namespace-mode-set", args=[namespace]),
+        extra={
+            "namespace": namespace,
+            "current_mode": current_mode,
+            "seen_policy": change_reads.namespace_policy_seen(namespace),
+            "target_name": target_name,
+            "pending_restores": change_reads.pending_restores(namespace),
+        },
+    )
+    refusal = change_services.root_namespace_refusal(namespace)
+    may_toggle = roles.can_toggle_namespace(request.user) and not refusal
     if request.method == "GET":
-        if not roles.can_toggle_namespace(request.user):
-            raise PermissionDenied("Only on-call staff and admins change a namespace's mode.")
-        refusal = change_services.root_namespace_refusal(namespace)
-        if refusal:
-            raise PermissionDenied(refusal)
-        suggested = request.GET.get("mode") or (
-            "PERMISSIVE" if current_mode == "STRICT" else "STRICT"
-        )
+        if not may_toggle:
+            raise PermissionDenied(refusal or "Only on-call staff and admins change a mode.")
+        mode = request.GET.get("mode") or ("PERMISSIVE" if current_mode == "STRICT" else "STRICT")
         form = NamespaceModeForm(
             initial={
-                "mode": suggested,
+                "mode": mode,
                 "seen_name": target_name,
                 "seen_resource_version": target_version,
             }
         )
-        plan = change_services.namespace_mode_plan(namespace=namespace, mode=suggested)
-        return _change_page(
-            request, form=form, plan=plan, title=title, form_action=form_action, extra=extra
-        )
+        plan = change_services.namespace_mode_plan(namespace=namespace, mode=mode)
+        return _render(request, page, form=form, plan=plan)
 
     data = request.POST.copy()
     if not data.get("confirm"):
@@ -249,9 +209,17 @@ def namespace_mode_set(request, namespace: str):
         reason=form.cleaned_data.get("reason", "") if valid else request.POST.get("reason", ""),
         duration=form.duration if valid else None,
     )
-
-    def apply(force):
-        return change_services.namespace_mode_set(
+    _refuse_unless(may_toggle, request, plan)
+    if not valid:
+        return _invalid(request, page, form=form, plan=plan)
+    if _wants_preview(request, form):
+        return _preview(request, page, form=form, plan=plan)
+    return _apply(
+        request,
+        page,
+        form=form,
+        plan=plan,
+        apply=lambda force: change_services.namespace_mode_set(
             user=request.user,
             namespace=namespace,
             mode=mode,
@@ -260,19 +228,7 @@ def namespace_mode_set(request, namespace: str):
             seen_name=form.cleaned_data.get("seen_name") or None,
             seen_resource_version=form.cleaned_data["seen_resource_version"],
             force=force,
-        )
-
-    return _posted_change(
-        request,
-        allowed=roles.can_toggle_namespace(request.user)
-        and not change_services.root_namespace_refusal(namespace),
-        valid=valid,
-        form=form,
-        plan=plan,
-        title=title,
-        form_action=form_action,
-        extra=extra,
-        apply=apply,
+        ),
     )
 
 
@@ -282,13 +238,16 @@ def namespace_mode_set(request, namespace: str):
 @require_http_methods(["GET", "POST"])
 def peer_authentication_create(request):
     """A new PeerAuthentication at mesh, namespace or workload level (admins)."""
-    title = "New PeerAuthentication"
-    form_action = reverse("policies:peer-authentication-create")
     namespace = (request.POST.get("namespace") or request.GET.get("namespace") or "").strip()
-    labels = change_services.workload_labels(namespace) if namespace else {}
-    extra = {"workloads": sorted(labels), "root_namespace": change_services.root_namespace()}
+    labels = change_reads.workload_labels(namespace) if namespace else {}
+    page = ChangePage(
+        title="New PeerAuthentication",
+        form_action=reverse("policies:peer-authentication-create"),
+        extra={"workloads": sorted(labels), "root_namespace": change_reads.root_namespace()},
+    )
+    may_create = roles.can_manage_policies(request.user)
     if request.method == "GET":
-        if not roles.can_manage_policies(request.user):
+        if not may_create:
             raise PermissionDenied("Only admins create policies.")
         form = PeerAuthenticationForm(
             initial={
@@ -301,75 +260,65 @@ def peer_authentication_create(request):
             },
             workload_labels=labels,
         )
-        return _change_page(
-            request, form=form, plan=None, title=title, form_action=form_action, extra=extra
-        )
+        return _render(request, page, form=form, plan=None)
+
     form = PeerAuthenticationForm(request.POST, workload_labels=labels)
-    valid = form.is_valid()
-    if valid:
-        cleaned = form.cleaned_data
-        plan = change_services.peer_authentication_plan(
-            scope=cleaned["scope"],
-            namespace=cleaned["namespace"],
-            name=cleaned["name"],
-            spec=form.spec(),
-            with_destination_rule=cleaned["destination_rule"],
-            reason=cleaned["reason"],
-        )
-    else:
-        plan = change_services.ChangePlan(
+    if not form.is_valid():
+        unplanned = ChangePlan(
             action=AuditAction.PEER_AUTHENTICATION_APPLY,
             namespace=namespace,
             summary="New PeerAuthentication",
             target_name=request.POST.get("name", ""),
             reason=request.POST.get("reason", ""),
         )
-    return _posted_change(
+        _refuse_unless(may_create, request, unplanned)
+        return _invalid(request, page, form=form, plan=None)
+    cleaned = form.cleaned_data
+    plan = change_services.peer_authentication_plan(
+        scope=cleaned["scope"],
+        namespace=cleaned["namespace"],
+        name=cleaned["name"],
+        spec=form.spec(),
+        with_destination_rule=cleaned["destination_rule"],
+        reason=cleaned["reason"],
+    )
+    _refuse_unless(may_create, request, plan)
+    if _wants_preview(request, form):
+        return _preview(request, page, form=form, plan=plan)
+    return _apply(
         request,
-        allowed=roles.can_manage_policies(request.user),
-        valid=valid,
+        page,
         form=form,
         plan=plan,
-        plan_shown_if_invalid=False,
-        title=title,
-        form_action=form_action,
-        extra=extra,
         apply=lambda force: change_services.peer_authentication_apply(
             user=request.user, plan=plan, force=force
         ),
     )
 
 
-def _policy_record(kind: str, namespace: str, name: str) -> PolicyRecord | None:
-    """The policy as the current snapshot has it (its resourceVersion is what the user saw)."""
-    return policy_read(kind=kind, namespace=namespace, name=name)
-
-
 @require_http_methods(["GET", "POST"])
 def policy_mode_update(request, namespace: str, name: str):
     """Edit an existing PeerAuthentication's mode, as of the version the user saw (admins)."""
     _valid_names_or_404(namespace, name)
-    record = _policy_record(change_services.PEER_AUTHENTICATION, namespace, name)
-    title = f"Edit the mode of PeerAuthentication {namespace}/{name}"
-    form_action = reverse("policies:policy-mode-update", args=[namespace, name])
-    extra = {"record": record}
+    record = policy_read(kind=PEER_AUTHENTICATION, namespace=namespace, name=name)
+    page = ChangePage(
+        title=f"Edit the mode of PeerAuthentication {namespace}/{name}",
+        form_action=reverse("policies:policy-mode-update", args=[namespace, name]),
+        extra={"record": record},
+    )
+    may_edit = roles.can_manage_policies(request.user)
     if request.method == "GET":
-        if not roles.can_manage_policies(request.user):
+        if not may_edit:
             raise PermissionDenied("Only admins edit policies.")
         if record is None:
             raise Http404(f"PeerAuthentication {namespace}/{name} is not in the current snapshot.")
-        form = PolicyModeForm(
-            initial={"mode": record.mode or "STRICT", "resource_version": record.resource_version}
-        )
+        mode, version = record.mode or "STRICT", record.resource_version
+        form = PolicyModeForm(initial={"mode": mode, "resource_version": version})
         plan = change_services.policy_mode_plan(
-            namespace=namespace,
-            name=name,
-            mode=record.mode or "STRICT",
-            resource_version=record.resource_version,
+            namespace=namespace, name=name, mode=mode, resource_version=version
         )
-        return _change_page(
-            request, form=form, plan=plan, title=title, form_action=form_action, extra=extra
-        )
+        return _render(request, page, form=form, plan=plan)
+
     form = PolicyModeForm(request.POST)
     valid = form.is_valid()
     cleaned = form.cleaned_data
@@ -380,15 +329,16 @@ def policy_mode_update(request, namespace: str, name: str):
         resource_version=cleaned.get("resource_version", ""),
         reason=cleaned.get("reason", ""),
     )
-    return _posted_change(
+    _refuse_unless(may_edit, request, plan)
+    if not valid:
+        return _invalid(request, page, form=form, plan=plan)
+    if _wants_preview(request, form):
+        return _preview(request, page, form=form, plan=plan)
+    return _apply(
         request,
-        allowed=roles.can_manage_policies(request.user),
-        valid=valid,
+        page,
         form=form,
         plan=plan,
-        title=title,
-        form_action=form_action,
-        extra=extra,
         apply=lambda force: change_services.peer_authentication_mode_update(
             user=request.user,
             namespace=namespace,
@@ -407,12 +357,15 @@ def policy_delete(request, kind: str, namespace: str, name: str):
     if kind not in DELETABLE_KINDS:
         raise Http404(f"meshui deletes PeerAuthentications and DestinationRules, not {kind}.")
     _valid_names_or_404(namespace, name)
-    record = _policy_record(kind, namespace, name)
-    title = f"Delete {kind} {namespace}/{name}"
-    form_action = reverse("policies:policy-delete", args=[kind, namespace, name])
-    extra = {"record": record, "is_delete": True}
+    record = policy_read(kind=kind, namespace=namespace, name=name)
+    page = ChangePage(
+        title=f"Delete {kind} {namespace}/{name}",
+        form_action=reverse("policies:policy-delete", args=[kind, namespace, name]),
+        extra={"record": record, "is_delete": True},
+    )
+    may_delete = roles.can_manage_policies(request.user)
     if request.method == "GET":
-        if not roles.can_manage_policies(request.user):
+        if not may_delete:
             raise PermissionDenied("Only admins delete policies.")
         if record is None:
             raise Http404(f"{kind} {namespace}/{name} is not in the current snapshot.")
@@ -420,9 +373,8 @@ def policy_delete(request, kind: str, namespace: str, name: str):
         plan = change_services.policy_delete_plan(
             kind=kind, namespace=namespace, name=name, resource_version=record.resource_version
         )
-        return _change_page(
-            request, form=form, plan=plan, title=title, form_action=form_action, extra=extra
-        )
+        return _render(request, page, form=form, plan=plan)
+
     form = PolicyDeleteForm(request.POST)
     valid = form.is_valid()
     cleaned = form.cleaned_data
@@ -433,15 +385,16 @@ def policy_delete(request, kind: str, namespace: str, name: str):
         resource_version=cleaned.get("resource_version", ""),
         reason=cleaned.get("reason", ""),
     )
-    return _posted_change(
+    _refuse_unless(may_delete, request, plan)
+    if not valid:
+        return _invalid(request, page, form=form, plan=plan)
+    if _wants_preview(request, form):
+        return _preview(request, page, form=form, plan=plan)
+    return _apply(
         request,
-        allowed=roles.can_manage_policies(request.user),
-        valid=valid,
+        page,
         form=form,
         plan=plan,
-        title=title,
-        form_action=form_action,
-        extra=extra,
         apply=lambda force: change_services.policy_delete(
             user=request.user,
             kind=kind,
@@ -494,11 +447,11 @@ def change_retry(request, entry_id: int):
         result = change_services.change_retry(
             user=request.user, entry_id=entry.pk, force=bool(request.POST.get("force"))
         )
-    except change_services.ChangeFailure as failure:
+    except ChangeFailure as failure:
         if failure.entry is None:
             raise Http404(failure.message) from failure
         return redirect("policies:change-detail", entry_id=failure.entry.pk)
-    return _after_apply(result)
+    return redirect("policies:change-detail", entry_id=result.entry.pk)
 
 
 @require_POST
@@ -506,8 +459,8 @@ def change_rollback(request, entry_id: int):
     entry = _entry_or_404(entry_id)
     try:
         result = change_services.change_rollback(user=request.user, entry_id=entry.pk)
-    except change_services.ChangeFailure as failure:
+    except ChangeFailure as failure:
         if failure.entry is None:
             raise Http404(failure.message) from failure
         return redirect("policies:change-detail", entry_id=failure.entry.pk)
-    return _after_apply(result)
+    return redirect("policies:change-detail", entry_id=result.entry.pk)

@@ -252,7 +252,7 @@ def test_preview_of_one_namespace_matches_evaluating_the_whole_mesh(mesh, users)
     mesh.seed([destination_rule("legacy", "to-cart", "cart.shop.svc.cluster.local", "DISABLE")])
     resync()
     plan = changes.namespace_mode_plan(namespace="shop", mode="STRICT")
-    scoped, _note = changes._impact_of(plan)
+    scoped, _note = changes.impact_of(plan)
 
     objects = snapshot_objects(Snapshot.objects.latest())
     manifest = {

@@ -1,0 +1,159 @@
+"""Reads the change pages and change services need from the current snapshot: the toggle's
+target, the namespace-wide policy seen, workload labels, Services, pending timed restores."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from policies.models import PolicyRecord, ServiceRecord, Snapshot, TimedRestore
+from policies.models import WorkloadPosture as WorkloadRow
+from policies.selectors.sync import snapshot_current
+
+PEER_AUTHENTICATION = "PeerAuthentication"
+DESTINATION_RULE = "DestinationRule"
+
+
+def root_namespace() -> str:
+    """Istio's root namespace as the current snapshot read it (settings before a sync)."""
+    snapshot = snapshot_current()
+    return snapshot.root_namespace if snapshot else settings.MESHUI_ROOT_NAMESPACE
+
+
+def is_namespace_wide(policy: dict) -> bool:
+    """Istio treats a missing selector and an empty matchLabels alike: the whole namespace."""
+    return not (((policy.get("spec") or {}).get("selector") or {}).get("matchLabels"))
+
+
+def _free_policy_names():
+    yield "default"
+    yield "namespace-mtls"
+    for number in range(2, 1000):
+        yield f"namespace-mtls-{number}"
+
+
+def namespace_toggle_target(policies: list[dict]) -> tuple[str, dict | None]:
+    """The policy the toggle edits among a namespace's PeerAuthentications: the namespace-wide
+    one Istio uses (oldest creation time, then name), or else a name that no policy of the
+    namespace holds, for a new one; never a policy with a selector."""
+    wide = sorted(
+        (policy for policy in policies if is_namespace_wide(policy)),
+        key=lambda policy: (
+            policy["metadata"].get("creationTimestamp") or "",
+            policy["metadata"]["name"],
+        ),
+    )
+    if wide:
+        return wide[0]["metadata"]["name"], wide[0]
+    taken = {policy["metadata"]["name"] for policy in policies}
+    return next(name for name in _free_policy_names() if name not in taken), None
+
+
+def namespace_toggle_target_seen(namespace: str) -> tuple[str, dict | None]:
+    """The toggle's target as the current snapshot has it (what a form and preview show)."""
+    snapshot = snapshot_current()
+    if snapshot is None:
+        return "default", None
+    records = PolicyRecord.objects.filter(
+        snapshot=snapshot, kind=PEER_AUTHENTICATION, namespace=namespace
+    )
+    return namespace_toggle_target([record.manifest for record in records if record.manifest])
+
+
+def namespace_policy_seen(namespace: str) -> PolicyRecord | None:
+    """The namespace-wide PeerAuthentication in force in the current snapshot, if any."""
+    snapshot = snapshot_current()
+    if snapshot is None:
+        return None
+    records = PolicyRecord.objects.filter(
+        snapshot=snapshot, kind=PEER_AUTHENTICATION, namespace=namespace, scope="namespace"
+    )
+    return records.filter(status="effective").first() or records.first()
+
+
+def _policy_record_seen(**lookup) -> PolicyRecord | None:
+    snapshot = snapshot_current()
+    if snapshot is None:
+        return None
+    return PolicyRecord.objects.filter(snapshot=snapshot, **lookup).first()
+
+
+def policy_manifest_seen(kind: str, namespace: str, name: str) -> dict | None:
+    """The object as the current snapshot holds it, or None."""
+    record = _policy_record_seen(kind=kind, namespace=namespace, name=name)
+    return record.manifest if record else None
+
+
+def destination_rule_name_for_host(namespace: str, host: str) -> str | None:
+    """The name of a DestinationRule of `namespace` for exactly `host`, if the snapshot has one."""
+    record = _policy_record_seen(kind=DESTINATION_RULE, namespace=namespace, host=host)
+    return record.name if record else None
+
+
+def istio_api_versions_seen() -> dict[str, str]:
+    """The Istio API versions the cluster served at the last sync ({} before one)."""
+    snapshot = snapshot_current()
+    return (snapshot.istio_versions if snapshot else None) or {}
+
+
+def pending_restores_query(namespace: str):
+    return TimedRestore.objects.filter(namespace=namespace, status=TimedRestore.Status.PENDING)
+
+
+def pending_restores(namespace: str) -> list[TimedRestore]:
+    """The timed restores still to run for `namespace`, soonest first."""
+    return list(pending_restores_query(namespace).select_related("change").order_by("restore_at"))
+
+
+def namespace_current_mode(namespace: str) -> str:
+    snapshot = snapshot_current()
+    if snapshot is None:
+        return ""
+    row = snapshot.namespaces.filter(name=namespace).first()
+    return row.mode if row else ""
+
+
+def workload_labels(namespace: str) -> dict[str, dict]:
+    """Workload name -> labels, from the current snapshot (the workload form's choices)."""
+    snapshot = snapshot_current()
+    if snapshot is None:
+        return {}
+    rows = WorkloadRow.objects.filter(snapshot=snapshot, namespace=namespace)
+    return {row.name: row.labels or {} for row in rows}
+
+
+def services_selecting_workloads(namespace: str, selector: dict) -> list[str]:
+    """Services of the namespace that select workloads carrying every label of `selector`."""
+    snapshot = snapshot_current()
+    if snapshot is None or not selector:
+        return []
+    workloads = [
+        row.labels or {}
+        for row in WorkloadRow.objects.filter(snapshot=snapshot, namespace=namespace)
+        if all((row.labels or {}).get(key) == value for key, value in selector.items())
+    ]
+    names = []
+    for service in ServiceRecord.objects.filter(snapshot=snapshot, namespace=namespace):
+        service_selector = service.selector or {}
+        if service_selector and any(
+            all(labels.get(key) == value for key, value in service_selector.items())
+            for labels in workloads
+        ):
+            names.append(service.name)
+    return names
+
+
+def outside_plaintext_workloads(snapshot: Snapshot, namespaces: set[str]):
+    """Sidecar-less workloads outside `namespaces` (callers a change may refuse): the first
+    few, and how many in all."""
+    from policies.engine.impact import PLAINTEXT_CALLERS_SHOWN, WorkloadRef
+
+    rows = WorkloadRow.objects.filter(snapshot=snapshot, has_sidecar=False, ambient=False).exclude(
+        namespace__in=namespaces
+    )
+    shown = [
+        WorkloadRef(namespace, name, kind)
+        for namespace, name, kind in rows.order_by("namespace", "name").values_list(
+            "namespace", "name", "kind"
+        )[:PLAINTEXT_CALLERS_SHOWN]
+    ]
+    return shown, rows.count()

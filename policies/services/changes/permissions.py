@@ -1,0 +1,59 @@
+"""Who may carry out a plan: checked in the service for every way into a write, and every
+refusal audited."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+
+from policies import roles
+from policies.selectors.changes import root_namespace
+from policies.services.audit import AuditAction
+from policies.services.changes.plans import ChangePlan
+from policies.services.changes.records import Outcome, change_audit
+
+
+def permission_problem(user, plan: ChangePlan, *, force: bool) -> str:
+    """'' when `user` may carry out `plan`, else why not."""
+    if plan.action == AuditAction.NAMESPACE_MODE_SET:
+        allowed = roles.can_toggle_namespace(user)
+        need = "on-call or admin"
+        if allowed and root_namespace_refusal(plan.namespace):
+            return root_namespace_refusal(plan.namespace)
+    else:
+        allowed = roles.can_manage_policies(user)
+        need = "admin"
+    if not allowed:
+        role = roles.user_role(user)
+        who = f"the {role} role" if role else "no meshui role"
+        return f"This change needs the {need} role; you have {who}."
+    if force and not roles.can_force_conflicts(user):
+        return "Only an admin may take over fields another manager owns."
+    return ""
+
+
+def change_denied(*, user, plan: ChangePlan, force: bool = False) -> None:
+    """Record a refused attempt and raise PermissionDenied (views call it before parsing)."""
+    denial = permission_problem(user, plan, force=force) or "This change is not allowed for you."
+    change_audit(user, plan, Outcome.DENIED, error=denial)
+    raise PermissionDenied(denial)
+
+
+def require_permitted(
+    user, plan: ChangePlan, *, force: bool = False, dry_run: bool = False
+) -> None:
+    denial = permission_problem(user, plan, force=force)
+    if denial:
+        change_audit(user, plan, Outcome.DENIED, error=denial, dry_run=dry_run)
+        raise PermissionDenied(denial)
+
+
+def root_namespace_refusal(namespace: str) -> str:
+    """'' unless `namespace` is the root namespace, whose selector-less policy is the mesh's."""
+    root = root_namespace()
+    if namespace != root:
+        return ""
+    return (
+        f"{namespace} is Istio's root namespace: its namespace-wide PeerAuthentication is the "
+        "mesh-wide policy, so the namespace toggle never changes it. An admin changes the "
+        "mesh-wide mode with the new-policy form (/changes/peer-authentication/new/?scope=mesh)."
+    )
