@@ -7,8 +7,10 @@ outside the gateway catches these, never `kubernetes.client.ApiException`.
 
 from __future__ import annotations
 
+from policies.errors import MeshuiError
 
-class ClusterError(Exception):
+
+class ClusterError(MeshuiError):
     """Something the cluster refused or could not answer. `.message` is for people."""
 
     #: The HTTP status the API answered, or 0 when no answer arrived (timeout, refused).

@@ -35,6 +35,7 @@ from policies.cluster_errors import (
     Unauthorized,
     Unavailable,
 )
+from policies.errors import MeshuiError
 from policies.models import (
     AuditEntry,
     PolicyRecord,
@@ -105,7 +106,7 @@ class ChangePlan:
 
 
 @dataclass(eq=False)
-class ChangeFailure(Exception):
+class ChangeFailure(MeshuiError):
     """A change the cluster (or meshui) refused, in words, with what the page needs to help."""
 
     message: str

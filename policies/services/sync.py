@@ -25,6 +25,7 @@ from django.utils.dateparse import parse_datetime
 from policies import cluster
 from policies.cluster_errors import ClusterError
 from policies.engine import evaluate
+from policies.errors import MeshuiError
 from policies.gc_pause import gc_paused
 from policies.models import (
     SEVERITY_RANK,
@@ -44,7 +45,7 @@ logger = logging.getLogger(__name__)
 BULK_BATCH_SIZE = 1000
 
 
-class SyncFailed(Exception):
+class SyncFailed(MeshuiError):
     """A sync failed for a reason that is not the cluster's (a bug, the database)."""
 
 
