@@ -25,7 +25,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from policies import cluster, roles
-from policies.cluster_errors import (
+from policies.cluster.errors import (
     ClusterError,
     Conflict,
     Forbidden,

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from policies import cluster
-from policies.cluster_errors import ClusterError
+from policies.cluster.errors import ClusterError
 from policies.engine import evaluate
 from policies.errors import MeshuiError
 from policies.gc_pause import gc_paused

@@ -62,7 +62,7 @@ def read_live_cluster(kubeconfig: str, context: str | None) -> ObjectSource:
             "(policies/cluster.py is missing); use --manifests with `kubectl get -o yaml` output",
             returncode=EXIT_BAD_INPUT,
         ) from None
-    from policies.cluster_errors import ClusterError  # noqa: PLC0415
+    from policies.cluster.errors import ClusterError  # noqa: PLC0415
 
     try:
         read = cluster.cluster_read_all(kubeconfig=kubeconfig, context=context)
