@@ -20,8 +20,8 @@ from kubernetes import client as k8s
 from policies.cluster.client import _call, _client_and_name, api_client
 from policies.cluster.errors import Expired, Forbidden, Invalid, IstioNotInstalled, NotFound
 from policies.gc_pause import gc_paused
+from policies.kinds import DEFAULT_ROOT_NAMESPACE
 
-DEFAULT_ROOT_NAMESPACE = "istio-system"
 # A list restarted this many times because its continue token expired gives up (the cluster
 # is changing faster than we can page through it; the next sync tries again).
 LIST_RESTARTS = 3

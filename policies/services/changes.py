@@ -36,6 +36,13 @@ from policies.cluster.errors import (
     Unavailable,
 )
 from policies.errors import MeshuiError
+from policies.kinds import (
+    DEFAULT_API_VERSIONS,
+    DESTINATION_RULE,
+    PEER_AUTHENTICATION,
+    RESOURCE_NAMES,
+    TOGGLE_MODES,
+)
 from policies.models import (
     AuditEntry,
     PolicyRecord,
@@ -49,18 +56,6 @@ from policies.services.audit import AuditAction, audit_entry_record
 
 logger = logging.getLogger(__name__)
 
-PEER_AUTHENTICATION = "PeerAuthentication"
-DESTINATION_RULE = "DestinationRule"
-DEFAULT_API_VERSIONS = {
-    PEER_AUTHENTICATION: "security.istio.io/v1",
-    DESTINATION_RULE: "networking.istio.io/v1",
-}
-RESOURCE_NAMES = {
-    PEER_AUTHENTICATION: "peerauthentications.security.istio.io",
-    DESTINATION_RULE: "destinationrules.networking.istio.io",
-}
-# The on-call toggle's two modes (DISABLE and UNSET are admin decisions, made per policy).
-TOGGLE_MODES = ("STRICT", "PERMISSIVE")
 # TimedRestore.restore_mode when the namespace had no namespace-wide policy before.
 ABSENT = "ABSENT"
 # The form's word for "I saw no namespace-wide policy".
