@@ -37,6 +37,7 @@ from policies.models import (
     SyncRun,
     WorkloadPosture,
 )
+from policies.services.exemptions import exemption_findings
 
 logger = logging.getLogger(__name__)
 
@@ -251,11 +252,7 @@ def _sync_enqueue(trigger: str) -> None:
 
 
 def _meshui_findings(now: datetime) -> list:
-    """Findings from meshui's own records (expired exemptions), when that feature exists."""
-    try:
-        from policies.services.exemptions import exemption_findings
-    except ImportError:
-        return []
+    """Findings from meshui's own records (expired exemptions)."""
     return list(exemption_findings(now))
 
 
