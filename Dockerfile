@@ -1,4 +1,5 @@
-# meshui's image: the web app (gunicorn), the Celery worker and beat all run from it.
+# meshui's image: the web app (gunicorn), the Celery worker and beat all run from it. It holds
+# no demo cluster: the API server double (devcluster/) is for tests and `make run` only.
 # Build: docker build -t meshui:local .   Run: see docker-compose.yml and deploy/.
 FROM python:3.11-slim
 
@@ -11,15 +12,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 # Dependencies first, so a code change does not reinstall them.
 COPY pyproject.toml README.md ./
-RUN mkdir -p meshui policies devcluster \
-    && touch meshui/__init__.py policies/__init__.py devcluster/__init__.py \
+RUN mkdir -p meshui policies \
+    && touch meshui/__init__.py policies/__init__.py \
     && pip install -e . \
-    && rm -rf meshui policies devcluster
+    && rm -rf meshui policies
 
 COPY manage.py ./
 COPY meshui meshui
 COPY policies policies
-COPY devcluster devcluster
 COPY templates templates
 COPY static static
 COPY crds crds

@@ -6,6 +6,8 @@ Rows carry their snapshot id first in every index so a page's filter, sort and p
 is one indexed query whatever the mesh size.
 """
 
+from enum import StrEnum
+
 from django.conf import settings
 from django.db import models
 
@@ -222,6 +224,33 @@ class ServiceRecord(models.Model):
     class Meta:
         ordering = ["namespace", "name"]
         indexes = [models.Index(fields=["snapshot", "namespace", "name"])]
+
+
+class AuditAction(StrEnum):
+    """What an AuditEntry records as its action; `.label` is how the audit page names it."""
+
+    NAMESPACE_MODE_SET = "namespace_mode_set"
+    PEER_AUTHENTICATION_APPLY = "peer_authentication_apply"
+    PEER_AUTHENTICATION_MODE_UPDATE = "peer_authentication_mode_update"
+    POLICY_DELETE = "policy_delete"
+    RESTORE = "restore"
+    ROLLBACK = "rollback"
+    # Exemptions change no cluster object, but an auditor filters and reads them like changes.
+    EXEMPTION_CREATE = "exemption_create"
+    EXEMPTION_REVOKE = "exemption_revoke"
+
+    @property
+    def label(self) -> str:
+        return {
+            "namespace_mode_set": "Namespace mode set",
+            "peer_authentication_apply": "PeerAuthentication applied",
+            "peer_authentication_mode_update": "Policy mode edited",
+            "policy_delete": "Policy deleted",
+            "restore": "Timed restore",
+            "rollback": "Rollback",
+            "exemption_create": "Exemption recorded",
+            "exemption_revoke": "Exemption revoked",
+        }[self.value]
 
 
 class AuditEntry(models.Model):

@@ -17,7 +17,7 @@ from typing import Protocol
 import redis
 from django.conf import settings
 
-from policies.cluster_errors import Unavailable
+from policies.cluster.errors import Unavailable
 
 # The lock outlives the task's hard time limit a little, never much: a worker killed at the
 # limit leaves a lock that expires by itself shortly after.

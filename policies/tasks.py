@@ -8,7 +8,7 @@ import random
 from celery import shared_task
 from django.conf import settings
 
-from policies.cluster_errors import ClusterError
+from policies.cluster.errors import ClusterError
 
 logger = logging.getLogger(__name__)
 

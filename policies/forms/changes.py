@@ -10,8 +10,8 @@ from datetime import timedelta
 from django import forms
 
 from policies.forms import peer_authentication_schema as crd
-from policies.services.audit import AuditAction
-from policies.services.changes import TOGGLE_MODES
+from policies.kinds import TOGGLE_MODES
+from policies.models import AuditAction
 
 SCOPE_CHOICES = (
     ("mesh", "Mesh-wide (root namespace, no selector)"),

@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from policies.exports import AUDIT_COLUMNS, iso, spreadsheet_safe
-from policies.models import AuditEntry, TimedRestore
+from policies.models import AuditAction, AuditEntry, TimedRestore
 
 # The column names, the timestamp format and the cell escaping are the exports' own, so the
 # audit page's CSV and the report's audit table stay one published shape.
@@ -75,10 +75,16 @@ def audit_csv_rows(entries: QuerySet[AuditEntry]) -> Iterator[list[str]]:
         ]
 
 
+def action_label(action: str) -> str:
+    """An action in words ("Namespace mode set"); one another feature records is spelled out."""
+    try:
+        return AuditAction(action).label
+    except ValueError:
+        return action.replace("_", " ").capitalize()
+
+
 def with_action_labels(entries) -> list[AuditEntry]:
     """The entries with `.action_label`, the action in words ("Namespace mode set")."""
-    from policies.services.audit import action_label
-
     labelled = list(entries)
     for entry in labelled:
         entry.action_label = action_label(entry.action)

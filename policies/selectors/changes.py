@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from policies.kinds import DESTINATION_RULE, PEER_AUTHENTICATION
 from policies.models import PolicyRecord, ServiceRecord, Snapshot, TimedRestore
 from policies.models import WorkloadPosture as WorkloadRow
 from policies.selectors.sync import snapshot_current
-
-PEER_AUTHENTICATION = "PeerAuthentication"
-DESTINATION_RULE = "DestinationRule"
 
 
 def root_namespace() -> str:

@@ -4,49 +4,14 @@ Entries are only ever created here. meshui has no view, form or service that edi
 one; the cluster is the source of truth for policies, the audit log for who tried what.
 """
 
-from enum import StrEnum
-
 from django.utils import timezone
 
-from policies.models import AuditEntry
+from policies.models import AuditAction, AuditEntry
 from policies.roles import user_role
 
 # The name recorded for changes meshui makes by itself (timed restores).
 SYSTEM_USERNAME = "meshui"
 ANONYMOUS_USERNAME = "anonymous"
-
-
-class AuditAction(StrEnum):
-    NAMESPACE_MODE_SET = "namespace_mode_set"
-    PEER_AUTHENTICATION_APPLY = "peer_authentication_apply"
-    PEER_AUTHENTICATION_MODE_UPDATE = "peer_authentication_mode_update"
-    POLICY_DELETE = "policy_delete"
-    RESTORE = "restore"
-    ROLLBACK = "rollback"
-    # Exemptions change no cluster object, but an auditor filters and reads them like changes.
-    EXEMPTION_CREATE = "exemption_create"
-    EXEMPTION_REVOKE = "exemption_revoke"
-
-    @property
-    def label(self) -> str:
-        return {
-            "namespace_mode_set": "Namespace mode set",
-            "peer_authentication_apply": "PeerAuthentication applied",
-            "peer_authentication_mode_update": "Policy mode edited",
-            "policy_delete": "Policy deleted",
-            "restore": "Timed restore",
-            "rollback": "Rollback",
-            "exemption_create": "Exemption recorded",
-            "exemption_revoke": "Exemption revoked",
-        }[self.value]
-
-
-def action_label(action: str) -> str:
-    """An action in words ("Namespace mode set"); one another feature records is spelled out."""
-    try:
-        return AuditAction(action).label
-    except ValueError:
-        return action.replace("_", " ").capitalize()
 
 
 def audit_entry_record(

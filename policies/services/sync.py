@@ -23,8 +23,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from policies import cluster
-from policies.cluster_errors import ClusterError
+from policies.cluster.errors import ClusterError
 from policies.engine import evaluate
+from policies.errors import MeshuiError
 from policies.gc_pause import gc_paused
 from policies.models import (
     SEVERITY_RANK,
@@ -36,6 +37,7 @@ from policies.models import (
     SyncRun,
     WorkloadPosture,
 )
+from policies.services.exemptions import exemption_findings
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +46,7 @@ logger = logging.getLogger(__name__)
 BULK_BATCH_SIZE = 1000
 
 
-class SyncFailed(Exception):
+class SyncFailed(MeshuiError):
     """A sync failed for a reason that is not the cluster's (a bug, the database)."""
 
 
@@ -250,11 +252,7 @@ def _sync_enqueue(trigger: str) -> None:
 
 
 def _meshui_findings(now: datetime) -> list:
-    """Findings from meshui's own records (expired exemptions), when that feature exists."""
-    try:
-        from policies.services.exemptions import exemption_findings
-    except ImportError:
-        return []
+    """Findings from meshui's own records (expired exemptions)."""
     return list(exemption_findings(now))
 
 

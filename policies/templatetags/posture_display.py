@@ -4,7 +4,7 @@ import yaml
 from django import template
 from django.urls import NoReverseMatch, reverse
 
-from policies.services.audit import action_label
+from policies.selectors.audit import action_label
 
 register = template.Library()
 

@@ -23,10 +23,10 @@ from policies.forms.changes import (
     PolicyModeForm,
     form_field_for_path,
 )
+from policies.kinds import DESTINATION_RULE, PEER_AUTHENTICATION
 from policies.models import AuditEntry
 from policies.selectors import changes as change_reads
 from policies.selectors.audit import audit_entry_get, change_sync_state, half_done_change_open
-from policies.selectors.changes import DESTINATION_RULE, PEER_AUTHENTICATION
 from policies.selectors.posture import policy_read
 from policies.services import changes as change_services
 from policies.services.audit import AuditAction

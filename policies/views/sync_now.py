@@ -12,6 +12,7 @@ from policies.forms.filters import SyncProgressForm
 from policies.models import SyncRun
 from policies.roles import can_sync
 from policies.selectors.posture import sync_progress_read, sync_run_latest_id
+from policies.tasks import sync_cluster
 from policies.views.access import reader_required, role_required
 from policies.views.rendering import page_response
 
@@ -25,10 +26,6 @@ SNAPSHOT_UPDATED_EVENT = "meshui:snapshot-updated"
 
 def _sync_enqueue() -> str:
     """Queue one manual sync after the transaction commits; return an error for people, or ""."""
-    try:
-        from policies.tasks import sync_cluster
-    except ImportError:  # the sync task ships with the cluster-sync work
-        return "This meshui cannot sync yet: the sync task is not installed."
     try:
         sync_cluster.delay_on_commit(trigger="manual")
     except (OperationalError, OSError) as error:

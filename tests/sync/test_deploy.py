@@ -32,7 +32,7 @@ def cluster_role_rules() -> dict[tuple[str, str], set[str]]:
 
 
 def gateway_needs() -> dict[tuple[str, str], set[str]]:
-    """What policies/cluster.py calls, derived from its own tables."""
+    """What policies/cluster/ calls, derived from its own tables."""
     needs: dict[tuple[str, str], set[str]] = {}
     for kind, api_version, _api, _method in cluster.CORE_LISTS:
         group = api_version.split("/")[0] if "/" in api_version else ""

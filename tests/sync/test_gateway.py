@@ -1,11 +1,11 @@
-"""The gateway (policies/cluster.py) against the API server double, over real HTTP."""
+"""The gateway (policies/cluster/) against the API server double, over real HTTP."""
 
 from __future__ import annotations
 
 import pytest
 
 from policies import cluster
-from policies.cluster_errors import (
+from policies.cluster.errors import (
     ClusterError,
     Conflict,
     Expired,

@@ -5,7 +5,7 @@ import time
 import pytest
 import redis
 
-from policies.cluster_errors import Unavailable
+from policies.cluster.errors import Unavailable
 from policies.sync_lock import ProcessSyncLock, RedisSyncLock, sync_lock
 
 REDIS_TEST_URL = "redis://127.0.0.1:6379/5"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from policies.cluster_errors import ClusterError
+from policies.cluster.errors import ClusterError
 from policies.engine import evaluate
 from policies.models import (
     FindingRecord,

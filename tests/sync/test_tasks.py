@@ -8,7 +8,7 @@ import time
 import pytest
 
 from policies import cluster, tasks
-from policies.cluster_errors import Forbidden, Unavailable
+from policies.cluster.errors import Forbidden, Unavailable
 from policies.models import Snapshot, SyncRun
 from policies.tasks import sync_cluster
 from tests.celery_support import celery_worker_on_redis, redis_or_skip, unique_key_prefix

@@ -16,6 +16,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from policies import cluster
+from policies.cluster.errors import ClusterError
 from policies.engine import Posture, Severity, evaluate, posture_as_json
 from policies.exports import spreadsheet_safe
 from policies.manifests import ManifestError, read_manifests
@@ -50,27 +52,17 @@ def read_object_source(options: dict[str, Any]) -> ObjectSource:
 
 
 def read_live_cluster(kubeconfig: str, context: str | None) -> ObjectSource:
-    """Read the live cluster through the gateway (policies/cluster.py, the sync work).
+    """Read the live cluster through the gateway (policies/cluster/).
 
     The gateway owns the client, timeouts and error words; this only adapts its result.
     """
-    try:
-        from policies import cluster  # noqa: PLC0415 - optional until the sync work lands
-    except ImportError:
-        raise CommandError(
-            "reading a live cluster is not available in this build yet "
-            "(policies/cluster.py is missing); use --manifests with `kubectl get -o yaml` output",
-            returncode=EXIT_BAD_INPUT,
-        ) from None
-    from policies.cluster_errors import ClusterError  # noqa: PLC0415
-
     try:
         read = cluster.cluster_read_all(kubeconfig=kubeconfig, context=context)
     except ClusterError as error:
         raise CommandError(
             f"cannot read the cluster: {error.message}", returncode=EXIT_BAD_INPUT
         ) from None
-    return ObjectSource(list(read.objects), getattr(read, "root_namespace", None))
+    return ObjectSource(list(read.objects), read.root_namespace)
 
 
 class Command(BaseCommand):

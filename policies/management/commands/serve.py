@@ -24,7 +24,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
 from policies.cluster import forget_clients, in_cluster
-from policies.cluster_errors import ClusterError
+from policies.cluster.errors import ClusterError
 from policies.management.commands.sync_cluster import sync_summary
 from policies.roles import Role
 from policies.services.sync import cluster_sync

@@ -7,7 +7,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from policies.cluster_errors import ClusterError
+from policies.cluster.errors import ClusterError
 from policies.models import SyncRun
 from policies.services.sync import cluster_sync
 from policies.sync_lock import sync_lock

@@ -12,6 +12,7 @@ namespace switch), `half_done` (retry and rollback), `restores` (timed restores)
 The reads they need live in `policies.selectors.changes`.
 """
 
+from policies.kinds import TOGGLE_MODES
 from policies.services.changes.apply import (
     ChangeResult,
     namespace_change_lock,
@@ -25,7 +26,6 @@ from policies.services.changes.permissions import change_denied, root_namespace_
 from policies.services.changes.plans import (
     ABSENT,
     SEEN_ABSENT,
-    TOGGLE_MODES,
     ChangePlan,
     kubectl_apply_command,
     kubectl_delete_command,

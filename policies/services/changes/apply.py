@@ -14,16 +14,14 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 
 from policies import cluster
-from policies.cluster_errors import (
+from policies.cluster.errors import (
     ClusterError,
     Conflict,
     NotFound,
     OutcomeUnknown,
 )
+from policies.kinds import PEER_AUTHENTICATION
 from policies.models import AuditEntry, TimedRestore
-from policies.selectors.changes import (
-    PEER_AUTHENTICATION,
-)
 from policies.services.changes.failures import ChangeFailure, PartialChange, failure_for_plan
 from policies.services.changes.permissions import require_permitted
 from policies.services.changes.plans import ChangePlan, policy_delete_plan, policy_mode_plan

@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from policies import cluster
-from policies.cluster_errors import (
+from policies.cluster.errors import (
     ClusterError,
     Conflict,
     Forbidden,
@@ -17,21 +17,14 @@ from policies.cluster_errors import (
     Unauthorized,
     Unavailable,
 )
+from policies.errors import MeshuiError
+from policies.kinds import RESOURCE_NAMES
 from policies.models import AuditEntry
-from policies.selectors.changes import (
-    DESTINATION_RULE,
-    PEER_AUTHENTICATION,
-)
 from policies.services.changes.plans import ChangePlan, manifests_yaml
-
-RESOURCE_NAMES = {
-    PEER_AUTHENTICATION: "peerauthentications.security.istio.io",
-    DESTINATION_RULE: "destinationrules.networking.istio.io",
-}
 
 
 @dataclass(eq=False)
-class ChangeFailure(Exception):
+class ChangeFailure(MeshuiError):
     """A change the cluster (or meshui) refused, in words, with what the page needs to help."""
 
     message: str

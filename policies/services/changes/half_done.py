@@ -6,14 +6,12 @@ from __future__ import annotations
 import copy
 
 from policies import cluster, roles
-from policies.cluster_errors import (
+from policies.cluster.errors import (
     ClusterError,
 )
+from policies.kinds import PEER_AUTHENTICATION
 from policies.models import AuditEntry
-from policies.selectors.changes import (
-    PEER_AUTHENTICATION,
-    is_namespace_wide,
-)
+from policies.selectors.changes import is_namespace_wide
 from policies.services.audit import AuditAction
 from policies.services.changes.apply import (
     ChangeResult,

@@ -10,10 +10,9 @@ from datetime import timedelta
 import yaml
 from django.conf import settings
 
+from policies.kinds import DEFAULT_API_VERSIONS, DESTINATION_RULE, PEER_AUTHENTICATION
 from policies.models import Snapshot
 from policies.selectors.changes import (
-    DESTINATION_RULE,
-    PEER_AUTHENTICATION,
     destination_rule_name_for_host,
     namespace_toggle_target_seen,
     policy_manifest_seen,
@@ -21,16 +20,6 @@ from policies.selectors.changes import (
 )
 from policies.selectors.sync import snapshot_current
 from policies.services.audit import AuditAction
-
-DEFAULT_API_VERSIONS = {
-    PEER_AUTHENTICATION: "security.istio.io/v1",
-    DESTINATION_RULE: "networking.istio.io/v1",
-}
-
-
-# The on-call toggle's two modes (DISABLE and UNSET are admin decisions, made per policy).
-TOGGLE_MODES = ("STRICT", "PERMISSIVE")
-
 
 # TimedRestore.restore_mode when the namespace had no namespace-wide policy before.
 ABSENT = "ABSENT"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from policies import cluster
-from policies.cluster_errors import (
+from policies.cluster.errors import (
     ClusterError,
 )
 from policies.models import AuditEntry

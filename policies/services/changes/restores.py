@@ -9,15 +9,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from policies import cluster
-from policies.cluster_errors import (
+from policies.cluster.errors import (
     ClusterError,
 )
+from policies.kinds import PEER_AUTHENTICATION
 from policies.models import AuditEntry, TimedRestore
-from policies.selectors.changes import (
-    PEER_AUTHENTICATION,
-    is_namespace_wide,
-    pending_restores_query,
-)
+from policies.selectors.changes import is_namespace_wide, pending_restores_query
 from policies.services.audit import AuditAction, audit_entry_record
 from policies.services.changes.apply import (
     live_or_none,

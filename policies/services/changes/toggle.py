@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from policies import cluster
-from policies.cluster_errors import (
+from policies.cluster.errors import (
     ClusterError,
 )
+from policies.kinds import PEER_AUTHENTICATION, TOGGLE_MODES
 from policies.models import TimedRestore
 from policies.selectors.changes import (
-    PEER_AUTHENTICATION,
     is_namespace_wide,
     namespace_toggle_target,
     pending_restores_query,
@@ -27,7 +27,6 @@ from policies.services.changes.permissions import require_permitted
 from policies.services.changes.plans import (
     ABSENT,
     SEEN_ABSENT,
-    TOGGLE_MODES,
     ChangePlan,
     namespace_mode_plan,
 )

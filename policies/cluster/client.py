@@ -1,0 +1,136 @@
+"""The Kubernetes client, built once per kubeconfig and context, and the one way to call it.
+
+An explicit MESHUI_KUBECONFIG wins; else the pod's service account when running in a cluster;
+else the default kubeconfig. `_call` asks for the raw JSON body with a timeout and turns every
+failure into meshui's own error (errors.py).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import urllib3
+import yaml
+from django.conf import settings
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.config.config_exception import ConfigException
+
+from policies.cluster.errors import _TRANSPORT_ERRORS, ClusterError, _domain_error
+
+_clients: dict[tuple, tuple[k8s.ApiClient, str]] = {}
+_clients_lock = threading.Lock()
+
+
+def in_cluster() -> bool:
+    """True when running in a pod with a service account token (in-cluster config)."""
+    return (
+        bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+        and Path("/var/run/secrets/kubernetes.io/serviceaccount/token").exists()
+    )
+
+
+def _client_key(kubeconfig: str | None, context: str | None) -> tuple:
+    kubeconfig = kubeconfig if kubeconfig is not None else settings.MESHUI_KUBECONFIG
+    context = context if context is not None else settings.MESHUI_KUBE_CONTEXT
+    return (kubeconfig or "", context or "")
+
+
+def api_client(*, kubeconfig: str | None = None, context: str | None = None) -> k8s.ApiClient:
+    """The ApiClient for the configured cluster, built once per kubeconfig and context.
+
+    An explicit MESHUI_KUBECONFIG wins; else the pod's service account when running in a
+    cluster; else the default kubeconfig ($KUBECONFIG or ~/.kube/config).
+    """
+    return _client_and_name(kubeconfig=kubeconfig, context=context)[0]
+
+
+def _client_and_name(
+    *, kubeconfig: str | None = None, context: str | None = None
+) -> tuple[k8s.ApiClient, str]:
+    key = _client_key(kubeconfig, context)
+    with _clients_lock:
+        if key not in _clients:
+            _clients[key] = _build_client(*key)
+        return _clients[key]
+
+
+def _build_client(kubeconfig: str, context: str) -> tuple[k8s.ApiClient, str]:
+    configuration = k8s.Configuration()
+    try:
+        if kubeconfig or not in_cluster():
+            config_file = kubeconfig or None
+            if config_file and not Path(config_file).is_file():
+                raise ClusterError(
+                    f"The kubeconfig file {config_file} does not exist "
+                    "(set MESHUI_KUBECONFIG to a readable kubeconfig).",
+                    operation="connecting to the cluster",
+                )
+            contexts, current = k8s_config.list_kube_config_contexts(config_file=config_file)
+            if context and context not in {entry["name"] for entry in contexts}:
+                raise ClusterError(
+                    f'The kubeconfig has no context named "{context}" '
+                    f"(it has: {', '.join(sorted(entry['name'] for entry in contexts))}).",
+                    operation="connecting to the cluster",
+                )
+            k8s_config.load_kube_config(
+                config_file=config_file,
+                context=context or None,
+                client_configuration=configuration,
+                persist_config=False,
+            )
+            name = context or (current or {}).get("name", "") or "kubeconfig"
+        else:
+            k8s_config.load_incluster_config(client_configuration=configuration)
+            name = "in-cluster"
+    except ConfigException as error:
+        raise ClusterError(
+            f"No usable cluster configuration: {error}", operation="connecting to the cluster"
+        ) from error
+    except (OSError, yaml.YAMLError) as error:
+        raise ClusterError(
+            f"The kubeconfig could not be read: {error}", operation="connecting to the cluster"
+        ) from error
+    # One quiet retry for a dropped connection on reads; Celery owns every other retry, so
+    # errors surface quickly instead of hiding behind urllib3's default of three.
+    configuration.retries = urllib3.Retry(
+        total=1, connect=1, read=1, status=0, other=0, redirect=0, raise_on_status=False
+    )
+    # A no-change check holds one watch per kind open at once (11): room for all of them.
+    configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize, 16)
+    client = k8s.ApiClient(configuration)
+    client.user_agent = "meshui/0.1"
+    return client, settings.MESHUI_CLUSTER_NAME or name
+
+
+def forget_clients() -> None:
+    """Drop cached clients (after the kubeconfig changed, and between tests)."""
+    with _clients_lock:
+        for client, _name in _clients.values():
+            client.close()
+        _clients.clear()
+
+
+def _timeout() -> tuple[float, float]:
+    seconds = float(settings.MESHUI_KUBE_TIMEOUT_SECONDS)
+    return (min(seconds, 10.0), seconds)
+
+
+def _call(operation: str, method: Callable, *args, **kwargs) -> dict:
+    """Call one client method for its raw JSON body, mapping every failure to our errors."""
+    try:
+        response = method(*args, _preload_content=False, _request_timeout=_timeout(), **kwargs)
+        body = response.data
+        return orjson.loads(body) if body else {}
+    except _TRANSPORT_ERRORS as error:
+        raise _domain_error(error, operation) from error
+
+
+def cluster_describe() -> tuple[str, str]:
+    """(cluster name, API server URL) of the configured cluster, without calling it."""
+    client, name = _client_and_name()
+    return name, client.configuration.host
