@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -34,9 +35,12 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = env_bool("MESHUI_DEBUG", False)
-# A fixed key is only acceptable for the local embedded default; production sets its own.
-SECRET_KEY = env_str("MESHUI_SECRET_KEY", "meshui-insecure-local-development-key-change-me")
-ALLOWED_HOSTS = env_list("MESHUI_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+# This key is public (it is right here), so it only does for meshui on this machine alone;
+# see "Served to others" below for where meshui refuses to start with it.
+BUILT_IN_SECRET_KEY = "meshui-insecure-local-development-key-change-me"  # noqa: S105 (public)
+SECRET_KEY = env_str("MESHUI_SECRET_KEY") or BUILT_IN_SECRET_KEY
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+ALLOWED_HOSTS = env_list("MESHUI_ALLOWED_HOSTS", ",".join(LOOPBACK_HOSTS))
 CSRF_TRUSTED_ORIGINS = env_list("MESHUI_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
@@ -144,15 +148,29 @@ SECURE_SSL_REDIRECT = MESHUI_HTTPS and env_bool("MESHUI_SSL_REDIRECT", True)
 SECURE_HSTS_SECONDS = env_int("MESHUI_HSTS_SECONDS", 31536000) if MESHUI_HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = MESHUI_HTTPS
 SECURE_HSTS_PRELOAD = MESHUI_HTTPS
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("MESHUI_BEHIND_PROXY", False) else None
-)
+MESHUI_BEHIND_PROXY = env_bool("MESHUI_BEHIND_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if MESHUI_BEHIND_PROXY else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = False  # htmx reads no cookie: the token travels in <body hx-headers>.
 X_FRAME_OPTIONS = "DENY"
+
+# Served to others: over HTTPS, or answering to a host name beyond this machine's loopback
+# names. Anyone holding the key can forge what Django signs, so the public built-in key stops
+# the start (a web worker, a Celery worker, manage.py) instead of a warning in `check --deploy`.
+# The embedded default (`make run`, tests) and MESHUI_DEBUG=1 are for one person's machine.
+MESHUI_SERVED_TO_OTHERS = MESHUI_HTTPS or any(host not in LOOPBACK_HOSTS for host in ALLOWED_HOSTS)
+if SECRET_KEY == BUILT_IN_SECRET_KEY and MESHUI_SERVED_TO_OTHERS and not DEBUG:
+    served_how = (
+        "MESHUI_HTTPS=1" if MESHUI_HTTPS else "MESHUI_ALLOWED_HOSTS=" + ",".join(ALLOWED_HOSTS)
+    )
+    raise ImproperlyConfigured(
+        f"MESHUI_SECRET_KEY is not set, and meshui will not serve others ({served_how}) with its "
+        "public built-in key: set MESHUI_SECRET_KEY to a long random string, e.g. "
+        "`openssl rand -hex 32`."
+    )
 
 # Only meshui's own scripts and styles; no inline script, no third-party origin.
 CONTENT_SECURITY_POLICY = {
