@@ -6,6 +6,7 @@ Every knob is an environment variable read through the small typed helpers below
 
 import contextlib
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "csp",
+    "axes",
     "policies",
 ]
 
@@ -69,6 +71,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as axes asks: it turns a login refused for lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "meshui.urls"
@@ -192,10 +196,14 @@ CONTENT_SECURITY_POLICY = {
 # Local accounts are the default. Set MESHUI_OIDC_ENABLED=1 and the OIDC_* variables to
 # delegate login to an OpenID Connect provider; MESHUI_OIDC_ROLE_CLAIM maps a claim to a role.
 MESHUI_OIDC_ENABLED = env_bool("MESHUI_OIDC_ENABLED", False)
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+# The throttle comes first: it refuses a locked-out login before any backend checks it.
+AUTHENTICATION_BACKENDS = [
+    "policies.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 if MESHUI_OIDC_ENABLED:
     INSTALLED_APPS.append("mozilla_django_oidc")
-    AUTHENTICATION_BACKENDS.insert(0, "policies.oidc.RoleMappingOIDCBackend")
+    AUTHENTICATION_BACKENDS.insert(1, "policies.oidc.RoleMappingOIDCBackend")
     OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID")
     OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET")
     OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
@@ -209,6 +217,24 @@ MESHUI_OIDC_ROLE_CLAIM = env_str("MESHUI_OIDC_ROLE_CLAIM", "groups")
 MESHUI_OIDC_ROLE_MAP = dict(
     pair.split("=", 1) for pair in env_list("MESHUI_OIDC_ROLE_MAP") if "=" in pair
 )
+
+# Failed logins (django-axes, policies/login_throttle.py): after MESHUI_LOGIN_FAILURE_LIMIT
+# failures for one username or from one address, logins there wait MESHUI_LOGIN_COOLOFF_MINUTES
+# (0: until an admin runs `manage.py axes_reset_username NAME` or `axes_reset_ip ADDRESS`).
+MESHUI_LOGIN_FAILURE_LIMIT = env_int("MESHUI_LOGIN_FAILURE_LIMIT", 5)
+MESHUI_LOGIN_COOLOFF_MINUTES = env_int("MESHUI_LOGIN_COOLOFF_MINUTES", 15)
+AXES_FAILURE_LIMIT = MESHUI_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = (
+    timedelta(minutes=MESHUI_LOGIN_COOLOFF_MINUTES) if MESHUI_LOGIN_COOLOFF_MINUTES > 0 else None
+)
+AXES_LOCKOUT_PARAMETERS = "policies.login_throttle.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "policies.login_throttle.client_address"
+AXES_LOCKOUT_CALLABLE = "policies.login_throttle.lockout_response"
+# A success leaves the counts alone: otherwise one working account would let its holder
+# reset their address's count between guesses at everyone else's.
+AXES_RESET_ON_SUCCESS = False
+# axes would log its version on every manage.py command; failures are still logged.
+AXES_VERBOSE = False
 
 # --- The cluster ----------------------------------------------------------------------------
 MESHUI_KUBECONFIG = env_str("MESHUI_KUBECONFIG")
