@@ -71,6 +71,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # After messages (the login page says why a session ended) and htmx (HX-Redirect).
+    "policies.middleware.SessionLimitsMiddleware",
     # Last, as axes asks: it turns a login refused for lockout into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -217,6 +219,12 @@ MESHUI_OIDC_ROLE_CLAIM = env_str("MESHUI_OIDC_ROLE_CLAIM", "groups")
 MESHUI_OIDC_ROLE_MAP = dict(
     pair.split("=", 1) for pair in env_list("MESHUI_OIDC_ROLE_MAP") if "=" in pair
 )
+
+# A login ends after MESHUI_SESSION_IDLE_MINUTES without a request, and MESHUI_SESSION_MAX_HOURS
+# after it began however busy (policies/middleware.py); the cookie lasts no longer either.
+MESHUI_SESSION_IDLE_MINUTES = env_int("MESHUI_SESSION_IDLE_MINUTES", 30)
+MESHUI_SESSION_MAX_HOURS = env_int("MESHUI_SESSION_MAX_HOURS", 12)
+SESSION_COOKIE_AGE = MESHUI_SESSION_MAX_HOURS * 3600
 
 # Failed logins (django-axes, policies/login_throttle.py): after MESHUI_LOGIN_FAILURE_LIMIT
 # failures for one username or from one address, logins there wait MESHUI_LOGIN_COOLOFF_MINUTES

@@ -9,6 +9,7 @@ test client's REMOTE_ADDR and X-Forwarded-For: nothing is sent anywhere.
 import os
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -20,6 +21,7 @@ from django.contrib.auth import authenticate
 from django.core.management import call_command
 from django.db.models import F
 
+from policies.middleware import LOGIN_AT, SEEN_AT
 from tests.factories import DEFAULT_PASSWORD, user_with_role
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,6 +155,79 @@ def test_password_checks_without_a_request_still_work(client, kim):
     # address to count (axes cannot record one either), so the check simply runs.
     assert authenticate(username="kim", password=DEFAULT_PASSWORD) == kim
     assert client.login(username="kim", password=DEFAULT_PASSWORD)
+    assert client.get("/").status_code == 200
+
+
+# --- Sessions end ---------------------------------------------------------------------------
+
+
+def age_session(client, *, idle=timedelta(0), since_login=timedelta(0)):
+    """Move the session's clock back instead of sleeping."""
+    session = client.session
+    session[SEEN_AT] -= int(idle.total_seconds())
+    session[LOGIN_AT] -= int(since_login.total_seconds())
+    session.save()
+
+
+def test_a_session_idle_past_the_limit_ends_and_the_login_page_says_why(client, kim):
+    client.force_login(kim)
+    age_session(client, idle=timedelta(minutes=31), since_login=timedelta(minutes=31))
+
+    response = client.get("/namespaces/")
+    assert response.status_code == 302
+    assert response["Location"] == "/login/?next=/namespaces/"
+    login_page = client.get(response["Location"]).content.decode()
+    assert "Your session expired after 30 minutes without activity" in login_page
+    assert client.get("/namespaces/").status_code == 302  # logged out, not only redirected
+
+
+def test_activity_within_the_idle_limit_keeps_the_session_and_restarts_the_idle_clock(client, kim):
+    client.force_login(kim)
+    age_session(client, idle=timedelta(minutes=29), since_login=timedelta(minutes=29))
+
+    assert client.get("/").status_code == 200
+    assert time.time() - client.session[SEEN_AT] < 60
+
+
+def test_a_busy_session_still_ends_at_its_absolute_lifetime(client, kim):
+    client.force_login(kim)
+    age_session(client, since_login=timedelta(hours=12, minutes=1))
+
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+    assert "a login lasts at most 12 hours" in client.get(response["Location"]).content.decode()
+
+
+def test_session_limits_come_from_settings(client, kim, settings):
+    settings.MESHUI_SESSION_IDLE_MINUTES = 5
+    settings.MESHUI_SESSION_MAX_HOURS = 1
+    client.force_login(kim)
+    age_session(client, idle=timedelta(minutes=6), since_login=timedelta(minutes=6))
+    assert client.get("/").status_code == 302
+
+    client.force_login(kim)
+    age_session(client, since_login=timedelta(minutes=61))
+    assert client.get("/").status_code == 302
+
+
+def test_an_expired_session_on_an_htmx_request_sends_the_whole_page_to_the_login(client, kim):
+    client.force_login(kim)
+    age_session(client, idle=timedelta(minutes=31))
+
+    response = client.get(
+        "/namespaces/?mode=STRICT",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="namespace-table",
+        HTTP_HX_CURRENT_URL="http://testserver/namespaces/?mode=STRICT",
+    )
+    assert response["HX-Redirect"] == "/login/?next=/namespaces/%3Fmode%3DSTRICT"
+    assert b"<table" not in response.content  # no login page swapped into the table
+
+
+def test_a_fresh_login_through_the_form_starts_a_fresh_lifetime(client, kim):
+    assert log_in(client, "kim", DEFAULT_PASSWORD).status_code == 302
+    session = client.session
+    assert abs(session[LOGIN_AT] - time.time()) < 60
     assert client.get("/").status_code == 200
 
 

@@ -1,0 +1,100 @@
+"""What a login session may do, and for how long: checked on every request.
+
+`session_start` (a `user_logged_in` receiver, so every way of logging in is covered: the form,
+single sign-on, `force_login`) stamps the session; the middleware reads the stamps:
+
+- SessionLimitsMiddleware ends a session idle for MESHUI_SESSION_IDLE_MINUTES or older than
+  MESHUI_SESSION_MAX_HOURS, however busy. SESSION_COOKIE_AGE alone is no absolute limit: it
+  counts from the session's last save.
+
+An htmx request is answered with HX-Redirect, so the whole page goes to the login instead of
+the login form landing inside a table.
+"""
+
+import time
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import resolve_url
+from django.utils.deprecation import MiddlewareMixin
+from django_htmx.http import HttpResponseClientRedirect
+
+# Session keys, in seconds since the epoch.
+LOGIN_AT = "meshui_login_at"
+SEEN_AT = "meshui_seen_at"
+# Last activity is rewritten at most this often: saving the session on every request would be
+# a database write per page, and a minute is finer than any idle limit.
+SEEN_AT_RESOLUTION_SECONDS = 60
+
+
+def session_start(sender, request: HttpRequest, user, **kwargs) -> None:
+    """Stamp a new login: both session limits count from here."""
+    now = int(time.time())
+    request.session[LOGIN_AT] = now
+    request.session[SEEN_AT] = now
+
+
+def session_expiry(session, *, now: int) -> str | None:
+    """Why this logged-in session is over, in words for the login page; None if it is not."""
+    login_at, seen_at = session.get(LOGIN_AT), session.get(SEEN_AT)
+    if login_at is None or seen_at is None:
+        # Logged in before meshui stamped sessions: start over once rather than trust it.
+        return "Your session expired. Please log in again."
+    max_hours = settings.MESHUI_SESSION_MAX_HOURS
+    if now - login_at > max_hours * 3600:
+        return (
+            f"Your session expired: a login lasts at most {max_hours} "
+            f"hour{'s' if max_hours != 1 else ''}. Please log in again."
+        )
+    idle_minutes = settings.MESHUI_SESSION_IDLE_MINUTES
+    if now - seen_at > idle_minutes * 60:
+        return (
+            f"Your session expired after {idle_minutes} "
+            f"minute{'s' if idle_minutes != 1 else ''} without activity. Please log in again."
+        )
+    return None
+
+
+def page_redirect(request: HttpRequest, url: str) -> HttpResponse:
+    """Send the browser's page to `url`; for htmx, the page itself rather than the fragment."""
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return HttpResponseRedirect(url)
+
+
+def is_public(view_func) -> bool:
+    """Views marked login_not_required (login page, health check, metrics)."""
+    return not getattr(view_func, "login_required", True)
+
+
+class SessionLimitsMiddleware(MiddlewareMixin):
+    """Log out a session past its idle or absolute limit; send it to the login, saying why."""
+
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):
+        if not request.user.is_authenticated:
+            return None
+        now = int(time.time())
+        expiry = session_expiry(request.session, now=now)
+        if expiry is None:
+            if now - request.session[SEEN_AT] >= SEEN_AT_RESOLUTION_SECONDS:
+                request.session[SEEN_AT] = now
+            return None
+        return_to = self.page_to_return_to(request)
+        logout(request)
+        messages.info(request, expiry)
+        if is_public(view_func):
+            return None  # the login page (or a probe) serves the visitor as they now are
+        if return_to is None:
+            return page_redirect(request, resolve_url(settings.LOGIN_URL))
+        return page_redirect(request, redirect_to_login(return_to)["Location"])
+
+    @staticmethod
+    def page_to_return_to(request: HttpRequest) -> str | None:
+        """The page to reopen after logging in again: the one in the address bar."""
+        if request.htmx:
+            return request.htmx.current_url_abs_path
+        # Replaying a POST's URL as a GET after login would only meet "method not allowed".
+        return request.get_full_path() if request.method == "GET" else None
