@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # After messages (the login page says why a session ended) and htmx (HX-Redirect).
     "policies.middleware.SessionLimitsMiddleware",
+    "policies.middleware.PasswordChangeRequiredMiddleware",
     # Last, as axes asks: it turns a login refused for lockout into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]

@@ -6,6 +6,8 @@ single sign-on, `force_login`) stamps the session; the middleware reads the stam
 - SessionLimitsMiddleware ends a session idle for MESHUI_SESSION_IDLE_MINUTES or older than
   MESHUI_SESSION_MAX_HOURS, however busy. SESSION_COOKIE_AGE alone is no absolute limit: it
   counts from the session's last save.
+- PasswordChangeRequiredMiddleware sends a login made with a one-time password (createuser's)
+  to the password change, from every page, until the user has chosen their own.
 
 An htmx request is answered with HX-Redirect, so the whole page goes to the login instead of
 the login form landing inside a table.
@@ -19,12 +21,17 @@ from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
+from django.urls import reverse
 from django.utils.deprecation import MiddlewareMixin
 from django_htmx.http import HttpResponseClientRedirect
 
-# Session keys, in seconds since the epoch.
+from policies.selectors.accounts import password_change_is_required
+
+# Session keys: times in seconds since the epoch, and whether the password must change first
+# (read once at login, so pages cost no extra query).
 LOGIN_AT = "meshui_login_at"
 SEEN_AT = "meshui_seen_at"
+PASSWORD_CHANGE_REQUIRED = "meshui_password_change_required"  # noqa: S105 (a key name)
 # Last activity is rewritten at most this often: saving the session on every request would be
 # a database write per page, and a minute is finer than any idle limit.
 SEEN_AT_RESOLUTION_SECONDS = 60
@@ -35,6 +42,8 @@ def session_start(sender, request: HttpRequest, user, **kwargs) -> None:
     now = int(time.time())
     request.session[LOGIN_AT] = now
     request.session[SEEN_AT] = now
+    if password_change_is_required(user=user):
+        request.session[PASSWORD_CHANGE_REQUIRED] = True
 
 
 def session_expiry(session, *, now: int) -> str | None:
@@ -98,3 +107,16 @@ class SessionLimitsMiddleware(MiddlewareMixin):
             return request.htmx.current_url_abs_path
         # Replaying a POST's URL as a GET after login would only meet "method not allowed".
         return request.get_full_path() if request.method == "GET" else None
+
+
+class PasswordChangeRequiredMiddleware(MiddlewareMixin):
+    """Until a one-time password is replaced, every page but changing it leads there."""
+
+    STILL_OPEN = frozenset({"password_change", "password_change_done", "logout"})
+
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):
+        if not request.session.get(PASSWORD_CHANGE_REQUIRED) or is_public(view_func):
+            return None
+        if not request.user.is_authenticated or request.resolver_match.view_name in self.STILL_OPEN:
+            return None
+        return page_redirect(request, reverse("password_change"))

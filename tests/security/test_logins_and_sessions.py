@@ -7,6 +7,7 @@ test client's REMOTE_ADDR and X-Forwarded-For: nothing is sent anywhere.
 """
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from django.core.management import call_command
 from django.db.models import F
 
 from policies.middleware import LOGIN_AT, SEEN_AT
+from policies.models import PasswordChangeRequired
 from tests.factories import DEFAULT_PASSWORD, user_with_role
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -229,6 +231,50 @@ def test_a_fresh_login_through_the_form_starts_a_fresh_lifetime(client, kim):
     session = client.session
     assert abs(session[LOGIN_AT] - time.time()) < 60
     assert client.get("/").status_code == 200
+
+
+# --- A one-time password must be changed ----------------------------------------------------
+
+
+def test_a_one_time_password_from_createuser_must_be_replaced_before_any_page(client, db):
+    output = StringIO()
+    call_command("createuser", "kim", "--role", "auditor", stdout=output)
+    one_time = re.search(r"One-time password: (\S+)", output.getvalue()).group(1)
+
+    assert log_in(client, "kim", one_time).status_code == 302
+    for url in ["/", "/namespaces/", "/findings/", "/audit/"]:
+        response = client.get(url)
+        assert (response.status_code, response["Location"]) == (302, "/password/"), url
+    htmx = client.get("/namespaces/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="namespace-table")
+    assert htmx["HX-Redirect"] == "/password/"
+    form = client.get("/password/")
+    assert form.status_code == 200
+    assert "You logged in with a one-time password" in form.content.decode()
+
+    new_password = "kims-own-Passphrase-7"
+    changed = client.post(
+        "/password/",
+        {"old_password": one_time, "new_password1": new_password, "new_password2": new_password},
+    )
+    assert (changed.status_code, changed["Location"]) == (302, "/password/done/")
+    assert client.get("/").status_code == 200
+    assert not PasswordChangeRequired.objects.filter(user__username="kim").exists()
+
+    client.logout()
+    assert log_in(client, "kim", new_password, address=COLLEAGUE).status_code == 302
+    assert client.get("/").status_code == 200
+
+
+def test_a_user_with_a_password_of_their_own_is_not_asked_to_change_it(client, kim):
+    assert log_in(client, "kim", DEFAULT_PASSWORD).status_code == 302
+    assert client.get("/").status_code == 200
+
+
+def test_the_demo_accounts_are_not_asked_to_change_their_printed_passwords(db):
+    from policies.management.commands.serve import demo_logins
+
+    assert len(demo_logins()) == 3
+    assert not PasswordChangeRequired.objects.exists()
 
 
 # --- No start on the public secret key when served to others --------------------------------
