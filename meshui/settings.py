@@ -74,6 +74,7 @@ MIDDLEWARE = [
     # After messages (the login page says why a session ended) and htmx (HX-Redirect).
     "policies.middleware.SessionLimitsMiddleware",
     "policies.middleware.PasswordChangeRequiredMiddleware",
+    "policies.middleware.NoStoreForLoggedInMiddleware",
     # Last, as axes asks: it turns a login refused for lockout into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]

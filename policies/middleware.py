@@ -8,6 +8,9 @@ single sign-on, `force_login`) stamps the session; the middleware reads the stam
   counts from the session's last save.
 - PasswordChangeRequiredMiddleware sends a login made with a one-time password (createuser's)
   to the password change, from every page, until the user has chosen their own.
+- NoStoreForLoggedInMiddleware keeps what a logged-in user saw out of browser and proxy
+  caches, so the Back button after logging out, or the next person at a shared machine,
+  finds nothing.
 
 An htmx request is answered with HX-Redirect, so the whole page goes to the login instead of
 the login form landing inside a table.
@@ -22,6 +25,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.utils.deprecation import MiddlewareMixin
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -120,3 +124,17 @@ class PasswordChangeRequiredMiddleware(MiddlewareMixin):
         if not request.user.is_authenticated or request.resolver_match.view_name in self.STILL_OPEN:
             return None
         return page_redirect(request, reverse("password_change"))
+
+
+class NoStoreForLoggedInMiddleware(MiddlewareMixin):
+    """Cache-Control: no-store on responses to a logged-in user that set no caching of their own.
+
+    Static files never get here (WhiteNoise answers first); a view that chose its caching
+    (the metrics endpoint, the report's print stylesheet) keeps its choice.
+    """
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and not response.has_header("Cache-Control"):
+            add_never_cache_headers(response)
+        return response

@@ -277,6 +277,24 @@ def test_the_demo_accounts_are_not_asked_to_change_their_printed_passwords(db):
     assert not PasswordChangeRequired.objects.exists()
 
 
+# --- Logged-in pages are never stored -------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["/", "/namespaces/", "/findings/", "/password/"])
+def test_pages_for_a_logged_in_user_are_sent_no_store(client, kim, url):
+    client.force_login(kim)
+    response = client.get(url)
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_static_files_keep_their_own_caching(client, kim):
+    client.force_login(kim)
+    response = client.get("/static/meshui/meshui.css")
+    assert response.status_code == 200
+    assert "no-store" not in response.get("Cache-Control", "")
+
+
 # --- No start on the public secret key when served to others --------------------------------
 
 # Settings the test run may carry that would change what these fresh processes decide.
