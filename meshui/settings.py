@@ -6,9 +6,11 @@ Every knob is an environment variable read through the small typed helpers below
 
 import contextlib
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -34,9 +36,12 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = env_bool("MESHUI_DEBUG", False)
-# A fixed key is only acceptable for the local embedded default; production sets its own.
-SECRET_KEY = env_str("MESHUI_SECRET_KEY", "meshui-insecure-local-development-key-change-me")
-ALLOWED_HOSTS = env_list("MESHUI_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+# This key is public (it is right here), so it only does for meshui on this machine alone;
+# see "Served to others" below for where meshui refuses to start with it.
+BUILT_IN_SECRET_KEY = "meshui-insecure-local-development-key-change-me"  # noqa: S105 (public)
+SECRET_KEY = env_str("MESHUI_SECRET_KEY") or BUILT_IN_SECRET_KEY
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+ALLOWED_HOSTS = env_list("MESHUI_ALLOWED_HOSTS", ",".join(LOOPBACK_HOSTS))
 CSRF_TRUSTED_ORIGINS = env_list("MESHUI_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
@@ -50,6 +55,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "csp",
+    "axes",
     "policies",
 ]
 
@@ -65,6 +71,12 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # After messages (the login page says why a session ended) and htmx (HX-Redirect).
+    "policies.middleware.SessionLimitsMiddleware",
+    "policies.middleware.PasswordChangeRequiredMiddleware",
+    "policies.middleware.NoStoreForLoggedInMiddleware",
+    # Last, as axes asks: it turns a login refused for lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "meshui.urls"
@@ -144,15 +156,29 @@ SECURE_SSL_REDIRECT = MESHUI_HTTPS and env_bool("MESHUI_SSL_REDIRECT", True)
 SECURE_HSTS_SECONDS = env_int("MESHUI_HSTS_SECONDS", 31536000) if MESHUI_HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = MESHUI_HTTPS
 SECURE_HSTS_PRELOAD = MESHUI_HTTPS
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("MESHUI_BEHIND_PROXY", False) else None
-)
+MESHUI_BEHIND_PROXY = env_bool("MESHUI_BEHIND_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if MESHUI_BEHIND_PROXY else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = False  # htmx reads no cookie: the token travels in <body hx-headers>.
 X_FRAME_OPTIONS = "DENY"
+
+# Served to others: over HTTPS, or answering to a host name beyond this machine's loopback
+# names. Anyone holding the key can forge what Django signs, so the public built-in key stops
+# the start (a web worker, a Celery worker, manage.py) instead of a warning in `check --deploy`.
+# The embedded default (`make run`, tests) and MESHUI_DEBUG=1 are for one person's machine.
+MESHUI_SERVED_TO_OTHERS = MESHUI_HTTPS or any(host not in LOOPBACK_HOSTS for host in ALLOWED_HOSTS)
+if SECRET_KEY == BUILT_IN_SECRET_KEY and MESHUI_SERVED_TO_OTHERS and not DEBUG:
+    served_how = (
+        "MESHUI_HTTPS=1" if MESHUI_HTTPS else "MESHUI_ALLOWED_HOSTS=" + ",".join(ALLOWED_HOSTS)
+    )
+    raise ImproperlyConfigured(
+        f"MESHUI_SECRET_KEY is not set, and meshui will not serve others ({served_how}) with its "
+        "public built-in key: set MESHUI_SECRET_KEY to a long random string, e.g. "
+        "`openssl rand -hex 32`."
+    )
 
 # Only meshui's own scripts and styles; no inline script, no third-party origin.
 CONTENT_SECURITY_POLICY = {
@@ -174,10 +200,14 @@ CONTENT_SECURITY_POLICY = {
 # Local accounts are the default. Set MESHUI_OIDC_ENABLED=1 and the OIDC_* variables to
 # delegate login to an OpenID Connect provider; MESHUI_OIDC_ROLE_CLAIM maps a claim to a role.
 MESHUI_OIDC_ENABLED = env_bool("MESHUI_OIDC_ENABLED", False)
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+# The throttle comes first: it refuses a locked-out login before any backend checks it.
+AUTHENTICATION_BACKENDS = [
+    "policies.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 if MESHUI_OIDC_ENABLED:
     INSTALLED_APPS.append("mozilla_django_oidc")
-    AUTHENTICATION_BACKENDS.insert(0, "policies.oidc.RoleMappingOIDCBackend")
+    AUTHENTICATION_BACKENDS.insert(1, "policies.oidc.RoleMappingOIDCBackend")
     OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID")
     OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET")
     OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
@@ -191,6 +221,30 @@ MESHUI_OIDC_ROLE_CLAIM = env_str("MESHUI_OIDC_ROLE_CLAIM", "groups")
 MESHUI_OIDC_ROLE_MAP = dict(
     pair.split("=", 1) for pair in env_list("MESHUI_OIDC_ROLE_MAP") if "=" in pair
 )
+
+# A login ends after MESHUI_SESSION_IDLE_MINUTES without a request, and MESHUI_SESSION_MAX_HOURS
+# after it began however busy (policies/middleware.py); the cookie lasts no longer either.
+MESHUI_SESSION_IDLE_MINUTES = env_int("MESHUI_SESSION_IDLE_MINUTES", 30)
+MESHUI_SESSION_MAX_HOURS = env_int("MESHUI_SESSION_MAX_HOURS", 12)
+SESSION_COOKIE_AGE = MESHUI_SESSION_MAX_HOURS * 3600
+
+# Failed logins (django-axes, policies/login_throttle.py): after MESHUI_LOGIN_FAILURE_LIMIT
+# failures for one username or from one address, logins there wait MESHUI_LOGIN_COOLOFF_MINUTES
+# (0: until an admin runs `manage.py axes_reset_username NAME` or `axes_reset_ip ADDRESS`).
+MESHUI_LOGIN_FAILURE_LIMIT = env_int("MESHUI_LOGIN_FAILURE_LIMIT", 5)
+MESHUI_LOGIN_COOLOFF_MINUTES = env_int("MESHUI_LOGIN_COOLOFF_MINUTES", 15)
+AXES_FAILURE_LIMIT = MESHUI_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = (
+    timedelta(minutes=MESHUI_LOGIN_COOLOFF_MINUTES) if MESHUI_LOGIN_COOLOFF_MINUTES > 0 else None
+)
+AXES_LOCKOUT_PARAMETERS = "policies.login_throttle.lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "policies.login_throttle.client_address"
+AXES_LOCKOUT_CALLABLE = "policies.login_throttle.lockout_response"
+# A success leaves the counts alone: otherwise one working account would let its holder
+# reset their address's count between guesses at everyone else's.
+AXES_RESET_ON_SUCCESS = False
+# axes would log its version on every manage.py command; failures are still logged.
+AXES_VERBOSE = False
 
 # --- The cluster ----------------------------------------------------------------------------
 MESHUI_KUBECONFIG = env_str("MESHUI_KUBECONFIG")
@@ -252,5 +306,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("MESHUI_LOG_LEVEL", "INFO")},
-    "loggers": {"kubernetes": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+    "loggers": {
+        "kubernetes": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        # axes logs every login and clean-up at INFO; failures and lockouts are WARNINGs.
+        "axes": {"level": "WARNING"},
+    },
 }

@@ -1,4 +1,5 @@
-"""Stored posture snapshots, sync runs, the audit log, timed restores and exemptions.
+"""Stored posture snapshots, sync runs, the audit log, timed restores, exemptions, and the
+logins that must replace a one-time password.
 
 The cluster is the source of truth for policies; these tables hold what meshui *saw*
 (snapshots, for history and fast pages) and what meshui *did* (the audit log).
@@ -338,3 +339,19 @@ class Exemption(models.Model):
     class Meta:
         ordering = ["namespace", "workload", "-created_at"]
         indexes = [models.Index(fields=["namespace", "workload"])]
+
+
+class PasswordChangeRequired(models.Model):
+    """A login whose password someone else chose (createuser's one-time password).
+
+    Until the user picks their own, every page leads to the password change; changing it
+    deletes the row.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="password_change_required",
+    )
+    since = models.DateTimeField(auto_now_add=True)

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from policies.roles import Role
+from policies.services.accounts import password_change_require
 
 # Exit code for bad input, like argparse's own usage errors.
 USAGE_ERROR = 2
@@ -17,7 +18,7 @@ USAGE_ERROR = 2
 class Command(BaseCommand):
     help = (
         "Create a user with a role (admin, oncall or auditor) and print a random one-time "
-        "password. The user should change it after the first login (Password, top right)."
+        "password. meshui asks the user to change it at the first login."
     )
 
     def add_arguments(self, parser):
@@ -50,9 +51,10 @@ class Command(BaseCommand):
             user = user_model.objects.create_user(username, email=email, password=password)
             group, _ = Group.objects.get_or_create(name=role)
             user.groups.add(group)
+            password_change_require(user=user)
         self.stdout.write(f'Created "{username}" with the role {role}.')
         self.stdout.write(f"One-time password: {password}")
         self.stdout.write(
             "It is shown only this once. Hand it over safely; the user should change it "
-            "after logging in (Password, at the top right of every page)."
+            "after logging in, and meshui asks for a new one before showing any page."
         )
