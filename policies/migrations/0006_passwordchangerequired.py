@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
-        ('policies', '0004_syncrun_watch_resume'),
+        ('policies', '0005_auditentry_partial_unknown_outcomes'),
     ]
 
     operations = [
