@@ -225,7 +225,10 @@ class ServiceRecord(models.Model):
 
 
 class AuditEntry(models.Model):
-    """One attempted change, append-only. meshui offers no way to edit or delete one."""
+    """One attempted change, append-only. meshui offers no way to edit or delete one, and the
+    database refuses to (triggers, see policies/audit_integrity.py). So no deletion elsewhere
+    may write to an entry: its own links never SET_NULL or CASCADE, and links to it PROTECT it.
+    """
 
     class Outcome(models.TextChoices):
         APPLIED = "applied"
@@ -236,10 +239,16 @@ class AuditEntry(models.Model):
         ROLLED_BACK = "rolled_back"
 
     created_at = models.DateTimeField(db_index=True)
+    # Deleting an account leaves its entries as written (SET_NULL would rewrite each one):
+    # the id then names an account that is gone, and `username` still says who it was.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
     )
-    username = models.CharField(max_length=150)  # kept when the account is gone
+    username = models.CharField(max_length=150)
     role = models.CharField(max_length=16, blank=True)
     action = models.CharField(max_length=64)  # e.g. namespace_mode_set, policy_delete, restore
     target_kind = models.CharField(max_length=32, blank=True)

@@ -4,6 +4,7 @@ Entries are only ever created here. meshui has no view, form or service that edi
 one; the cluster is the source of truth for policies, the audit log for who tried what.
 """
 
+from datetime import datetime
 from enum import StrEnum
 
 from django.utils import timezone
@@ -63,8 +64,10 @@ def audit_entry_record(
     dry_run_result: str = "",
     error: str = "",
     restore_of: AuditEntry | None = None,
+    now: datetime | None = None,
 ) -> AuditEntry:
-    """Append one entry. `user` None means meshui itself (a timed restore)."""
+    """Append one entry, written at `now` (default: this moment). `user` None means meshui
+    itself (a timed restore)."""
     is_person = user is not None and getattr(user, "is_authenticated", False)
     role = user_role(user) if is_person else None
     if is_person:
@@ -72,7 +75,7 @@ def audit_entry_record(
     else:
         username = SYSTEM_USERNAME if user is None else ANONYMOUS_USERNAME
     return AuditEntry.objects.create(
-        created_at=timezone.now(),
+        created_at=now or timezone.now(),
         user=user if is_person else None,
         username=username,
         role=role.value if role else "",
