@@ -2,8 +2,12 @@
 
 Entries are only ever created here. meshui has no view, form or service that edits or deletes
 one; the cluster is the source of truth for policies, the audit log for who tried what.
+Every field is bounded before it is written: what a request sends cannot grow the log by
+megabytes, nor fail the write (PostgreSQL refuses over-long names and NUL characters).
 """
 
+import hashlib
+import json
 from datetime import datetime
 from enum import StrEnum
 
@@ -15,6 +19,19 @@ from policies.roles import user_role
 # The name recorded for changes meshui makes by itself (timed restores).
 SYSTEM_USERNAME = "meshui"
 ANONYMOUS_USERNAME = "anonymous"
+
+# The longest free text an entry keeps: room for any real reason (the forms take 1000
+# characters, a timed restore quotes its change's), the cluster's wordiest error, a dry run's
+# verdict. A longer text is cut and says how long it was.
+TEXT_LIMITS = {"reason": 4000, "error": 8000, "dry_run_result": 8000}
+# Names are cut to their columns.
+NAME_FIELDS = ("username", "role", "action", "target_kind", "target_namespace", "target_name")
+# A PeerAuthentication or DestinationRule is a few kilobytes as JSON; a larger object is kept
+# as its size and SHA-256 only (of its compact, key-sorted JSON, so a copy can be checked).
+OBJECT_LIMIT_BYTES = 64 * 1024
+OBJECT_OMITTED = "too large for the audit log"
+# PostgreSQL stores no NUL character, in text or in JSON.
+NUL, REPLACEMENT_CHARACTER = "\x00", "\ufffd"
 
 
 class AuditAction(StrEnum):
@@ -74,20 +91,61 @@ def audit_entry_record(
         username = user.get_username()
     else:
         username = SYSTEM_USERNAME if user is None else ANONYMOUS_USERNAME
+    texts = {
+        "username": username,
+        "role": role.value if role else "",
+        "action": str(action),
+        "target_kind": target_kind,
+        "target_namespace": target_namespace,
+        "target_name": target_name,
+        "reason": reason,
+        "dry_run_result": dry_run_result,
+        "error": error,
+    }
     return AuditEntry.objects.create(
         created_at=now or timezone.now(),
         user=user if is_person else None,
-        username=username,
-        role=role.value if role else "",
-        action=str(action),
-        target_kind=target_kind,
-        target_namespace=target_namespace,
-        target_name=target_name,
-        reason=reason,
-        object_sent=object_sent,
-        object_before=object_before,
-        dry_run_result=dry_run_result,
         outcome=outcome,
-        error=error,
         restore_of=restore_of,
+        object_sent=_object_within_limit(object_sent),
+        object_before=_object_within_limit(object_before),
+        **{name: _text_within_limit(name, text) for name, text in texts.items()},
     )
+
+
+def _text_within_limit(field: str, text: str) -> str:
+    text = text.replace(NUL, REPLACEMENT_CHARACTER)
+    if field in NAME_FIELDS:
+        return text[: AuditEntry._meta.get_field(field).max_length]
+    limit = TEXT_LIMITS[field]
+    if len(text) <= limit:
+        return text
+    note = f" … [cut: {len(text)} characters in all]"
+    return text[: limit - len(note)] + note
+
+
+def _without_nul(value):
+    if isinstance(value, str):
+        return value.replace(NUL, REPLACEMENT_CHARACTER)
+    if isinstance(value, dict):
+        return {_without_nul(str(key)): _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nul(item) for item in value]
+    return value
+
+
+def _object_within_limit(value: dict | list | None) -> dict | list | None:
+    """The object as the database will hold it (JSON's own types), or a marker if too large."""
+    if value is None:
+        return None
+    serialized = json.dumps(
+        _without_nul(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode()
+    if len(serialized) > OBJECT_LIMIT_BYTES:
+        return {
+            "omitted": OBJECT_OMITTED,
+            "bytes": len(serialized),
+            "limit_bytes": OBJECT_LIMIT_BYTES,
+            "sha256": hashlib.sha256(serialized).hexdigest(),
+        }
+    return json.loads(serialized)
