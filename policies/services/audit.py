@@ -8,9 +8,11 @@ megabytes, nor fail the write (PostgreSQL refuses over-long names and NUL charac
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from django.conf import settings
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from policies.models import AuditEntry
@@ -32,6 +34,8 @@ OBJECT_LIMIT_BYTES = 64 * 1024
 OBJECT_OMITTED = "too large for the audit log"
 # PostgreSQL stores no NUL character, in text or in JSON.
 NUL, REPLACEMENT_CHARACTER = "\x00", "\ufffd"
+# The window of MESHUI_AUDIT_DENIED_PER_MINUTE.
+REFUSALS_WINDOW = timedelta(minutes=1)
 
 
 class AuditAction(StrEnum):
@@ -44,6 +48,8 @@ class AuditAction(StrEnum):
     # Exemptions change no cluster object, but an auditor filters and reads them like changes.
     EXEMPTION_CREATE = "exemption_create"
     EXEMPTION_REVOKE = "exemption_revoke"
+    # Stands for a user's further refusals within a minute, which are not recorded.
+    REFUSALS_RATE_LIMITED = "refusals_rate_limited"
 
     @property
     def label(self) -> str:
@@ -56,6 +62,7 @@ class AuditAction(StrEnum):
             "rollback": "Rollback",
             "exemption_create": "Exemption recorded",
             "exemption_revoke": "Exemption revoked",
+            "refusals_rate_limited": "Refusals no longer recorded",
         }[self.value]
 
 
@@ -82,15 +89,33 @@ def audit_entry_record(
     error: str = "",
     restore_of: AuditEntry | None = None,
     now: datetime | None = None,
-) -> AuditEntry:
+) -> AuditEntry | None:
     """Append one entry, written at `now` (default: this moment). `user` None means meshui
-    itself (a timed restore)."""
+    itself (a timed restore).
+
+    A refusal past the user's MESHUI_AUDIT_DENIED_PER_MINUTE is recorded as one summary
+    entry, then not at all (None) until the minute has passed.
+    """
+    now = now or timezone.now()
     is_person = user is not None and getattr(user, "is_authenticated", False)
     role = user_role(user) if is_person else None
     if is_person:
         username = user.get_username()
     else:
         username = SYSTEM_USERNAME if user is None else ANONYMOUS_USERNAME
+    username = _text_within_limit("username", username)
+    if outcome == AuditEntry.Outcome.DENIED:
+        fate = _refusal_fate(username=username, now=now)
+        if fate is _RefusalFate.DROP:
+            return None
+        if fate is _RefusalFate.SUMMARISE:
+            action = AuditAction.REFUSALS_RATE_LIMITED
+            error = (
+                f"{username} was refused more than {settings.MESHUI_AUDIT_DENIED_PER_MINUTE} "
+                "times within a minute: meshui records no more of their refusals until "
+                f"{(now + REFUSALS_WINDOW).astimezone(UTC):%H:%M:%S} UTC, and goes on "
+                "refusing them."
+            )
     texts = {
         "username": username,
         "role": role.value if role else "",
@@ -103,7 +128,7 @@ def audit_entry_record(
         "error": error,
     }
     return AuditEntry.objects.create(
-        created_at=now or timezone.now(),
+        created_at=now,
         user=user if is_person else None,
         outcome=outcome,
         restore_of=restore_of,
@@ -111,6 +136,33 @@ def audit_entry_record(
         object_before=_object_within_limit(object_before),
         **{name: _text_within_limit(name, text) for name, text in texts.items()},
     )
+
+
+class _RefusalFate(StrEnum):
+    RECORD = "record"
+    SUMMARISE = "summarise"
+    DROP = "drop"
+
+
+def _refusal_fate(*, username: str, now: datetime) -> _RefusalFate:
+    """Counted in the database, so every web and worker process keeps one limit."""
+    limit = settings.MESHUI_AUDIT_DENIED_PER_MINUTE
+    if limit <= 0:
+        return _RefusalFate.RECORD
+    recent = AuditEntry.objects.filter(
+        username=username,
+        outcome=AuditEntry.Outcome.DENIED,
+        created_at__gt=now - REFUSALS_WINDOW,
+        created_at__lte=now,
+    ).aggregate(
+        refusals=Count("id"),
+        summaries=Count("id", filter=Q(action=AuditAction.REFUSALS_RATE_LIMITED)),
+    )
+    if recent["summaries"]:
+        return _RefusalFate.DROP
+    if recent["refusals"] >= limit:
+        return _RefusalFate.SUMMARISE
+    return _RefusalFate.RECORD
 
 
 def _text_within_limit(field: str, text: str) -> str:
