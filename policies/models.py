@@ -265,6 +265,10 @@ class AuditEntry(models.Model):
     restore_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="restores"
     )
+    # The hash chain (policies/audit_integrity.py): the entry before this one's entry_hash
+    # ("" for the first), and the SHA-256 of this entry's content with it.
+    previous_hash = models.CharField(max_length=64, blank=True, editable=False)
+    entry_hash = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -12,9 +12,11 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from policies.audit_integrity import audit_entry_hash
 from policies.models import AuditEntry
 from policies.roles import user_role
 
@@ -36,6 +38,9 @@ OBJECT_OMITTED = "too large for the audit log"
 NUL, REPLACEMENT_CHARACTER = "\x00", "\ufffd"
 # The window of MESHUI_AUDIT_DENIED_PER_MINUTE.
 REFUSALS_WINDOW = timedelta(minutes=1)
+# The PostgreSQL advisory lock that lets one writer at a time extend the hash chain: a pair
+# of keys ("mesh" in ASCII, 1), a key space apart from the namespace locks' single keys.
+CHAIN_LOCK_KEYS = (0x6D657368, 1)
 
 
 class AuditAction(StrEnum):
@@ -104,38 +109,63 @@ def audit_entry_record(
     else:
         username = SYSTEM_USERNAME if user is None else ANONYMOUS_USERNAME
     username = _text_within_limit("username", username)
-    if outcome == AuditEntry.Outcome.DENIED:
-        fate = _refusal_fate(username=username, now=now)
-        if fate is _RefusalFate.DROP:
-            return None
-        if fate is _RefusalFate.SUMMARISE:
-            action = AuditAction.REFUSALS_RATE_LIMITED
-            error = (
-                f"{username} was refused more than {settings.MESHUI_AUDIT_DENIED_PER_MINUTE} "
-                "times within a minute: meshui records no more of their refusals until "
-                f"{(now + REFUSALS_WINDOW).astimezone(UTC):%H:%M:%S} UTC, and goes on "
-                "refusing them."
-            )
-    texts = {
-        "username": username,
-        "role": role.value if role else "",
-        "action": str(action),
-        "target_kind": target_kind,
-        "target_namespace": target_namespace,
-        "target_name": target_name,
-        "reason": reason,
-        "dry_run_result": dry_run_result,
-        "error": error,
-    }
-    return AuditEntry.objects.create(
-        created_at=now,
-        user=user if is_person else None,
-        outcome=outcome,
-        restore_of=restore_of,
-        object_sent=_object_within_limit(object_sent),
-        object_before=_object_within_limit(object_before),
-        **{name: _text_within_limit(name, text) for name, text in texts.items()},
-    )
+    with transaction.atomic():
+        # Held to the end of the transaction: the refusal count and the chain's head stay
+        # what they are until this entry is in.
+        _chain_lock()
+        if outcome == AuditEntry.Outcome.DENIED:
+            fate = _refusal_fate(username=username, now=now)
+            if fate is _RefusalFate.DROP:
+                return None
+            if fate is _RefusalFate.SUMMARISE:
+                action = AuditAction.REFUSALS_RATE_LIMITED
+                error = (
+                    f"{username} was refused more than "
+                    f"{settings.MESHUI_AUDIT_DENIED_PER_MINUTE} times within a minute: meshui "
+                    "records no more of their refusals until "
+                    f"{(now + REFUSALS_WINDOW).astimezone(UTC):%H:%M:%S} UTC, and goes on "
+                    "refusing them."
+                )
+        texts = {
+            "username": username,
+            "role": role.value if role else "",
+            "action": str(action),
+            "target_kind": target_kind,
+            "target_namespace": target_namespace,
+            "target_name": target_name,
+            "reason": reason,
+            "dry_run_result": dry_run_result,
+            "error": error,
+        }
+        content = {
+            "created_at": now,
+            "user_id": user.pk if is_person else None,
+            "outcome": outcome,
+            "restore_of_id": restore_of.pk if restore_of else None,
+            "object_sent": _object_within_limit(object_sent),
+            "object_before": _object_within_limit(object_before),
+            **{name: _text_within_limit(name, text) for name, text in texts.items()},
+        }
+        head = AuditEntry.objects.order_by("-id").values_list("entry_hash", flat=True).first()
+        previous_hash = head or ""
+        return AuditEntry.objects.create(
+            **content,
+            previous_hash=previous_hash,
+            entry_hash=audit_entry_hash(content, previous_hash),
+        )
+
+
+def _chain_lock() -> None:
+    """One writer at a time from here to the end of the transaction, across processes, so
+    two entries never name the same entry before them (a fork of the chain)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", CHAIN_LOCK_KEYS)
+        else:
+            # SQLite has one writer at a time, but hands out the write lock at the first
+            # write: taken at the insert, after reading the head, a second writer would
+            # fail with "database is locked". A write that matches no row takes it now.
+            cursor.execute("UPDATE policies_auditentry SET id = id WHERE 0")
 
 
 class _RefusalFate(StrEnum):
