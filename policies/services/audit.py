@@ -119,13 +119,7 @@ def audit_entry_record(
                 return None
             if fate is _RefusalFate.SUMMARISE:
                 action = AuditAction.REFUSALS_RATE_LIMITED
-                error = (
-                    f"{username} was refused more than "
-                    f"{settings.MESHUI_AUDIT_DENIED_PER_MINUTE} times within a minute: meshui "
-                    "records no more of their refusals until "
-                    f"{(now + REFUSALS_WINDOW).astimezone(UTC):%H:%M:%S} UTC, and goes on "
-                    "refusing them."
-                )
+                error = _refusals_rate_limited_error(username=username, now=now)
         texts = {
             "username": username,
             "role": role.value if role else "",
@@ -137,22 +131,27 @@ def audit_entry_record(
             "dry_run_result": dry_run_result,
             "error": error,
         }
-        content = {
-            "created_at": now,
-            "user_id": user.pk if is_person else None,
-            "outcome": outcome,
-            "restore_of_id": restore_of.pk if restore_of else None,
-            "object_sent": _object_within_limit(object_sent),
-            "object_before": _object_within_limit(object_before),
-            **{name: _text_within_limit(name, text) for name, text in texts.items()},
-        }
-        head = AuditEntry.objects.order_by("-id").values_list("entry_hash", flat=True).first()
-        previous_hash = head or ""
-        return AuditEntry.objects.create(
-            **content,
-            previous_hash=previous_hash,
-            entry_hash=audit_entry_hash(content, previous_hash),
+        return _chain_append(
+            {
+                "created_at": now,
+                "user_id": user.pk if is_person else None,
+                "outcome": outcome,
+                "restore_of_id": restore_of.pk if restore_of else None,
+                "object_sent": _object_within_limit(object_sent),
+                "object_before": _object_within_limit(object_before),
+                **{name: _text_within_limit(name, text) for name, text in texts.items()},
+            }
         )
+
+
+def _chain_append(content: dict) -> AuditEntry:
+    """Insert the entry linked to the newest one; the caller holds the chain's lock."""
+    previous_hash = (
+        AuditEntry.objects.order_by("-id").values_list("entry_hash", flat=True).first() or ""
+    )
+    return AuditEntry.objects.create(
+        **content, previous_hash=previous_hash, entry_hash=audit_entry_hash(content, previous_hash)
+    )
 
 
 def _chain_lock() -> None:
@@ -193,6 +192,14 @@ def _refusal_fate(*, username: str, now: datetime) -> _RefusalFate:
     if recent["refusals"] >= limit:
         return _RefusalFate.SUMMARISE
     return _RefusalFate.RECORD
+
+
+def _refusals_rate_limited_error(*, username: str, now: datetime) -> str:
+    return (
+        f"{username} was refused more than {settings.MESHUI_AUDIT_DENIED_PER_MINUTE} times "
+        "within a minute: meshui records no more of their refusals until "
+        f"{(now + REFUSALS_WINDOW).astimezone(UTC):%H:%M:%S} UTC, and goes on refusing them."
+    )
 
 
 def _text_within_limit(field: str, text: str) -> str:
