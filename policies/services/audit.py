@@ -24,10 +24,11 @@ from policies.roles import user_role
 SYSTEM_USERNAME = "meshui"
 ANONYMOUS_USERNAME = "anonymous"
 
-# The longest free text an entry keeps: room for any real reason (the forms take 1000
-# characters, a timed restore quotes its change's), the cluster's wordiest error, a dry run's
-# verdict. A longer text is cut and says how long it was.
-TEXT_LIMITS = {"reason": 4000, "error": 8000, "dry_run_result": 8000}
+# The longest free text an entry keeps: room for any real reason (the change forms take 1000
+# characters and a timed restore quotes its change's; an exemption's is its 4000-character
+# justification with owner and expiry), the cluster's wordiest error, a dry run's verdict. A
+# longer text is cut and says how long it was.
+TEXT_LIMITS = {"reason": 5000, "error": 8000, "dry_run_result": 8000}
 # Names are cut to their columns.
 NAME_FIELDS = ("username", "role", "action", "target_kind", "target_namespace", "target_name")
 # A PeerAuthentication or DestinationRule is a few kilobytes as JSON; a larger object is kept

@@ -5,11 +5,14 @@ characters; SQLite would store anything)."""
 
 import hashlib
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from policies.models import AuditEntry
 from policies.services.audit import AuditAction
+from policies.services.exemptions import exemption_create
 from tests.factories import audit_entry
 
 TWO_MEGABYTES = "x" * 2_000_000
@@ -21,9 +24,23 @@ def stored(entry: AuditEntry) -> AuditEntry:
 
 def test_a_two_megabyte_reason_is_cut_and_says_how_long_it_was(db):
     entry = stored(audit_entry(None, reason=TWO_MEGABYTES))
-    assert len(entry.reason) <= 4000
+    assert len(entry.reason) <= 5000
     assert entry.reason.startswith("xxxx")
     assert entry.reason.endswith("[cut: 2000000 characters in all]")
+
+
+def test_the_longest_reasons_the_forms_accept_are_kept_whole(users):
+    justification = "j" * 4000  # the exemption form's limit; the change forms take 1000
+    now = timezone.now()
+    exemption_create(
+        user=users["admin"],
+        namespace="legacy",
+        owner="o" * 150,
+        justification=justification,
+        expires_at=now + timedelta(days=30),
+        now=now,
+    )
+    assert AuditEntry.objects.get().reason.endswith(justification)
 
 
 @pytest.mark.parametrize("field", ["error", "dry_run_result"])
@@ -118,7 +135,7 @@ def test_a_roleless_users_hostile_post_is_refused_and_audited_never_a_server_err
     [refused] = AuditEntry.objects.all()
     assert (refused.outcome, refused.username) == ("denied", "nobody")
     sent = json.dumps(refused.object_sent)
-    assert len(refused.reason) <= 4000 and len(sent) <= 64 * 1024
+    assert len(refused.reason) <= 5000 and len(sent) <= 64 * 1024
     assert "\x00" not in refused.reason + sent and "\\u0000" not in sent
     assert len(refused.target_namespace) <= 63 and len(refused.target_name) <= 253
 
@@ -136,8 +153,8 @@ def test_an_over_long_reason_is_a_form_error_for_those_who_may_change(client, ku
 
 def test_an_over_long_reason_from_a_roleless_user_is_cut_in_the_refusal(client, kube, users):
     client.force_login(users["norole"])
-    client.post("/namespaces/shop/mode/", {"mode": "STRICT", "reason": "r" * 5000})
+    client.post("/namespaces/shop/mode/", {"mode": "STRICT", "reason": "r" * 6000})
     refused = AuditEntry.objects.get()
     assert refused.reason.startswith("r" * 1000)
-    assert refused.reason.endswith("[cut: 5000 characters in all]")
+    assert refused.reason.endswith("[cut: 6000 characters in all]")
     assert AuditAction(refused.action) == AuditAction.NAMESPACE_MODE_SET
