@@ -196,6 +196,10 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# Refused attempts (403s) the audit log records per user and minute; past it one summary
+# entry, then none until the minute has passed, so a script cannot flood the log. 0: no limit.
+MESHUI_AUDIT_DENIED_PER_MINUTE = env_int("MESHUI_AUDIT_DENIED_PER_MINUTE", 30)
+
 # --- Logins ---------------------------------------------------------------------------------
 # Local accounts are the default. Set MESHUI_OIDC_ENABLED=1 and the OIDC_* variables to
 # delegate login to an OpenID Connect provider; MESHUI_OIDC_ROLE_CLAIM maps a claim to a role.

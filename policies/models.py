@@ -239,6 +239,8 @@ class AuditAction(StrEnum):
     # Exemptions change no cluster object, but an auditor filters and reads them like changes.
     EXEMPTION_CREATE = "exemption_create"
     EXEMPTION_REVOKE = "exemption_revoke"
+    # Stands for a user's further refusals within a minute, which are not recorded.
+    REFUSALS_RATE_LIMITED = "refusals_rate_limited"
 
     @property
     def label(self) -> str:
@@ -251,11 +253,15 @@ class AuditAction(StrEnum):
             "rollback": "Rollback",
             "exemption_create": "Exemption recorded",
             "exemption_revoke": "Exemption revoked",
+            "refusals_rate_limited": "Refusals no longer recorded",
         }[self.value]
 
 
 class AuditEntry(models.Model):
-    """One attempted change, append-only. meshui offers no way to edit or delete one."""
+    """One attempted change, append-only. meshui offers no way to edit or delete one, and the
+    database refuses to (triggers, see policies/audit_integrity.py). So no deletion elsewhere
+    may write to an entry: its own links never SET_NULL or CASCADE, and links to it PROTECT it.
+    """
 
     class Outcome(models.TextChoices):
         APPLIED = "applied"
@@ -271,10 +277,16 @@ class AuditEntry(models.Model):
         UNKNOWN = "unknown"
 
     created_at = models.DateTimeField(db_index=True)
+    # Deleting an account leaves its entries as written (SET_NULL would rewrite each one):
+    # the id then names an account that is gone, and `username` still says who it was.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
     )
-    username = models.CharField(max_length=150)  # kept when the account is gone
+    username = models.CharField(max_length=150)
     role = models.CharField(max_length=16, blank=True)
     action = models.CharField(max_length=64)  # e.g. namespace_mode_set, policy_delete, restore
     target_kind = models.CharField(max_length=32, blank=True)
@@ -291,6 +303,10 @@ class AuditEntry(models.Model):
     restore_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="restores"
     )
+    # The hash chain (policies/audit_integrity.py): the entry before this one's entry_hash
+    # ("" for the first), and the SHA-256 of this entry's content with it.
+    previous_hash = models.CharField(max_length=64, blank=True, editable=False)
+    entry_hash = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]

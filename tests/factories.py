@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from policies.models import (
     SEVERITY_RANK,
+    AuditEntry,
     FindingRecord,
     NamespacePosture,
     PolicyRecord,
@@ -39,6 +40,7 @@ from policies.models import (
     SyncRun,
     WorkloadPosture,
 )
+from policies.services.audit import AuditAction, audit_entry_record
 
 DEFAULT_PASSWORD = "correct-horse-battery-staple"
 CREATED = "2024-01-01T00:00:00Z"
@@ -557,3 +559,17 @@ def user_with_role(role: str | None, *, username: str = "", password: str = DEFA
     if role:
         user.groups.add(Group.objects.get_or_create(name=role)[0])
     return user
+
+
+def audit_entry(user, **fields) -> AuditEntry:
+    """One entry through meshui's only writer (an applied toggle of shop unless told);
+    `user` None is meshui itself."""
+    defaults = {
+        "action": AuditAction.NAMESPACE_MODE_SET,
+        "outcome": AuditEntry.Outcome.APPLIED,
+        "target_kind": "PeerAuthentication",
+        "target_namespace": "shop",
+        "target_name": "default",
+        "reason": "INC-1",
+    }
+    return audit_entry_record(user=user, **{**defaults, **fields})

@@ -28,6 +28,23 @@ DURATION_CHOICES = (
     ("1440", "24 hours"),
 )
 
+# A reason says why in a sentence or two and names a ticket; the audit log keeps it whole.
+REASON_MAX_LENGTH = 1000
+REASON_TOO_LONG = (
+    "Keep the reason to %(limit_value)d characters (this one has %(show_value)d); "
+    "link a ticket for the details."
+)
+
+
+def _reason_field(**kwargs) -> forms.CharField:
+    return forms.CharField(
+        max_length=REASON_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"max_length": REASON_TOO_LONG},
+        **kwargs,
+    )
+
+
 # Where the API server's (and the CRD's) field paths land on our forms.
 FIELD_FOR_PATH = (
     ("metadata.name", "name"),
@@ -123,9 +140,7 @@ def parse_port_modes(text: str) -> dict[str, str]:
 class ConfirmFields(forms.Form):
     """The two steps of every change: preview (dry run) first, then confirm."""
 
-    reason = forms.CharField(
-        required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
-    )
+    reason = _reason_field(required=False)
     confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
     force = forms.BooleanField(
         required=False,
@@ -140,10 +155,8 @@ class NamespaceModeForm(ConfirmFields):
     field_order = ["mode", "duration_minutes", "reason"]
 
     mode = _mode_field(TOGGLE_MODES)
-    reason = forms.CharField(
-        max_length=1000,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Required: why the namespace changes mode (an incident, a ticket).",
+    reason = _reason_field(
+        help_text="Required: why the namespace changes mode (an incident, a ticket)."
     )
     duration_minutes = forms.TypedChoiceField(
         choices=DURATION_CHOICES,

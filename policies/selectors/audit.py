@@ -1,11 +1,14 @@
-"""Reads of the audit log: the filtered list, CSV rows, a namespace's recent changes."""
+"""Reads of the audit log: the filtered list, CSV rows, a namespace's recent changes, and
+the check of its hash chain."""
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from policies.audit_integrity import HASHED_FIELDS, audit_entry_hash
 from policies.exports import AUDIT_COLUMNS, iso, spreadsheet_safe
 from policies.models import AuditAction, AuditEntry, TimedRestore
 
@@ -168,3 +171,48 @@ def half_done_change_open(*, entry: AuditEntry) -> bool:
             outcome__in=(AuditEntry.Outcome.APPLIED, AuditEntry.Outcome.ROLLED_BACK)
         ).exists()
     )
+
+
+@dataclass(frozen=True)
+class AuditChainCheck:
+    """What a walk of the hash chain found: `problem` is "" when the chain is intact."""
+
+    entries: int
+    newest_id: int | None = None
+    newest_hash: str = ""
+    problem: str = ""
+
+
+def audit_chain_check(*, anchor: str = "") -> AuditChainCheck:
+    """Walk the chain in id order; stop at the first entry whose content or link is wrong.
+
+    `anchor` is an entry hash kept outside meshui (verify_audit prints the newest): a chain
+    without it lost its end, which the links alone cannot show.
+    """
+    previous_hash, previous_id, count, anchor_found = "", None, 0, not anchor
+    rows = AuditEntry.objects.order_by("id").values(
+        "id", "previous_hash", "entry_hash", *HASHED_FIELDS
+    )
+    for row in rows.iterator(chunk_size=2000):
+        if row["previous_hash"] != previous_hash:
+            follows = f"entry #{previous_id}" if previous_id else "the start of the log"
+            return AuditChainCheck(
+                entries=count,
+                problem=f"audit log broken at entry #{row['id']}: it does not follow "
+                f"{follows} (an entry was removed, inserted or rewritten before it)",
+            )
+        if audit_entry_hash(row, previous_hash) != row["entry_hash"]:
+            return AuditChainCheck(
+                entries=count,
+                problem=f"audit log broken at entry #{row['id']}: its content no longer "
+                "matches its hash (edited after it was written)",
+            )
+        previous_hash, previous_id, count = row["entry_hash"], row["id"], count + 1
+        anchor_found = anchor_found or previous_hash == anchor
+    if not anchor_found:
+        return AuditChainCheck(
+            entries=count,
+            problem=f"audit log broken: no entry has the hash {anchor} any more "
+            "(the entries from that one on were removed)",
+        )
+    return AuditChainCheck(entries=count, newest_id=previous_id, newest_hash=previous_hash)

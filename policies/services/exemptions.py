@@ -12,9 +12,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from policies.models import AuditEntry, Exemption
-from policies.roles import can_manage_exemptions, user_role
+from policies.roles import can_manage_exemptions
 from policies.selectors.reports import FindingRow, exemptions_at, snapshot_at
-from policies.services.audit import AuditAction
+from policies.services.audit import AuditAction, audit_entry_record
 
 # Exemptions are meant to be revisited: a year is the longest one may run before renewal.
 EXEMPTION_LONGEST = timedelta(days=366)
@@ -33,13 +33,10 @@ def exemption_findings(now: datetime) -> list[FindingRow]:
 def audit_exemption(
     *, user, action: AuditAction, exemption: Exemption, outcome: str, now: datetime
 ):
-    role = user_role(user)
-    return AuditEntry.objects.create(
-        created_at=now,
-        user=user if getattr(user, "is_authenticated", False) else None,
-        username=user.get_username() if getattr(user, "is_authenticated", False) else "",
-        role=role.value if role else "",
+    return audit_entry_record(
+        user=user,
         action=action,
+        outcome=outcome,
         target_kind="Workload" if exemption.workload else "Namespace",
         target_namespace=exemption.namespace,
         target_name=exemption.workload or exemption.namespace,
@@ -47,7 +44,7 @@ def audit_exemption(
             f"owner {exemption.owner}; expires {exemption.expires_at:%Y-%m-%d %H:%M} UTC; "
             f"{exemption.justification}"
         ),
-        outcome=outcome,
+        now=now,
     )
 
 

@@ -9,20 +9,9 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from policies.models import AuditEntry, TimedRestore
-from policies.services.audit import AuditAction, audit_entry_record
+from policies.services.audit import AuditAction
+from tests.factories import audit_entry as entry
 from tests.factories import snapshot_with, user_with_role
-
-
-def entry(user, **fields):
-    defaults = {
-        "action": AuditAction.NAMESPACE_MODE_SET,
-        "outcome": AuditEntry.Outcome.APPLIED,
-        "target_kind": "PeerAuthentication",
-        "target_namespace": "shop",
-        "target_name": "default",
-        "reason": "INC-1",
-    }
-    return audit_entry_record(user=user, **{**defaults, **fields})
 
 
 @pytest.fixture
@@ -52,8 +41,7 @@ def test_audit_page_filters_by_user_namespace_action_and_date(client, people):
         action=AuditAction.POLICY_DELETE,
         reason="alice in pay",
     )
-    old = entry(people["alice"], reason="last month")
-    AuditEntry.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=40))
+    entry(people["alice"], reason="last month", now=timezone.now() - timedelta(days=40))
     client.force_login(people["aud"])
 
     page = client.get("/audit/?user=olga").content.decode()
@@ -96,9 +84,8 @@ def test_csv_export_has_stable_columns_and_defuses_formulas(client, people):
 
 
 def test_csv_export_times_match_the_report_export_rfc3339_utc_seconds(client, people):
-    recorded = entry(people["olga"])
     written = datetime(2026, 10, 20, 10, 0, 7, 654321, tzinfo=UTC)
-    AuditEntry.objects.filter(pk=recorded.pk).update(created_at=written)
+    recorded = entry(people["olga"], now=written)
     snapshot_with(namespaces=["shop"], taken_at=datetime(2026, 10, 1, tzinfo=UTC))
     client.force_login(people["aud"])
 

@@ -9,7 +9,8 @@ from policies.services.changes.plans import ChangePlan
 Outcome = AuditEntry.Outcome
 
 
-def change_audit(user, plan: ChangePlan, outcome: str, **kwargs) -> AuditEntry:
+def change_audit(user, plan: ChangePlan, outcome: str, **kwargs) -> AuditEntry | None:
+    """Record one attempt at `plan` (None: a refusal past the per-minute limit, not recorded)."""
     dry_run = kwargs.pop("dry_run", False)
     if dry_run and "dry_run_result" not in kwargs and outcome == Outcome.DENIED:
         kwargs["dry_run_result"] = "preview denied"
