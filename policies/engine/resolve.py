@@ -14,7 +14,6 @@ are computed once per (namespace, candidate set), which keeps 150,000 workloads 
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterable
 from dataclasses import fields as dataclass_fields
 from operator import attrgetter
@@ -180,18 +179,15 @@ class _WorkloadResult:
 def evaluate(
     objects: Iterable[dict[str, Any]], root_namespace: str = DEFAULT_ROOT_NAMESPACE
 ) -> Posture:
-    """Compute the mesh's posture from raw API dicts (any order) as Istio would enforce it."""
-    # The engine allocates hundreds of thousands of small acyclic objects next to a large
-    # live input; the cyclic collector would rescan that input again and again for nothing
-    # (a third of the run time at 150,000 workloads). Pause it, and restore it as it was.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        inputs = parse_objects(objects, root_namespace)
-        return resolve(inputs, root_namespace)
-    finally:
-        if collecting:
-            gc.enable()
+    """Compute the mesh's posture from raw API dicts (any order) as Istio would enforce it.
+
+    The engine allocates hundreds of thousands of small acyclic objects next to a large live
+    input, which the cyclic garbage collector rescans for nothing (a third of the run time at
+    150,000 workloads). The engine leaves that process-wide switch to its callers: a caller
+    evaluating a large mesh runs it inside `policies.gc_pause.gc_paused()`.
+    """
+    inputs = parse_objects(objects, root_namespace)
+    return resolve(inputs, root_namespace)
 
 
 def resolve(inputs: Inputs, root_namespace: str) -> Posture:
@@ -314,7 +310,13 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
         for workload in group:
             result = shared or _workload_result(resolution, workload, mesh_step)
             labels = workload.labels
-            # _InjectionFacts.injects and .ambient, inlined: two calls per workload saved.
+            # Sidecar and ambient, written inline (two calls per workload saved). A workload
+            # has a sidecar when its pods already run istio-proxy, or when the injector adds
+            # one: in a namespace that injects by default (istio-injection=enabled, or an
+            # istio.io/rev label without istio-injection) unless the pod label or annotation
+            # sidecar.istio.io/inject says "false"; elsewhere only when the pod label (the
+            # injector's object selector reads the label, not the annotation) says "true"
+            # and the namespace is not istio-injection=disabled.
             if workload.has_proxy:
                 sidecar = True
             elif injects_by_default:
@@ -324,6 +326,9 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
                 )
             else:
                 sidecar = opt_in_allowed and labels.get("sidecar.istio.io/inject") == "true"
+            # ztunnel enrols a workload by the namespace's or the pod's
+            # istio.io/dataplane-mode label (the pod's "none" opts out), but never a pod with
+            # a sidecar.
             if sidecar:
                 ambient = False
             else:
@@ -628,40 +633,6 @@ class _InjectionFacts:
         )
         self.opt_in_allowed = injection != "disabled"
         self.namespace_ambient = labels.get("istio.io/dataplane-mode") == "ambient"
-
-    def injects(self, workload: WorkloadInput) -> bool:
-        """Whether the injector adds a sidecar to this workload's pods (see has_sidecar)."""
-        if self.injects_by_default:
-            return not _opted_out(workload)
-        # The injector's object selector reads the pod label (not the annotation) to opt in.
-        return self.opt_in_allowed and workload.labels.get("sidecar.istio.io/inject") == "true"
-
-    def ambient(self, workload: WorkloadInput) -> bool:
-        """Whether ztunnel enrols the workload (see is_ambient)."""
-        pod_mode = workload.labels.get("istio.io/dataplane-mode")
-        if pod_mode is None:
-            return self.namespace_ambient
-        return pod_mode == "ambient" or (pod_mode != "none" and self.namespace_ambient)
-
-
-def _opted_out(workload: WorkloadInput) -> bool:
-    return (
-        workload.labels.get("sidecar.istio.io/inject") == "false"
-        or workload.inject_annotation == "false"
-    )
-
-
-def has_sidecar(workload: WorkloadInput, namespace: NamespaceInput) -> bool:
-    """Whether the workload runs (or will be injected with) an istio-proxy sidecar."""
-    return workload.has_proxy or _InjectionFacts(namespace).injects(workload)
-
-
-def is_ambient(workload: WorkloadInput, namespace: NamespaceInput) -> bool:
-    """Whether ztunnel enrols the workload (namespace or pod label, unless the pod opts out).
-
-    A pod with a sidecar is never captured by ambient; the caller checks that first.
-    """
-    return _InjectionFacts(namespace).ambient(workload)
 
 
 class _ServicePorts:

@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from policies.engine import Posture, Severity, evaluate, posture_as_json
 from policies.exports import spreadsheet_safe
+from policies.gc_pause import gc_paused
 from policies.manifests import ManifestError, read_manifests
 
 EXIT_FINDINGS = 1
@@ -109,7 +110,8 @@ class Command(BaseCommand):
             or getattr(settings, "MESHUI_ROOT_NAMESPACE", "")
             or "istio-system"
         )
-        posture = evaluate(source.objects, root_namespace=root_namespace)
+        with gc_paused():
+            posture = evaluate(source.objects, root_namespace=root_namespace)
         output_format = options["format"]
         if output_format == "json":
             self.stdout.write(json.dumps(posture_as_json(posture), indent=2))
