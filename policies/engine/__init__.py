@@ -5,6 +5,7 @@ posture = evaluate(objects, root_namespace="istio-system")
 document = posture_as_json(posture)
 """
 
+from policies.engine.labels import selector_matches
 from policies.engine.model import (
     Finding,
     Level,
@@ -50,4 +51,5 @@ __all__ = [
     "WorkloadPosture",
     "evaluate",
     "posture_as_json",
+    "selector_matches",
 ]

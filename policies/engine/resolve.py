@@ -512,6 +512,7 @@ def _workload_result(
             filed = by_value.get(labels.get(key))
             if filed:
                 for policy in filed:
+                    # selector_matches(policy.selector, labels), inlined: once per workload.
                     if policy.selector.items() <= labels.items():
                         candidates.append(policy)
     if not candidates:

@@ -16,6 +16,7 @@ from django.db.models import Case, Count, F, FloatField, QuerySet, Value, When
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from policies.engine import selector_matches
 from policies.models import (
     Exemption,
     FindingRecord,
@@ -289,10 +290,6 @@ class WorkloadDetail:
     exemption: Exemption | None  # the workload's own or its namespace's, in force now
 
 
-def _selects(selector: dict, labels: dict) -> bool:
-    return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
-
-
 def _port_rows(workload: WorkloadPosture) -> list[PortRow]:
     """Every port worth showing (the ones the winning policy names and the container ports)."""
     port_reasons = (workload.reason or {}).get("ports") or {}
@@ -343,7 +340,8 @@ def workload_detail_read(*, namespace: str, kind: str, name: str) -> WorkloadDet
     services = [
         service
         for service in ServiceRecord.objects.filter(snapshot=snapshot, namespace=namespace)
-        if _selects(service.selector, workload.labels or {})
+        # A Service without a selector selects no pods (its endpoints are managed elsewhere).
+        if service.selector and selector_matches(service.selector, workload.labels or {})
     ]
     findings = list(
         FindingRecord.objects.filter(snapshot=snapshot, namespace=namespace, name=name).order_by(
