@@ -37,8 +37,8 @@ def configure_database() -> None:
 
 
 def build_snapshot(*, taken_at: datetime, namespaces: int, workloads: int, shift: int = 0):
+    from policies.engine import SEVERITY_RANK
     from policies.models import (
-        SEVERITY_RANK,
         FindingRecord,
         NamespacePosture,
         Snapshot,

@@ -6,23 +6,26 @@ Rows carry their snapshot id first in every index so a page's filter, sort and p
 is one indexed query whatever the mesh size.
 """
 
+from enum import StrEnum
+
 from django.conf import settings
 from django.db import models
 
-
-class Mode(models.TextChoices):
-    STRICT = "STRICT"
-    PERMISSIVE = "PERMISSIVE"
-    DISABLE = "DISABLE"
+from policies.engine import Level, Mode, PolicyScope, PolicyStatus, Severity
 
 
-class Severity(models.TextChoices):
-    ERROR = "error"
-    WARNING = "warning"
-    INFO = "info"
+def engine_choices(*values: StrEnum) -> list[tuple[str, str]]:
+    """Field choices from the engine's values, labelled as TextChoices labels its members."""
+    return [(value.value, value.name.replace("_", " ").title()) for value in values]
 
 
-SEVERITY_RANK = {Severity.ERROR: 3, Severity.WARNING: 2, Severity.INFO: 1}
+# The engine's vocabulary is the one vocabulary: rows store its values, never their own.
+EFFECTIVE_MODE_CHOICES = engine_choices(Mode.STRICT, Mode.PERMISSIVE, Mode.DISABLE)
+SEVERITY_CHOICES = engine_choices(*Severity)
+NAMESPACE_SOURCE_CHOICES = engine_choices(Level.NAMESPACE, Level.MESH, Level.DEFAULT)
+WORKLOAD_SOURCE_CHOICES = engine_choices(Level.WORKLOAD, Level.NAMESPACE, Level.MESH, Level.DEFAULT)
+POLICY_SCOPE_CHOICES = engine_choices(*PolicyScope)
+POLICY_STATUS_CHOICES = engine_choices(*PolicyStatus)
 
 
 class SyncRun(models.Model):
@@ -75,7 +78,7 @@ class Snapshot(models.Model):
         default=dict
     )  # {"PeerAuthentication": "security.istio.io/v1", ...}
     root_namespace = models.CharField(max_length=63, default="istio-system")
-    mesh_mode = models.CharField(max_length=16, choices=Mode.choices)
+    mesh_mode = models.CharField(max_length=16, choices=EFFECTIVE_MODE_CHOICES)
     mesh_policy = models.CharField(max_length=317, blank=True)  # "ns/name", "" = built-in default
     mesh_reason = models.JSONField(default=dict)
     # Aggregates so the overview is a single-row read.
@@ -101,8 +104,8 @@ class Snapshot(models.Model):
 class NamespacePosture(models.Model):
     snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="namespaces")
     name = models.CharField(max_length=63)
-    mode = models.CharField(max_length=16, choices=Mode.choices)
-    source = models.CharField(max_length=16)  # namespace, mesh, default
+    mode = models.CharField(max_length=16, choices=EFFECTIVE_MODE_CHOICES)
+    source = models.CharField(max_length=16, choices=NAMESPACE_SOURCE_CHOICES)
     policy = models.CharField(max_length=317, blank=True)
     reason = models.JSONField(default=dict)
     labels = models.JSONField(default=dict)
@@ -135,8 +138,8 @@ class WorkloadPosture(models.Model):
     namespace = models.CharField(max_length=63)
     name = models.CharField(max_length=253)
     kind = models.CharField(max_length=32)
-    mode = models.CharField(max_length=16, choices=Mode.choices)
-    source = models.CharField(max_length=16)  # workload, namespace, mesh, default
+    mode = models.CharField(max_length=16, choices=EFFECTIVE_MODE_CHOICES)
+    source = models.CharField(max_length=16, choices=WORKLOAD_SOURCE_CHOICES)
     policy = models.CharField(max_length=317, blank=True)
     ports = models.JSONField(default=dict)  # {"8080": "PERMISSIVE"}: only ports the winner names
     has_port_exceptions = models.BooleanField(default=False)
@@ -158,7 +161,7 @@ class WorkloadPosture(models.Model):
 class FindingRecord(models.Model):
     snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="findings")
     code = models.CharField(max_length=64)
-    severity = models.CharField(max_length=16, choices=Severity.choices)
+    severity = models.CharField(max_length=16, choices=SEVERITY_CHOICES)
     severity_rank = (
         models.PositiveSmallIntegerField()
     )  # error 3, warning 2, info 1: sorts worst first
@@ -187,14 +190,14 @@ class PolicyRecord(models.Model):
     kind = models.CharField(max_length=32, choices=Kind.choices)
     namespace = models.CharField(max_length=63)
     name = models.CharField(max_length=253)
-    scope = models.CharField(max_length=16, blank=True)  # mesh, namespace, workload, ignored
+    scope = models.CharField(max_length=16, blank=True, choices=POLICY_SCOPE_CHOICES)
     mode = models.CharField(
         max_length=16, blank=True
     )  # PA: declared mode incl. UNSET; DR: tls mode
     selector = models.JSONField(default=dict)
     port_modes = models.JSONField(default=dict)
     host = models.CharField(max_length=253, blank=True)
-    status = models.CharField(max_length=16, blank=True)  # effective, ignored, shadowed
+    status = models.CharField(max_length=16, blank=True, choices=POLICY_STATUS_CHOICES)
     status_reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(null=True, blank=True)
     resource_version = models.CharField(max_length=64, blank=True)

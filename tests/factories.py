@@ -29,8 +29,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
+from policies.engine import SEVERITY_RANK
 from policies.models import (
-    SEVERITY_RANK,
     FindingRecord,
     NamespacePosture,
     PolicyRecord,

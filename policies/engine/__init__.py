@@ -7,6 +7,7 @@ document = posture_as_json(posture)
 
 from policies.engine.labels import selector_matches
 from policies.engine.model import (
+    SEVERITY_RANK,
     Finding,
     Level,
     LevelStep,
@@ -16,7 +17,9 @@ from policies.engine.model import (
     NamespacePosture,
     Outcome,
     PolicyRef,
+    PolicyScope,
     PolicyStamp,
+    PolicyStatus,
     PolicyVerdict,
     PortPosture,
     Posture,
@@ -31,6 +34,7 @@ from policies.engine.serialize import posture_as_json
 
 __all__ = [
     "DEFAULT_ROOT_NAMESPACE",
+    "SEVERITY_RANK",
     "Finding",
     "Level",
     "LevelStep",
@@ -40,7 +44,9 @@ __all__ = [
     "NamespacePosture",
     "Outcome",
     "PolicyRef",
+    "PolicyScope",
     "PolicyStamp",
+    "PolicyStatus",
     "PolicyVerdict",
     "PortPosture",
     "Posture",

@@ -37,7 +37,9 @@ from policies.engine.model import (
     NamespacePosture,
     Outcome,
     PolicyRef,
+    PolicyScope,
     PolicyStamp,
+    PolicyStatus,
     PolicyVerdict,
     PortPosture,
     Posture,
@@ -688,9 +690,9 @@ def _policy_verdicts(
     root_selector_policies: list[PeerAuthenticationInput],
 ) -> tuple[PolicyVerdict, ...]:
     verdicts: list[PolicyVerdict] = []
-    status: dict[int, tuple[str, str, str]] = {}
+    status: dict[int, tuple[PolicyScope, PolicyStatus, str]] = {}
 
-    def level_status(competition: Competition | None, scope: str) -> None:
+    def level_status(competition: Competition | None, scope: PolicyScope) -> None:
         """Record the winner as effective and the losers as shadowed at one level."""
         if competition is None:
             return
@@ -702,21 +704,21 @@ def _policy_verdicts(
             )
         else:
             words = f"It decides the {scope} mode: {winner.mode}."
-        status[id(winner)] = (scope, "effective", words)
+        status[id(winner)] = (scope, PolicyStatus.EFFECTIVE, words)
         for loser, value in zip(competition.losers, competition.loser_values, strict=True):
             status[id(loser)] = (
                 scope,
-                "shadowed",
+                PolicyStatus.SHADOWED,
                 f"Ignored: {competition.ref} is preferred at the {scope} level "
                 f"({value.lost_because}), and only one policy counts there.",
             )
 
-    level_status(mesh, "mesh")
+    level_status(mesh, PolicyScope.MESH)
     selected: dict[int, int] = {}
     decided: dict[int, int] = {}
     beaten_by: dict[int, set[str]] = {}
     for resolution in resolutions.values():
-        level_status(resolution.competition, "namespace")
+        level_status(resolution.competition, PolicyScope.NAMESPACE)
         for result in resolution.results.values():
             competition = result.competition
             if competition is None:
@@ -729,8 +731,8 @@ def _policy_verdicts(
                 beaten_by.setdefault(id(loser), set()).add(str(competition.ref))
     for policy in root_selector_policies:
         status[id(policy)] = (
-            "ignored",
-            "ignored",
+            PolicyScope.IGNORED,
+            PolicyStatus.IGNORED,
             f"A policy with a selector in the root namespace {root_namespace} applies to no "
             "workload, not even to workloads in the root namespace.",
         )
@@ -740,26 +742,26 @@ def _policy_verdicts(
             wins = decided.get(id(policy), 0)
             if chosen == 0:
                 status[id(policy)] = (
-                    "workload",
-                    "ignored",
+                    PolicyScope.WORKLOAD,
+                    PolicyStatus.IGNORED,
                     f"Its selector matches no workload in {policy.namespace}.",
                 )
             elif wins:
                 status[id(policy)] = (
-                    "workload",
-                    "effective",
+                    PolicyScope.WORKLOAD,
+                    PolicyStatus.EFFECTIVE,
                     f"It applies to {wins} of the {chosen} workloads it selects.",
                 )
             else:
                 older = ", ".join(sorted(beaten_by.get(id(policy), ())))
                 status[id(policy)] = (
-                    "workload",
-                    "shadowed",
+                    PolicyScope.WORKLOAD,
+                    PolicyStatus.SHADOWED,
                     f"Every workload it selects is decided by an older policy: {older}.",
                 )
     for policy in inputs.peer_authentications:
         scope, state, words = status[id(policy)]
-        if policy.port_modes and scope in ("mesh", "namespace"):
+        if policy.port_modes and scope in (PolicyScope.MESH, PolicyScope.NAMESPACE):
             words += " Its portLevelMtls is ignored: ports need a selector."
         verdicts.append(
             PolicyVerdict(
@@ -791,7 +793,7 @@ def _policy_verdicts(
                 namespace=rule.namespace,
                 name=rule.name,
                 api_version=rule.api_version,
-                scope="destination",
+                scope=PolicyScope.DESTINATION,
                 mode=rule.tls_mode,
                 selector={},
                 port_modes={},
@@ -799,7 +801,7 @@ def _policy_verdicts(
                 created=rule.created,
                 resource_version=rule.resource_version,
                 uid=rule.uid,
-                status="effective",
+                status=PolicyStatus.EFFECTIVE,
                 status_reason=words,
                 manifest=rule.manifest,
             )

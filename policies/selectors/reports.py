@@ -14,13 +14,11 @@ from datetime import datetime
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 
+from policies.engine import SEVERITY_RANK, Mode, Severity
 from policies.models import (
-    SEVERITY_RANK,
     AuditEntry,
     Exemption,
-    Mode,
     NamespacePosture,
-    Severity,
     Snapshot,
     WorkloadPosture,
 )

@@ -24,10 +24,9 @@ from django.utils.dateparse import parse_datetime
 
 from policies import cluster
 from policies.cluster_errors import ClusterError
-from policies.engine import evaluate
+from policies.engine import SEVERITY_RANK, evaluate
 from policies.gc_pause import gc_paused
 from policies.models import (
-    SEVERITY_RANK,
     FindingRecord,
     NamespacePosture,
     PolicyRecord,

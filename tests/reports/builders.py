@@ -2,8 +2,8 @@
 
 from datetime import UTC, datetime
 
+from policies.engine import SEVERITY_RANK
 from policies.models import (
-    SEVERITY_RANK,
     AuditEntry,
     Exemption,
     FindingRecord,
