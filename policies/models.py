@@ -6,6 +6,8 @@ Rows carry their snapshot id first in every index so a page's filter, sort and p
 is one indexed query whatever the mesh size.
 """
 
+from __future__ import annotations
+
 from enum import StrEnum
 
 from django.conf import settings
@@ -58,11 +60,25 @@ class SyncRun(models.Model):
         indexes = [models.Index(fields=["status", "-started_at"])]
 
 
+class SnapshotQuerySet(models.QuerySet):
+    """Snapshots, and the one rule for which is current: the newest (a failed sync stores
+    none, so the last good snapshot stays current)."""
+
+    def newest_first(self) -> SnapshotQuerySet:
+        return self.order_by("-taken_at", "-id")
+
+    def current(self) -> Snapshot | None:
+        """The newest of these snapshots: of all, the one pages show; of those taken by a
+        date, the one in force then."""
+        return self.newest_first().first()
+
+
 class Snapshot(models.Model):
     """The posture computed from one complete read of the cluster.
 
     Written in one transaction (rows first, the snapshot becomes visible with them), so a
-    reader never sees half of one. The current snapshot is the newest one.
+    reader never sees half of one. The current snapshot is the newest one:
+    `Snapshot.objects.current()`.
     """
 
     taken_at = models.DateTimeField(db_index=True)
@@ -95,6 +111,8 @@ class Snapshot(models.Model):
     findings_error = models.PositiveIntegerField(default=0)
     findings_warning = models.PositiveIntegerField(default=0)
     findings_info = models.PositiveIntegerField(default=0)
+
+    objects = SnapshotQuerySet.as_manager()
 
     class Meta:
         ordering = ["-taken_at", "-id"]

@@ -36,7 +36,7 @@ NON_STRICT = (Mode.PERMISSIVE, Mode.DISABLE)
 
 def snapshot_at(*, at: datetime) -> Snapshot | None:
     """The snapshot in force at `at`: the newest one taken at or before it."""
-    return Snapshot.objects.filter(taken_at__lte=at).order_by("-taken_at", "-id").first()
+    return Snapshot.objects.filter(taken_at__lte=at).current()
 
 
 def snapshot_oldest() -> Snapshot | None:

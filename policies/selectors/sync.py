@@ -19,7 +19,7 @@ _GOOD = (SyncRun.Status.SUCCEEDED, SyncRun.Status.NO_CHANGE)
 
 def snapshot_current() -> Snapshot | None:
     """The newest stored snapshot, or None before the first successful sync."""
-    return Snapshot.objects.order_by("-taken_at", "-id").first()
+    return Snapshot.objects.current()
 
 
 def sync_run_latest(*, finished: bool = False) -> SyncRun | None:

@@ -63,7 +63,7 @@ def cluster_sync(*, trigger: str, now: datetime | None = None) -> SyncRun:
     )
     try:
         extra_findings = _meshui_findings(now or timezone.now())
-        current = Snapshot.objects.order_by("-taken_at", "-id").first()
+        current = Snapshot.objects.current()
         unchanged = _unchanged_since_last_read(current, extra_findings)
         if unchanged is not None:
             base, check = unchanged
@@ -489,7 +489,7 @@ def snapshots_prune(*, now: datetime) -> int:
     if days <= 0:
         return 0
     cutoff = now - timedelta(days=days)
-    newest = Snapshot.objects.order_by("-taken_at", "-id").values_list("id", flat=True).first()
+    newest = Snapshot.objects.newest_first().values_list("id", flat=True).first()
     if newest is None:
         return 0
     expired = Snapshot.objects.filter(taken_at__lt=cutoff).exclude(id=newest)
