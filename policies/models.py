@@ -119,7 +119,9 @@ class Snapshot(models.Model):
         get_latest_by = ["taken_at", "id"]
 
 
-class NamespacePosture(models.Model):
+class NamespaceRecord(models.Model):
+    """A namespace as a snapshot saw it: the engine's NamespacePosture, stored with counts."""
+
     snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="namespaces")
     name = models.CharField(max_length=63)
     mode = models.CharField(max_length=16, choices=EFFECTIVE_MODE_CHOICES)
@@ -151,7 +153,9 @@ class NamespacePosture(models.Model):
         ]
 
 
-class WorkloadPosture(models.Model):
+class WorkloadRecord(models.Model):
+    """A workload as a snapshot saw it: the engine's WorkloadPosture, stored."""
+
     snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="workloads")
     namespace = models.CharField(max_length=63)
     name = models.CharField(max_length=253)
@@ -174,6 +178,10 @@ class WorkloadPosture(models.Model):
             models.Index(fields=["snapshot", "namespace", "name"]),
             models.Index(fields=["snapshot", "mode", "namespace", "name"]),
         ]
+
+
+# The name services/changes.py imports; removed once services/changes is split.
+WorkloadPosture = WorkloadRecord
 
 
 class FindingRecord(models.Model):

@@ -20,12 +20,12 @@ from policies.engine import selector_matches
 from policies.models import (
     Exemption,
     FindingRecord,
-    NamespacePosture,
+    NamespaceRecord,
     PolicyRecord,
     ServiceRecord,
     Snapshot,
     SyncRun,
-    WorkloadPosture,
+    WorkloadRecord,
 )
 from policies.selectors.reports import Coverage, coverage_of, exemptions_at
 
@@ -190,7 +190,7 @@ def namespace_list_read(
     if snapshot is None:
         return NamespaceList(snapshot=None, sync=sync, page=None)
     rows = _matching(
-        NamespacePosture.objects.filter(snapshot=snapshot).defer("reason"),
+        NamespaceRecord.objects.filter(snapshot=snapshot).defer("reason"),
         name__icontains=search,
         mode=mode,
         source=source,
@@ -219,7 +219,7 @@ def namespace_list_read(
 class NamespaceDetail:
     snapshot: Snapshot
     sync: SyncState
-    namespace: NamespacePosture
+    namespace: NamespaceRecord
     workloads: Page  # each row with `.exemption`
     peer_authentications: list[PolicyRecord]
     destination_rules: list[PolicyRecord]
@@ -235,10 +235,10 @@ def namespace_detail_read(*, name: str, workload_page: int = 1, per_page: int = 
     snapshot = snapshot_current()
     if snapshot is None:
         return None
-    namespace = NamespacePosture.objects.filter(snapshot=snapshot, name=name).first()
+    namespace = NamespaceRecord.objects.filter(snapshot=snapshot, name=name).first()
     if namespace is None:
         return None
-    workloads = WorkloadPosture.objects.filter(snapshot=snapshot, namespace=name).order_by(
+    workloads = WorkloadRecord.objects.filter(snapshot=snapshot, namespace=name).order_by(
         "name", "kind"
     )
     policies = list(
@@ -281,8 +281,8 @@ class PortRow:
 class WorkloadDetail:
     snapshot: Snapshot
     sync: SyncState
-    workload: WorkloadPosture
-    namespace: NamespacePosture | None
+    workload: WorkloadRecord
+    namespace: NamespaceRecord | None
     ports: list[PortRow]
     deciding_policy: PolicyRecord | None
     services: list[ServiceRecord]
@@ -290,7 +290,7 @@ class WorkloadDetail:
     exemption: Exemption | None  # the workload's own or its namespace's, in force now
 
 
-def _port_rows(workload: WorkloadPosture) -> list[PortRow]:
+def _port_rows(workload: WorkloadRecord) -> list[PortRow]:
     """Every port worth showing (the ones the winning policy names and the container ports)."""
     port_reasons = (workload.reason or {}).get("ports") or {}
     named = {str(port): mode for port, mode in (workload.ports or {}).items()}
@@ -320,13 +320,13 @@ def workload_detail_read(*, namespace: str, kind: str, name: str) -> WorkloadDet
     snapshot = snapshot_current()
     if snapshot is None:
         return None
-    workload = WorkloadPosture.objects.filter(
+    workload = WorkloadRecord.objects.filter(
         snapshot=snapshot, namespace=namespace, kind=kind, name=name
     ).first()
     if workload is None:
         return None
     namespace_row = (
-        NamespacePosture.objects.filter(snapshot=snapshot, name=namespace).defer("reason").first()
+        NamespaceRecord.objects.filter(snapshot=snapshot, name=namespace).defer("reason").first()
     )
     deciding_policy = None
     if workload.policy and "/" in workload.policy:

@@ -18,9 +18,9 @@ from policies.engine import SEVERITY_RANK, Mode, Severity
 from policies.models import (
     AuditEntry,
     Exemption,
-    NamespacePosture,
+    NamespaceRecord,
     Snapshot,
-    WorkloadPosture,
+    WorkloadRecord,
 )
 
 EXEMPTION_EXPIRED = "EXEMPTION_EXPIRED"
@@ -225,7 +225,7 @@ class Coverage:
 
 @dataclass(frozen=True)
 class NamespaceRow:
-    record: NamespacePosture
+    record: NamespaceRecord
     exemption: Exemption | None
 
 
@@ -238,7 +238,7 @@ class PortRow:
 
 @dataclass(frozen=True)
 class WorkloadRow:
-    record: WorkloadPosture
+    record: WorkloadRecord
     exemption: Exemption | None
     weak_ports: tuple[PortRow, ...]
 
@@ -279,7 +279,7 @@ class PostureReport:
         ]
 
 
-def weak_ports(workload: WorkloadPosture) -> tuple[PortRow, ...]:
+def weak_ports(workload: WorkloadRecord) -> tuple[PortRow, ...]:
     """Ports of a workload that end up below STRICT, each with its own reason chain."""
     port_reasons = (workload.reason or {}).get("ports") or {}
     return tuple(

@@ -28,12 +28,12 @@ from policies.engine import SEVERITY_RANK, evaluate
 from policies.gc_pause import gc_paused
 from policies.models import (
     FindingRecord,
-    NamespacePosture,
+    NamespaceRecord,
     PolicyRecord,
     ServiceRecord,
     Snapshot,
     SyncRun,
-    WorkloadPosture,
+    WorkloadRecord,
 )
 
 logger = logging.getLogger(__name__)
@@ -331,9 +331,9 @@ def _snapshot_write(
             findings_info=severities["info"],
         )
         _rows_insert(
-            NamespacePosture,
+            NamespaceRecord,
             (
-                NamespacePosture(
+                NamespaceRecord(
                     snapshot=snapshot,
                     name=namespace.name,
                     mode=str(namespace.mode),
@@ -355,9 +355,9 @@ def _snapshot_write(
             ),
         )
         _rows_insert(
-            WorkloadPosture,
+            WorkloadRecord,
             (
-                WorkloadPosture(
+                WorkloadRecord(
                     snapshot=snapshot,
                     namespace=workload.namespace,
                     name=workload.name,

@@ -11,12 +11,12 @@ from policies.cluster_errors import ClusterError
 from policies.engine import evaluate
 from policies.models import (
     FindingRecord,
-    NamespacePosture,
+    NamespaceRecord,
     PolicyRecord,
     ServiceRecord,
     Snapshot,
     SyncRun,
-    WorkloadPosture,
+    WorkloadRecord,
 )
 from policies.selectors.sync import snapshot_current, sync_status
 from policies.services import sync as sync_service
@@ -43,8 +43,8 @@ def row_counts() -> dict[str, int]:
         model.__name__: model.objects.count()
         for model in (
             Snapshot,
-            NamespacePosture,
-            WorkloadPosture,
+            NamespaceRecord,
+            WorkloadRecord,
             FindingRecord,
             PolicyRecord,
             ServiceRecord,
