@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Case, Count, F, FloatField, QuerySet, Value, When
 from django.db.models.functions import Cast
@@ -29,62 +28,12 @@ from policies.models import (
 )
 from policies.selectors.reports import Coverage, coverage_of, exemptions_at
 
-# The snapshot pages show: the newest one (a failed sync never replaces it). One definition
-# for pages, changes, metrics and sync.
-from policies.selectors.sync import (
-    STALE_AFTER_INTERVALS,
-    Staleness,
-    snapshot_current,
-    sync_status,
-)
+# The snapshot pages show: the newest one (a failed sync never replaces it), and how fresh
+# it is. One definition for pages, changes, metrics and sync.
+from policies.selectors.sync import SyncStatus, snapshot_current, sync_status
 
 TOP_FINDINGS = 5
 NAMESPACE_FINDINGS_SHOWN = 100
-
-
-# --- Snapshot and sync state ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SyncState:
-    """What the pages say about freshness: last result, a running sync, and staleness."""
-
-    last_run: SyncRun | None  # the newest finished run, whatever its result
-    last_success_at: datetime | None
-    running: SyncRun | None
-    stale: bool
-    stale_reason: str
-    has_snapshot: bool
-
-    @property
-    def last_failed(self) -> bool:
-        return self.last_run is not None and self.last_run.status == SyncRun.Status.FAILED
-
-
-def sync_state_read(*, snapshot: Snapshot | None, now: datetime | None = None) -> SyncState:
-    """Freshness of `snapshot`, by the one rule in selectors.sync, in the pages' words."""
-    status = sync_status(now=now, snapshot=snapshot)
-    reasons = {
-        Staleness.FAILED: "The last sync failed",
-        Staleness.ABANDONED: (
-            "The last sync never finished: its worker stopped or was killed at the "
-            f"{settings.MESHUI_SYNC_TIME_LIMIT} s time limit"
-        ),
-        Staleness.OLD: (
-            f"No successful sync for more than {STALE_AFTER_INTERVALS} sync intervals "
-            f"({STALE_AFTER_INTERVALS} × {settings.MESHUI_SYNC_INTERVAL} s)"
-        ),
-    }
-    # Without a snapshot the pages show "No data yet" instead of a stale banner.
-    stale_reason = reasons.get(status.staleness, "")
-    return SyncState(
-        last_run=status.last_run,
-        last_success_at=status.last_success_at,
-        running=status.running,
-        stale=bool(stale_reason),
-        stale_reason=stale_reason,
-        has_snapshot=snapshot is not None,
-    )
 
 
 # --- Overview ------------------------------------------------------------------------------
@@ -93,7 +42,7 @@ def sync_state_read(*, snapshot: Snapshot | None, now: datetime | None = None) -
 @dataclass(frozen=True)
 class Overview:
     snapshot: Snapshot | None
-    sync: SyncState
+    sync: SyncStatus
     top_findings: list[FindingRecord] = field(default_factory=list)
     progress: SyncProgress | None = None  # a sync running now, followed until it is done
     # STRICT shares scored as the report scores them: exempt rows below STRICT left out.
@@ -113,7 +62,7 @@ def overview_read(*, now: datetime | None = None) -> Overview:
         )
         in_force = exemptions_at(at=now or timezone.now(), in_force_only=True)
         coverage = coverage_of(snapshot, in_force)
-    sync = sync_state_read(snapshot=snapshot)
+    sync = sync_status(snapshot=snapshot)
     progress = None
     if sync.running is not None:
         progress = SyncProgress(after=sync.running.id - 1, run=sync.running)
@@ -147,7 +96,7 @@ NAMESPACE_SORTS: dict[str, tuple[str, ...]] = {
 @dataclass(frozen=True)
 class NamespaceList:
     snapshot: Snapshot | None
-    sync: SyncState
+    sync: SyncStatus
     page: Page | None
 
 
@@ -186,7 +135,7 @@ def namespace_list_read(
 ) -> NamespaceList:
     """One page of the current snapshot's namespaces, filtered and sorted."""
     snapshot = snapshot_current()
-    sync = sync_state_read(snapshot=snapshot)
+    sync = sync_status(snapshot=snapshot)
     if snapshot is None:
         return NamespaceList(snapshot=None, sync=sync, page=None)
     rows = _matching(
@@ -218,7 +167,7 @@ def namespace_list_read(
 @dataclass(frozen=True)
 class NamespaceDetail:
     snapshot: Snapshot
-    sync: SyncState
+    sync: SyncStatus
     namespace: NamespaceRecord
     workloads: Page  # each row with `.exemption`
     peer_authentications: list[PolicyRecord]
@@ -254,7 +203,7 @@ def namespace_detail_read(*, name: str, workload_page: int = 1, per_page: int = 
     _with_exemptions(workload_rows, lambda row: exemptions.for_workload(row.namespace, row.name))
     return NamespaceDetail(
         snapshot=snapshot,
-        sync=sync_state_read(snapshot=snapshot),
+        sync=sync_status(snapshot=snapshot),
         namespace=namespace,
         workloads=workload_rows,
         peer_authentications=[
@@ -280,7 +229,7 @@ class PortRow:
 @dataclass(frozen=True)
 class WorkloadDetail:
     snapshot: Snapshot
-    sync: SyncState
+    sync: SyncStatus
     workload: WorkloadRecord
     namespace: NamespaceRecord | None
     ports: list[PortRow]
@@ -350,7 +299,7 @@ def workload_detail_read(*, namespace: str, kind: str, name: str) -> WorkloadDet
     )
     return WorkloadDetail(
         snapshot=snapshot,
-        sync=sync_state_read(snapshot=snapshot),
+        sync=sync_status(snapshot=snapshot),
         workload=workload,
         namespace=namespace_row,
         ports=_port_rows(workload),
@@ -371,7 +320,7 @@ class PolicyList:
     """PeerAuthentications and DestinationRules, each paged on its own (None: not asked for)."""
 
     snapshot: Snapshot | None
-    sync: SyncState
+    sync: SyncStatus
     peer_authentications: Page | None
     destination_rules: Page | None
 
@@ -392,7 +341,7 @@ def policy_list_read(
     """PeerAuthentications (filtered by mode, scope, status) and DestinationRules (by TLS
     mode) across namespaces; `kind` limits the page to one of them."""
     snapshot = snapshot_current()
-    sync = sync_state_read(snapshot=snapshot)
+    sync = sync_status(snapshot=snapshot)
     if snapshot is None:
         return PolicyList(
             snapshot=None, sync=sync, peer_authentications=None, destination_rules=None
@@ -441,7 +390,7 @@ def policy_read(*, kind: str, namespace: str, name: str) -> PolicyRecord | None:
 @dataclass(frozen=True)
 class FindingList:
     snapshot: Snapshot | None
-    sync: SyncState
+    sync: SyncStatus
     page: Page | None
     codes: list[dict]  # [{"code": ..., "count": ...}] in this snapshot, for the filter
 
@@ -456,7 +405,7 @@ def finding_list_read(
 ) -> FindingList:
     """One page of the current snapshot's findings, worst first."""
     snapshot = snapshot_current()
-    sync = sync_state_read(snapshot=snapshot)
+    sync = sync_status(snapshot=snapshot)
     if snapshot is None:
         return FindingList(snapshot=None, sync=sync, page=None, codes=[])
     codes = list(

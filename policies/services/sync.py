@@ -224,7 +224,8 @@ def sync_run_record_failure(*, trigger: str, reason: str) -> SyncRun:
 
 
 def sync_request(*, trigger: str) -> None:
-    """Ask for a sync as soon as the current transaction commits (e.g. after a change).
+    """Ask for a sync as soon as the current transaction commits (at once outside one): the
+    one way to queue a sync, for the sync-now button and after a change.
 
     With Redis a worker runs it; without, it runs here and now. If the queue is unreachable
     the attempt is recorded as a failed run with the reason, so the page can say so.

@@ -11,11 +11,15 @@ HTMX = {"HX-Request": "true", "HX-Target": "sync-status"}
 
 
 @pytest.fixture
-def queued(monkeypatch):
-    """Records the syncs the views queue instead of running them."""
+def queued(monkeypatch, transactional_db):
+    """Records the syncs the views queue instead of running them.
+
+    Transactional: the view queues after its transaction commits (at once in autocommit),
+    which never happens inside the test transaction of `db`.
+    """
     calls = []
     monkeypatch.setattr(
-        tasks.sync_cluster, "delay_on_commit", lambda **kwargs: calls.append(kwargs)
+        tasks.sync_cluster, "apply_async", lambda kwargs=None, **options: calls.append(kwargs)
     )
     return calls
 
@@ -80,14 +84,19 @@ def test_without_javascript_the_button_leads_to_a_self_refreshing_progress_page(
     assert "Sync queued" in page
 
 
-def test_an_unreachable_queue_is_reported_not_a_500(client_for, earlier_run, monkeypatch):
-    def broker_down(**kwargs):
+def test_an_unreachable_queue_is_reported_not_a_500(
+    client_for, earlier_run, monkeypatch, transactional_db
+):
+    def broker_down(kwargs=None, **options):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr(tasks.sync_cluster, "delay_on_commit", broker_down)
+    monkeypatch.setattr(tasks.sync_cluster, "apply_async", broker_down)
     response = client_for("admin").post("/sync/", headers=HTMX)
     assert response.status_code == 200
-    assert "Could not queue the sync: the task queue is unreachable" in response.content.decode()
+    assert (
+        "Could not queue the sync: the task queue (Redis) is unreachable"
+        in response.content.decode()
+    )
     assert 'hx-trigger="every' not in response.content.decode()
 
 
