@@ -27,3 +27,23 @@ def test_only_the_gateway_imports_the_kubernetes_client():
         )
     ]
     assert offenders == []
+
+
+# Being split into a package; its views take the typed request once that is done (issue 11).
+UNTYPED_VIEW_MODULES = {"changes.py"}
+
+
+def test_every_view_declares_the_request_it_takes():
+    import ast
+
+    untyped = [
+        f"{path.name}:{node.name}"
+        for path in sorted((ROOT / "policies" / "views").glob("*.py"))
+        if path.name not in UNTYPED_VIEW_MODULES
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef)
+        and node.args.args
+        and node.args.args[0].arg == "request"
+        and node.args.args[0].annotation is None
+    ]
+    assert untyped == []
