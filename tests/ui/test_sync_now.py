@@ -5,7 +5,8 @@ from kombu.exceptions import OperationalError
 
 from policies import tasks
 from policies.models import SyncRun
-from tests.factories import snapshot_with, sync_run
+from tests.engine.builders import namespace
+from tests.factories import snapshot_from_manifests, sync_run
 
 HTMX = {"HX-Request": "true", "HX-Target": "sync-status"}
 
@@ -26,7 +27,7 @@ def queued(monkeypatch, transactional_db):
 
 @pytest.fixture
 def earlier_run(db):
-    return sync_run(snapshot=snapshot_with(namespaces=["shop"]))
+    return sync_run(snapshot=snapshot_from_manifests([namespace("shop")]))
 
 
 def test_sync_now_queues_one_manual_sync_and_starts_polling(client_for, earlier_run, queued):
