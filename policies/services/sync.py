@@ -24,7 +24,7 @@ from django.utils.dateparse import parse_datetime
 
 from policies import cluster
 from policies.cluster_errors import ClusterError
-from policies.engine import SEVERITY_RANK, evaluate
+from policies.engine import SEVERITY_RANK, Mode, Severity, evaluate
 from policies.gc_pause import gc_paused
 from policies.models import (
     FindingRecord,
@@ -318,18 +318,18 @@ def _snapshot_write(
             mesh_policy=_policy_ref(posture.mesh.policy),
             mesh_reason=posture.mesh.reason.as_dict(),
             namespaces_total=len(posture.namespaces),
-            namespaces_strict=namespace_modes["STRICT"],
-            namespaces_permissive=namespace_modes["PERMISSIVE"],
-            namespaces_disable=namespace_modes["DISABLE"],
+            namespaces_strict=namespace_modes[Mode.STRICT],
+            namespaces_permissive=namespace_modes[Mode.PERMISSIVE],
+            namespaces_disable=namespace_modes[Mode.DISABLE],
             workloads_total=len(posture.workloads),
-            workloads_strict=workload_modes["STRICT"],
-            workloads_permissive=workload_modes["PERMISSIVE"],
-            workloads_disable=workload_modes["DISABLE"],
+            workloads_strict=workload_modes[Mode.STRICT],
+            workloads_permissive=workload_modes[Mode.PERMISSIVE],
+            workloads_disable=workload_modes[Mode.DISABLE],
             workloads_with_sidecar=sum(1 for w in posture.workloads if w.has_sidecar),
             workloads_ambient=sum(1 for w in posture.workloads if w.ambient),
-            findings_error=severities["error"],
-            findings_warning=severities["warning"],
-            findings_info=severities["info"],
+            findings_error=severities[Severity.ERROR],
+            findings_warning=severities[Severity.WARNING],
+            findings_info=severities[Severity.INFO],
         )
         _rows_insert(
             NamespaceRecord,
@@ -345,9 +345,9 @@ def _snapshot_write(
                     is_root=namespace.is_root,
                     injection=namespace.injection,
                     workloads_total=per_namespace[namespace.name]["total"],
-                    workloads_strict=per_namespace[namespace.name]["STRICT"],
-                    workloads_permissive=per_namespace[namespace.name]["PERMISSIVE"],
-                    workloads_disable=per_namespace[namespace.name]["DISABLE"],
+                    workloads_strict=per_namespace[namespace.name][Mode.STRICT],
+                    workloads_permissive=per_namespace[namespace.name][Mode.PERMISSIVE],
+                    workloads_disable=per_namespace[namespace.name][Mode.DISABLE],
                     workloads_with_port_exceptions=per_namespace[namespace.name]["port_exceptions"],
                     workloads_with_sidecar=per_namespace[namespace.name]["sidecar"],
                     findings_count=findings_by_namespace[namespace.name],

@@ -98,7 +98,7 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=("json", "table", "csv"), default="table")
         parser.add_argument(
             "--fail-on",
-            choices=("error", "warning"),
+            choices=(Severity.ERROR, Severity.WARNING),
             help="exit 1 when a finding of this severity or worse exists",
         )
 
