@@ -37,12 +37,12 @@ def configure_database() -> None:
 
 
 def build_snapshot(*, taken_at: datetime, namespaces: int, workloads: int, shift: int = 0):
+    from policies.engine import SEVERITY_RANK
     from policies.models import (
-        SEVERITY_RANK,
         FindingRecord,
-        NamespacePosture,
+        NamespaceRecord,
         Snapshot,
-        WorkloadPosture,
+        WorkloadRecord,
     )
     from tests.factories import engine_finding
     from tests.reports.builders import reason
@@ -59,9 +59,9 @@ def build_snapshot(*, taken_at: datetime, namespaces: int, workloads: int, shift
         namespaces_strict=sum(1 for mode in modes.values() if mode == "STRICT"),
         workloads_total=per_namespace * namespaces,
     )
-    NamespacePosture.objects.bulk_create(
+    NamespaceRecord.objects.bulk_create(
         (
-            NamespacePosture(
+            NamespaceRecord(
                 snapshot=snapshot,
                 name=name,
                 mode=mode,
@@ -74,9 +74,9 @@ def build_snapshot(*, taken_at: datetime, namespaces: int, workloads: int, shift
         ),
         batch_size=2000,
     )
-    WorkloadPosture.objects.bulk_create(
+    WorkloadRecord.objects.bulk_create(
         (
-            WorkloadPosture(
+            WorkloadRecord(
                 snapshot=snapshot,
                 namespace=name,
                 name=f"svc-{index}",

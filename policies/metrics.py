@@ -18,11 +18,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from policies.engine import Mode
 from policies.models import Snapshot, SyncRun
 from policies.selectors.reports import exemptions_at
 from policies.selectors.sync import snapshot_current
 
-MODES = ("STRICT", "PERMISSIVE", "DISABLE")
+MODES = (Mode.STRICT, Mode.PERMISSIVE, Mode.DISABLE)
 logger = logging.getLogger(__name__)
 
 

@@ -7,25 +7,28 @@ Rows carry their snapshot id first in every index so a page's filter, sort and p
 is one indexed query whatever the mesh size.
 """
 
+from __future__ import annotations
+
 from enum import StrEnum
 
 from django.conf import settings
 from django.db import models
 
-
-class Mode(models.TextChoices):
-    STRICT = "STRICT"
-    PERMISSIVE = "PERMISSIVE"
-    DISABLE = "DISABLE"
+from policies.engine import Level, Mode, PolicyScope, PolicyStatus, Severity
 
 
-class Severity(models.TextChoices):
-    ERROR = "error"
-    WARNING = "warning"
-    INFO = "info"
+def engine_choices(*values: StrEnum) -> list[tuple[str, str]]:
+    """Field choices from the engine's values, labelled as TextChoices labels its members."""
+    return [(value.value, value.name.replace("_", " ").title()) for value in values]
 
 
-SEVERITY_RANK = {Severity.ERROR: 3, Severity.WARNING: 2, Severity.INFO: 1}
+# The engine's vocabulary is the one vocabulary: rows store its values, never their own.
+EFFECTIVE_MODE_CHOICES = engine_choices(Mode.STRICT, Mode.PERMISSIVE, Mode.DISABLE)
+SEVERITY_CHOICES = engine_choices(*Severity)
+NAMESPACE_SOURCE_CHOICES = engine_choices(Level.NAMESPACE, Level.MESH, Level.DEFAULT)
+WORKLOAD_SOURCE_CHOICES = engine_choices(Level.WORKLOAD, Level.NAMESPACE, Level.MESH, Level.DEFAULT)
+POLICY_SCOPE_CHOICES = engine_choices(*PolicyScope)
+POLICY_STATUS_CHOICES = engine_choices(*PolicyStatus)
 
 
 class SyncRun(models.Model):
@@ -58,11 +61,25 @@ class SyncRun(models.Model):
         indexes = [models.Index(fields=["status", "-started_at"])]
 
 
+class SnapshotQuerySet(models.QuerySet):
+    """Snapshots, and the one rule for which is current: the newest (a failed sync stores
+    none, so the last good snapshot stays current)."""
+
+    def newest_first(self) -> SnapshotQuerySet:
+        return self.order_by("-taken_at", "-id")
+
+    def current(self) -> Snapshot | None:
+        """The newest of these snapshots: of all, the one pages show; of those taken by a
+        date, the one in force then."""
+        return self.newest_first().first()
+
+
 class Snapshot(models.Model):
     """The posture computed from one complete read of the cluster.
 
     Written in one transaction (rows first, the snapshot becomes visible with them), so a
-    reader never sees half of one. The current snapshot is the newest one.
+    reader never sees half of one. The current snapshot is the newest one:
+    `Snapshot.objects.current()`.
     """
 
     taken_at = models.DateTimeField(db_index=True)
@@ -78,7 +95,7 @@ class Snapshot(models.Model):
         default=dict
     )  # {"PeerAuthentication": "security.istio.io/v1", ...}
     root_namespace = models.CharField(max_length=63, default="istio-system")
-    mesh_mode = models.CharField(max_length=16, choices=Mode.choices)
+    mesh_mode = models.CharField(max_length=16, choices=EFFECTIVE_MODE_CHOICES)
     mesh_policy = models.CharField(max_length=317, blank=True)  # "ns/name", "" = built-in default
     mesh_reason = models.JSONField(default=dict)
     # Aggregates so the overview is a single-row read.
@@ -96,16 +113,20 @@ class Snapshot(models.Model):
     findings_warning = models.PositiveIntegerField(default=0)
     findings_info = models.PositiveIntegerField(default=0)
 
+    objects = SnapshotQuerySet.as_manager()
+
     class Meta:
         ordering = ["-taken_at", "-id"]
         get_latest_by = ["taken_at", "id"]
 
 
-class NamespacePosture(models.Model):
+class NamespaceRecord(models.Model):
+    """A namespace as a snapshot saw it: the engine's NamespacePosture, stored with counts."""
+
     snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="namespaces")
     name = models.CharField(max_length=63)
-    mode = models.CharField(max_length=16, choices=Mode.choices)
-    source = models.CharField(max_length=16)  # namespace, mesh, default
+    mode = models.CharField(max_length=16, choices=EFFECTIVE_MODE_CHOICES)
+    source = models.CharField(max_length=16, choices=NAMESPACE_SOURCE_CHOICES)
     policy = models.CharField(max_length=317, blank=True)
     reason = models.JSONField(default=dict)
     labels = models.JSONField(default=dict)
@@ -133,13 +154,15 @@ class NamespacePosture(models.Model):
         ]
 
 
-class WorkloadPosture(models.Model):
+class WorkloadRecord(models.Model):
+    """A workload as a snapshot saw it: the engine's WorkloadPosture, stored."""
+
     snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="workloads")
     namespace = models.CharField(max_length=63)
     name = models.CharField(max_length=253)
     kind = models.CharField(max_length=32)
-    mode = models.CharField(max_length=16, choices=Mode.choices)
-    source = models.CharField(max_length=16)  # workload, namespace, mesh, default
+    mode = models.CharField(max_length=16, choices=EFFECTIVE_MODE_CHOICES)
+    source = models.CharField(max_length=16, choices=WORKLOAD_SOURCE_CHOICES)
     policy = models.CharField(max_length=317, blank=True)
     ports = models.JSONField(default=dict)  # {"8080": "PERMISSIVE"}: only ports the winner names
     has_port_exceptions = models.BooleanField(default=False)
@@ -158,10 +181,13 @@ class WorkloadPosture(models.Model):
         ]
 
 
+# The name services/changes.py imports; removed once services/changes is split.
+
+
 class FindingRecord(models.Model):
     snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="findings")
     code = models.CharField(max_length=64)
-    severity = models.CharField(max_length=16, choices=Severity.choices)
+    severity = models.CharField(max_length=16, choices=SEVERITY_CHOICES)
     severity_rank = (
         models.PositiveSmallIntegerField()
     )  # error 3, warning 2, info 1: sorts worst first
@@ -190,14 +216,14 @@ class PolicyRecord(models.Model):
     kind = models.CharField(max_length=32, choices=Kind.choices)
     namespace = models.CharField(max_length=63)
     name = models.CharField(max_length=253)
-    scope = models.CharField(max_length=16, blank=True)  # mesh, namespace, workload, ignored
+    scope = models.CharField(max_length=16, blank=True, choices=POLICY_SCOPE_CHOICES)
     mode = models.CharField(
         max_length=16, blank=True
     )  # PA: declared mode incl. UNSET; DR: tls mode
     selector = models.JSONField(default=dict)
     port_modes = models.JSONField(default=dict)
     host = models.CharField(max_length=253, blank=True)
-    status = models.CharField(max_length=16, blank=True)  # effective, ignored, shadowed
+    status = models.CharField(max_length=16, blank=True, choices=POLICY_STATUS_CHOICES)
     status_reason = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(null=True, blank=True)
     resource_version = models.CharField(max_length=64, blank=True)

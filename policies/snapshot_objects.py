@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from django.db.models import Q
 
-from policies.models import NamespacePosture, PolicyRecord, ServiceRecord, Snapshot, WorkloadPosture
+from policies.models import NamespaceRecord, PolicyRecord, ServiceRecord, Snapshot, WorkloadRecord
 
 # What the sidecar injector leaves on a pod; the engine counts either as "has a sidecar".
 PROXY_CONTAINER = "istio-proxy"
@@ -46,7 +46,7 @@ def snapshot_objects(snapshot: Snapshot, *, namespaces: Iterable[str] | None = N
         query = model.objects.filter(snapshot=snapshot)
         return query if scope is None else query.filter(**in_scope)
 
-    namespace_rows = list(rows(NamespacePosture, name__in=scope).values_list("name", "labels"))
+    namespace_rows = list(rows(NamespaceRecord, name__in=scope).values_list("name", "labels"))
     ambient_namespaces = {
         name for name, labels in namespace_rows if (labels or {}).get(AMBIENT_LABEL) == "ambient"
     }
@@ -54,7 +54,7 @@ def snapshot_objects(snapshot: Snapshot, *, namespaces: Iterable[str] | None = N
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
         for name, labels in namespace_rows
     ]
-    workloads = rows(WorkloadPosture, namespace__in=scope).values_list(
+    workloads = rows(WorkloadRecord, namespace__in=scope).values_list(
         "namespace", "name", "kind", "labels", "container_ports", "has_sidecar", "ambient"
     )
     for namespace, name, kind, labels, container_ports, has_sidecar, ambient in workloads:

@@ -29,16 +29,16 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
+from policies.engine import SEVERITY_RANK
 from policies.models import (
-    SEVERITY_RANK,
     AuditEntry,
     FindingRecord,
-    NamespacePosture,
+    NamespaceRecord,
     PolicyRecord,
     ServiceRecord,
     Snapshot,
     SyncRun,
-    WorkloadPosture,
+    WorkloadRecord,
 )
 from policies.services.audit import AuditAction, audit_entry_record
 
@@ -259,13 +259,13 @@ def snapshot_with(
         mesh = {"mesh_mode": mesh_mode if mesh_policy else None, "mesh_policy": mesh_policy}
         return reason(mode, level=level, policy=policy, workload=workload, **mesh)
 
-    namespace_rows: dict[str, NamespacePosture] = {}
+    namespace_rows: dict[str, NamespaceRecord] = {}
     for name, spec in namespace_specs.items():
         source = spec.pop("source", "mesh" if mesh_policy else "default")
         mode = spec.pop("mode", mesh_mode)
         policy = spec.pop("policy", mesh_policy if source == "mesh" else "")
         spec.setdefault("reason", chain_reason(mode, level=source, policy=policy))
-        namespace_rows[name] = NamespacePosture(
+        namespace_rows[name] = NamespaceRecord(
             snapshot=snapshot,
             mode=mode,
             source=source,
@@ -288,7 +288,7 @@ def snapshot_with(
         spec.setdefault("kind", "Deployment")
         spec.setdefault("has_sidecar", True)
         workload_rows.append(
-            WorkloadPosture(
+            WorkloadRecord(
                 snapshot=snapshot,
                 mode=mode,
                 source=source,
@@ -333,8 +333,8 @@ def snapshot_with(
             if field_name not in explicit:
                 setattr(row, field_name, value)
 
-    NamespacePosture.objects.bulk_create(namespace_rows.values())
-    WorkloadPosture.objects.bulk_create(workload_rows)
+    NamespaceRecord.objects.bulk_create(namespace_rows.values())
+    WorkloadRecord.objects.bulk_create(workload_rows)
     FindingRecord.objects.bulk_create(finding_rows)
     PolicyRecord.objects.bulk_create(policy_record(snapshot, **spec) for spec in policies)
     ServiceRecord.objects.bulk_create(ServiceRecord(snapshot=snapshot, **spec) for spec in services)
@@ -469,7 +469,7 @@ def large_snapshot(
         namespace_reason = reason(mode, level=source, policy=policy)
         with_sidecar = workloads_per_namespace - (index % 4)
         namespace_rows.append(
-            NamespacePosture(
+            NamespaceRecord(
                 snapshot=snapshot,
                 name=name,
                 mode=mode,
@@ -489,7 +489,7 @@ def large_snapshot(
         )
         for number in range(workloads_per_namespace):
             workload_rows.append(
-                WorkloadPosture(
+                WorkloadRecord(
                     snapshot=snapshot,
                     namespace=name,
                     name=f"app-{number:02d}",
@@ -518,8 +518,8 @@ def large_snapshot(
                     message=message,
                 )
             )
-    NamespacePosture.objects.bulk_create(namespace_rows, batch_size=batch_size)
-    WorkloadPosture.objects.bulk_create(workload_rows, batch_size=batch_size)
+    NamespaceRecord.objects.bulk_create(namespace_rows, batch_size=batch_size)
+    WorkloadRecord.objects.bulk_create(workload_rows, batch_size=batch_size)
     FindingRecord.objects.bulk_create(finding_rows, batch_size=batch_size)
     _aggregate(snapshot, namespace_rows, workload_rows, finding_rows)
     return snapshot

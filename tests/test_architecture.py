@@ -33,3 +33,22 @@ def test_every_import_contract_is_kept(lint_imports):
 )
 def test_contract_is_declared_and_kept(lint_imports, contract):
     assert f"{contract} KEPT" in lint_imports.stdout, lint_imports.stdout
+
+
+UNTYPED_VIEW_MODULES: set[str] = set()
+
+
+def test_every_view_declares_the_request_it_takes():
+    import ast
+
+    untyped = [
+        f"{path.name}:{node.name}"
+        for path in sorted((ROOT / "policies" / "views").glob("*.py"))
+        if path.name not in UNTYPED_VIEW_MODULES
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.FunctionDef)
+        and node.args.args
+        and node.args.args[0].arg == "request"
+        and node.args.args[0].annotation is None
+    ]
+    assert untyped == []

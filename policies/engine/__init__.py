@@ -5,7 +5,9 @@ posture = evaluate(objects, root_namespace="istio-system")
 document = posture_as_json(posture)
 """
 
+from policies.engine.labels import selector_matches
 from policies.engine.model import (
+    SEVERITY_RANK,
     Finding,
     Level,
     LevelStep,
@@ -15,7 +17,9 @@ from policies.engine.model import (
     NamespacePosture,
     Outcome,
     PolicyRef,
+    PolicyScope,
     PolicyStamp,
+    PolicyStatus,
     PolicyVerdict,
     PortPosture,
     Posture,
@@ -30,6 +34,7 @@ from policies.engine.serialize import posture_as_json
 
 __all__ = [
     "DEFAULT_ROOT_NAMESPACE",
+    "SEVERITY_RANK",
     "Finding",
     "Level",
     "LevelStep",
@@ -39,7 +44,9 @@ __all__ = [
     "NamespacePosture",
     "Outcome",
     "PolicyRef",
+    "PolicyScope",
     "PolicyStamp",
+    "PolicyStatus",
     "PolicyVerdict",
     "PortPosture",
     "Posture",
@@ -50,4 +57,5 @@ __all__ = [
     "WorkloadPosture",
     "evaluate",
     "posture_as_json",
+    "selector_matches",
 ]

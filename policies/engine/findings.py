@@ -23,6 +23,7 @@ from policies.engine.inputs import (
     ServiceInput,
     WorkloadInput,
 )
+from policies.engine.labels import selector_matches
 from policies.engine.model import (
     Finding,
     MeshPosture,
@@ -478,11 +479,11 @@ class _Destinations:
                 self._services_by_namespace.get(workload.namespace, []), lambda s: s.selector
             )
             self._service_index[workload.namespace] = index
-        labels = workload.labels.items()
+        labels = workload.labels
         found: dict[int, ServiceInput] = {}
-        for pair in labels:
+        for pair in labels.items():
             for service in index.get(pair, ()):
-                if service.selector.items() <= labels:
+                if selector_matches(service.selector, labels):
                     found[id(service)] = service
         return sorted(found.values(), key=lambda s: s.name)
 
@@ -498,8 +499,7 @@ class _Destinations:
             self._workload_index[service.namespace] = index
         buckets = [index.get(pair, []) for pair in service.selector.items()]
         smallest = min(buckets, key=len)
-        selector = service.selector.items()
-        return [pair for pair in smallest if selector <= pair[0].labels.items()]
+        return [pair for pair in smallest if selector_matches(service.selector, pair[0].labels)]
 
     def has_istio_mutual(self, workload: WorkloadInput) -> bool:
         """Whether some Service selecting the workload gets ISTIO_MUTUAL from its rule."""

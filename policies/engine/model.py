@@ -49,10 +49,29 @@ class Severity(StrEnum):
     @property
     def rank(self) -> int:
         """3 for error, 2 for warning, 1 for info, so `max(..., key=rank)` picks the worst."""
-        return _SEVERITY_RANK[self]
+        return SEVERITY_RANK[self]
 
 
-_SEVERITY_RANK = {Severity.ERROR: 3, Severity.WARNING: 2, Severity.INFO: 1}
+# Worst first when sorted descending; stored beside each finding so the database sorts too.
+SEVERITY_RANK = {Severity.ERROR: 3, Severity.WARNING: 2, Severity.INFO: 1}
+
+
+class PolicyScope(StrEnum):
+    """Where a policy applies: a PeerAuthentication's level, or a DestinationRule's host."""
+
+    MESH = "mesh"
+    NAMESPACE = "namespace"
+    WORKLOAD = "workload"
+    IGNORED = "ignored"  # a selector in the root namespace: Istio applies it nowhere
+    DESTINATION = "destination"
+
+
+class PolicyStatus(StrEnum):
+    """Whether a policy counts: it decides, another one at its level wins, or nothing sees it."""
+
+    EFFECTIVE = "effective"
+    SHADOWED = "shadowed"
+    IGNORED = "ignored"
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +250,7 @@ class PolicyVerdict:
     namespace: str
     name: str
     api_version: str
-    scope: str
+    scope: PolicyScope
     mode: str
     selector: dict[str, str]
     port_modes: dict[int, Mode]
@@ -239,7 +258,7 @@ class PolicyVerdict:
     created: str
     resource_version: str
     uid: str
-    status: str
+    status: PolicyStatus
     status_reason: str
     manifest: dict[str, Any] = field(repr=False, compare=False)
 

@@ -14,7 +14,6 @@ are computed once per (namespace, candidate set), which keeps 150,000 workloads 
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterable
 from dataclasses import fields as dataclass_fields
 from operator import attrgetter
@@ -38,7 +37,9 @@ from policies.engine.model import (
     NamespacePosture,
     Outcome,
     PolicyRef,
+    PolicyScope,
     PolicyStamp,
+    PolicyStatus,
     PolicyVerdict,
     PortPosture,
     Posture,
@@ -180,18 +181,15 @@ class _WorkloadResult:
 def evaluate(
     objects: Iterable[dict[str, Any]], root_namespace: str = DEFAULT_ROOT_NAMESPACE
 ) -> Posture:
-    """Compute the mesh's posture from raw API dicts (any order) as Istio would enforce it."""
-    # The engine allocates hundreds of thousands of small acyclic objects next to a large
-    # live input; the cyclic collector would rescan that input again and again for nothing
-    # (a third of the run time at 150,000 workloads). Pause it, and restore it as it was.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        inputs = parse_objects(objects, root_namespace)
-        return resolve(inputs, root_namespace)
-    finally:
-        if collecting:
-            gc.enable()
+    """Compute the mesh's posture from raw API dicts (any order) as Istio would enforce it.
+
+    The engine allocates hundreds of thousands of small acyclic objects next to a large live
+    input, which the cyclic garbage collector rescans for nothing (a third of the run time at
+    150,000 workloads). The engine leaves that process-wide switch to its callers: a caller
+    evaluating a large mesh runs it inside `policies.gc_pause.gc_paused()`.
+    """
+    inputs = parse_objects(objects, root_namespace)
+    return resolve(inputs, root_namespace)
 
 
 def resolve(inputs: Inputs, root_namespace: str) -> Posture:
@@ -314,7 +312,13 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
         for workload in group:
             result = shared or _workload_result(resolution, workload, mesh_step)
             labels = workload.labels
-            # _InjectionFacts.injects and .ambient, inlined: two calls per workload saved.
+            # Sidecar and ambient, written inline (two calls per workload saved). A workload
+            # has a sidecar when its pods already run istio-proxy, or when the injector adds
+            # one: in a namespace that injects by default (istio-injection=enabled, or an
+            # istio.io/rev label without istio-injection) unless the pod label or annotation
+            # sidecar.istio.io/inject says "false"; elsewhere only when the pod label (the
+            # injector's object selector reads the label, not the annotation) says "true"
+            # and the namespace is not istio-injection=disabled.
             if workload.has_proxy:
                 sidecar = True
             elif injects_by_default:
@@ -324,6 +328,9 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
                 )
             else:
                 sidecar = opt_in_allowed and labels.get("sidecar.istio.io/inject") == "true"
+            # ztunnel enrols a workload by the namespace's or the pod's
+            # istio.io/dataplane-mode label (the pod's "none" opts out), but never a pod with
+            # a sidecar.
             if sidecar:
                 ambient = False
             else:
@@ -507,6 +514,7 @@ def _workload_result(
             filed = by_value.get(labels.get(key))
             if filed:
                 for policy in filed:
+                    # selector_matches(policy.selector, labels), inlined: once per workload.
                     if policy.selector.items() <= labels.items():
                         candidates.append(policy)
     if not candidates:
@@ -629,40 +637,6 @@ class _InjectionFacts:
         self.opt_in_allowed = injection != "disabled"
         self.namespace_ambient = labels.get("istio.io/dataplane-mode") == "ambient"
 
-    def injects(self, workload: WorkloadInput) -> bool:
-        """Whether the injector adds a sidecar to this workload's pods (see has_sidecar)."""
-        if self.injects_by_default:
-            return not _opted_out(workload)
-        # The injector's object selector reads the pod label (not the annotation) to opt in.
-        return self.opt_in_allowed and workload.labels.get("sidecar.istio.io/inject") == "true"
-
-    def ambient(self, workload: WorkloadInput) -> bool:
-        """Whether ztunnel enrols the workload (see is_ambient)."""
-        pod_mode = workload.labels.get("istio.io/dataplane-mode")
-        if pod_mode is None:
-            return self.namespace_ambient
-        return pod_mode == "ambient" or (pod_mode != "none" and self.namespace_ambient)
-
-
-def _opted_out(workload: WorkloadInput) -> bool:
-    return (
-        workload.labels.get("sidecar.istio.io/inject") == "false"
-        or workload.inject_annotation == "false"
-    )
-
-
-def has_sidecar(workload: WorkloadInput, namespace: NamespaceInput) -> bool:
-    """Whether the workload runs (or will be injected with) an istio-proxy sidecar."""
-    return workload.has_proxy or _InjectionFacts(namespace).injects(workload)
-
-
-def is_ambient(workload: WorkloadInput, namespace: NamespaceInput) -> bool:
-    """Whether ztunnel enrols the workload (namespace or pod label, unless the pod opts out).
-
-    A pod with a sidecar is never captured by ambient; the caller checks that first.
-    """
-    return _InjectionFacts(namespace).ambient(workload)
-
 
 class _ServicePorts:
     """Service ports as ServicePort values, each distinct list of ports built once.
@@ -716,9 +690,9 @@ def _policy_verdicts(
     root_selector_policies: list[PeerAuthenticationInput],
 ) -> tuple[PolicyVerdict, ...]:
     verdicts: list[PolicyVerdict] = []
-    status: dict[int, tuple[str, str, str]] = {}
+    status: dict[int, tuple[PolicyScope, PolicyStatus, str]] = {}
 
-    def level_status(competition: Competition | None, scope: str) -> None:
+    def level_status(competition: Competition | None, scope: PolicyScope) -> None:
         """Record the winner as effective and the losers as shadowed at one level."""
         if competition is None:
             return
@@ -730,21 +704,21 @@ def _policy_verdicts(
             )
         else:
             words = f"It decides the {scope} mode: {winner.mode}."
-        status[id(winner)] = (scope, "effective", words)
+        status[id(winner)] = (scope, PolicyStatus.EFFECTIVE, words)
         for loser, value in zip(competition.losers, competition.loser_values, strict=True):
             status[id(loser)] = (
                 scope,
-                "shadowed",
+                PolicyStatus.SHADOWED,
                 f"Ignored: {competition.ref} is preferred at the {scope} level "
                 f"({value.lost_because}), and only one policy counts there.",
             )
 
-    level_status(mesh, "mesh")
+    level_status(mesh, PolicyScope.MESH)
     selected: dict[int, int] = {}
     decided: dict[int, int] = {}
     beaten_by: dict[int, set[str]] = {}
     for resolution in resolutions.values():
-        level_status(resolution.competition, "namespace")
+        level_status(resolution.competition, PolicyScope.NAMESPACE)
         for result in resolution.results.values():
             competition = result.competition
             if competition is None:
@@ -757,8 +731,8 @@ def _policy_verdicts(
                 beaten_by.setdefault(id(loser), set()).add(str(competition.ref))
     for policy in root_selector_policies:
         status[id(policy)] = (
-            "ignored",
-            "ignored",
+            PolicyScope.IGNORED,
+            PolicyStatus.IGNORED,
             f"A policy with a selector in the root namespace {root_namespace} applies to no "
             "workload, not even to workloads in the root namespace.",
         )
@@ -768,26 +742,26 @@ def _policy_verdicts(
             wins = decided.get(id(policy), 0)
             if chosen == 0:
                 status[id(policy)] = (
-                    "workload",
-                    "ignored",
+                    PolicyScope.WORKLOAD,
+                    PolicyStatus.IGNORED,
                     f"Its selector matches no workload in {policy.namespace}.",
                 )
             elif wins:
                 status[id(policy)] = (
-                    "workload",
-                    "effective",
+                    PolicyScope.WORKLOAD,
+                    PolicyStatus.EFFECTIVE,
                     f"It applies to {wins} of the {chosen} workloads it selects.",
                 )
             else:
                 older = ", ".join(sorted(beaten_by.get(id(policy), ())))
                 status[id(policy)] = (
-                    "workload",
-                    "shadowed",
+                    PolicyScope.WORKLOAD,
+                    PolicyStatus.SHADOWED,
                     f"Every workload it selects is decided by an older policy: {older}.",
                 )
     for policy in inputs.peer_authentications:
         scope, state, words = status[id(policy)]
-        if policy.port_modes and scope in ("mesh", "namespace"):
+        if policy.port_modes and scope in (PolicyScope.MESH, PolicyScope.NAMESPACE):
             words += " Its portLevelMtls is ignored: ports need a selector."
         verdicts.append(
             PolicyVerdict(
@@ -819,7 +793,7 @@ def _policy_verdicts(
                 namespace=rule.namespace,
                 name=rule.name,
                 api_version=rule.api_version,
-                scope="destination",
+                scope=PolicyScope.DESTINATION,
                 mode=rule.tls_mode,
                 selector={},
                 port_modes={},
@@ -827,7 +801,7 @@ def _policy_verdicts(
                 created=rule.created,
                 resource_version=rule.resource_version,
                 uid=rule.uid,
-                status="effective",
+                status=PolicyStatus.EFFECTIVE,
                 status_reason=words,
                 manifest=rule.manifest,
             )

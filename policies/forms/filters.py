@@ -6,7 +6,8 @@ page answers 400 with the message, instead of a 500 or a silently ignored filter
 
 from django import forms
 
-from policies.models import Mode, PolicyRecord, Severity
+from policies.engine import Level, Mode, PolicyScope, PolicyStatus
+from policies.models import EFFECTIVE_MODE_CHOICES, SEVERITY_CHOICES, PolicyRecord
 from policies.selectors.posture import NAMESPACE_SORTS
 
 # Kubernetes names are at most 253 characters; namespaces at most 63.
@@ -45,15 +46,17 @@ class FilterForm(forms.Form):
 
 class NamespaceFilterForm(FilterForm):
     q = forms.CharField(label="Search", max_length=NAMESPACE_MAX, required=False, strip=True)
-    mode = forms.ChoiceField(label="Mode", choices=_with_any(Mode.choices), required=False)
+    mode = forms.ChoiceField(
+        label="Mode", choices=_with_any(EFFECTIVE_MODE_CHOICES), required=False
+    )
     source = forms.ChoiceField(
         label="Decided by",
         required=False,
         choices=_with_any(
             [
-                ("namespace", "Namespace policy"),
-                ("mesh", "Mesh policy (inherited)"),
-                ("default", "Built-in default"),
+                (Level.NAMESPACE, "Namespace policy"),
+                (Level.MESH, "Mesh policy (inherited)"),
+                (Level.DEFAULT, "Built-in default"),
             ]
         ),
     )
@@ -83,22 +86,27 @@ class PolicyFilterForm(FilterForm):
     mode = forms.ChoiceField(
         label="PA mode",
         required=False,
-        choices=_with_any([*Mode.choices, ("UNSET", "UNSET")]),
+        choices=_with_any([*EFFECTIVE_MODE_CHOICES, (Mode.UNSET, "UNSET")]),
     )
     scope = forms.ChoiceField(
         label="PA scope",
         required=False,
         choices=_with_any(
-            [("mesh", "mesh"), ("namespace", "namespace"), ("workload", "workload")]
-            + [("ignored", "ignored")]
+            [
+                (scope, str(scope))
+                for scope in (
+                    PolicyScope.MESH,
+                    PolicyScope.NAMESPACE,
+                    PolicyScope.WORKLOAD,
+                    PolicyScope.IGNORED,
+                )
+            ]
         ),
     )
     status = forms.ChoiceField(
         label="PA status",
         required=False,
-        choices=_with_any(
-            [("effective", "effective"), ("shadowed", "shadowed"), ("ignored", "ignored")]
-        ),
+        choices=_with_any([(status, str(status)) for status in PolicyStatus]),
     )
     tls_mode = forms.ChoiceField(
         label="DR TLS mode",
@@ -120,7 +128,7 @@ class PolicyFilterForm(FilterForm):
 class FindingFilterForm(FilterForm):
     code = forms.CharField(label="Code", max_length=64, required=False)
     severity = forms.ChoiceField(
-        label="Severity", choices=_with_any(Severity.choices), required=False
+        label="Severity", choices=_with_any(SEVERITY_CHOICES), required=False
     )
     namespace = forms.CharField(label="Namespace", max_length=NAMESPACE_MAX, required=False)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from policies.engine import PolicyScope, PolicyStatus, selector_matches
 from policies.kinds import DESTINATION_RULE, PEER_AUTHENTICATION
-from policies.models import PolicyRecord, ServiceRecord, Snapshot, TimedRestore
-from policies.models import WorkloadPosture as WorkloadRow
+from policies.models import PolicyRecord, ServiceRecord, Snapshot, TimedRestore, WorkloadRecord
 from policies.selectors.sync import snapshot_current
 
 
@@ -63,9 +63,12 @@ def namespace_policy_seen(namespace: str) -> PolicyRecord | None:
     if snapshot is None:
         return None
     records = PolicyRecord.objects.filter(
-        snapshot=snapshot, kind=PEER_AUTHENTICATION, namespace=namespace, scope="namespace"
+        snapshot=snapshot,
+        kind=PEER_AUTHENTICATION,
+        namespace=namespace,
+        scope=PolicyScope.NAMESPACE,
     )
-    return records.filter(status="effective").first() or records.first()
+    return records.filter(status=PolicyStatus.EFFECTIVE).first() or records.first()
 
 
 def _policy_record_seen(**lookup) -> PolicyRecord | None:
@@ -115,7 +118,7 @@ def workload_labels(namespace: str) -> dict[str, dict]:
     snapshot = snapshot_current()
     if snapshot is None:
         return {}
-    rows = WorkloadRow.objects.filter(snapshot=snapshot, namespace=namespace)
+    rows = WorkloadRecord.objects.filter(snapshot=snapshot, namespace=namespace)
     return {row.name: row.labels or {} for row in rows}
 
 
@@ -126,15 +129,15 @@ def services_selecting_workloads(namespace: str, selector: dict) -> list[str]:
         return []
     workloads = [
         row.labels or {}
-        for row in WorkloadRow.objects.filter(snapshot=snapshot, namespace=namespace)
-        if all((row.labels or {}).get(key) == value for key, value in selector.items())
+        for row in WorkloadRecord.objects.filter(snapshot=snapshot, namespace=namespace)
+        if selector_matches(selector, row.labels or {})
     ]
     names = []
     for service in ServiceRecord.objects.filter(snapshot=snapshot, namespace=namespace):
         service_selector = service.selector or {}
+        # A Service without a selector selects nothing (its endpoints are managed by hand).
         if service_selector and any(
-            all(labels.get(key) == value for key, value in service_selector.items())
-            for labels in workloads
+            selector_matches(service_selector, labels) for labels in workloads
         ):
             names.append(service.name)
     return names
@@ -145,9 +148,9 @@ def outside_plaintext_workloads(snapshot: Snapshot, namespaces: set[str]):
     few, and how many in all."""
     from policies.engine.impact import PLAINTEXT_CALLERS_SHOWN, WorkloadRef
 
-    rows = WorkloadRow.objects.filter(snapshot=snapshot, has_sidecar=False, ambient=False).exclude(
-        namespace__in=namespaces
-    )
+    rows = WorkloadRecord.objects.filter(
+        snapshot=snapshot, has_sidecar=False, ambient=False
+    ).exclude(namespace__in=namespaces)
     shown = [
         WorkloadRef(namespace, name, kind)
         for namespace, name, kind in rows.order_by("namespace", "name").values_list(

@@ -10,80 +10,30 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Case, Count, F, FloatField, QuerySet, Value, When
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from policies.engine import selector_matches
 from policies.models import (
     Exemption,
     FindingRecord,
-    NamespacePosture,
+    NamespaceRecord,
     PolicyRecord,
     ServiceRecord,
     Snapshot,
     SyncRun,
-    WorkloadPosture,
+    WorkloadRecord,
 )
 from policies.selectors.reports import Coverage, coverage_of, exemptions_at
 
-# The snapshot pages show: the newest one (a failed sync never replaces it). One definition
-# for pages, changes, metrics and sync.
-from policies.selectors.sync import (
-    STALE_AFTER_INTERVALS,
-    Staleness,
-    snapshot_current,
-    sync_status,
-)
+# The snapshot pages show: the newest one (a failed sync never replaces it), and how fresh
+# it is. One definition for pages, changes, metrics and sync.
+from policies.selectors.sync import SyncStatus, snapshot_current, sync_status
 
 TOP_FINDINGS = 5
 NAMESPACE_FINDINGS_SHOWN = 100
-
-
-# --- Snapshot and sync state ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SyncState:
-    """What the pages say about freshness: last result, a running sync, and staleness."""
-
-    last_run: SyncRun | None  # the newest finished run, whatever its result
-    last_success_at: datetime | None
-    running: SyncRun | None
-    stale: bool
-    stale_reason: str
-    has_snapshot: bool
-
-    @property
-    def last_failed(self) -> bool:
-        return self.last_run is not None and self.last_run.status == SyncRun.Status.FAILED
-
-
-def sync_state_read(*, snapshot: Snapshot | None, now: datetime | None = None) -> SyncState:
-    """Freshness of `snapshot`, by the one rule in selectors.sync, in the pages' words."""
-    status = sync_status(now=now, snapshot=snapshot)
-    reasons = {
-        Staleness.FAILED: "The last sync failed",
-        Staleness.ABANDONED: (
-            "The last sync never finished: its worker stopped or was killed at the "
-            f"{settings.MESHUI_SYNC_TIME_LIMIT} s time limit"
-        ),
-        Staleness.OLD: (
-            f"No successful sync for more than {STALE_AFTER_INTERVALS} sync intervals "
-            f"({STALE_AFTER_INTERVALS} × {settings.MESHUI_SYNC_INTERVAL} s)"
-        ),
-    }
-    # Without a snapshot the pages show "No data yet" instead of a stale banner.
-    stale_reason = reasons.get(status.staleness, "")
-    return SyncState(
-        last_run=status.last_run,
-        last_success_at=status.last_success_at,
-        running=status.running,
-        stale=bool(stale_reason),
-        stale_reason=stale_reason,
-        has_snapshot=snapshot is not None,
-    )
 
 
 # --- Overview ------------------------------------------------------------------------------
@@ -92,7 +42,7 @@ def sync_state_read(*, snapshot: Snapshot | None, now: datetime | None = None) -
 @dataclass(frozen=True)
 class Overview:
     snapshot: Snapshot | None
-    sync: SyncState
+    sync: SyncStatus
     top_findings: list[FindingRecord] = field(default_factory=list)
     progress: SyncProgress | None = None  # a sync running now, followed until it is done
     # STRICT shares scored as the report scores them: exempt rows below STRICT left out.
@@ -112,7 +62,7 @@ def overview_read(*, now: datetime | None = None) -> Overview:
         )
         in_force = exemptions_at(at=now or timezone.now(), in_force_only=True)
         coverage = coverage_of(snapshot, in_force)
-    sync = sync_state_read(snapshot=snapshot)
+    sync = sync_status(snapshot=snapshot)
     progress = None
     if sync.running is not None:
         progress = SyncProgress(after=sync.running.id - 1, run=sync.running)
@@ -146,7 +96,7 @@ NAMESPACE_SORTS: dict[str, tuple[str, ...]] = {
 @dataclass(frozen=True)
 class NamespaceList:
     snapshot: Snapshot | None
-    sync: SyncState
+    sync: SyncStatus
     page: Page | None
 
 
@@ -185,11 +135,11 @@ def namespace_list_read(
 ) -> NamespaceList:
     """One page of the current snapshot's namespaces, filtered and sorted."""
     snapshot = snapshot_current()
-    sync = sync_state_read(snapshot=snapshot)
+    sync = sync_status(snapshot=snapshot)
     if snapshot is None:
         return NamespaceList(snapshot=None, sync=sync, page=None)
     rows = _matching(
-        NamespacePosture.objects.filter(snapshot=snapshot).defer("reason"),
+        NamespaceRecord.objects.filter(snapshot=snapshot).defer("reason"),
         name__icontains=search,
         mode=mode,
         source=source,
@@ -217,8 +167,8 @@ def namespace_list_read(
 @dataclass(frozen=True)
 class NamespaceDetail:
     snapshot: Snapshot
-    sync: SyncState
-    namespace: NamespacePosture
+    sync: SyncStatus
+    namespace: NamespaceRecord
     workloads: Page  # each row with `.exemption`
     peer_authentications: list[PolicyRecord]
     destination_rules: list[PolicyRecord]
@@ -234,10 +184,10 @@ def namespace_detail_read(*, name: str, workload_page: int = 1, per_page: int = 
     snapshot = snapshot_current()
     if snapshot is None:
         return None
-    namespace = NamespacePosture.objects.filter(snapshot=snapshot, name=name).first()
+    namespace = NamespaceRecord.objects.filter(snapshot=snapshot, name=name).first()
     if namespace is None:
         return None
-    workloads = WorkloadPosture.objects.filter(snapshot=snapshot, namespace=name).order_by(
+    workloads = WorkloadRecord.objects.filter(snapshot=snapshot, namespace=name).order_by(
         "name", "kind"
     )
     policies = list(
@@ -253,7 +203,7 @@ def namespace_detail_read(*, name: str, workload_page: int = 1, per_page: int = 
     _with_exemptions(workload_rows, lambda row: exemptions.for_workload(row.namespace, row.name))
     return NamespaceDetail(
         snapshot=snapshot,
-        sync=sync_state_read(snapshot=snapshot),
+        sync=sync_status(snapshot=snapshot),
         namespace=namespace,
         workloads=workload_rows,
         peer_authentications=[
@@ -279,9 +229,9 @@ class PortRow:
 @dataclass(frozen=True)
 class WorkloadDetail:
     snapshot: Snapshot
-    sync: SyncState
-    workload: WorkloadPosture
-    namespace: NamespacePosture | None
+    sync: SyncStatus
+    workload: WorkloadRecord
+    namespace: NamespaceRecord | None
     ports: list[PortRow]
     deciding_policy: PolicyRecord | None
     services: list[ServiceRecord]
@@ -289,11 +239,7 @@ class WorkloadDetail:
     exemption: Exemption | None  # the workload's own or its namespace's, in force now
 
 
-def _selects(selector: dict, labels: dict) -> bool:
-    return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
-
-
-def _port_rows(workload: WorkloadPosture) -> list[PortRow]:
+def _port_rows(workload: WorkloadRecord) -> list[PortRow]:
     """Every port worth showing (the ones the winning policy names and the container ports)."""
     port_reasons = (workload.reason or {}).get("ports") or {}
     named = {str(port): mode for port, mode in (workload.ports or {}).items()}
@@ -323,13 +269,13 @@ def workload_detail_read(*, namespace: str, kind: str, name: str) -> WorkloadDet
     snapshot = snapshot_current()
     if snapshot is None:
         return None
-    workload = WorkloadPosture.objects.filter(
+    workload = WorkloadRecord.objects.filter(
         snapshot=snapshot, namespace=namespace, kind=kind, name=name
     ).first()
     if workload is None:
         return None
     namespace_row = (
-        NamespacePosture.objects.filter(snapshot=snapshot, name=namespace).defer("reason").first()
+        NamespaceRecord.objects.filter(snapshot=snapshot, name=namespace).defer("reason").first()
     )
     deciding_policy = None
     if workload.policy and "/" in workload.policy:
@@ -343,7 +289,8 @@ def workload_detail_read(*, namespace: str, kind: str, name: str) -> WorkloadDet
     services = [
         service
         for service in ServiceRecord.objects.filter(snapshot=snapshot, namespace=namespace)
-        if _selects(service.selector, workload.labels or {})
+        # A Service without a selector selects no pods (its endpoints are managed elsewhere).
+        if service.selector and selector_matches(service.selector, workload.labels or {})
     ]
     findings = list(
         FindingRecord.objects.filter(snapshot=snapshot, namespace=namespace, name=name).order_by(
@@ -352,7 +299,7 @@ def workload_detail_read(*, namespace: str, kind: str, name: str) -> WorkloadDet
     )
     return WorkloadDetail(
         snapshot=snapshot,
-        sync=sync_state_read(snapshot=snapshot),
+        sync=sync_status(snapshot=snapshot),
         workload=workload,
         namespace=namespace_row,
         ports=_port_rows(workload),
@@ -373,7 +320,7 @@ class PolicyList:
     """PeerAuthentications and DestinationRules, each paged on its own (None: not asked for)."""
 
     snapshot: Snapshot | None
-    sync: SyncState
+    sync: SyncStatus
     peer_authentications: Page | None
     destination_rules: Page | None
 
@@ -394,7 +341,7 @@ def policy_list_read(
     """PeerAuthentications (filtered by mode, scope, status) and DestinationRules (by TLS
     mode) across namespaces; `kind` limits the page to one of them."""
     snapshot = snapshot_current()
-    sync = sync_state_read(snapshot=snapshot)
+    sync = sync_status(snapshot=snapshot)
     if snapshot is None:
         return PolicyList(
             snapshot=None, sync=sync, peer_authentications=None, destination_rules=None
@@ -443,7 +390,7 @@ def policy_read(*, kind: str, namespace: str, name: str) -> PolicyRecord | None:
 @dataclass(frozen=True)
 class FindingList:
     snapshot: Snapshot | None
-    sync: SyncState
+    sync: SyncStatus
     page: Page | None
     codes: list[dict]  # [{"code": ..., "count": ...}] in this snapshot, for the filter
 
@@ -458,7 +405,7 @@ def finding_list_read(
 ) -> FindingList:
     """One page of the current snapshot's findings, worst first."""
     snapshot = snapshot_current()
-    sync = sync_state_read(snapshot=snapshot)
+    sync = sync_status(snapshot=snapshot)
     if snapshot is None:
         return FindingList(snapshot=None, sync=sync, page=None, codes=[])
     codes = list(

@@ -14,15 +14,13 @@ from datetime import datetime
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 
+from policies.engine import SEVERITY_RANK, Mode, Severity
 from policies.models import (
-    SEVERITY_RANK,
     AuditEntry,
     Exemption,
-    Mode,
-    NamespacePosture,
-    Severity,
+    NamespaceRecord,
     Snapshot,
-    WorkloadPosture,
+    WorkloadRecord,
 )
 
 EXEMPTION_EXPIRED = "EXEMPTION_EXPIRED"
@@ -38,7 +36,7 @@ NON_STRICT = (Mode.PERMISSIVE, Mode.DISABLE)
 
 def snapshot_at(*, at: datetime) -> Snapshot | None:
     """The snapshot in force at `at`: the newest one taken at or before it."""
-    return Snapshot.objects.filter(taken_at__lte=at).order_by("-taken_at", "-id").first()
+    return Snapshot.objects.filter(taken_at__lte=at).current()
 
 
 def snapshot_oldest() -> Snapshot | None:
@@ -227,7 +225,7 @@ class Coverage:
 
 @dataclass(frozen=True)
 class NamespaceRow:
-    record: NamespacePosture
+    record: NamespaceRecord
     exemption: Exemption | None
 
 
@@ -240,7 +238,7 @@ class PortRow:
 
 @dataclass(frozen=True)
 class WorkloadRow:
-    record: WorkloadPosture
+    record: WorkloadRecord
     exemption: Exemption | None
     weak_ports: tuple[PortRow, ...]
 
@@ -281,7 +279,7 @@ class PostureReport:
         ]
 
 
-def weak_ports(workload: WorkloadPosture) -> tuple[PortRow, ...]:
+def weak_ports(workload: WorkloadRecord) -> tuple[PortRow, ...]:
     """Ports of a workload that end up below STRICT, each with its own reason chain."""
     port_reasons = (workload.reason or {}).get("ports") or {}
     return tuple(

@@ -19,7 +19,7 @@ _GOOD = (SyncRun.Status.SUCCEEDED, SyncRun.Status.NO_CHANGE)
 
 def snapshot_current() -> Snapshot | None:
     """The newest stored snapshot, or None before the first successful sync."""
-    return Snapshot.objects.order_by("-taken_at", "-id").first()
+    return Snapshot.objects.current()
 
 
 def sync_run_latest(*, finished: bool = False) -> SyncRun | None:
@@ -42,18 +42,29 @@ class Staleness(StrEnum):
 
 @dataclass(frozen=True)
 class SyncStatus:
-    """What the page header needs to say about freshness."""
+    """Freshness, for every page, the banner and commands: one state, one rule (sync_status)."""
 
     snapshot: Snapshot | None
-    last_run: SyncRun | None  # the last finished attempt
+    last_run: SyncRun | None  # the last finished attempt, whatever its result
     last_success_at: datetime | None  # when the cluster was last read successfully
     running: SyncRun | None  # a sync running now (within the task's hard time limit)
     staleness: Staleness
-    stale_reason: str  # a sentence for the banner, "" when fresh
+    stale_reason: str  # a sentence that stands alone (commands, logs), "" when fresh
+    # The stale banner's words, which it follows with the failed run's time and error; ""
+    # when fresh or without data (pages then say "No data yet" instead).
+    stale_summary: str
 
     @property
     def is_stale(self) -> bool:
         return self.staleness != Staleness.FRESH
+
+    @property
+    def has_snapshot(self) -> bool:
+        return self.snapshot is not None
+
+    @property
+    def last_failed(self) -> bool:
+        return self.last_run is not None and self.last_run.status == SyncRun.Status.FAILED
 
 
 _NOT_GIVEN = object()
@@ -129,4 +140,21 @@ def sync_status(*, now: datetime | None = None, snapshot=_NOT_GIVEN) -> SyncStat
         running=running,
         staleness=staleness,
         stale_reason=reason,
+        stale_summary=_stale_summary(staleness),
     )
+
+
+def _stale_summary(staleness: Staleness) -> str:
+    if staleness == Staleness.FAILED:
+        return "The last sync failed"
+    if staleness == Staleness.ABANDONED:
+        return (
+            "The last sync never finished: its worker stopped or was killed at the "
+            f"{settings.MESHUI_SYNC_TIME_LIMIT} s time limit"
+        )
+    if staleness == Staleness.OLD:
+        return (
+            f"No successful sync for more than {STALE_AFTER_INTERVALS} sync intervals "
+            f"({STALE_AFTER_INTERVALS} × {settings.MESHUI_SYNC_INTERVAL} s)"
+        )
+    return ""

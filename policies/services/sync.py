@@ -24,18 +24,17 @@ from django.utils.dateparse import parse_datetime
 
 from policies import cluster
 from policies.cluster.errors import ClusterError
-from policies.engine import evaluate
+from policies.engine import SEVERITY_RANK, Mode, Severity, evaluate
 from policies.errors import MeshuiError
 from policies.gc_pause import gc_paused
 from policies.models import (
-    SEVERITY_RANK,
     FindingRecord,
-    NamespacePosture,
+    NamespaceRecord,
     PolicyRecord,
     ServiceRecord,
     Snapshot,
     SyncRun,
-    WorkloadPosture,
+    WorkloadRecord,
 )
 from policies.services.exemptions import exemption_findings
 
@@ -66,7 +65,7 @@ def cluster_sync(*, trigger: str, now: datetime | None = None) -> SyncRun:
     )
     try:
         extra_findings = _meshui_findings(now or timezone.now())
-        current = Snapshot.objects.order_by("-taken_at", "-id").first()
+        current = Snapshot.objects.current()
         unchanged = _unchanged_since_last_read(current, extra_findings)
         if unchanged is not None:
             base, check = unchanged
@@ -227,7 +226,8 @@ def sync_run_record_failure(*, trigger: str, reason: str) -> SyncRun:
 
 
 def sync_request(*, trigger: str) -> None:
-    """Ask for a sync as soon as the current transaction commits (e.g. after a change).
+    """Ask for a sync as soon as the current transaction commits (at once outside one): the
+    one way to queue a sync, for the sync-now button and after a change.
 
     With Redis a worker runs it; without, it runs here and now. If the queue is unreachable
     the attempt is recorded as a failed run with the reason, so the page can say so.
@@ -316,23 +316,23 @@ def _snapshot_write(
             mesh_policy=_policy_ref(posture.mesh.policy),
             mesh_reason=posture.mesh.reason.as_dict(),
             namespaces_total=len(posture.namespaces),
-            namespaces_strict=namespace_modes["STRICT"],
-            namespaces_permissive=namespace_modes["PERMISSIVE"],
-            namespaces_disable=namespace_modes["DISABLE"],
+            namespaces_strict=namespace_modes[Mode.STRICT],
+            namespaces_permissive=namespace_modes[Mode.PERMISSIVE],
+            namespaces_disable=namespace_modes[Mode.DISABLE],
             workloads_total=len(posture.workloads),
-            workloads_strict=workload_modes["STRICT"],
-            workloads_permissive=workload_modes["PERMISSIVE"],
-            workloads_disable=workload_modes["DISABLE"],
+            workloads_strict=workload_modes[Mode.STRICT],
+            workloads_permissive=workload_modes[Mode.PERMISSIVE],
+            workloads_disable=workload_modes[Mode.DISABLE],
             workloads_with_sidecar=sum(1 for w in posture.workloads if w.has_sidecar),
             workloads_ambient=sum(1 for w in posture.workloads if w.ambient),
-            findings_error=severities["error"],
-            findings_warning=severities["warning"],
-            findings_info=severities["info"],
+            findings_error=severities[Severity.ERROR],
+            findings_warning=severities[Severity.WARNING],
+            findings_info=severities[Severity.INFO],
         )
         _rows_insert(
-            NamespacePosture,
+            NamespaceRecord,
             (
-                NamespacePosture(
+                NamespaceRecord(
                     snapshot=snapshot,
                     name=namespace.name,
                     mode=str(namespace.mode),
@@ -343,9 +343,9 @@ def _snapshot_write(
                     is_root=namespace.is_root,
                     injection=namespace.injection,
                     workloads_total=per_namespace[namespace.name]["total"],
-                    workloads_strict=per_namespace[namespace.name]["STRICT"],
-                    workloads_permissive=per_namespace[namespace.name]["PERMISSIVE"],
-                    workloads_disable=per_namespace[namespace.name]["DISABLE"],
+                    workloads_strict=per_namespace[namespace.name][Mode.STRICT],
+                    workloads_permissive=per_namespace[namespace.name][Mode.PERMISSIVE],
+                    workloads_disable=per_namespace[namespace.name][Mode.DISABLE],
                     workloads_with_port_exceptions=per_namespace[namespace.name]["port_exceptions"],
                     workloads_with_sidecar=per_namespace[namespace.name]["sidecar"],
                     findings_count=findings_by_namespace[namespace.name],
@@ -354,9 +354,9 @@ def _snapshot_write(
             ),
         )
         _rows_insert(
-            WorkloadPosture,
+            WorkloadRecord,
             (
-                WorkloadPosture(
+                WorkloadRecord(
                     snapshot=snapshot,
                     namespace=workload.namespace,
                     name=workload.name,
@@ -488,7 +488,7 @@ def snapshots_prune(*, now: datetime) -> int:
     if days <= 0:
         return 0
     cutoff = now - timedelta(days=days)
-    newest = Snapshot.objects.order_by("-taken_at", "-id").values_list("id", flat=True).first()
+    newest = Snapshot.objects.newest_first().values_list("id", flat=True).first()
     if newest is None:
         return 0
     expired = Snapshot.objects.filter(taken_at__lt=cutoff).exclude(id=newest)

@@ -8,8 +8,10 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.core.exceptions import PermissionDenied
+from django.http.response import HttpResponseBase
 
 from policies.roles import can_read
+from policies.views.requests import MeshuiHttpRequest
 
 
 def role_required(check: Callable[[object], bool] = can_read):
@@ -17,7 +19,7 @@ def role_required(check: Callable[[object], bool] = can_read):
 
     def decorator(view):
         @wraps(view)
-        def guarded(request, *args, **kwargs):
+        def guarded(request: MeshuiHttpRequest, *args, **kwargs) -> HttpResponseBase:
             if not check(request.user):
                 raise PermissionDenied
             return view(request, *args, **kwargs)

@@ -6,7 +6,8 @@ There is deliberately no view that edits or deletes an entry.
 import csv
 
 from django.core.paginator import Paginator
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
@@ -23,6 +24,7 @@ from policies.selectors.audit import (
 )
 from policies.views.access import reader_required
 from policies.views.rendering import page_response
+from policies.views.requests import MeshuiHttpRequest
 
 PER_PAGE = 50
 
@@ -41,7 +43,7 @@ def _filtered(form: AuditFilterForm):
 
 @require_GET
 @reader_required
-def audit_list(request):
+def audit_list(request: MeshuiHttpRequest) -> HttpResponse:
     """Every attempted change, newest first, filtered by user, namespace, action and date."""
     form = AuditFilterForm(request.GET, recorded_actions=audit_recorded_actions())
     if not form.is_valid():
@@ -67,7 +69,7 @@ class _Echo:
 
 @require_GET
 @reader_required
-def audit_export(request):
+def audit_export(request: MeshuiHttpRequest) -> HttpResponseBase:
     """The filtered audit log as CSV, streamed (cells that look like formulas are quoted)."""
     form = AuditFilterForm(request.GET, recorded_actions=audit_recorded_actions())
     if not form.is_valid():
@@ -84,7 +86,7 @@ def audit_export(request):
 
 @require_GET
 @reader_required
-def namespace_changes(request, namespace: str):
+def namespace_changes(request: MeshuiHttpRequest, namespace: str) -> HttpResponse:
     """A namespace's recent changes and pending timed restores (a panel of its page)."""
     return page_response(
         request,

@@ -33,6 +33,7 @@ from policies.services.audit import AuditAction
 from policies.services.changes import SEEN_ABSENT, ChangeFailure, ChangePlan
 from policies.views.access import reader_required
 from policies.views.rendering import page_response
+from policies.views.requests import MeshuiHttpRequest
 
 DELETABLE_KINDS = (PEER_AUTHENTICATION, DESTINATION_RULE)
 
@@ -85,7 +86,16 @@ def _can_apply(form, preview, failure, *, can_force: bool) -> bool:
     return failure is not None and problem.status == 409
 
 
-def _render(request, page: ChangePage, *, form, plan, preview=None, failure=None, status=200):
+def _render(
+    request: MeshuiHttpRequest,
+    page: ChangePage,
+    *,
+    form,
+    plan,
+    preview=None,
+    failure=None,
+    status=200,
+):
     can_force = roles.can_force_conflicts(request.user)
     context = {
         "form": form,
@@ -102,16 +112,16 @@ def _render(request, page: ChangePage, *, form, plan, preview=None, failure=None
     return page_response(request, template, context, status=status)
 
 
-def _invalid(request, page: ChangePage, *, form, plan):
+def _invalid(request: MeshuiHttpRequest, page: ChangePage, *, form, plan):
     """The form again with its errors (400); nothing was asked of the cluster."""
     return _render(request, page, form=form, plan=plan, status=400)
 
 
-def _wants_preview(request, form) -> bool:
+def _wants_preview(request: MeshuiHttpRequest, form) -> bool:
     return bool(request.POST.get("edit")) or not form.cleaned_data.get("confirm")
 
 
-def _preview(request, page: ChangePage, *, form, plan):
+def _preview(request: MeshuiHttpRequest, page: ChangePage, *, form, plan):
     """The impact, the exact objects, the kubectl command and the cluster's dry run."""
     if request.POST.get("edit"):
         return _render(request, page, form=form, plan=plan)
@@ -122,7 +132,7 @@ def _preview(request, page: ChangePage, *, form, plan):
     return _render(request, page, form=form, plan=plan, preview=preview)
 
 
-def _apply(request, page: ChangePage, *, form, plan, apply):
+def _apply(request: MeshuiHttpRequest, page: ChangePage, *, form, plan, apply):
     """Confirm: `apply(force=...)` calls the service; a failure is shown on the page."""
     try:
         result = apply(force=bool(form.cleaned_data.get("force")))
@@ -163,7 +173,7 @@ def _form_kwargs(form) -> dict:
 
 
 @require_http_methods(["GET", "POST"])
-def namespace_mode_set(request, namespace: str):
+def namespace_mode_set(request: MeshuiHttpRequest, namespace: str):
     """Switch a namespace between STRICT and PERMISSIVE, maybe for a while, with a reason."""
     _valid_names_or_404(namespace)
     current_mode = change_reads.namespace_current_mode(namespace)
@@ -236,7 +246,7 @@ def namespace_mode_set(request, namespace: str):
 
 
 @require_http_methods(["GET", "POST"])
-def peer_authentication_create(request):
+def peer_authentication_create(request: MeshuiHttpRequest):
     """A new PeerAuthentication at mesh, namespace or workload level (admins)."""
     namespace = (request.POST.get("namespace") or request.GET.get("namespace") or "").strip()
     labels = change_reads.workload_labels(namespace) if namespace else {}
@@ -297,7 +307,7 @@ def peer_authentication_create(request):
 
 
 @require_http_methods(["GET", "POST"])
-def policy_mode_update(request, namespace: str, name: str):
+def policy_mode_update(request: MeshuiHttpRequest, namespace: str, name: str):
     """Edit an existing PeerAuthentication's mode, as of the version the user saw (admins)."""
     _valid_names_or_404(namespace, name)
     record = policy_read(kind=PEER_AUTHENTICATION, namespace=namespace, name=name)
@@ -352,7 +362,7 @@ def policy_mode_update(request, namespace: str, name: str):
 
 
 @require_http_methods(["GET", "POST"])
-def policy_delete(request, kind: str, namespace: str, name: str):
+def policy_delete(request: MeshuiHttpRequest, kind: str, namespace: str, name: str):
     """Delete a PeerAuthentication or DestinationRule, only the version the user saw (admins)."""
     if kind not in DELETABLE_KINDS:
         raise Http404(f"meshui deletes PeerAuthentications and DestinationRules, not {kind}.")
@@ -424,7 +434,7 @@ def _as_yaml(value) -> str:
 
 @require_GET
 @reader_required
-def change_detail(request, entry_id: int):
+def change_detail(request: MeshuiHttpRequest, entry_id: int):
     """One change: what was sent, the outcome, and "waiting for the cluster" until synced."""
     entry = _entry_or_404(entry_id)
     context = {
@@ -441,7 +451,7 @@ def change_detail(request, entry_id: int):
 
 
 @require_POST
-def change_retry(request, entry_id: int):
+def change_retry(request: MeshuiHttpRequest, entry_id: int):
     entry = _entry_or_404(entry_id)
     try:
         result = change_services.change_retry(
@@ -455,7 +465,7 @@ def change_retry(request, entry_id: int):
 
 
 @require_POST
-def change_rollback(request, entry_id: int):
+def change_rollback(request: MeshuiHttpRequest, entry_id: int):
     entry = _entry_or_404(entry_id)
     try:
         result = change_services.change_rollback(user=request.user, entry_id=entry.pk)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -23,9 +24,12 @@ from policies.services.exemptions import (
 )
 from policies.views.access import reader_required
 from policies.views.rendering import page_response
+from policies.views.requests import MeshuiHttpRequest
 
 
-def exemption_page(request, form: ExemptionForm | None, *, status: int = 200):
+def exemption_page(
+    request: MeshuiHttpRequest, form: ExemptionForm | None, *, status: int = 200
+) -> HttpResponse:
     now = timezone.now()
     may_manage = can_manage_exemptions(request.user)
     if form is None and may_manage:
@@ -41,7 +45,7 @@ def exemption_page(request, form: ExemptionForm | None, *, status: int = 200):
 
 @require_GET
 @reader_required
-def exemption_index(request):
+def exemption_index(request: MeshuiHttpRequest) -> HttpResponse:
     return exemption_page(request, None)
 
 
@@ -56,7 +60,7 @@ def put_on_form(form: ExemptionForm, error: ValidationError) -> None:
 
 @require_POST
 @reader_required
-def exemption_create_view(request):
+def exemption_create_view(request: MeshuiHttpRequest) -> HttpResponse:
     if not can_manage_exemptions(request.user):
         exemption_refusal_record(
             user=request.user,
@@ -90,7 +94,7 @@ def exemption_create_view(request):
 
 @require_POST
 @reader_required
-def exemption_revoke_view(request, pk: int):
+def exemption_revoke_view(request: MeshuiHttpRequest, pk: int) -> HttpResponse:
     get_object_or_404(Exemption, pk=pk)
     # The service checks the role, records a refusal in the audit log and raises 403.
     exemption = exemption_revoke(user=request.user, exemption_id=pk, now=timezone.now())

@@ -1,7 +1,7 @@
 """`/metrics` for Prometheus: outside the login, but never open; see policies/metrics.py."""
 
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -10,7 +10,7 @@ from policies.metrics import metrics_text, scrape_refusal
 
 @login_not_required
 @require_GET
-def metrics(request):
+def metrics(request: HttpRequest) -> HttpResponse:
     refusal = scrape_refusal(
         authorization=request.headers.get("Authorization", ""),
         remote_addr=request.META.get("REMOTE_ADDR", ""),

@@ -1,4 +1,4 @@
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.views.decorators.http import require_GET
 
 from policies.forms.filters import FilterForm, NamespaceFilterForm
@@ -6,11 +6,12 @@ from policies.roles import can_toggle_namespace
 from policies.selectors.posture import namespace_detail_read, namespace_list_read
 from policies.views.access import reader_required
 from policies.views.rendering import page_response
+from policies.views.requests import MeshuiHttpRequest
 
 
 @require_GET
 @reader_required
-def namespace_list(request):
+def namespace_list(request: MeshuiHttpRequest) -> HttpResponse:
     """Every namespace of the current snapshot: search, filter by mode, sort, paginate."""
     form = NamespaceFilterForm(request.GET)
     if form.is_valid():
@@ -43,7 +44,7 @@ def namespace_list(request):
 
 @require_GET
 @reader_required
-def namespace_detail(request, name: str):
+def namespace_detail(request: MeshuiHttpRequest, name: str) -> HttpResponse:
     """One namespace: its workloads, policies, findings, and why it has its mode."""
     form = FilterForm(request.GET)
     if not form.is_valid():

@@ -1,14 +1,16 @@
+from django.http import HttpResponse
 from django.views.decorators.http import require_GET
 
 from policies.roles import can_sync
 from policies.selectors.posture import overview_read
 from policies.views.access import reader_required
 from policies.views.rendering import page_response
+from policies.views.requests import MeshuiHttpRequest
 
 
 @require_GET
 @reader_required
-def overview(request):
+def overview(request: MeshuiHttpRequest) -> HttpResponse:
     """The mesh at a glance: mesh mode, coverage, worst findings, freshness."""
     view = overview_read()
     return page_response(

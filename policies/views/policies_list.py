@@ -1,4 +1,4 @@
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.views.decorators.http import require_GET
 
 from policies.forms.filters import PolicyFilterForm
@@ -6,11 +6,12 @@ from policies.models import PolicyRecord
 from policies.selectors.posture import policy_list_read, policy_read
 from policies.views.access import reader_required
 from policies.views.rendering import page_response
+from policies.views.requests import MeshuiHttpRequest
 
 
 @require_GET
 @reader_required
-def policy_list(request):
+def policy_list(request: MeshuiHttpRequest) -> HttpResponse:
     """Every PeerAuthentication and DestinationRule across namespaces, filterable."""
     form = PolicyFilterForm(request.GET)
     view, status = None, 400
@@ -40,7 +41,7 @@ def policy_list(request):
 
 @require_GET
 @reader_required
-def policy_detail(request, kind: str, namespace: str, name: str):
+def policy_detail(request: MeshuiHttpRequest, kind: str, namespace: str, name: str) -> HttpResponse:
     """One policy as YAML, as the cluster returned it at the last sync."""
     if kind not in PolicyRecord.Kind.values:
         raise Http404("Unknown policy kind.")

@@ -8,12 +8,13 @@ always works without JavaScript and a bookmarked URL shows the same state.
 
 from collections.abc import Iterable
 
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.cache import patch_vary_headers
 
 
 def page_response(
-    request,
+    request: HttpRequest,
     template: str,
     context: dict,
     *,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from django.http import HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
@@ -23,6 +24,7 @@ from policies.selectors.reports import (
 )
 from policies.views.access import reader_required
 from policies.views.rendering import page_response
+from policies.views.requests import MeshuiHttpRequest
 
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -38,7 +40,7 @@ def no_snapshot_context(at) -> dict:
 
 @require_GET
 @reader_required
-def report_show(request):
+def report_show(request: MeshuiHttpRequest) -> HttpResponse:
     now = timezone.now()
     # Bound even when empty: every field is optional, so no parameters means "now".
     form = ReportForm(request.GET, now=now)
@@ -69,7 +71,7 @@ def css_string(text: str) -> str:
 
 @require_GET
 @reader_required
-def report_print_css(request):
+def report_print_css(request: MeshuiHttpRequest) -> HttpResponse:
     """Page headers for printing this report: cluster and snapshot time in @page margin boxes.
 
     A stylesheet, not inline style, because the Content Security Policy allows only
@@ -119,7 +121,7 @@ def export_refusal(form) -> HttpResponse:
     )
 
 
-def scoped_export(form, respond) -> HttpResponse:
+def scoped_export(form, respond) -> HttpResponseBase:
     """Validate, find the snapshot in force, then let `respond(scope)` stream the file."""
     if not form.is_valid():
         return export_refusal(form)
@@ -135,7 +137,7 @@ def scoped_export(form, respond) -> HttpResponse:
 
 @require_GET
 @reader_required
-def report_export(request, table: str, fmt: str):
+def report_export(request: MeshuiHttpRequest, table: str, fmt: str) -> HttpResponseBase:
     """One table of the report at `at` as CSV or JSON, streamed."""
     data = request.GET.copy()
     data["table"], data["format"] = table, fmt
@@ -149,7 +151,7 @@ def report_export(request, table: str, fmt: str):
 
 @require_GET
 @reader_required
-def report_json(request):
+def report_json(request: MeshuiHttpRequest) -> HttpResponseBase:
     """The whole report as one JSON document (the `posture --format json` field names)."""
     now = timezone.now()
     return scoped_export(
@@ -164,7 +166,7 @@ def report_json(request):
 
 @require_GET
 @reader_required
-def compare_show(request):
+def compare_show(request: MeshuiHttpRequest) -> HttpResponse:
     """Two dates side by side; the form swaps only the result region under htmx."""
     now = timezone.now()
     form = CompareForm(request.GET or None, now=now)
@@ -190,7 +192,7 @@ def percent_label(value: float) -> str:
 
 @require_GET
 @reader_required
-def trends_show(request):
+def trends_show(request: MeshuiHttpRequest) -> HttpResponse:
     """STRICT coverage and finding counts over time, as server-drawn SVG charts."""
     now = timezone.now()
     form = TrendForm(request.GET or None)

@@ -4,33 +4,15 @@ confirms, and sees the namespace STRICT once meshui has synced the cluster."""
 import pytest
 from playwright.sync_api import expect
 
-from devcluster.cluster import DevCluster
-from policies import cluster
 from policies.services.sync import cluster_sync
 from tests.changes.conftest import shop_mesh
 
 
-@pytest.fixture(scope="module")
-def _double():
-    double = DevCluster()
-    yield double
-    double.stop()
-
-
 @pytest.fixture
-def kube(_double, settings):
-    """The API server double, seeded with the shop mesh, that meshui's settings point at."""
-    _double.reset()
-    settings.MESHUI_KUBECONFIG = str(_double.kubeconfig)
-    settings.MESHUI_KUBE_CONTEXT = ""
-    settings.MESHUI_CLUSTER_NAME = "test-cluster"
-    settings.MESHUI_ROOT_NAMESPACE = "istio-system"
-    settings.REDIS_URL = ""
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    cluster.forget_clients()
-    _double.seed(shop_mesh())
-    yield _double
-    cluster.forget_clients()
+def kube(kube):
+    """The shared API server double (tests/conftest.py), seeded with the shop mesh."""
+    kube.seed(shop_mesh())
+    return kube
 
 
 def test_oncall_switches_a_namespace_to_strict_with_preview_and_sees_it_after_sync(

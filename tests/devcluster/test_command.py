@@ -66,7 +66,7 @@ def test_serve_prints_its_url_first_seeds_and_stops_cleanly_on_sigterm(tmp_path)
         ] == ["web"]
     finally:
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
+        assert process.wait(timeout=60) == 0
     assert "Traceback" not in process.stderr.read()
 
 
@@ -79,7 +79,7 @@ def test_serve_prints_its_url_first_seeds_and_stops_cleanly_on_sigterm(tmp_path)
 )
 def test_bad_arguments_exit_2_with_a_message_and_no_traceback(arguments, message):
     process = serve(*arguments)
-    assert process.wait(timeout=20) == 2
+    assert process.wait(timeout=60) == 2
     stderr = process.stderr.read()
     assert message in stderr and "Traceback" not in stderr
 
@@ -90,7 +90,7 @@ def test_an_invalid_seed_manifest_is_reported_in_words(tmp_path):
         "metadata: {name: default, namespace: shop}\nspec: {mtls: {mode: NOPE}}\n"
     )
     process = serve("--seed", str(tmp_path))
-    assert process.wait(timeout=20) == 1
+    assert process.wait(timeout=60) == 1
     stderr = process.stderr.read()
     assert 'Unsupported value: "NOPE"' in stderr and "Traceback" not in stderr
 
@@ -107,12 +107,12 @@ def test_the_demo_seed_loads(tmp_path):
         assert policies
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.wait(timeout=60)
 
 
 def test_a_busy_port_exits_1_with_a_message(devcluster):
     process = serve("--port", str(devcluster.port))
-    assert process.wait(timeout=20) == 1
+    assert process.wait(timeout=60) == 1
     stderr = process.stderr.read()
     assert f"cannot listen on 127.0.0.1:{devcluster.port}" in stderr
     assert "Traceback" not in stderr

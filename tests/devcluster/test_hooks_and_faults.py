@@ -206,9 +206,13 @@ def test_watchers_are_released_when_the_server_stops():
         finished.set()
 
     threading.Thread(target=watch_forever, daemon=True).start()
-    time.sleep(0.2)
+    # Stop only once the watch waits in the server: stopping earlier would test nothing.
+    deadline = time.monotonic() + 30
+    while not cluster.server.state._waiting_watchers:
+        assert time.monotonic() < deadline, "the watch never reached the server"
+        time.sleep(0.01)
     cluster.stop()
-    assert finished.wait(10)
+    assert finished.wait(30)
 
 
 def test_an_unexpected_server_error_is_a_500_status_not_a_traceback(devcluster, core):

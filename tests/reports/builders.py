@@ -2,14 +2,14 @@
 
 from datetime import UTC, datetime
 
+from policies.engine import SEVERITY_RANK
 from policies.models import (
-    SEVERITY_RANK,
     AuditEntry,
     Exemption,
     FindingRecord,
-    NamespacePosture,
+    NamespaceRecord,
     Snapshot,
-    WorkloadPosture,
+    WorkloadRecord,
 )
 from tests.factories import engine_finding
 
@@ -88,8 +88,8 @@ def snapshot_build(
         findings_warning=sum(1 for f in findings if f["severity"] == "warning"),
         findings_info=sum(1 for f in findings if f["severity"] == "info"),
     )
-    NamespacePosture.objects.bulk_create(
-        NamespacePosture(
+    NamespaceRecord.objects.bulk_create(
+        NamespaceRecord(
             snapshot=snapshot,
             name=name,
             mode=mode,
@@ -105,8 +105,8 @@ def snapshot_build(
         )
         for name, mode in namespaces.items()
     )
-    WorkloadPosture.objects.bulk_create(
-        WorkloadPosture(
+    WorkloadRecord.objects.bulk_create(
+        WorkloadRecord(
             snapshot=snapshot,
             namespace=w["namespace"],
             name=w["name"],

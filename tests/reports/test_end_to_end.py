@@ -8,7 +8,6 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from policies import cluster
 from policies.services.sync import cluster_sync
 from tests.reports.builders import exemption_build
 from tests.sync.builders import small_mesh
@@ -17,17 +16,11 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def kube(devcluster, settings):
-    settings.MESHUI_KUBECONFIG = str(devcluster.kubeconfig)
-    settings.MESHUI_KUBE_CONTEXT = ""
+def kube(kube, settings):
+    """The shared API server double, named e2e-cluster and holding the small mesh."""
     settings.MESHUI_CLUSTER_NAME = "e2e-cluster"
-    settings.MESHUI_ROOT_NAMESPACE = "istio-system"
-    settings.REDIS_URL = ""
-    cluster.forget_clients()
-    devcluster.seed(small_mesh())
-    yield devcluster
-    cluster.forget_clients()
-    devcluster.reset()
+    kube.seed(small_mesh())
+    return kube
 
 
 def posture_json(kubeconfig: str) -> dict:

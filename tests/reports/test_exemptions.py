@@ -9,17 +9,23 @@ from django.utils import timezone
 from policies.models import AuditEntry, Exemption
 from policies.selectors.reports import exemptions_at
 from policies.services.exemptions import exemption_create, exemption_findings, exemption_revoke
-from tests.reports.builders import exemption_build, moment, snapshot_build
+from tests.engine import builders as manifests
+from tests.factories import snapshot_from_manifests
+from tests.reports.builders import exemption_build, moment
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def current_snapshot():
-    return snapshot_build(
+    return snapshot_from_manifests(
+        [
+            manifests.namespace("legacy"),
+            manifests.namespace("shop"),
+            manifests.peer_auth("shop", mode="STRICT"),
+            manifests.deployment("legacy", "batch"),
+        ],
         taken_at=timezone.now() - timedelta(hours=1),
-        namespaces={"legacy": "PERMISSIVE", "shop": "STRICT"},
-        workloads=[{"namespace": "legacy", "name": "batch", "mode": "PERMISSIVE"}],
     )
 
 

@@ -6,7 +6,9 @@ import pytest
 from django.utils import timezone
 
 from policies.models import AuditEntry, Exemption
-from tests.reports.builders import exemption_build, snapshot_build
+from tests.engine.builders import deployment, namespace
+from tests.factories import snapshot_from_manifests
+from tests.reports.builders import exemption_build
 
 pytestmark = pytest.mark.django_db
 
@@ -32,10 +34,9 @@ ROLES = ["admin_user", "oncall_user", "auditor_user"]
 
 @pytest.fixture
 def data():
-    snapshot_build(
+    snapshot_from_manifests(
+        [namespace("legacy"), deployment("legacy", "batch")],
         taken_at=timezone.now() - timedelta(days=60),
-        namespaces={"legacy": "PERMISSIVE"},
-        workloads=[{"namespace": "legacy", "name": "batch", "mode": "PERMISSIVE"}],
     )
     return exemption_build(
         namespace="legacy",

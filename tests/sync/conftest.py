@@ -1,31 +1,12 @@
-"""Fixtures for sync tests: the Kubernetes API server double, reached over real HTTP."""
+"""Helpers for sync tests; `kube`, the API server double over real HTTP, is tests/conftest.py's."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import yaml
 
-from policies import cluster
-
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def kube(devcluster, settings):
-    """The API server double (reset), with meshui's settings pointing at it."""
-    settings.MESHUI_KUBECONFIG = str(devcluster.kubeconfig)
-    settings.MESHUI_KUBE_CONTEXT = ""
-    settings.MESHUI_CLUSTER_NAME = "test-cluster"
-    settings.MESHUI_ROOT_NAMESPACE = "istio-system"
-    settings.MESHUI_KUBE_TIMEOUT_SECONDS = 5
-    settings.MESHUI_KUBE_PAGE_SIZE = 500
-    settings.REDIS_URL = ""
-    cluster.forget_clients()
-    yield devcluster
-    cluster.forget_clients()
-    devcluster.reset()  # a test may have swapped the CRDs
 
 
 def crd_files_serving(tmp_path: Path, **versions: tuple[str, ...]) -> list[Path]:

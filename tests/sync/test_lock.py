@@ -7,20 +7,23 @@ import redis
 
 from policies.cluster.errors import Unavailable
 from policies.sync_lock import ProcessSyncLock, RedisSyncLock, sync_lock
+from tests.celery_support import unique_key_prefix
 
 REDIS_TEST_URL = "redis://127.0.0.1:6379/5"
 
 
 @pytest.fixture
 def redis_prefix(settings):
-    settings.MESHUI_REDIS_KEY_PREFIX = "meshui-test-lock:"
+    """Keys of this test alone: other test runs share the Redis db, and clean up their own."""
+    prefix = unique_key_prefix("lock")
+    settings.MESHUI_REDIS_KEY_PREFIX = prefix
     client = redis.Redis.from_url(REDIS_TEST_URL)
     try:
         client.ping()
     except redis.RedisError as error:
         pytest.skip(f"no Redis at {REDIS_TEST_URL}: {error}")
-    yield
-    for key in client.scan_iter("meshui-test-lock:*"):
+    yield prefix
+    for key in client.scan_iter(f"{prefix}*"):
         client.delete(key)
 
 
@@ -69,11 +72,10 @@ def test_redis_lock_expires_by_itself_after_its_timeout(redis_prefix):
     assert crashed.acquire()
     # A worker killed mid-sync never releases; the timeout frees the lock for the next one.
     client = redis.Redis.from_url(REDIS_TEST_URL)
-    key = "meshui-test-lock:sync:t2:lock"
+    key = f"{redis_prefix}sync:t2:lock"
     assert 0 < client.pttl(key) <= 200
-    for _ in range(100):
-        if not client.exists(key):
-            break
+    deadline = time.monotonic() + 30
+    while client.exists(key) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert RedisSyncLock(REDIS_TEST_URL, scope="t2", timeout=30).acquire()
 

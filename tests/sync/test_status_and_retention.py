@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from policies.models import NamespacePosture, Snapshot, SyncRun
+from policies.models import NamespaceRecord, Snapshot, SyncRun
 from policies.selectors.sync import Staleness, snapshot_current, sync_status
 from policies.services.sync import snapshots_prune
 
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 def snapshot_at(moment: datetime) -> Snapshot:
     snapshot = Snapshot.objects.create(taken_at=moment, cluster_name="c", mesh_mode="STRICT")
-    NamespacePosture.objects.create(snapshot=snapshot, name="shop", mode="STRICT", source="mesh")
+    NamespaceRecord.objects.create(snapshot=snapshot, name="shop", mode="STRICT", source="mesh")
     return snapshot
 
 
@@ -126,7 +126,7 @@ def test_retention_prunes_old_snapshots_and_their_rows(settings):
     newest = snapshot_at(NOW - timedelta(hours=1))
     assert snapshots_prune(now=NOW) == 1
     assert set(Snapshot.objects.values_list("id", flat=True)) == {kept.id, newest.id}
-    assert not NamespacePosture.objects.filter(snapshot_id=old.id).exists()
+    assert not NamespaceRecord.objects.filter(snapshot_id=old.id).exists()
 
 
 def test_retention_always_keeps_the_newest_snapshot_even_when_it_is_old(settings):

@@ -2,7 +2,8 @@
 
 import pytest
 
-from tests.factories import snapshot_with, sync_run
+from tests.engine.builders import deployment, namespace, peer_auth
+from tests.factories import snapshot_from_manifests, sync_run
 
 READ_PAGES = [
     "/",
@@ -19,12 +20,8 @@ READ_PAGES = [
 
 @pytest.fixture
 def shop_snapshot(db):
-    snapshot = snapshot_with(
-        namespaces=[
-            {"name": "shop", "mode": "STRICT", "source": "namespace", "policy": "shop/default"}
-        ],
-        workloads=[{"namespace": "shop", "name": "cart"}],
-        policies=[{"namespace": "shop", "name": "default"}],
+    snapshot = snapshot_from_manifests(
+        [namespace("shop"), peer_auth("shop", mode="STRICT"), deployment("shop", "cart")]
     )
     sync_run(snapshot=snapshot)
     return snapshot

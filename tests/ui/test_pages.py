@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 from django.test import override_settings
 
-from tests.factories import loser, reason, snapshot_with, sync_run
+from tests.engine.builders import deployment, destination_rule, namespace, peer_auth
+from tests.factories import loser, reason, snapshot_from_manifests, snapshot_with, sync_run
 
 LEDGER_PLAINTEXT = (
     "DestinationRule shop/ledger-plain sets tls.mode DISABLE for ledger.pay.svc.cluster.local, "
@@ -241,7 +242,7 @@ def test_stale_banner_when_the_last_sync_failed(auditor_client, mesh):
 
 @override_settings(MESHUI_SYNC_INTERVAL=60)
 def test_stale_banner_when_last_good_sync_is_older_than_three_intervals(auditor_client, db):
-    snapshot = snapshot_with(namespaces=["shop"])
+    snapshot = snapshot_from_manifests([namespace("shop")])
     sync_run(snapshot=snapshot, ago=timedelta(minutes=4))
     page = text(auditor_client.get("/namespaces/"))
     assert "Stale data." in page
@@ -250,7 +251,7 @@ def test_stale_banner_when_last_good_sync_is_older_than_three_intervals(auditor_
 
 @override_settings(MESHUI_SYNC_INTERVAL=60)
 def test_a_no_change_sync_keeps_old_data_fresh(auditor_client, db):
-    snapshot = snapshot_with(namespaces=["shop"])
+    snapshot = snapshot_from_manifests([namespace("shop")])
     sync_run(snapshot=snapshot, ago=timedelta(hours=2))
     sync_run(status="no_change", ago=timedelta(seconds=10))
     assert "Stale data." not in text(auditor_client.get("/"))
@@ -258,7 +259,7 @@ def test_a_no_change_sync_keeps_old_data_fresh(auditor_client, db):
 
 @override_settings(MESHUI_SYNC_INTERVAL=600, MESHUI_SYNC_TIME_LIMIT=300)
 def test_a_sync_stuck_running_past_its_time_limit_makes_the_data_stale(auditor_client, db):
-    snapshot = snapshot_with(namespaces=["shop"])
+    snapshot = snapshot_from_manifests([namespace("shop")])
     sync_run(snapshot=snapshot, ago=timedelta(minutes=10))  # well within 3 intervals
     sync_run(status="running", ago=timedelta(minutes=6))  # its worker died
     page = text(auditor_client.get("/"))
@@ -269,7 +270,7 @@ def test_a_sync_stuck_running_past_its_time_limit_makes_the_data_stale(auditor_c
 
 @override_settings(MESHUI_SYNC_INTERVAL=60, MESHUI_SYNC_TIME_LIMIT=300)
 def test_a_sync_running_now_keeps_fresh_data_fresh(auditor_client, db):
-    snapshot = snapshot_with(namespaces=["shop"])
+    snapshot = snapshot_from_manifests([namespace("shop")])
     sync_run(snapshot=snapshot, ago=timedelta(minutes=1))
     sync_run(status="running", ago=timedelta(seconds=20))
     page = text(auditor_client.get("/"))
@@ -366,11 +367,18 @@ def test_policies_page_can_show_one_kind(auditor_client, mesh):
 
 
 def test_policy_tables_page_independently(auditor_client, db):
-    snapshot_with(
-        policies=[{"namespace": "shop", "name": f"pa-{i:02d}"} for i in range(30)]
-        + [
-            {"kind": "DestinationRule", "namespace": "shop", "name": f"dr-{i:02d}"}
-            for i in range(30)
+    snapshot_from_manifests(
+        [
+            namespace("shop"),
+            # Workload policies, so no verdict names another (a shadowed one names its winner).
+            *[
+                peer_auth("shop", f"pa-{i:02d}", mode="STRICT", selector={"app": f"pa-{i:02d}"})
+                for i in range(30)
+            ],
+            *[
+                destination_rule("shop", f"dr-{i:02d}", f"dr-{i:02d}.shop.svc.cluster.local")
+                for i in range(30)
+            ],
         ]
     )
     response = auditor_client.get(
@@ -424,16 +432,11 @@ def test_bad_filters_answer_400_with_a_message(auditor_client, mesh, url):
 
 
 def test_workload_ports_are_listed_in_number_order(auditor_client, db):
-    snapshot_with(
-        workloads=[
-            {
-                "namespace": "shop",
-                "name": "api",
-                "source": "workload",
-                "policy": "shop/api",
-                "ports": {"9090": "PERMISSIVE"},
-                "container_ports": [15090, 8080, 9090],
-            }
+    snapshot_from_manifests(
+        [
+            namespace("shop"),
+            peer_auth("shop", "api", selector={"app": "api"}, ports={9090: "PERMISSIVE"}),
+            deployment("shop", "api", ports=[15090, 8080, 9090]),
         ]
     )
     page = auditor_client.get("/namespaces/shop/workloads/Deployment/api/").content.decode()

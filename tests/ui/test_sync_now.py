@@ -5,24 +5,29 @@ from kombu.exceptions import OperationalError
 
 from policies import tasks
 from policies.models import SyncRun
-from tests.factories import snapshot_with, sync_run
+from tests.engine.builders import namespace
+from tests.factories import snapshot_from_manifests, sync_run
 
 HTMX = {"HX-Request": "true", "HX-Target": "sync-status"}
 
 
 @pytest.fixture
-def queued(monkeypatch):
-    """Records the syncs the views queue instead of running them."""
+def queued(monkeypatch, transactional_db):
+    """Records the syncs the views queue instead of running them.
+
+    Transactional: the view queues after its transaction commits (at once in autocommit),
+    which never happens inside the test transaction of `db`.
+    """
     calls = []
     monkeypatch.setattr(
-        tasks.sync_cluster, "delay_on_commit", lambda **kwargs: calls.append(kwargs)
+        tasks.sync_cluster, "apply_async", lambda kwargs=None, **options: calls.append(kwargs)
     )
     return calls
 
 
 @pytest.fixture
 def earlier_run(db):
-    return sync_run(snapshot=snapshot_with(namespaces=["shop"]))
+    return sync_run(snapshot=snapshot_from_manifests([namespace("shop")]))
 
 
 def test_sync_now_queues_one_manual_sync_and_starts_polling(client_for, earlier_run, queued):
@@ -80,14 +85,19 @@ def test_without_javascript_the_button_leads_to_a_self_refreshing_progress_page(
     assert "Sync queued" in page
 
 
-def test_an_unreachable_queue_is_reported_not_a_500(client_for, earlier_run, monkeypatch):
-    def broker_down(**kwargs):
+def test_an_unreachable_queue_is_reported_not_a_500(
+    client_for, earlier_run, monkeypatch, transactional_db
+):
+    def broker_down(kwargs=None, **options):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr(tasks.sync_cluster, "delay_on_commit", broker_down)
+    monkeypatch.setattr(tasks.sync_cluster, "apply_async", broker_down)
     response = client_for("admin").post("/sync/", headers=HTMX)
     assert response.status_code == 200
-    assert "Could not queue the sync: the task queue is unreachable" in response.content.decode()
+    assert (
+        "Could not queue the sync: the task queue (Redis) is unreachable"
+        in response.content.decode()
+    )
     assert 'hx-trigger="every' not in response.content.decode()
 
 

@@ -20,6 +20,7 @@ from policies import cluster
 from policies.cluster.errors import ClusterError
 from policies.engine import Posture, Severity, evaluate, posture_as_json
 from policies.exports import spreadsheet_safe
+from policies.gc_pause import gc_paused
 from policies.manifests import ManifestError, read_manifests
 
 EXIT_FINDINGS = 1
@@ -89,7 +90,7 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=("json", "table", "csv"), default="table")
         parser.add_argument(
             "--fail-on",
-            choices=("error", "warning"),
+            choices=(Severity.ERROR, Severity.WARNING),
             help="exit 1 when a finding of this severity or worse exists",
         )
 
@@ -101,7 +102,8 @@ class Command(BaseCommand):
             or getattr(settings, "MESHUI_ROOT_NAMESPACE", "")
             or "istio-system"
         )
-        posture = evaluate(source.objects, root_namespace=root_namespace)
+        with gc_paused():
+            posture = evaluate(source.objects, root_namespace=root_namespace)
         output_format = options["format"]
         if output_format == "json":
             self.stdout.write(json.dumps(posture_as_json(posture), indent=2))

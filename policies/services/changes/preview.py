@@ -12,6 +12,7 @@ from policies import cluster
 from policies.cluster.errors import (
     ClusterError,
 )
+from policies.gc_pause import gc_paused
 from policies.models import AuditEntry
 from policies.selectors.changes import (
     outside_plaintext_workloads,
@@ -66,8 +67,9 @@ def impact_of(plan: ChangePlan):
         candidate["metadata"].setdefault("creationTimestamp", now)
         candidate["metadata"].pop("resourceVersion", None)
         after_objects = objects_with_applied(after_objects, candidate)
-    before = evaluate(before_objects, root_namespace=root)
-    after = evaluate(after_objects, root_namespace=root)
+    with gc_paused():  # the engine allocates many small objects that never form cycles
+        before = evaluate(before_objects, root_namespace=root)
+        after = evaluate(after_objects, root_namespace=root)
     impact = posture_impact(
         before, after, outside_plaintext_workloads=outside, outside_plaintext_total=outside_total
     )
