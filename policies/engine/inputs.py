@@ -138,7 +138,7 @@ class PeerAuthenticationInput:
             for key, port_mtls in port_level.items():
                 port = _port_number(key)
                 if port is None:
-                    self.invalid_ports.append(str(key))
+                    self.invalid_ports.append(_shown_key(key))
                     continue
                 self.port_modes[port] = parse_mode(mapping(port_mtls).get("mode"))[0]
         self.resource_version = str(metadata.get("resourceVersion") or "")
@@ -148,15 +148,23 @@ class PeerAuthenticationInput:
 
 def _port_number(key: Any) -> int | None:
     # The CRD's JSON form has string keys; YAML gives ints. Anything else is not a port.
+    # Strings are read as the API server reads them: ASCII digits only, so "²" or "٨٠" (which
+    # str.isdigit() accepts) and a 5,000-digit number (which int() refuses) are no ports.
     if isinstance(key, bool):
         return None
     if isinstance(key, int):
         number = key
-    elif isinstance(key, str) and key.strip().isdigit():
-        number = int(key.strip())
+    elif isinstance(key, str) and key.isascii() and key.isdigit() and len(key) <= 5:
+        number = int(key)
     else:
         return None
     return number if 1 <= number <= 65535 else None
+
+
+def _shown_key(key: Any) -> str:
+    # Findings quote the keys that are no ports; keep a very long one readable.
+    text = str(key)
+    return text if len(text) <= 20 else f"{text[:20]}…"
 
 
 class DestinationRuleInput:

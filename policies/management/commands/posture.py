@@ -38,7 +38,11 @@ def read_object_source(options: dict[str, Any]) -> ObjectSource:
         raise CommandError("give either --manifests or --kubeconfig, not both", returncode=2)
     if options["manifests"]:
         try:
-            return ObjectSource(read_manifests(options["manifests"]))
+            return ObjectSource(
+                read_manifests(
+                    options["manifests"], max_file_bytes=settings.MESHUI_MANIFEST_MAX_BYTES
+                )
+            )
         except ManifestError as error:
             raise CommandError(str(error), returncode=EXIT_BAD_INPUT) from None
     if options["kubeconfig"]:
