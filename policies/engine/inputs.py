@@ -3,7 +3,8 @@
 Objects from files and from the cluster have the same shape (camelCase, as `kubectl get -o
 json` prints them), so this is the only place that knows where a field lives. Malformed
 objects never raise: a field of the wrong type reads as absent, because one odd object in a
-cluster export must not hide the posture of everything else.
+cluster export must not hide the posture of everything else; an object that cannot be read
+at all is left out and named in `Inputs.malformed`.
 
 Owned objects fold into their top controller present in the input (Deployment ← ReplicaSet
 ← Pod, CronJob ← Job ← Pod); an object whose owner is absent stands for itself. Folded pods
@@ -338,6 +339,7 @@ class Inputs:
         "destination_rules",
         "services",
         "object_counts",
+        "malformed",
     )
 
     def __init__(self) -> None:
@@ -347,6 +349,8 @@ class Inputs:
         self.destination_rules: list[DestinationRuleInput] = []
         self.services: list[ServiceInput] = []
         self.object_counts: dict[str, int] = {}
+        # (kind, namespace, name, problem) of each object left out because it cannot be read.
+        self.malformed: list[tuple[str, str, str, str]] = []
 
 
 def parse_objects(objects: Any, root_namespace: str) -> Inputs:
@@ -375,20 +379,27 @@ def parse_objects(objects: Any, root_namespace: str) -> Inputs:
         namespace = metadata.get("namespace")
         if type(namespace) is not str or not namespace:
             namespace = DEFAULT_NAMESPACE
-        if kind in WORKLOAD_KINDS:
-            workload_objects.append(WorkloadInput(kind, obj, metadata, namespace))
-        elif kind == "PeerAuthentication":
-            if not str(obj.get("apiVersion") or "").startswith(PEER_AUTHENTICATION_GROUP):
+        try:
+            if kind in WORKLOAD_KINDS:
+                workload_objects.append(WorkloadInput(kind, obj, metadata, namespace))
+            elif kind == "PeerAuthentication":
+                if not str(obj.get("apiVersion") or "").startswith(PEER_AUTHENTICATION_GROUP):
+                    continue
+                policy = PeerAuthenticationInput(obj, metadata, namespace)
+                inputs.peer_authentications.append(policy)
+            elif kind == "DestinationRule":
+                if not str(obj.get("apiVersion") or "").startswith(DESTINATION_RULE_GROUP):
+                    continue
+                inputs.destination_rules.append(DestinationRuleInput(obj, metadata, namespace))
+            elif kind == "Service":
+                inputs.services.append(ServiceInput(obj, metadata, namespace))
+            else:
                 continue
-            inputs.peer_authentications.append(PeerAuthenticationInput(obj, metadata, namespace))
-        elif kind == "DestinationRule":
-            if not str(obj.get("apiVersion") or "").startswith(DESTINATION_RULE_GROUP):
-                continue
-            inputs.destination_rules.append(DestinationRuleInput(obj, metadata, namespace))
-        elif kind == "Service":
-            inputs.services.append(ServiceInput(obj, metadata, namespace))
-        else:
-            continue
+        except (TypeError, ValueError, RecursionError) as error:
+            # Say, a number too long to print, or nesting too deep to print: only Python
+            # callers can hand over such values, and they must not sink every other object.
+            problem = f"{type(error).__name__}: {str(error).partition(';')[0]}"
+            inputs.malformed.append((kind, namespace, name, problem))
         named_namespaces.add(namespace)
     inputs.peer_authentications = _one_per_name(inputs.peer_authentications)
     for name in named_namespaces:
