@@ -1,3 +1,9 @@
-"""Fixtures for the bad-input tests: the sync tests' API server double, shared as is."""
+"""Fixtures for the security tests: the change tests' API server double and users in each
+role, imported rather than copied."""
 
-from tests.sync.conftest import kube  # noqa: F401 (a fixture, used by name)
+from tests.changes.conftest import (  # noqa: F401 - fixtures, used by name
+    _changes_double,
+    _fast_passwords,
+    kube,
+    users,
+)
