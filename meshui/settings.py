@@ -65,6 +65,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, so its 400 page has a user to show and passes through CSP and frame headers.
+    "policies.bad_requests.NulByteRefusalMiddleware",
 ]
 
 ROOT_URLCONF = "meshui.urls"

@@ -137,7 +137,7 @@ class PeerAuthenticationInput:
         port_level = spec.get("portLevelMtls")
         if type(port_level) is dict:
             for key, port_mtls in port_level.items():
-                port = _port_number(key)
+                port = port_number(key)
                 if port is None:
                     self.invalid_ports.append(_shown_key(key))
                     continue
@@ -147,10 +147,13 @@ class PeerAuthenticationInput:
         self.manifest = obj
 
 
-def _port_number(key: Any) -> int | None:
+def port_number(key: Any) -> int | None:
+    """The port a `portLevelMtls` key names (an int, or ASCII digits), None if it is no port.
+
+    Strings are read as the API server reads them: "²" or "٨٠" (which str.isdigit() accepts)
+    and a 5,000-digit number (which int() refuses) are no ports, and 0 or 65536 neither.
+    """
     # The CRD's JSON form has string keys; YAML gives ints. Anything else is not a port.
-    # Strings are read as the API server reads them: ASCII digits only, so "²" or "٨٠" (which
-    # str.isdigit() accepts) and a 5,000-digit number (which int() refuses) are no ports.
     if isinstance(key, bool):
         return None
     if isinstance(key, int):

@@ -21,6 +21,7 @@ from policies.forms.changes import (
     PolicyModeForm,
     form_field_for_path,
 )
+from policies.forms.filters import NAME_MAX, NAMESPACE_MAX
 from policies.models import AuditEntry, PolicyRecord
 from policies.selectors.audit import audit_entry_get, change_sync_state
 from policies.selectors.posture import policy_read
@@ -303,11 +304,12 @@ def peer_authentication_create(request):
             reason=cleaned["reason"],
         )
     else:
+        # Audited as typed (a refused attempt is recorded), cut to what the columns hold.
         plan = change_services.ChangePlan(
             action=AuditAction.PEER_AUTHENTICATION_APPLY,
-            namespace=namespace,
+            namespace=namespace[:NAMESPACE_MAX],
             summary="New PeerAuthentication",
-            target_name=request.POST.get("name", ""),
+            target_name=request.POST.get("name", "")[:NAME_MAX],
             reason=request.POST.get("reason", ""),
         )
     return _posted_change(
