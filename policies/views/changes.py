@@ -464,6 +464,11 @@ def change_detail(request, entry_id: int):
     entry = _entry_or_404(entry_id)
     context = {
         "entry": entry,
+        # A delete finds nothing to read before it when the object was gone already; the
+        # cluster calls that a success, but nothing was deleted, and the page says so.
+        "already_gone": entry.action == AuditAction.POLICY_DELETE
+        and entry.outcome == AuditEntry.Outcome.APPLIED
+        and not entry.object_before,
         "state": change_sync_state(entry=entry),
         "can_retry": entry.outcome == AuditEntry.Outcome.FAILED
         and isinstance(entry.object_sent, list)
