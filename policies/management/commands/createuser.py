@@ -5,16 +5,17 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 
+from policies.management.base import MeshuiCommand
 from policies.roles import Role
 
 # Exit code for bad input, like argparse's own usage errors.
 USAGE_ERROR = 2
 
 
-class Command(BaseCommand):
+class Command(MeshuiCommand):
     help = (
         "Create a user with a role (admin, oncall or auditor) and print a random one-time "
         "password. The user should change it after the first login (Password, top right)."

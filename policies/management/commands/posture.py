@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from policies.engine import Posture, Severity, evaluate, posture_as_json
 from policies.exports import spreadsheet_safe
+from policies.management.base import MeshuiCommand
 from policies.manifests import ManifestError, read_manifests
 
 EXIT_FINDINGS = 1
@@ -77,7 +78,7 @@ def read_live_cluster(kubeconfig: str, context: str | None) -> ObjectSource:
     return ObjectSource(list(read.objects), getattr(read, "root_namespace", None))
 
 
-class Command(BaseCommand):
+class Command(MeshuiCommand):
     help = (
         "Print the mesh's effective mTLS posture (mesh, namespaces, workloads, ports, "
         "findings) computed from Kubernetes manifests as Istio would. Touches no database "
