@@ -26,11 +26,11 @@ SNAPSHOT_UPDATED_EVENT = "meshui:snapshot-updated"
 def _sync_enqueue() -> str:
     """Queue one manual sync after the transaction commits; return an error for people, or ""."""
     try:
-        from policies.tasks import sync_cluster
+        from policies.tasks import PUBLISH_AT_ONCE, sync_cluster
     except ImportError:  # the sync task ships with the cluster-sync work
         return "This meshui cannot sync yet: the sync task is not installed."
     try:
-        sync_cluster.delay_on_commit(trigger="manual")
+        sync_cluster.apply_async_on_commit(kwargs={"trigger": "manual"}, **PUBLISH_AT_ONCE)
     except (OperationalError, OSError) as error:
         logger.warning("could not queue a manual sync: %s", error)
         return f"Could not queue the sync: the task queue is unreachable ({error})."

@@ -194,7 +194,7 @@ def test_sync_now_shows_progress_and_swaps_in_the_fresh_snapshot(
 ):
     demo_mesh()
 
-    def sync_finishes_at_once(**kwargs):  # what the eager (no Redis) task does, minus the cluster
+    def sync_finishes_at_once(kwargs, **options):  # the eager task (no Redis) minus the cluster
         fresh = snapshot_with(
             namespaces=["fresh-a", "fresh-b"],
             mesh_mode="STRICT",
@@ -202,7 +202,7 @@ def test_sync_now_shows_progress_and_swaps_in_the_fresh_snapshot(
         )
         sync_run(snapshot=fresh, trigger=kwargs["trigger"], ago=timedelta(0))
 
-    monkeypatch.setattr(tasks.sync_cluster, "delay_on_commit", sync_finishes_at_once)
+    monkeypatch.setattr(tasks.sync_cluster, "apply_async_on_commit", sync_finishes_at_once)
     page = logged_in_page("oncall")
     expect(page.locator("#ns-title")).to_contain_text("7")
     page.get_by_role("button", name="Sync now").click()

@@ -15,7 +15,9 @@ def queued(monkeypatch):
     """Records the syncs the views queue instead of running them."""
     calls = []
     monkeypatch.setattr(
-        tasks.sync_cluster, "delay_on_commit", lambda **kwargs: calls.append(kwargs)
+        tasks.sync_cluster,
+        "apply_async_on_commit",
+        lambda kwargs=None, **options: calls.append(kwargs),
     )
     return calls
 
@@ -84,7 +86,7 @@ def test_an_unreachable_queue_is_reported_not_a_500(client_for, earlier_run, mon
     def broker_down(**kwargs):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr(tasks.sync_cluster, "delay_on_commit", broker_down)
+    monkeypatch.setattr(tasks.sync_cluster, "apply_async_on_commit", broker_down)
     response = client_for("admin").post("/sync/", headers=HTMX)
     assert response.status_code == 200
     assert "Could not queue the sync: the task queue is unreachable" in response.content.decode()
