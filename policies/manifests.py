@@ -41,20 +41,35 @@ class _LimitExceeded(yaml.constructor.ConstructorError):
 
 class _ManifestLoader(_BaseLoader):  # type: ignore[misc, valid-type]
     """The safe loader without the timestamp resolver (JSON has no timestamps), checking each
-    document's aliases and depth before building it and refusing unreadably long numbers."""
+    document's aliases and depth before building it, and saying which value a tag cannot
+    read (`!!int ""`, a number of 5,000 digits) instead of raising Python's own error."""
 
     def construct_document(self, node):
         _check_expansion(node)
         return super().construct_document(node)
 
-    def construct_yaml_int(self, node):
+
+def _read_as_tagged(construct):
+    def construct_or_explain(loader, node):
         try:
-            return super().construct_yaml_int(node)
-        except ValueError:  # Python refuses int() of more than 4300 digits
-            raise _LimitExceeded(_too_long_number(len(node.value)), node.start_mark) from None
+            return construct(loader, node)
+        except (ValueError, IndexError, KeyError, AttributeError) as error:
+            text = str(node.value)
+            digits = sum(character.isdigit() for character in text)
+            if digits > 4300:  # Python refuses int() of more than 4300 digits
+                raise _LimitExceeded(_too_long_number(digits), node.start_mark) from error
+            shown = text if len(text) <= 40 else f"{text[:40]}…"
+            kind = str(node.tag).rsplit(":", 1)[-1]
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{shown!r} is not a valid {kind}", node.start_mark
+            ) from error
+
+    return construct_or_explain
 
 
-_ManifestLoader.add_constructor("tag:yaml.org,2002:int", _ManifestLoader.construct_yaml_int)
+_ManifestLoader.yaml_constructors = {
+    tag: _read_as_tagged(construct) for tag, construct in _BaseLoader.yaml_constructors.items()
+}
 
 _ManifestLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]

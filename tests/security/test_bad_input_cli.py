@@ -179,3 +179,19 @@ def test_a_yaml_port_key_that_is_no_port_is_a_finding_too(tmp_path):
     code, out, err = run("--manifests", str(tmp_path), "--format", "table")
     assert code == 0, err
     assert "[error] INVALID_PORT_LEVEL_MTLS PeerAuthentication shop/api" in out
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ('!!int ""', "'' is not a valid int"),  # PyYAML's own IndexError
+        ("!!float x", "'x' is not a valid float"),
+        ("!!bool maybe", "'maybe' is not a valid bool"),
+        ("!!timestamp soon", "'soon' is not a valid timestamp"),
+    ],
+)
+def test_a_value_its_tag_cannot_read_is_refused_by_name_and_line(tmp_path, value, words):
+    (tmp_path / "tagged.yaml").write_text(f"kind: Namespace\nmetadata:\n  name: {value}\n")
+    code, _, err = run("--manifests", str(tmp_path / "tagged.yaml"))
+    assert code == 2
+    assert f"{tmp_path / 'tagged.yaml'}:3:" in err and words in err
