@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from django import forms
 
-from tests.factories import snapshot_with
+from tests.security.page_client import logged_in_on_a_small_snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -20,15 +20,7 @@ FAR_PAST_OFFSET = "0001-01-01T00:00+23:59"
 
 @pytest.fixture
 def admin(client, users):
-    """An admin's client on a snapshot with a workload and a policy, so every page queries."""
-    snapshot_with(
-        namespaces=["shop"],
-        workloads=[{"namespace": "shop", "name": "cart"}],
-        policies=[{"namespace": "shop", "name": "default"}],
-    )
-    client.force_login(users["admin"])
-    client.raise_request_exception = False
-    return client
+    return logged_in_on_a_small_snapshot(client, users["admin"])
 
 
 def body(response) -> str:
