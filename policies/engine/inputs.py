@@ -32,6 +32,22 @@ _EMPTY: dict[str, Any] = {}
 MISSING_TIME_KEY = (0, 0.0)
 
 
+class _MalformedObject(ValueError):
+    """An object Istio could not decode either; the message says what is wrong, for people."""
+
+
+def _istio_spec(obj: dict[str, Any]) -> dict[str, Any]:
+    """An Istio object's spec: absent reads as empty, but anything other than a mapping is
+    an object istiod cannot decode and ignores, so it must not count as an empty policy."""
+    spec = obj.get("spec")
+    if spec is None:
+        return _EMPTY
+    if type(spec) is not dict:
+        words = {str: "string", list: "list", bool: "boolean", int: "number", float: "number"}
+        raise _MalformedObject(f"`spec` is a {words.get(type(spec), 'value')}, not an object")
+    return spec
+
+
 def mapping(value: Any) -> dict[str, Any]:
     """`value` when it is a dict, else an empty dict (malformed fields read as absent)."""
     return value if type(value) is dict else _EMPTY
@@ -121,7 +137,7 @@ class PeerAuthenticationInput:
     )
 
     def __init__(self, obj: dict[str, Any], metadata: dict[str, Any], namespace: str) -> None:
-        spec = mapping(obj.get("spec"))
+        spec = _istio_spec(obj)
         self.namespace = namespace
         self.name = metadata["name"]
         self.api_version = str(obj.get("apiVersion") or "")
@@ -188,7 +204,7 @@ class DestinationRuleInput:
     )
 
     def __init__(self, obj: dict[str, Any], metadata: dict[str, Any], namespace: str) -> None:
-        spec = mapping(obj.get("spec"))
+        spec = _istio_spec(obj)
         self.namespace = namespace
         self.name = metadata["name"]
         self.api_version = str(obj.get("apiVersion") or "")
@@ -399,9 +415,12 @@ def parse_objects(objects: Any, root_namespace: str) -> Inputs:
             else:
                 continue
         except (TypeError, ValueError, RecursionError) as error:
-            # Say, a number too long to print, or nesting too deep to print: only Python
-            # callers can hand over such values, and they must not sink every other object.
-            problem = f"{type(error).__name__}: {str(error).partition(';')[0]}"
+            # An Istio object istiod cannot decode (_MalformedObject), or a value Python cannot
+            # handle (a number too long to print, from a Python caller): one such object must
+            # not sink every other, nor count as a policy.
+            problem = str(error).partition(";")[0]
+            if not isinstance(error, _MalformedObject):
+                problem = f"{type(error).__name__}: {problem}"
             inputs.malformed.append((kind, namespace, name, problem))
         named_namespaces.add(namespace)
     inputs.peer_authentications = _one_per_name(inputs.peer_authentications)

@@ -96,6 +96,33 @@ def test_a_malformed_object_leaves_every_other_object_synced(kube, label):
     assert posture_rows(run.snapshot) == posture_rows(healthy)
 
 
+@pytest.mark.parametrize("spec", ["STRICT", [{"mtls": {"mode": "STRICT"}}]], ids=["string", "list"])
+def test_a_policy_whose_spec_is_no_object_is_skipped_with_a_finding_not_read_as_empty(kube, spec):
+    # Istio cannot decode it and ignores it; read as an empty spec, this older policy would
+    # win shop's namespace-wide competition and turn PERMISSIVE into the mesh's STRICT.
+    older = {
+        **shop_policy("aaa-older", spec),
+        "metadata": {
+            "namespace": "shop",
+            "name": "aaa-older",
+            "creationTimestamp": "2001-01-01T00:00:00Z",
+        },
+    }
+    kube.seed(small_mesh())
+    kube.seed([older], validate=False)
+    snapshot = cluster_sync(trigger="manual").snapshot
+    assert snapshot.namespaces.get(name="shop").mode == "PERMISSIVE"
+    [finding] = snapshot.findings.filter(code="MALFORMED_OBJECT")
+    assert (finding.namespace, finding.name, finding.kind, finding.severity) == (
+        "shop",
+        "aaa-older",
+        "PeerAuthentication",
+        "error",
+    )
+    assert "`spec` is a " in finding.message and "not an object" in finding.message
+    assert not snapshot.findings.filter(code="DUPLICATE_NAMESPACE_POLICY").exists()
+
+
 @pytest.mark.parametrize("label", ["a port key that only str.isdigit() calls a number"])
 def test_a_port_key_that_is_no_port_is_reported_on_its_policy(kube, label):
     kube.seed(small_mesh())
