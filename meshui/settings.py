@@ -75,6 +75,8 @@ MIDDLEWARE = [
     "policies.middleware.SessionLimitsMiddleware",
     "policies.middleware.PasswordChangeRequiredMiddleware",
     "policies.middleware.NoStoreForLoggedInMiddleware",
+    # Before axes, so its 400 page passes through CSP and frame headers.
+    "policies.bad_requests.NulByteRefusalMiddleware",
     # Last, as axes asks: it turns a login refused for lockout into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -254,6 +256,8 @@ AXES_VERBOSE = False
 MESHUI_KUBECONFIG = env_str("MESHUI_KUBECONFIG")
 MESHUI_KUBE_CONTEXT = env_str("MESHUI_KUBE_CONTEXT")
 MESHUI_ROOT_NAMESPACE = env_str("MESHUI_ROOT_NAMESPACE", "istio-system")
+# `posture --manifests` refuses files larger than this (bytes).
+MESHUI_MANIFEST_MAX_BYTES = env_int("MESHUI_MANIFEST_MAX_BYTES", 50 * 1024 * 1024)
 MESHUI_CLUSTER_NAME = env_str("MESHUI_CLUSTER_NAME")
 MESHUI_KUBE_TIMEOUT_SECONDS = env_int("MESHUI_KUBE_TIMEOUT_SECONDS", 30)
 MESHUI_KUBE_PAGE_SIZE = env_int("MESHUI_KUBE_PAGE_SIZE", 500)

@@ -14,6 +14,14 @@ logger = logging.getLogger(__name__)
 
 # --- Cluster sync (issue 4) ------------------------------------------------------------------
 
+# Options for publishing a sync from a request or a service. A broker that is down must
+# cost a moment, not Celery's default publish retries nor, unless the result is ignored
+# (nobody waits for it), ~20 s of reconnecting to the result backend; the one immediate
+# retry still survives a pooled connection the broker has closed since.
+PUBLISH_AT_ONCE = {
+    "ignore_result": True,
+    "retry_policy": {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0},
+}
 # How often one task may run the sync again for requests that arrived while it ran.
 SYNC_RERUNS_PER_TASK = 3
 SYNC_BACKOFF_SECONDS = 5

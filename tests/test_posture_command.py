@@ -218,7 +218,7 @@ def test_no_source_exits_2():
     assert "--manifests" in err
 
 
-def cli(*args, env=None):
+def cli(*args, env=None, **options):
     return subprocess.run(
         [sys.executable, "manage.py", "posture", *args],
         cwd=ROOT,
@@ -226,6 +226,7 @@ def cli(*args, env=None):
         text=True,
         env={**os.environ, **(env or {})},
         timeout=120,
+        **options,
     )
 
 

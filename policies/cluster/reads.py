@@ -182,7 +182,12 @@ def _list_all(
             # List items arrive without kind/apiVersion; the engine needs them.
             item["kind"] = kind
             item["apiVersion"] = api_version
-            items.append(_trim(item, strings))
+            try:
+                items.append(_trim(item, strings))
+            except (AttributeError, TypeError):
+                # Fields of unexpected types (an API server with validation off can hold
+                # them): pass the object on whole; the engine reads what it can of it.
+                items.append(item)
     return items, list_resource_version
 
 

@@ -64,6 +64,7 @@ def collect_findings(context: FindingContext) -> tuple[Finding, ...]:
     findings += _mesh_findings(context)
     findings += _namespace_duplicates(context)
     findings += _policy_shape_findings(context)
+    findings += _malformed_findings(context)
     destinations = _Destinations(context.inputs, context.workloads_by_namespace)
     findings += _workload_findings(context, destinations)
     findings += _destination_rule_findings(context, destinations)
@@ -228,6 +229,22 @@ def _policy_shape_findings(context: FindingContext) -> list[Finding]:
                 )
             )
     return findings
+
+
+def _malformed_findings(context: FindingContext) -> list[Finding]:
+    return [
+        Finding(
+            "MALFORMED_OBJECT",
+            Severity.ERROR,
+            namespace,
+            name,
+            kind,
+            f"{kind} {namespace}/{name} cannot be read ({problem}), so it is left out of the "
+            "posture. An API server that validates its objects would not hold it: fix or "
+            "delete it.",
+        )
+        for kind, namespace, name, problem in context.inputs.malformed
+    ]
 
 
 def _workload_findings(context: FindingContext, destinations: _Destinations) -> list[Finding]:

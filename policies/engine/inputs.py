@@ -3,7 +3,8 @@
 Objects from files and from the cluster have the same shape (camelCase, as `kubectl get -o
 json` prints them), so this is the only place that knows where a field lives. Malformed
 objects never raise: a field of the wrong type reads as absent, because one odd object in a
-cluster export must not hide the posture of everything else.
+cluster export must not hide the posture of everything else; an object that cannot be read
+at all is left out and named in `Inputs.malformed`.
 
 Owned objects fold into their top controller present in the input (Deployment ← ReplicaSet
 ← Pod, CronJob ← Job ← Pod); an object whose owner is absent stands for itself. Folded pods
@@ -29,6 +30,22 @@ _MODES = {"STRICT": Mode.STRICT, "PERMISSIVE": Mode.PERMISSIVE, "DISABLE": Mode.
 _EMPTY: dict[str, Any] = {}
 # A policy without creationTimestamp sorts before every policy that has one (Go's zero time).
 MISSING_TIME_KEY = (0, 0.0)
+
+
+class _MalformedObject(ValueError):
+    """An object Istio could not decode either; the message says what is wrong, for people."""
+
+
+def _istio_spec(obj: dict[str, Any]) -> dict[str, Any]:
+    """An Istio object's spec: absent reads as empty, but anything other than a mapping is
+    an object istiod cannot decode and ignores, so it must not count as an empty policy."""
+    spec = obj.get("spec")
+    if spec is None:
+        return _EMPTY
+    if type(spec) is not dict:
+        words = {str: "string", list: "list", bool: "boolean", int: "number", float: "number"}
+        raise _MalformedObject(f"`spec` is a {words.get(type(spec), 'value')}, not an object")
+    return spec
 
 
 def mapping(value: Any) -> dict[str, Any]:
@@ -120,7 +137,7 @@ class PeerAuthenticationInput:
     )
 
     def __init__(self, obj: dict[str, Any], metadata: dict[str, Any], namespace: str) -> None:
-        spec = mapping(obj.get("spec"))
+        spec = _istio_spec(obj)
         self.namespace = namespace
         self.name = metadata["name"]
         self.api_version = str(obj.get("apiVersion") or "")
@@ -136,9 +153,9 @@ class PeerAuthenticationInput:
         port_level = spec.get("portLevelMtls")
         if type(port_level) is dict:
             for key, port_mtls in port_level.items():
-                port = _port_number(key)
+                port = port_number(key)
                 if port is None:
-                    self.invalid_ports.append(str(key))
+                    self.invalid_ports.append(_shown_key(key))
                     continue
                 self.port_modes[port] = parse_mode(mapping(port_mtls).get("mode"))[0]
         self.resource_version = str(metadata.get("resourceVersion") or "")
@@ -146,17 +163,28 @@ class PeerAuthenticationInput:
         self.manifest = obj
 
 
-def _port_number(key: Any) -> int | None:
+def port_number(key: Any) -> int | None:
+    """The port a `portLevelMtls` key names (an int, or ASCII digits), None if it is no port.
+
+    Strings are read as the API server reads them: "²" or "٨٠" (which str.isdigit() accepts)
+    and a 5,000-digit number (which int() refuses) are no ports, and 0 or 65536 neither.
+    """
     # The CRD's JSON form has string keys; YAML gives ints. Anything else is not a port.
     if isinstance(key, bool):
         return None
     if isinstance(key, int):
         number = key
-    elif isinstance(key, str) and key.strip().isdigit():
-        number = int(key.strip())
+    elif isinstance(key, str) and key.isascii() and key.isdigit() and len(key) <= 5:
+        number = int(key)
     else:
         return None
     return number if 1 <= number <= 65535 else None
+
+
+def _shown_key(key: Any) -> str:
+    # Findings quote the keys that are no ports; keep a very long one readable.
+    text = str(key)
+    return text if len(text) <= 20 else f"{text[:20]}…"
 
 
 class DestinationRuleInput:
@@ -176,7 +204,7 @@ class DestinationRuleInput:
     )
 
     def __init__(self, obj: dict[str, Any], metadata: dict[str, Any], namespace: str) -> None:
-        spec = mapping(obj.get("spec"))
+        spec = _istio_spec(obj)
         self.namespace = namespace
         self.name = metadata["name"]
         self.api_version = str(obj.get("apiVersion") or "")
@@ -330,6 +358,7 @@ class Inputs:
         "destination_rules",
         "services",
         "object_counts",
+        "malformed",
     )
 
     def __init__(self) -> None:
@@ -339,6 +368,8 @@ class Inputs:
         self.destination_rules: list[DestinationRuleInput] = []
         self.services: list[ServiceInput] = []
         self.object_counts: dict[str, int] = {}
+        # (kind, namespace, name, problem) of each object left out because it cannot be read.
+        self.malformed: list[tuple[str, str, str, str]] = []
 
 
 def parse_objects(objects: Any, root_namespace: str) -> Inputs:
@@ -367,20 +398,30 @@ def parse_objects(objects: Any, root_namespace: str) -> Inputs:
         namespace = metadata.get("namespace")
         if type(namespace) is not str or not namespace:
             namespace = DEFAULT_NAMESPACE
-        if kind in WORKLOAD_KINDS:
-            workload_objects.append(WorkloadInput(kind, obj, metadata, namespace))
-        elif kind == "PeerAuthentication":
-            if not str(obj.get("apiVersion") or "").startswith(PEER_AUTHENTICATION_GROUP):
+        try:
+            if kind in WORKLOAD_KINDS:
+                workload_objects.append(WorkloadInput(kind, obj, metadata, namespace))
+            elif kind == "PeerAuthentication":
+                if not str(obj.get("apiVersion") or "").startswith(PEER_AUTHENTICATION_GROUP):
+                    continue
+                policy = PeerAuthenticationInput(obj, metadata, namespace)
+                inputs.peer_authentications.append(policy)
+            elif kind == "DestinationRule":
+                if not str(obj.get("apiVersion") or "").startswith(DESTINATION_RULE_GROUP):
+                    continue
+                inputs.destination_rules.append(DestinationRuleInput(obj, metadata, namespace))
+            elif kind == "Service":
+                inputs.services.append(ServiceInput(obj, metadata, namespace))
+            else:
                 continue
-            inputs.peer_authentications.append(PeerAuthenticationInput(obj, metadata, namespace))
-        elif kind == "DestinationRule":
-            if not str(obj.get("apiVersion") or "").startswith(DESTINATION_RULE_GROUP):
-                continue
-            inputs.destination_rules.append(DestinationRuleInput(obj, metadata, namespace))
-        elif kind == "Service":
-            inputs.services.append(ServiceInput(obj, metadata, namespace))
-        else:
-            continue
+        except (TypeError, ValueError, RecursionError) as error:
+            # An Istio object istiod cannot decode (_MalformedObject), or a value Python cannot
+            # handle (a number too long to print, from a Python caller): one such object must
+            # not sink every other, nor count as a policy.
+            problem = str(error).partition(";")[0]
+            if not isinstance(error, _MalformedObject):
+                problem = f"{type(error).__name__}: {problem}"
+            inputs.malformed.append((kind, namespace, name, problem))
         named_namespaces.add(namespace)
     inputs.peer_authentications = _one_per_name(inputs.peer_authentications)
     for name in named_namespaces:

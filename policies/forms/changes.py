@@ -9,7 +9,9 @@ from datetime import timedelta
 
 from django import forms
 
+from policies.engine.inputs import port_number
 from policies.forms import peer_authentication_schema as crd
+from policies.forms.dates import CalendarDateField
 from policies.kinds import TOGGLE_MODES
 from policies.models import AuditAction
 
@@ -112,7 +114,8 @@ def parse_match_labels(text: str) -> dict[str, str]:
 
 
 def parse_port_modes(text: str) -> dict[str, str]:
-    """`port=MODE` lines into portLevelMtls-shaped {"port": MODE}."""
+    """`port=MODE` lines into portLevelMtls-shaped {"port": MODE}; a port given twice is an
+    error, not "the last line wins"."""
     modes = crd.mode_choices()
     port_modes: dict[str, str] = {}
     errors = []
@@ -125,13 +128,17 @@ def parse_port_modes(text: str) -> dict[str, str]:
         if not sep:
             errors.append(f"{line!r}: write port modes as PORT=MODE, e.g. 8080=PERMISSIVE.")
             continue
-        if not port.isdigit() or not 1 <= int(port) <= 65535:
-            errors.append(f"Port {port!r}: port must be between 1-65535.")
+        number = port_number(port)
+        if number is None:
+            errors.append(f"Port {port[:20]!r}: port must be between 1-65535.")
             continue
         if mode not in modes:
             errors.append(f"Port {port}: mode {mode!r} is not one of {', '.join(modes)}.")
             continue
-        port_modes[str(int(port))] = mode
+        if str(number) in port_modes:
+            errors.append(f"Port {number} is given twice.")
+            continue
+        port_modes[str(number)] = mode
     if errors:
         raise forms.ValidationError(errors)
     return port_modes
@@ -221,12 +228,14 @@ class PeerAuthenticationForm(ConfirmFields):
     )
     match_labels = forms.CharField(
         required=False,
+        max_length=2000,
         label="Selector (matchLabels)",
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "app=reviews"}),
         help_text="key=value, one per line. Used when no workload is picked.",
     )
     port_modes = forms.CharField(
         required=False,
+        max_length=2000,
         label="Per-port modes",
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "8080=PERMISSIVE"}),
         help_text="PORT=MODE, one per line; only with a selector.",
@@ -329,10 +338,10 @@ class AuditFilterForm(forms.Form):
         required=False, choices=[("", "Any action"), *[(a.value, a.label) for a in AuditAction]]
     )
     outcome = forms.ChoiceField(required=False)
-    date_from = forms.DateField(
+    date_from = CalendarDateField(
         required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
     )
-    date_to = forms.DateField(
+    date_to = CalendarDateField(
         required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
     )
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 from django import forms
 
 from policies.exports import FORMATS, TABLES
+from policies.forms.dates import EARLIEST, LATEST
 
 DEFAULT_PERIOD = timedelta(days=30)
 DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -25,7 +26,8 @@ def parse_moment(text: str | None, *, now: datetime) -> datetime:
     """A report moment from user text: 'now', a date (its end, UTC) or an ISO 8601 time.
 
     A date means "as things stood at the end of that day"; today's date means now. Moments
-    in the future are refused: a report can only show what meshui has seen.
+    in the future are refused: a report can only show what meshui has seen. Times come back
+    in UTC, whatever offset they were written with (PostgreSQL stores offsets up to ±15:59).
     """
     text = (text or "").strip()
     if not text or text.lower() == "now":
@@ -45,9 +47,12 @@ def parse_moment(text: str | None, *, now: datetime) -> datetime:
             raise MomentError(f"{text!r} is not a date or time. {MOMENT_HELP}") from error
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-    if moment > now:
+    # Judged before any conversion: 0001-01-01T00:00+01:00 in UTC is before year 1.
+    if moment.date() < EARLIEST:
+        raise MomentError(f"{text} is before {EARLIEST}: meshui has seen nothing that old.")
+    if moment.date() > LATEST or moment > now:
         raise MomentError(f"{text} is in the future: a report can only show what meshui has seen.")
-    return moment
+    return moment.astimezone(UTC)
 
 
 class MomentField(forms.CharField):

@@ -238,12 +238,10 @@ def sync_request(*, trigger: str) -> None:
 def _sync_enqueue(trigger: str) -> None:
     from kombu.exceptions import OperationalError
 
-    from policies.tasks import sync_cluster
+    from policies.tasks import PUBLISH_AT_ONCE, sync_cluster
 
     try:
-        # Nobody waits for this result: without ignore_result Celery first subscribes to it
-        # on the result backend, and with Redis down that retries for ~20 s before failing.
-        sync_cluster.apply_async(kwargs={"trigger": trigger}, ignore_result=True)
+        sync_cluster.apply_async(kwargs={"trigger": trigger}, **PUBLISH_AT_ONCE)
     except (OperationalError, OSError) as error:
         sync_run_record_failure(
             trigger=trigger,

@@ -23,6 +23,7 @@ from policies.forms.changes import (
     PolicyModeForm,
     form_field_for_path,
 )
+from policies.forms.filters import NAME_MAX, NAMESPACE_MAX
 from policies.kinds import DESTINATION_RULE, PEER_AUTHENTICATION
 from policies.models import AuditEntry
 from policies.selectors import changes as change_reads
@@ -274,11 +275,12 @@ def peer_authentication_create(request: MeshuiHttpRequest):
 
     form = PeerAuthenticationForm(request.POST, workload_labels=labels)
     if not form.is_valid():
+        # Audited as typed (a refused attempt is recorded), cut to what the columns hold.
         unplanned = ChangePlan(
             action=AuditAction.PEER_AUTHENTICATION_APPLY,
-            namespace=namespace,
+            namespace=namespace[:NAMESPACE_MAX],
             summary="New PeerAuthentication",
-            target_name=request.POST.get("name", ""),
+            target_name=request.POST.get("name", "")[:NAME_MAX],
             reason=request.POST.get("reason", ""),
         )
         _refuse_unless(may_create, request, unplanned)
@@ -439,6 +441,11 @@ def change_detail(request: MeshuiHttpRequest, entry_id: int):
     entry = _entry_or_404(entry_id)
     context = {
         "entry": entry,
+        # A delete finds nothing to read before it when the object was gone already; the
+        # cluster calls that a success, but nothing was deleted, and the page says so.
+        "already_gone": entry.action == AuditAction.POLICY_DELETE
+        and entry.outcome == AuditEntry.Outcome.APPLIED
+        and not entry.object_before,
         "state": change_sync_state(entry=entry),
         "can_retry": roles.can_manage_policies(request.user) and half_done_change_open(entry=entry),
         "restores": list(entry.timed_restores.all()),

@@ -38,7 +38,7 @@ def test_oncall_switches_a_namespace_to_strict_with_preview_and_sees_it_after_sy
     expect(page.locator(".impact")).to_contain_text("shop/batch")
     expect(page.locator(".impact")).to_contain_text("legacy/mainframe")
     expect(page.locator("#change-yaml")).to_contain_text("mode: STRICT")
-    expect(page.locator("#change-kubectl")).to_contain_text("kubectl apply -f - <<EOF")
+    expect(page.locator("#change-kubectl")).to_contain_text("kubectl apply -f - <<'EOF'")
     assert kube.get("PeerAuthentication", "shop", "default") is None
     screenshot(page, "change-preview")
 

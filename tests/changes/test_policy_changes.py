@@ -44,7 +44,7 @@ def test_preview_shows_the_exact_yaml_and_the_kubectl_command(mesh, users):
         "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n"
         "  name: default\n  namespace: shop\nspec:\n  mtls:\n    mode: STRICT\n"
     )
-    assert plan.kubectl == f"kubectl apply -f - <<EOF\n{plan.objects_text}EOF"
+    assert plan.kubectl == f"kubectl apply -f - <<'EOF'\n{plan.objects_text}EOF"
     delete = changes.policy_delete_plan(
         kind="PeerAuthentication", namespace="shop", name="default", resource_version="7"
     )

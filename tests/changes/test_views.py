@@ -167,7 +167,7 @@ def test_toggle_preview_shows_impact_yaml_kubectl_and_dry_run_then_confirm_appli
     page = response.content.decode()
     assert response.status_code == 200
     assert "Server-side dry run" in page and "The cluster accepted the change" in page
-    assert "kubectl apply -f - &lt;&lt;EOF" in page
+    assert "kubectl apply -f - &lt;&lt;&#x27;EOF&#x27;" in page
     assert "mode: STRICT" in page
     assert "shop/batch" in page  # becomes STRICT without a sidecar
     assert "legacy/mainframe" in page  # may call it in plaintext

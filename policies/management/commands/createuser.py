@@ -5,9 +5,10 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 
+from policies.management.base import MeshuiCommand
 from policies.roles import Role
 from policies.services.accounts import password_change_require
 
@@ -15,7 +16,7 @@ from policies.services.accounts import password_change_require
 USAGE_ERROR = 2
 
 
-class Command(BaseCommand):
+class Command(MeshuiCommand):
     help = (
         "Create a user with a role (admin, oncall or auditor) and print a random one-time "
         "password. meshui asks the user to change it at the first login."

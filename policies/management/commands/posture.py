@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from policies import cluster
 from policies.cluster.errors import ClusterError
 from policies.engine import Posture, Severity, evaluate, posture_as_json
 from policies.exports import spreadsheet_safe
 from policies.gc_pause import gc_paused
+from policies.management.base import MeshuiCommand
 from policies.manifests import ManifestError, read_manifests
 
 EXIT_FINDINGS = 1
@@ -41,7 +42,11 @@ def read_object_source(options: dict[str, Any]) -> ObjectSource:
         raise CommandError("give either --manifests or --kubeconfig, not both", returncode=2)
     if options["manifests"]:
         try:
-            return ObjectSource(read_manifests(options["manifests"]))
+            return ObjectSource(
+                read_manifests(
+                    options["manifests"], max_file_bytes=settings.MESHUI_MANIFEST_MAX_BYTES
+                )
+            )
         except ManifestError as error:
             raise CommandError(str(error), returncode=EXIT_BAD_INPUT) from None
     if options["kubeconfig"]:
@@ -66,7 +71,7 @@ def read_live_cluster(kubeconfig: str, context: str | None) -> ObjectSource:
     return ObjectSource(list(read.objects), read.root_namespace)
 
 
-class Command(BaseCommand):
+class Command(MeshuiCommand):
     help = (
         "Print the mesh's effective mTLS posture (mesh, namespaces, workloads, ports, "
         "findings) computed from Kubernetes manifests as Istio would. Touches no database "

@@ -1,6 +1,7 @@
 """`report --at DATE --format json|csv --output FILE`: the posture report for evidence files.
 
-Exit codes: 0 written; 1 no snapshot had been taken by DATE; 2 bad arguments (date, table).
+Exit codes: 0 written; 1 no snapshot had been taken by DATE; 2 bad arguments (date, table)
+or an unreachable database.
 """
 
 from __future__ import annotations
@@ -8,14 +9,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 
 from policies.exports import FORMATS, TABLES, export_scope, report_json_chunks, table_chunks
 from policies.forms.reports import DEFAULT_PERIOD, MomentError, parse_moment
+from policies.management.base import MeshuiCommand
 
 
-class Command(BaseCommand):
+class Command(MeshuiCommand):
     help = (
         "Write the posture report as it stood at a date (the snapshot in force then) as JSON "
         "(the whole report) or CSV (one table), for scheduled evidence collection."

@@ -20,11 +20,12 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import close_old_connections
 
 from policies.cluster import forget_clients, in_cluster
 from policies.cluster.errors import ClusterError
+from policies.management.base import MeshuiCommand
 from policies.management.commands.sync_cluster import sync_summary
 from policies.roles import Role
 from policies.services.accounts import password_change_required_clear
@@ -138,7 +139,7 @@ def _exit_on_sigterm(signum, frame) -> None:
     raise SystemExit(0)
 
 
-class Command(BaseCommand):
+class Command(MeshuiCommand):
     help = (
         "Apply migrations and serve meshui on http://127.0.0.1:8000 (the README's run "
         "command). Without MESHUI_KUBECONFIG it starts a seeded demo cluster."

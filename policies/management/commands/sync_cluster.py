@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from policies.cluster.errors import ClusterError
+from policies.management.base import DATABASE_ERRORS, MeshuiCommand
 from policies.models import SyncRun
 from policies.services.sync import cluster_sync
 from policies.sync_lock import sync_lock
@@ -44,7 +45,7 @@ def sync_summary(run: SyncRun) -> str:
     return "\n".join(lines)
 
 
-class Command(BaseCommand):
+class Command(MeshuiCommand):
     help = (
         "Read the cluster, compute its mTLS posture and store it as the current snapshot. "
         "With --once, sync one time and exit (non-zero with the reason on failure); "
@@ -81,6 +82,8 @@ class Command(BaseCommand):
                 lock.release()
         except ClusterError as error:
             raise CommandError(error.summary) from error
+        except DATABASE_ERRORS:
+            raise  # not the sync's failure: MeshuiCommand says so and exits 2
         except Exception as error:  # recorded on the run; the terminal gets a sentence
             raise CommandError(f"The sync failed: {type(error).__name__}: {error}") from error
         return sync_summary(run)

@@ -72,8 +72,9 @@ def manifests_yaml(manifests: list[dict]) -> str:
 
 
 def kubectl_apply_command(manifests: list[dict]) -> str:
-    """The guide's `kubectl apply -f - <<EOF ... EOF` for the same objects."""
-    return f"kubectl apply -f - <<EOF\n{manifests_yaml(manifests)}EOF"
+    """The guide's `kubectl apply -f - <<'EOF' ... EOF` for the same objects (quoted, so
+    nothing in the YAML is expanded or run when pasted into a shell)."""
+    return f"kubectl apply -f - <<'EOF'\n{manifests_yaml(manifests)}EOF"
 
 
 def kubectl_delete_command(kind: str, namespace: str, name: str) -> str:
