@@ -302,11 +302,16 @@ class AuditEntry(models.Model):
 
 
 class TimedRestore(models.Model):
-    """A temporary namespace mode change that meshui undoes by itself at `restore_at`."""
+    """A temporary namespace mode change that meshui undoes by itself at `restore_at`.
+
+    It stays pending until it runs or someone cancels it: an attempt the cluster refuses or
+    does not answer is audited and tried again at `next_try_at`.
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending"
         DONE = "done"
+        # Only rows from before restores were retried: a failed attempt now stays pending.
         FAILED = "failed"
         CANCELLED = "cancelled"
 
@@ -315,10 +320,17 @@ class TimedRestore(models.Model):
     restore_at = models.DateTimeField(db_index=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     change = models.ForeignKey(AuditEntry, on_delete=models.PROTECT, related_name="timed_restores")
+    # The entry of the latest attempt (each attempt has its own; entries are never updated).
     restore_entry = models.ForeignKey(
         AuditEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    # When it may be tried (again): null means at restore_at. While an attempt runs this is
+    # its claim (a lease), so a second delivery waits and a crashed attempt is tried again.
+    next_try_at = models.DateTimeField(null=True, blank=True)
+    # When it stopped being pending (done or cancelled): reports as at a past moment need it.
+    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["restore_at"]
