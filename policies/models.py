@@ -235,6 +235,10 @@ class AuditAction(StrEnum):
     PEER_AUTHENTICATION_MODE_UPDATE = "peer_authentication_mode_update"
     POLICY_DELETE = "policy_delete"
     RESTORE = "restore"
+    # What on-call staff and admins do to a pending timed restore.
+    RESTORE_NOW = "restore_now"
+    RESTORE_EXTEND = "restore_extend"
+    RESTORE_CANCEL = "restore_cancel"
     ROLLBACK = "rollback"
     # Exemptions change no cluster object, but an auditor filters and reads them like changes.
     EXEMPTION_CREATE = "exemption_create"
@@ -248,6 +252,9 @@ class AuditAction(StrEnum):
             "peer_authentication_mode_update": "Policy mode edited",
             "policy_delete": "Policy deleted",
             "restore": "Timed restore",
+            "restore_now": "Timed restore run now",
+            "restore_extend": "Timed restore extended",
+            "restore_cancel": "Timed restore cancelled",
             "rollback": "Rollback",
             "exemption_create": "Exemption recorded",
             "exemption_revoke": "Exemption revoked",

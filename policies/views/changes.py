@@ -34,6 +34,7 @@ from policies.services.audit import AuditAction
 from policies.services.changes import SEEN_ABSENT, ChangeFailure, ChangePlan
 from policies.views.access import reader_required
 from policies.views.rendering import page_response
+from policies.views.restores import restore_form
 
 DELETABLE_KINDS = (PEER_AUTHENTICATION, DESTINATION_RULE)
 
@@ -432,7 +433,7 @@ def change_detail(request, entry_id: int):
         "entry": entry,
         "state": change_sync_state(entry=entry),
         "can_retry": roles.can_manage_policies(request.user) and half_done_change_open(entry=entry),
-        "restores": _restore_rows(entry),
+        "restores": _restore_rows(entry, can_act=roles.can_toggle_namespace(request.user)),
         "sent_yaml": _as_yaml(entry.object_sent),
         "before_yaml": _as_yaml(entry.object_before),
     }
@@ -441,12 +442,19 @@ def change_detail(request, entry_id: int):
     )
 
 
-def _restore_rows(entry: AuditEntry) -> list[dict]:
-    """The change's timed restores; a pending one with its timed state."""
+def _restore_rows(entry: AuditEntry, *, can_act: bool) -> list[dict]:
+    """The change's timed restores; a pending one with its timed state and, for those who
+    may act on it, the form to run it now, extend or cancel it."""
     rows = []
     for restore in timed_restores_of(entry=entry):
         pending = restore.status == restore.Status.PENDING
-        rows.append({"restore": restore, "timed": timed_state_of(restore) if pending else None})
+        rows.append(
+            {
+                "restore": restore,
+                "timed": timed_state_of(restore) if pending else None,
+                "form": restore_form(restore) if pending and can_act else None,
+            }
+        )
     return rows
 
 

@@ -6,6 +6,7 @@ from policies.roles import can_toggle_namespace
 from policies.selectors.posture import namespace_detail_read, namespace_list_read
 from policies.views.access import reader_required
 from policies.views.rendering import page_response
+from policies.views.restores import restore_form
 
 
 @require_GET
@@ -59,6 +60,7 @@ def namespace_detail(request, name: str):
             "sync": view.sync,
             "namespace": view.namespace,
             "can_toggle_namespace": can_toggle_namespace(request.user),
+            "restore_form": restore_form(view.timed.restore) if view.timed else None,
         },
         partials=("workload-table",),
     )

@@ -8,8 +8,8 @@ audited, whatever happens: denied, dry run, conflict, failed, unknown, applied.
 
 One module per operation: `plans` (what to send), `preview`, `apply`, `toggle` (the on-call
 namespace switch), `half_done` (retry and rollback), `restores` (timed restores: scheduled,
-swept, attempted until they run), `permissions`, `records` (audit entries) and `failures`
-(the cluster's errors in words).
+swept, attempted until they run), `restore_actions` (run now, extend, cancel), `permissions`,
+`records` (audit entries) and `failures` (the cluster's errors in words).
 The reads they need live in `policies.selectors.changes`.
 """
 
@@ -36,6 +36,12 @@ from policies.services.changes.plans import (
     policy_mode_plan,
 )
 from policies.services.changes.preview import ChangePreview, change_preview, impact_of
+from policies.services.changes.restore_actions import (
+    timed_restore_cancel,
+    timed_restore_extend,
+    timed_restore_plan,
+    timed_restore_run_now,
+)
 from policies.services.changes.restores import timed_restore_run, timed_restores_sweep
 from policies.services.changes.toggle import namespace_mode_set
 
@@ -67,6 +73,10 @@ __all__ = [
     "policy_delete_plan",
     "policy_mode_plan",
     "root_namespace_refusal",
+    "timed_restore_cancel",
+    "timed_restore_extend",
+    "timed_restore_plan",
     "timed_restore_run",
+    "timed_restore_run_now",
     "timed_restores_sweep",
 ]
