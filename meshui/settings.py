@@ -266,7 +266,8 @@ MESHUI_SYNC_INTERVAL = env_int("MESHUI_SYNC_INTERVAL", 60)
 # new means "no change" without listing everything again (README, keeping in sync); 0 = always
 # list. kube-apiserver sends its bookmark 2 s before a watch's timeout, so keep it above 2.
 MESHUI_SYNC_WATCH_SECONDS = env_int("MESHUI_SYNC_WATCH_SECONDS", 3)
-# How often beat looks for timed namespace-mode restores that are due (seconds).
+# How often due timed namespace-mode restores are looked for (seconds): beat's sweep with
+# Redis, serve's thread without. A restore pending this long past its time is "overdue".
 MESHUI_RESTORE_SWEEP_INTERVAL = env_int("MESHUI_RESTORE_SWEEP_INTERVAL", 30)
 MESHUI_SNAPSHOT_RETENTION_DAYS = env_int("MESHUI_SNAPSHOT_RETENTION_DAYS", 90)
 MESHUI_DEMO_CLUSTER = env_bool("MESHUI_DEMO_CLUSTER", False)
@@ -296,7 +297,7 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": float(MESHUI_SYNC_INTERVAL)},
     },
     # Timed namespace-mode restores are queued with an eta; this sweep catches any the broker
-    # lost (or that an in-process, eager setup cannot delay).
+    # lost or that fell due while the worker was down. (Without Redis, serve sweeps itself.)
     "restore-namespace-modes": {
         "task": "policies.restore_namespace_mode",
         "schedule": float(MESHUI_RESTORE_SWEEP_INTERVAL),

@@ -1,13 +1,21 @@
 from django.conf import settings
+from django.utils.functional import SimpleLazyObject
 
 from policies.roles import user_role
+from policies.selectors.restores import restores_overdue
 
 
 def meshui(request):
-    """Values every page's header needs: who is logged in, in which role, and which cluster."""
+    """Values every page's header needs: who is logged in, in which role, which cluster, and
+    the timed restores that are overdue (every page shows them until they run)."""
+    role = user_role(request.user) if hasattr(request, "user") else None
     return {
-        "meshui_role": user_role(request.user) if hasattr(request, "user") else None,
+        "meshui_role": role,
         "meshui_demo_cluster": settings.MESHUI_DEMO_CLUSTER,
         "meshui_cluster_name": settings.MESHUI_CLUSTER_NAME,
         "meshui_oidc_enabled": settings.MESHUI_OIDC_ENABLED,
+        # Read when a page renders the banner (one small query); only a role sees pages.
+        "meshui_overdue_restores": SimpleLazyObject(restores_overdue) if role else [],
+        # A broker (and so a worker and beat) exists exactly when REDIS_URL is set.
+        "meshui_has_broker": bool(settings.REDIS_URL),
     }

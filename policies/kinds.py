@@ -18,8 +18,12 @@ RESOURCE_NAMES = {
 }
 # The on-call toggle's two modes (DISABLE and UNSET are admin decisions, made per policy).
 TOGGLE_MODES = ("STRICT", "PERMISSIVE")
+# TimedRestore.restore_mode when the namespace had no namespace-wide policy before: the
+# restore removes the one meshui created.
+ABSENT = "ABSENT"
 
 __all__ = [
+    "ABSENT",
     "DEFAULT_API_VERSIONS",
     "DEFAULT_ROOT_NAMESPACE",
     "DESTINATION_RULE",

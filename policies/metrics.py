@@ -19,8 +19,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from policies.engine import Mode
-from policies.models import Snapshot, SyncRun
+from policies.models import Snapshot, SyncRun, TimedRestore
 from policies.selectors.reports import exemptions_at
+from policies.selectors.restores import restores_overdue
 from policies.selectors.sync import snapshot_current
 
 MODES = (Mode.STRICT, Mode.PERMISSIVE, Mode.DISABLE)
@@ -34,7 +35,7 @@ def mode_counts(snapshot: Snapshot | None, prefix: str) -> dict[str, int]:
 
 
 class PostureCollector(Collector):
-    """Gauges for the posture (current snapshot), exemptions and sync health."""
+    """Gauges for the posture (current snapshot), exemptions, timed restores and sync health."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         now = timezone.now()
@@ -84,6 +85,19 @@ class PostureCollector(Collector):
         exemptions.add_metric(["valid"], len(state.in_force))
         exemptions.add_metric(["expired"], len(state.expired))
         yield exemptions
+
+        overdue = restores_overdue(now=now)
+        yield GaugeMetricFamily(
+            "meshui_timed_restores_overdue",
+            "Timed namespace-mode restores past due by more than one sweep interval (not run: "
+            "nothing ran them, or the cluster refused or did not answer).",
+            value=len(overdue),
+        )
+        yield GaugeMetricFamily(
+            "meshui_timed_restores_pending",
+            "Timed namespace-mode restores still to run.",
+            value=TimedRestore.objects.filter(status=TimedRestore.Status.PENDING).count(),
+        )
 
         yield from self.sync_metrics(snapshot)
 

@@ -261,6 +261,10 @@ class AuditAction(StrEnum):
     PEER_AUTHENTICATION_MODE_UPDATE = "peer_authentication_mode_update"
     POLICY_DELETE = "policy_delete"
     RESTORE = "restore"
+    # What on-call staff and admins do to a pending timed restore.
+    RESTORE_NOW = "restore_now"
+    RESTORE_EXTEND = "restore_extend"
+    RESTORE_CANCEL = "restore_cancel"
     ROLLBACK = "rollback"
     # Exemptions change no cluster object, but an auditor filters and reads them like changes.
     EXEMPTION_CREATE = "exemption_create"
@@ -276,6 +280,9 @@ class AuditAction(StrEnum):
             "peer_authentication_mode_update": "Policy mode edited",
             "policy_delete": "Policy deleted",
             "restore": "Timed restore",
+            "restore_now": "Timed restore run now",
+            "restore_extend": "Timed restore extended",
+            "restore_cancel": "Timed restore cancelled",
             "rollback": "Rollback",
             "exemption_create": "Exemption recorded",
             "exemption_revoke": "Exemption revoked",
@@ -344,11 +351,16 @@ class AuditEntry(models.Model):
 
 
 class TimedRestore(models.Model):
-    """A temporary namespace mode change that meshui undoes by itself at `restore_at`."""
+    """A temporary namespace mode change that meshui undoes by itself at `restore_at`.
+
+    It stays pending until it runs or someone cancels it: an attempt the cluster refuses or
+    does not answer is audited and tried again at `next_try_at`.
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending"
         DONE = "done"
+        # Only rows from before restores were retried: a failed attempt now stays pending.
         FAILED = "failed"
         CANCELLED = "cancelled"
 
@@ -357,10 +369,17 @@ class TimedRestore(models.Model):
     restore_at = models.DateTimeField(db_index=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     change = models.ForeignKey(AuditEntry, on_delete=models.PROTECT, related_name="timed_restores")
+    # The entry of the latest attempt (each attempt has its own; entries are never updated).
     restore_entry = models.ForeignKey(
         AuditEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    # When it may be tried (again): null means at restore_at. While an attempt runs this is
+    # its claim (a lease), so a second delivery waits and a crashed attempt is tried again.
+    next_try_at = models.DateTimeField(null=True, blank=True)
+    # When it stopped being pending (done or cancelled): reports as at a past moment need it.
+    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["restore_at"]

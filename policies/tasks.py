@@ -93,20 +93,20 @@ def sync_cluster(self, trigger: str = "schedule") -> dict:
 @shared_task(
     name="policies.restore_namespace_mode",
     soft_time_limit=120,
-    time_limit=180,
+    time_limit=180,  # restores.RESTORE_CLAIM_SECONDS: an attempt is dead after this
     acks_late=True,
 )
 def restore_namespace_mode(restore_id: int | None = None) -> dict:
     """Restore one namespace's mode after a timed change, or (no id: beat's sweep) every due one.
 
-    Queued with an eta when the change is made; beat sweeps too, in case the broker lost it.
-    Idempotent: a restore that already ran, was cancelled or is not due yet does nothing. It
-    does not retry by itself: a failed restore is recorded, audited and shown on the page.
+    Queued with an eta when the change is made, and again for each retry; beat sweeps too, in
+    case the broker lost one. Idempotent: a restore that already ran, was cancelled or is not
+    due yet does nothing. Celery does not retry it: the restore's attempts and next try live
+    in the database, so they survive restarts and run the same without a broker (serve's
+    sweep), and each attempt is audited and shown.
     """
-    from policies.services.changes import timed_restore_run, timed_restores_due
+    from policies.services.changes import timed_restore_run, timed_restores_sweep
 
-    restore_ids = [restore_id] if restore_id is not None else timed_restores_due()
-    statuses = {}
-    for pk in restore_ids:
-        statuses[pk] = timed_restore_run(restore_id=pk).status
-    return {"restores": statuses}
+    if restore_id is None:
+        return {"restores": timed_restores_sweep()}
+    return {"restores": {restore_id: timed_restore_run(restore_id=restore_id).status}}

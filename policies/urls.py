@@ -14,6 +14,7 @@ from policies.views import (
 )
 from policies.views import metrics as metrics_views
 from policies.views import reports as report_views
+from policies.views import restores as restore_views
 
 app_name = "policies"
 
@@ -80,6 +81,24 @@ urlpatterns = [
         "changes/<str:kind>/<str:namespace>/<str:name>/delete/",
         change_views.policy_delete,
         name="policy-delete",
+    ),
+    path(
+        "restores/<int:restore_id>/run/",
+        restore_views.timed_restore_action,
+        {"verb": "run"},
+        name="timed-restore-run",
+    ),
+    path(
+        "restores/<int:restore_id>/extend/",
+        restore_views.timed_restore_action,
+        {"verb": "extend"},
+        name="timed-restore-extend",
+    ),
+    path(
+        "restores/<int:restore_id>/cancel/",
+        restore_views.timed_restore_action,
+        {"verb": "cancel"},
+        name="timed-restore-cancel",
     ),
     path("changes/<int:entry_id>/", change_views.change_detail, name="change-detail"),
     path("changes/<int:entry_id>/retry/", change_views.change_retry, name="change-retry"),

@@ -63,25 +63,58 @@ def celery_on_redis(url: str, **conf) -> Iterator[None]:
 
 
 @contextmanager
-def celery_worker_on_redis(settings, url: str, *, purpose: str) -> Iterator[None]:
-    """A real Celery worker (solo pool, in a thread) on a queue and key prefix of its own.
+def celery_queue_on_redis(settings, url: str, *, purpose: str) -> Iterator[str]:
+    """meshui pointed at a real Redis (settings.REDIS_URL set) with a queue and key prefix of
+    this test's own, kept across worker restarts; yields the queue name.
 
     Another test run on the same Redis db has its own worker, which must not take our tasks
     (nor we theirs); flushing the db would break theirs, so only our keys are deleted.
     """
-    from celery.contrib.testing.worker import start_worker
-
     client = redis_or_skip(url)
     settings.REDIS_URL = url
     settings.MESHUI_REDIS_KEY_PREFIX = unique_key_prefix(purpose)
     queue = settings.MESHUI_REDIS_KEY_PREFIX.rstrip(":")
     try:
-        with (
-            celery_on_redis(url, task_default_queue=queue),
-            start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30),
-        ):
-            yield
+        with celery_on_redis(url, task_default_queue=queue):
+            yield queue
     finally:
         # The queue, its kombu binding (named after the queue's exchange) and our locks.
         for key in client.scan_iter(f"*{queue}*"):
             client.delete(key)
+
+
+@contextmanager
+def celery_worker() -> Iterator[None]:
+    """A real Celery worker (solo pool, in a thread) on the app's current broker and queue;
+    leaving the block stops it, as a restart of the worker process would."""
+    from celery.contrib.testing.worker import start_worker
+
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        yield
+
+
+@contextmanager
+def celery_beat(schedule: dict, schedule_dir) -> Iterator[None]:
+    """A real beat (in a thread) sending `schedule` (beat_schedule entries) to the current
+    broker; leaving the block stops it, as a restart of the beat process would."""
+    from celery.beat import EmbeddedService
+
+    saved = app.conf.beat_schedule
+    app.conf.beat_schedule = schedule
+    beat = EmbeddedService(
+        app, thread=True, schedule_filename=str(schedule_dir / "celerybeat-schedule")
+    )
+    beat.start()
+    try:
+        yield
+    finally:
+        beat.stop()
+        beat.join(timeout=10)
+        app.conf.beat_schedule = saved
+
+
+@contextmanager
+def celery_worker_on_redis(settings, url: str, *, purpose: str) -> Iterator[None]:
+    """A real Celery worker (solo pool, in a thread) on a queue and key prefix of its own."""
+    with celery_queue_on_redis(settings, url, purpose=purpose), celery_worker():
+        yield

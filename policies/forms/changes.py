@@ -329,6 +329,37 @@ class PolicyDeleteForm(ConfirmFields):
     )
 
 
+# Extending a timed restore: the toggle's durations, each a real one.
+EXTEND_CHOICES = tuple((value, words) for value, words in DURATION_CHOICES if value)
+
+
+class TimedRestoreForm(forms.Form):
+    """Run a pending timed restore now, or cancel it: always with a reason."""
+
+    # Stripped, so blanks alone are no reason either.
+    reason = forms.CharField(
+        max_length=1000,
+        help_text="Required: why (an incident, a ticket).",
+        error_messages={"required": "Say why."},
+    )
+    # Shown beside the others (one form, one button per action); only "extend" reads it.
+    duration_minutes = forms.TypedChoiceField(
+        choices=EXTEND_CHOICES, required=False, coerce=int, empty_value=None, label="by"
+    )
+
+
+class TimedRestoreExtendForm(TimedRestoreForm):
+    """Keep a timed mode longer: by how long, and why."""
+
+    duration_minutes = forms.TypedChoiceField(
+        choices=EXTEND_CHOICES, coerce=int, label="by", error_messages={"required": "How long?"}
+    )
+
+    @property
+    def duration(self) -> timedelta:
+        return timedelta(minutes=self.cleaned_data["duration_minutes"])
+
+
 class AuditFilterForm(forms.Form):
     """The audit log's filters; every one optional, every one validated."""
 

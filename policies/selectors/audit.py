@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from policies.audit_integrity import HASHED_FIELDS, audit_entry_hash
 from policies.exports import AUDIT_COLUMNS, iso, spreadsheet_safe
-from policies.models import AuditAction, AuditEntry, TimedRestore
+from policies.models import AuditAction, AuditEntry
 
 # The column names, the timestamp format and the cell escaping are the exports' own, so the
 # audit page's CSV and the report's audit table stay one published shape.
@@ -96,14 +96,6 @@ def with_action_labels(entries) -> list[AuditEntry]:
 
 def namespace_recent_changes(*, namespace: str, limit: int = 10) -> list[AuditEntry]:
     return with_action_labels(audit_entry_list(namespace=namespace)[:limit])
-
-
-def namespace_pending_restores(*, namespace: str) -> list[TimedRestore]:
-    return list(
-        TimedRestore.objects.filter(namespace=namespace, status=TimedRestore.Status.PENDING)
-        .select_related("change")
-        .order_by("restore_at")
-    )
 
 
 def _expected_records(entry: AuditEntry) -> list[tuple[str, str, str, str | None]]:

@@ -100,11 +100,6 @@ def pending_restores_query(namespace: str):
     return TimedRestore.objects.filter(namespace=namespace, status=TimedRestore.Status.PENDING)
 
 
-def pending_restores(namespace: str) -> list[TimedRestore]:
-    """The timed restores still to run for `namespace`, soonest first."""
-    return list(pending_restores_query(namespace).select_related("change").order_by("restore_at"))
-
-
 def namespace_current_mode(namespace: str) -> str:
     snapshot = snapshot_current()
     if snapshot is None:

@@ -27,6 +27,7 @@ from policies.models import (
     WorkloadRecord,
 )
 from policies.selectors.reports import Coverage, coverage_of, exemptions_at
+from policies.selectors.restores import TimedState, timed_states
 
 # The snapshot pages show: the newest one (a failed sync never replaces it), and how fresh
 # it is. One definition for pages, changes, metrics and sync.
@@ -47,6 +48,8 @@ class Overview:
     progress: SyncProgress | None = None  # a sync running now, followed until it is done
     # STRICT shares scored as the report scores them: exempt rows below STRICT left out.
     coverage: Coverage | None = None
+    # Namespaces in a timed mode, the soonest restore first.
+    timed: list[TimedState] = field(default_factory=list)
 
 
 def overview_read(*, now: datetime | None = None) -> Overview:
@@ -72,6 +75,7 @@ def overview_read(*, now: datetime | None = None) -> Overview:
         top_findings=top_findings,
         progress=progress,
         coverage=coverage,
+        timed=sorted(timed_states(now=now).values(), key=lambda state: state.until),
     )
 
 
@@ -157,10 +161,13 @@ def namespace_list_read(
     rows = rows.order_by(*_ordering(NAMESPACE_SORTS[key], sort.startswith("-")))
     page = Paginator(rows, per_page).get_page(page_number)
     page.object_list = list(page.object_list)
-    exemptions = exemptions_at(
-        at=timezone.now(), namespaces=[row.name for row in page.object_list], in_force_only=True
-    )
+    names = [row.name for row in page.object_list]
+    exemptions = exemptions_at(at=timezone.now(), namespaces=names, in_force_only=True)
     _with_exemptions(page, lambda row: exemptions.for_namespace(row.name))
+    # Each row's timed mode, if any ("STRICT until 14:30, then PERMISSIVE"): one query.
+    timed = timed_states(namespaces=names)
+    for row in page.object_list:
+        row.timed = timed.get(row.name)
     return NamespaceList(snapshot=snapshot, sync=sync, page=page)
 
 
@@ -174,6 +181,7 @@ class NamespaceDetail:
     destination_rules: list[PolicyRecord]
     findings: list[FindingRecord]
     exemption: Exemption | None  # the namespace's own, in force now
+    timed: TimedState | None = None  # a timed mode meshui restores later
 
 
 def namespace_detail_read(*, name: str, workload_page: int = 1, per_page: int = 100):
@@ -212,6 +220,7 @@ def namespace_detail_read(*, name: str, workload_page: int = 1, per_page: int = 
         destination_rules=[p for p in policies if p.kind == PolicyRecord.Kind.DESTINATION_RULE],
         findings=findings,
         exemption=exemptions.for_namespace(name),
+        timed=timed_states(namespaces=[name]).get(name),
     )
 
 

@@ -22,6 +22,7 @@ from policies.models import (
     Snapshot,
     WorkloadRecord,
 )
+from policies.selectors.restores import TimedState, timed_states_at
 
 EXEMPTION_EXPIRED = "EXEMPTION_EXPIRED"
 # A report page lists at most this many non-STRICT workloads; the exports hold every one.
@@ -227,6 +228,7 @@ class Coverage:
 class NamespaceRow:
     record: NamespaceRecord
     exemption: Exemption | None
+    timed: TimedState | None = None  # a timed mode as it stood at the report's moment
 
 
 @dataclass(frozen=True)
@@ -380,8 +382,9 @@ def posture_report(
     if snapshot is None:
         return None
     exemptions = exemptions_at(at=at)
+    timed = timed_states_at(at=at)
     namespaces = [
-        NamespaceRow(record, exemptions.for_namespace(record.name))
+        NamespaceRow(record, exemptions.for_namespace(record.name), timed.get(record.name))
         for record in snapshot.namespaces.order_by("name")
     ]
     weak = []

@@ -18,10 +18,10 @@ from policies.selectors.audit import (
     audit_entry_list,
     audit_recorded_actions,
     audit_usernames,
-    namespace_pending_restores,
     namespace_recent_changes,
     with_action_labels,
 )
+from policies.selectors.restores import timed_states
 from policies.views.access import reader_required
 from policies.views.rendering import page_response
 from policies.views.requests import MeshuiHttpRequest
@@ -94,7 +94,7 @@ def namespace_changes(request: MeshuiHttpRequest, namespace: str) -> HttpRespons
         {
             "namespace_name": namespace,
             "entries": namespace_recent_changes(namespace=namespace),
-            "restores": namespace_pending_restores(namespace=namespace),
+            "timed_states": timed_states(namespaces=[namespace]).values(),
             "can_toggle_namespace": roles.can_toggle_namespace(request.user),
         },
     )

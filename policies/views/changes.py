@@ -29,12 +29,14 @@ from policies.models import AuditEntry
 from policies.selectors import changes as change_reads
 from policies.selectors.audit import audit_entry_get, change_sync_state, half_done_change_open
 from policies.selectors.posture import policy_read
+from policies.selectors.restores import timed_restores_of, timed_state_of, timed_states
 from policies.services import changes as change_services
 from policies.services.audit import AuditAction
 from policies.services.changes import SEEN_ABSENT, ChangeFailure, ChangePlan
 from policies.views.access import reader_required
 from policies.views.rendering import page_response
 from policies.views.requests import MeshuiHttpRequest
+from policies.views.restores import restore_form
 
 DELETABLE_KINDS = (PEER_AUTHENTICATION, DESTINATION_RULE)
 
@@ -188,7 +190,7 @@ def namespace_mode_set(request: MeshuiHttpRequest, namespace: str):
             "current_mode": current_mode,
             "seen_policy": change_reads.namespace_policy_seen(namespace),
             "target_name": target_name,
-            "pending_restores": change_reads.pending_restores(namespace),
+            "timed_states": list(timed_states(namespaces=[namespace]).values()),
         },
     )
     refusal = change_services.root_namespace_refusal(namespace)
@@ -448,13 +450,29 @@ def change_detail(request: MeshuiHttpRequest, entry_id: int):
         and not entry.object_before,
         "state": change_sync_state(entry=entry),
         "can_retry": roles.can_manage_policies(request.user) and half_done_change_open(entry=entry),
-        "restores": list(entry.timed_restores.all()),
+        "restores": _restore_rows(entry, can_act=roles.can_toggle_namespace(request.user)),
         "sent_yaml": _as_yaml(entry.object_sent),
         "before_yaml": _as_yaml(entry.object_before),
     }
     return page_response(
         request, "policies/change_detail.html", context, partials=("change-status",)
     )
+
+
+def _restore_rows(entry: AuditEntry, *, can_act: bool) -> list[dict]:
+    """The change's timed restores; a pending one with its timed state and, for those who
+    may act on it, the form to run it now, extend or cancel it."""
+    rows = []
+    for restore in timed_restores_of(entry=entry):
+        pending = restore.status == restore.Status.PENDING
+        rows.append(
+            {
+                "restore": restore,
+                "timed": timed_state_of(restore) if pending else None,
+                "form": restore_form(restore) if pending and can_act else None,
+            }
+        )
+    return rows
 
 
 @require_POST

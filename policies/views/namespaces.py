@@ -7,6 +7,7 @@ from policies.selectors.posture import namespace_detail_read, namespace_list_rea
 from policies.views.access import reader_required
 from policies.views.rendering import page_response
 from policies.views.requests import MeshuiHttpRequest
+from policies.views.restores import restore_form
 
 
 @require_GET
@@ -60,6 +61,7 @@ def namespace_detail(request: MeshuiHttpRequest, name: str) -> HttpResponse:
             "sync": view.sync,
             "namespace": view.namespace,
             "can_toggle_namespace": can_toggle_namespace(request.user),
+            "restore_form": restore_form(view.timed.restore) if view.timed else None,
         },
         partials=("workload-table",),
     )

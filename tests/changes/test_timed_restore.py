@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from policies import cluster
 from policies.models import AuditEntry, TimedRestore
 from policies.services import changes
 from policies.tasks import restore_namespace_mode
@@ -54,8 +55,12 @@ def test_due_restore_deletes_the_policy_meshui_created(mesh, users):
     mesh.clear_requests()
     changes.timed_restore_run(restore_id=result.restore.pk, now=timezone.now() + LATER)
     assert mode_in(mesh) is None
-    [delete] = [r for r in mesh.requests if r.method == "DELETE"]
+    # Like every change: a dry run first, then the delete, both bound to the version read.
+    dry_run, delete = [r for r in mesh.requests if r.method == "DELETE"]
+    assert dry_run.param("dryRun") == "All"
+    assert delete.param("dryRun") is None
     assert delete.json()["preconditions"]["resourceVersion"]
+    assert dry_run.json()["preconditions"] == delete.json()["preconditions"]
     restore = TimedRestore.objects.get()
     assert restore.status == "done"
     entry = restore.restore_entry
@@ -82,6 +87,15 @@ def test_restore_runs_once_even_if_delivered_twice(mesh, users):
     changes.timed_restore_run(restore_id=result.restore.pk, now=later)
     assert mode_in(mesh) == "PERMISSIVE"
     assert AuditEntry.objects.filter(action="restore").count() == 1
+
+
+def test_without_a_broker_nothing_is_queued_the_sweep_runs_it(mesh, users, monkeypatch):
+    queued = []
+    monkeypatch.setattr(
+        restore_namespace_mode, "apply_async", lambda **kwargs: queued.append(kwargs)
+    )
+    timed(users, "STRICT")
+    assert queued == []
 
 
 def test_the_beat_sweep_runs_due_restores(mesh, users, monkeypatch):
@@ -126,14 +140,73 @@ def test_a_permanent_change_cancels_the_pending_restore(mesh, users):
     assert first.restore.status == "cancelled"
 
 
-def test_failed_restore_is_recorded_and_audited(mesh, users):
+def test_a_refused_restore_stays_pending_audited_and_is_tried_again(mesh, users, settings):
+    settings.MESHUI_RESTORE_SWEEP_INTERVAL = 30
     result = timed(users, "STRICT")
     mesh.inject_fault(403, verb="delete", resource="peerauthentications")
-    restore = changes.timed_restore_run(restore_id=result.restore.pk, now=timezone.now() + LATER)
-    assert restore.status == "failed"
+    later = timezone.now() + LATER
+    restore = changes.timed_restore_run(restore_id=result.restore.pk, now=later)
+    assert restore.status == "pending"
+    assert restore.attempts == 1
     assert "not allowed to delete" in restore.error
+    assert restore.next_try_at == later + timedelta(seconds=30)
     assert restore.restore_entry.outcome == "failed"
+    assert restore.restore_entry.error.startswith("Attempt 1: ")
     assert mode_in(mesh) == "STRICT"
+    # Not before its next try; then it runs, in an entry of its own.
+    assert changes.timed_restore_run(restore_id=restore.pk, now=later).attempts == 1
+    restore = changes.timed_restore_run(restore_id=restore.pk, now=later + timedelta(seconds=30))
+    assert (restore.status, restore.attempts, restore.error) == ("done", 2, "")
+    assert mode_in(mesh) is None
+    assert list(
+        AuditEntry.objects.filter(action="restore").order_by("id").values_list("outcome", flat=True)
+    ) == ["failed", "applied"]
+
+
+def test_retries_back_off_from_the_sweep_interval_up_to_five_minutes(mesh, users, settings):
+    settings.MESHUI_RESTORE_SWEEP_INTERVAL = 30
+    result = timed(users, "STRICT")
+    mesh.inject_fault(503, resource="peerauthentications", times=100)
+    now = timezone.now() + LATER
+    waits = []
+    for _attempt in range(6):
+        restore = changes.timed_restore_run(restore_id=result.restore.pk, now=now)
+        waits.append((restore.next_try_at - now).total_seconds())
+        now = restore.next_try_at
+    assert waits == [30, 60, 120, 240, 300, 300]
+    assert "did not answer" in restore.error
+
+
+def test_a_claimed_attempt_that_died_is_tried_again_after_its_claim(mesh, users):
+    result = timed(users, "STRICT")
+    later = timezone.now() + LATER
+    # An attempt claimed the restore and its process died before it finished.
+    claimed = changes.restores.restore_claim(restore_id=result.restore.pk, now=later, due_only=True)
+    assert changes.restores.restore_claim(restore_id=claimed.pk, now=later, due_only=True) is None
+    assert changes.timed_restore_run(restore_id=claimed.pk, now=later).status == "pending"
+    after_claim = later + timedelta(seconds=changes.restores.RESTORE_CLAIM_SECONDS)
+    restore = changes.timed_restore_run(restore_id=claimed.pk, now=after_claim)
+    assert (restore.status, restore.attempts) == ("done", 2)
+
+
+def test_a_restore_whose_target_already_holds_is_done_without_sending_anything(mesh, users):
+    result = timed(users, "STRICT")
+    # Someone (or an earlier attempt whose answer was lost) removed it already.
+    stored = mesh.get("PeerAuthentication", "shop", "default")
+    cluster.object_delete(
+        "PeerAuthentication",
+        "shop",
+        "default",
+        resource_version=stored["metadata"]["resourceVersion"],
+    )
+    mesh.clear_requests()
+    restore = changes.timed_restore_run(restore_id=result.restore.pk, now=timezone.now() + LATER)
+    assert restore.status == "done"
+    assert restore.restore_entry.object_sent is None
+    assert restore.restore_entry.dry_run_result.startswith(
+        "Nothing sent: shop is already without a namespace-wide policy"
+    )
+    assert not [r for r in mesh.requests if r.method in ("PATCH", "DELETE")]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -144,9 +217,9 @@ def test_a_timed_change_queues_its_restore_with_an_eta_when_a_broker_runs(
 
     kube.seed(shop_mesh())
     resync()
-    from meshui.celery import app
-
-    monkeypatch.setitem(app.conf, "task_always_eager", False)
+    # A broker runs exactly when REDIS_URL is set; nothing here is sent to it.
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    monkeypatch.setattr("policies.services.sync.sync_request", lambda **kwargs: None)
     queued = []
     monkeypatch.setattr(
         restore_namespace_mode, "apply_async", lambda **kwargs: queued.append(kwargs)

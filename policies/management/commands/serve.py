@@ -8,6 +8,7 @@ a working meshui with data; the header and the terminal say it is a demo.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import queue
 import re
@@ -21,7 +22,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
+from django.utils import timezone
 
 from policies.cluster import forget_clients, in_cluster
 from policies.cluster.errors import ClusterError
@@ -34,6 +36,10 @@ from policies.services.sync import cluster_sync
 DEMO_SEED = Path(settings.BASE_DIR) / "devcluster" / "seeds" / "demo"
 DEMO_KUBECONFIG = Path(settings.BASE_DIR) / "var" / "demo-kubeconfig"
 DEMO_START_SECONDS = 30
+# How long stopping serve waits for its background threads to finish what they are doing.
+THREAD_STOP_SECONDS = 10
+
+logger = logging.getLogger(__name__)
 
 
 class DemoCluster:
@@ -135,6 +141,31 @@ def periodic_sync(stop: threading.Event, interval: float) -> None:
             close_old_connections()
 
 
+def timed_restore_sweeper(stop: threading.Event, interval: float) -> None:
+    """Run due timed restores in this process, as beat's sweep does with Redis: at once (a
+    restore may have fallen due while meshui was stopped), then every `interval` seconds, or
+    sooner when a restore falls due first, until `stop` is set."""
+    from policies.selectors.restores import timed_restore_next_due_at
+    from policies.services.changes import timed_restores_sweep
+
+    try:
+        while not stop.is_set():
+            wait = interval
+            try:
+                timed_restores_sweep()
+                next_due = timed_restore_next_due_at()
+                until_due = (next_due - timezone.now()).total_seconds() if next_due else 0
+                if until_due > 0:
+                    wait = min(interval, until_due)
+            except Exception:  # a database hiccup must not end the sweeps for good
+                logger.exception("the timed restore sweep failed; trying again in %s s", interval)
+            finally:
+                close_old_connections()
+            stop.wait(wait)
+    finally:
+        connection.close()  # this thread's own connection
+
+
 def _exit_on_sigterm(signum, frame) -> None:
     raise SystemExit(0)
 
@@ -178,6 +209,7 @@ class Command(MeshuiCommand):
             for username, password, role in demo_logins():
                 self.stdout.write(f"    {username:<8} {password}    ({role})")
         stop = threading.Event()
+        threads: list[threading.Thread] = []
         previous_sigterm = None
         if threading.current_thread() is threading.main_thread():
             # `kill` / a container stop: unwind through `finally` so the demo cluster stops too.
@@ -185,19 +217,33 @@ class Command(MeshuiCommand):
         try:
             self._first_sync()
             if not settings.REDIS_URL:
-                threading.Thread(
-                    target=periodic_sync,
-                    args=(stop, float(settings.MESHUI_SYNC_INTERVAL)),
-                    name="meshui-periodic-sync",
-                    daemon=True,
-                ).start()
+                # No broker, so no worker nor beat: this process syncs and runs timed
+                # restores itself (a restore that silently waits is the worst failure).
+                threads = [
+                    threading.Thread(
+                        target=periodic_sync,
+                        args=(stop, float(settings.MESHUI_SYNC_INTERVAL)),
+                        name="meshui-periodic-sync",
+                        daemon=True,
+                    ),
+                    threading.Thread(
+                        target=timed_restore_sweeper,
+                        args=(stop, float(settings.MESHUI_RESTORE_SWEEP_INTERVAL)),
+                        name="meshui-timed-restores",
+                        daemon=True,
+                    ),
+                ]
+                for thread in threads:
+                    thread.start()
                 self.stdout.write(
                     f"meshui: no REDIS_URL, syncing in this process every "
-                    f"{settings.MESHUI_SYNC_INTERVAL} s."
+                    f"{settings.MESHUI_SYNC_INTERVAL} s and running timed restores when due "
+                    f"(looking every {settings.MESHUI_RESTORE_SWEEP_INTERVAL} s)."
                 )
             else:
                 self.stdout.write(
-                    "meshui: REDIS_URL is set; a Celery worker and beat keep the data current."
+                    "meshui: REDIS_URL is set; a Celery worker and beat keep the data current "
+                    "and run timed restores."
                 )
             if no_runserver:
                 return
@@ -205,6 +251,8 @@ class Command(MeshuiCommand):
             call_command("runserver", addrport, use_reloader=False)
         finally:
             stop.set()
+            for thread in threads:
+                thread.join(timeout=THREAD_STOP_SECONDS)
             if previous_sigterm is not None:
                 signal.signal(signal.SIGTERM, previous_sigterm)
             if demo is not None:

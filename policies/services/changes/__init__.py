@@ -7,12 +7,13 @@ goes plan -> permission check (in the service) -> dry run -> apply, and every at
 audited, whatever happens: denied, dry run, conflict, failed, unknown, applied.
 
 One module per operation: `plans` (what to send), `preview`, `apply`, `toggle` (the on-call
-namespace switch), `half_done` (retry and rollback), `restores` (timed restores),
-`permissions`, `records` (audit entries) and `failures` (the cluster's errors in words).
+namespace switch), `half_done` (retry and rollback), `restores` (timed restores: scheduled,
+swept, attempted until they run), `restore_actions` (run now, extend, cancel), `permissions`,
+`records` (audit entries) and `failures` (the cluster's errors in words).
 The reads they need live in `policies.selectors.changes`.
 """
 
-from policies.kinds import TOGGLE_MODES
+from policies.kinds import ABSENT, TOGGLE_MODES
 from policies.services.changes.apply import (
     ChangeResult,
     namespace_change_lock,
@@ -24,7 +25,6 @@ from policies.services.changes.failures import ChangeFailure, PartialChange, des
 from policies.services.changes.half_done import change_retry, change_rollback
 from policies.services.changes.permissions import change_denied, root_namespace_refusal
 from policies.services.changes.plans import (
-    ABSENT,
     SEEN_ABSENT,
     ChangePlan,
     kubectl_apply_command,
@@ -36,7 +36,13 @@ from policies.services.changes.plans import (
     policy_mode_plan,
 )
 from policies.services.changes.preview import ChangePreview, change_preview, impact_of
-from policies.services.changes.restores import timed_restore_run, timed_restores_due
+from policies.services.changes.restore_actions import (
+    timed_restore_cancel,
+    timed_restore_extend,
+    timed_restore_plan,
+    timed_restore_run_now,
+)
+from policies.services.changes.restores import timed_restore_run, timed_restores_sweep
 from policies.services.changes.toggle import namespace_mode_set
 
 __all__ = [
@@ -67,6 +73,10 @@ __all__ = [
     "policy_delete_plan",
     "policy_mode_plan",
     "root_namespace_refusal",
+    "timed_restore_cancel",
+    "timed_restore_extend",
+    "timed_restore_plan",
     "timed_restore_run",
-    "timed_restores_due",
+    "timed_restore_run_now",
+    "timed_restores_sweep",
 ]

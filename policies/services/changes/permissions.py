@@ -11,10 +11,21 @@ from policies.services.audit import AuditAction
 from policies.services.changes.plans import ChangePlan
 from policies.services.changes.records import Outcome, change_audit
 
+# What on-call staff may do besides admins: the namespace toggle, and what they do to the
+# timed restore a toggle left pending.
+ONCALL_ACTIONS = frozenset(
+    {
+        AuditAction.NAMESPACE_MODE_SET,
+        AuditAction.RESTORE_NOW,
+        AuditAction.RESTORE_EXTEND,
+        AuditAction.RESTORE_CANCEL,
+    }
+)
+
 
 def permission_problem(user, plan: ChangePlan, *, force: bool) -> str:
     """'' when `user` may carry out `plan`, else why not."""
-    if plan.action == AuditAction.NAMESPACE_MODE_SET:
+    if plan.action in ONCALL_ACTIONS:
         allowed = roles.can_toggle_namespace(user)
         need = "on-call or admin"
         if allowed and root_namespace_refusal(plan.namespace):

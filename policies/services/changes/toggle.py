@@ -9,12 +9,10 @@ from policies import cluster
 from policies.cluster.errors import (
     ClusterError,
 )
-from policies.kinds import PEER_AUTHENTICATION, TOGGLE_MODES
-from policies.models import TimedRestore
+from policies.kinds import ABSENT, PEER_AUTHENTICATION, TOGGLE_MODES
 from policies.selectors.changes import (
     is_namespace_wide,
     namespace_toggle_target,
-    pending_restores_query,
 )
 from policies.services.changes.apply import (
     ChangeResult,
@@ -25,13 +23,12 @@ from policies.services.changes.apply import (
 from policies.services.changes.failures import ChangeFailure, describe_cluster_error
 from policies.services.changes.permissions import require_permitted
 from policies.services.changes.plans import (
-    ABSENT,
     SEEN_ABSENT,
     ChangePlan,
     namespace_mode_plan,
 )
 from policies.services.changes.records import Outcome, change_audit
-from policies.services.changes.restores import timed_restore_schedule
+from policies.services.changes.restores import timed_restore_schedule, timed_restores_supersede
 
 
 def namespace_mode_set(
@@ -90,8 +87,8 @@ def namespace_mode_set(
             change=result.entry,
         )
     else:
-        pending_restores_query(namespace).update(
-            status=TimedRestore.Status.CANCELLED, error=f"Superseded by change #{result.entry.pk}."
+        timed_restores_supersede(
+            namespace=namespace, words=f"Superseded by change #{result.entry.pk}."
         )
     return result
 
