@@ -14,6 +14,7 @@ snapshot's, so a label-based scope follows the cluster at the next sync.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -160,3 +161,43 @@ def oncall_scope_refusal(*, user, namespace: str) -> str:
 
 def oncall_scope_allows(*, user, namespace: str) -> bool:
     return not oncall_scope_refusal(user=user, namespace=namespace)
+
+
+def namespaces_toggleable(*, user, namespaces: Iterable[NamespacePosture], root: str) -> set[str]:
+    """Of these snapshot rows, the namespaces whose toggle `user` may use: the role, the scope
+    and never the root namespace. One scope read for the lot, however many rows."""
+    namespaces = list(namespaces)
+    if not namespaces or user_role(user) not in (Role.ADMIN, Role.ONCALL):
+        return set()
+    scope = oncall_scope_of(user=user, root=root)
+    return {
+        row.name
+        for row in namespaces
+        if row.name != root and not row.is_root and scope.allows(row.name, row.labels)
+    }
+
+
+def namespace_toggle_allowed(*, user, namespace: str) -> bool:
+    """Whether to offer `user` the toggle of one namespace: the role, never the root
+    namespace, and the on-call scope (the service checks all three again on a write)."""
+    if user_role(user) not in (Role.ADMIN, Role.ONCALL) or namespace == root_namespace():
+        return False
+    return oncall_scope_allows(user=user, namespace=namespace)
+
+
+@dataclass(frozen=True)
+class ToggleOffer:
+    """Whether a namespace's page offers `user` the toggle, and if not for their scope, why."""
+
+    allowed: bool
+    scope_refusal: str = ""
+
+
+def namespace_toggle_offer(*, user, namespace: NamespacePosture, root: str) -> ToggleOffer:
+    """The toggle for one snapshot row: offered, or (for on-call) the scope's words why not."""
+    if namespaces_toggleable(user=user, namespaces=[namespace], root=root):
+        return ToggleOffer(allowed=True)
+    if user_role(user) != Role.ONCALL or namespace.is_root or namespace.name == root:
+        return ToggleOffer(allowed=False)
+    scope = oncall_scope_of(user=user, root=root)
+    return ToggleOffer(allowed=False, scope_refusal=scope.refusal(namespace.name, namespace.labels))

@@ -10,7 +10,6 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from policies import roles
 from policies.forms.changes import AuditFilterForm
 from policies.selectors.audit import (
     audit_csv_rows,
@@ -21,6 +20,7 @@ from policies.selectors.audit import (
     namespace_recent_changes,
     with_action_labels,
 )
+from policies.selectors.oncall_scopes import namespace_toggle_allowed
 from policies.views.access import reader_required
 from policies.views.rendering import page_response
 
@@ -93,6 +93,8 @@ def namespace_changes(request, namespace: str):
             "namespace_name": namespace,
             "entries": namespace_recent_changes(namespace=namespace),
             "restores": namespace_pending_restores(namespace=namespace),
-            "can_toggle_namespace": roles.can_toggle_namespace(request.user),
+            "can_toggle_namespace": namespace_toggle_allowed(
+                user=request.user, namespace=namespace
+            ),
         },
     )

@@ -2,7 +2,7 @@
 
 The role matrix of tests/changes/test_views.py grows a scope dimension here: role x namespace
 (in scope by name, in scope by label, out of scope, system) x endpoint (toggle form, preview,
-confirm; retry and rollback stay admin-only).
+confirm; retry and rollback stay admin-only). Posture pages stay readable for every role.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from policies.models import AuditEntry
@@ -346,3 +348,81 @@ def test_single_sign_on_admins_stay_global(teams, oidc_map):
     )
     assert oncall_scope_allows(user=ada, namespace="shop")
     assert oncall_scope_allows(user=ada, namespace="kube-system")
+
+
+# --- What the pages offer ---------------------------------------------------------------------
+
+
+def toggle_links(page: str) -> set[str]:
+    import re
+
+    return set(re.findall(r'href="/namespaces/([^/"]+)/mode/\?mode=', page))
+
+
+def test_the_namespace_list_offers_the_toggle_only_inside_the_scope(client, teams, people):
+    payments_scope()
+    client.force_login(people["payments"])
+    page = client.get("/namespaces/").content.decode()
+    assert toggle_links(page) == {"payments-api", "ledger"}
+    assert 'href="/namespaces/shop/"' in page  # still listed and readable
+    assert "Outside your on-call scope" in page
+
+
+def test_global_on_call_and_admins_are_offered_every_namespace_but_system_and_root(
+    client, teams, people
+):
+    teams_and_default = {"payments-api", "ledger", "shop", "default"}
+    client.force_login(people["oncall"])
+    assert toggle_links(client.get("/namespaces/").content.decode()) == teams_and_default
+    client.force_login(people["admin"])
+    # The toggle never changes the root namespace, so it is not offered there even to admins.
+    assert toggle_links(client.get("/namespaces/").content.decode()) == {
+        *teams_and_default,
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+    }
+
+
+def test_auditors_are_offered_no_toggle(client, teams, people):
+    client.force_login(people["auditor"])
+    page = client.get("/namespaces/").content.decode()
+    assert toggle_links(page) == set()
+    assert '<th scope="col">Actions</th>' not in page
+
+
+@pytest.mark.parametrize(("ns", "offered"), [("ledger", True), ("shop", False)])
+def test_the_namespace_page_offers_the_toggle_only_inside_the_scope(
+    client, teams, people, ns, offered
+):
+    payments_scope()
+    client.force_login(people["payments"])
+    response = client.get(f"/namespaces/{ns}/")
+    assert response.status_code == 200  # posture pages stay readable outside the scope
+    page = response.content.decode()
+    assert (ns in toggle_links(page)) is offered
+    note = f"Your on-call scope (payments-*, team=payments) does not include namespace {ns}."
+    assert (note in page) is not offered
+
+
+@pytest.mark.parametrize("url", ["/", "/namespaces/shop/", "/namespaces/shop/changes/", "/audit/"])
+def test_posture_pages_outside_the_scope_stay_readable(client, teams, people, url):
+    payments_scope()
+    client.force_login(people["payments"])
+    assert client.get(url).status_code == 200
+
+
+def test_the_namespace_list_decides_the_scope_once_per_page_not_per_row(client, kube, people):
+    payments_scope()
+    names = [f"payments-{n:03d}" for n in range(60)] + [f"shop-{n:03d}" for n in range(60)]
+    kube.seed([namespace(name) for name in names])
+    cluster_sync(trigger="test")
+    client.force_login(people["payments"])
+
+    def queries(per_page: int) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            page = client.get(f"/namespaces/?per_page={per_page}&sort=-name").content.decode()
+        assert page.count("Outside your on-call scope") >= 1
+        return len(captured)
+
+    assert queries(25) == queries(100)
