@@ -201,3 +201,8 @@ def namespace_toggle_offer(*, user, namespace: NamespacePosture, root: str) -> T
         return ToggleOffer(allowed=False)
     scope = oncall_scope_of(user=user, root=root)
     return ToggleOffer(allowed=False, scope_refusal=scope.refusal(namespace.name, namespace.labels))
+
+
+def oncall_scope_list() -> list[tuple[OnCallScope, ScopeRule]]:
+    """Every scope row with its rule, by group (what `manage.py oncall_scope list` shows)."""
+    return [(row, ScopeRule.of(row)) for row in OnCallScope.objects.order_by("group", "id")]
