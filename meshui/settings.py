@@ -258,6 +258,11 @@ MESHUI_KUBE_CONTEXT = env_str("MESHUI_KUBE_CONTEXT")
 MESHUI_ROOT_NAMESPACE = env_str("MESHUI_ROOT_NAMESPACE", "istio-system")
 # `posture --manifests` refuses files larger than this (bytes).
 MESHUI_MANIFEST_MAX_BYTES = env_int("MESHUI_MANIFEST_MAX_BYTES", 50 * 1024 * 1024)
+# Outside every on-call scope unless an admin names them in one (README, On-call scopes); the
+# root namespace is always one of them.
+MESHUI_SYSTEM_NAMESPACES = env_list(
+    "MESHUI_SYSTEM_NAMESPACES", "kube-system,kube-public,kube-node-lease,istio-system"
+)
 MESHUI_CLUSTER_NAME = env_str("MESHUI_CLUSTER_NAME")
 MESHUI_KUBE_TIMEOUT_SECONDS = env_int("MESHUI_KUBE_TIMEOUT_SECONDS", 30)
 MESHUI_KUBE_PAGE_SIZE = env_int("MESHUI_KUBE_PAGE_SIZE", 500)

@@ -1,5 +1,5 @@
-"""Stored posture snapshots, sync runs, the audit log, timed restores, exemptions, and the
-logins that must replace a one-time password.
+"""Stored posture snapshots, sync runs, the audit log, timed restores, exemptions, the
+logins that must replace a one-time password, and the on-call scopes.
 
 The cluster is the source of truth for policies; these tables hold what meshui *saw*
 (snapshots, for history and fast pages) and what meshui *did* (the audit log).
@@ -416,3 +416,41 @@ class PasswordChangeRequired(models.Model):
         related_name="password_change_required",
     )
     since = models.DateTimeField(auto_now_add=True)
+
+
+class OnCallScope(models.Model):
+    """Namespaces the on-call of one group may switch: names matching a pattern, or namespaces
+    carrying every label of the selector (the current snapshot's labels).
+
+    `group` is a meshui (Django) group or, for single sign-on users, a value of the role claim
+    at their last login. With no rows at all, on-call is global except system namespaces; once
+    there is one, an on-call user whose groups no row names may switch nothing. System
+    namespaces are in a row's scope only if it names them exactly or sets `include_system`.
+    """
+
+    group = models.CharField(max_length=150, db_index=True)
+    namespace_patterns = models.JSONField(default=list, blank=True)  # fnmatch globs
+    namespace_labels = models.JSONField(default=dict, blank=True)  # matchLabels: all must match
+    include_system = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["group", "id"]
+
+
+class IdentityProviderGroups(models.Model):
+    """The role claim's values at a single sign-on user's last login, for on-call scopes.
+
+    Kept so a scope naming an identity provider group applies at once, without creating a
+    Django group per IdP group; re-read (and replaced) at every login.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="identity_provider_groups",
+    )
+    names = models.JSONField(default=list)
+    seen_at = models.DateTimeField(auto_now=True)

@@ -7,6 +7,10 @@ Only mapped values count, so an IdP group that happens to be called "admin" gran
 nothing unless the map says so. The role is re-read at every login: removing someone
 from the IdP group removes the role. A user without a mapped role can log in and is
 told they have no role (403), which is easier to debug than a failed login.
+
+The claim's values are also kept (replaced at every login) as the user's identity provider
+groups: an on-call scope naming one of them applies to the user as if it named a Django group
+they belong to (policies.selectors.oncall_scopes), with no local group to create.
 """
 
 from django.conf import settings
@@ -15,15 +19,20 @@ from django.contrib.auth.models import Group
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
 from policies.roles import ROLE_ORDER, Role
+from policies.services.accounts import identity_provider_groups_record
+
+
+def claim_values(claims: dict) -> list[str]:
+    """The role claim's values (a string or a list in the token) as a list of strings."""
+    raw = claims.get(settings.MESHUI_OIDC_ROLE_CLAIM)
+    return [str(value) for value in ([raw] if isinstance(raw, str) else list(raw or []))]
 
 
 def role_from_claims(claims: dict) -> Role | None:
     """The strongest role the claim maps to, or None."""
-    raw = claims.get(settings.MESHUI_OIDC_ROLE_CLAIM)
-    values = [raw] if isinstance(raw, str) else list(raw or [])
     mapped = set()
-    for value in values:
-        role_name = settings.MESHUI_OIDC_ROLE_MAP.get(str(value))
+    for value in claim_values(claims):
+        role_name = settings.MESHUI_OIDC_ROLE_MAP.get(value)
         if role_name in {role.value for role in Role}:
             mapped.add(Role(role_name))
     return next((role for role in ROLE_ORDER if role in mapped), None)
@@ -44,11 +53,13 @@ class RoleMappingOIDCBackend(OIDCAuthenticationBackend):
     def create_user(self, claims):
         user = super().create_user(claims)
         user_role_groups_set(user, role_from_claims(claims))
+        identity_provider_groups_record(user=user, names=claim_values(claims))
         return user
 
     def update_user(self, user, claims):
         user = super().update_user(user, claims)
         user_role_groups_set(user, role_from_claims(claims))
+        identity_provider_groups_record(user=user, names=claim_values(claims))
         return user
 
 

@@ -19,14 +19,20 @@ def user_role(user) -> Role | None:
         return None
     if user.is_superuser:
         return Role.ADMIN
-    names = getattr(user, "_meshui_groups", None)
-    if names is None:
-        names = set(user.groups.values_list("name", flat=True))
-        user._meshui_groups = names
+    names = group_names(user)
     for role in ROLE_ORDER:
         if role.value in names:
             return role
     return None
+
+
+def group_names(user) -> set[str]:
+    """The user's Django group names, read once per user object (that is, per request)."""
+    names = getattr(user, "_meshui_groups", None)
+    if names is None:
+        names = set(user.groups.values_list("name", flat=True))
+        user._meshui_groups = names
+    return names
 
 
 def can_read(user) -> bool:

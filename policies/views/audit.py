@@ -11,7 +11,6 @@ from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from policies import roles
 from policies.forms.changes import AuditFilterForm
 from policies.selectors.audit import (
     audit_csv_rows,
@@ -21,6 +20,7 @@ from policies.selectors.audit import (
     namespace_recent_changes,
     with_action_labels,
 )
+from policies.selectors.oncall_scopes import namespace_toggle_allowed
 from policies.selectors.restores import timed_states
 from policies.views.access import reader_required
 from policies.views.rendering import page_response
@@ -95,6 +95,8 @@ def namespace_changes(request: MeshuiHttpRequest, namespace: str) -> HttpRespons
             "namespace_name": namespace,
             "entries": namespace_recent_changes(namespace=namespace),
             "timed_states": timed_states(namespaces=[namespace]).values(),
-            "can_toggle_namespace": roles.can_toggle_namespace(request.user),
+            "can_toggle_namespace": namespace_toggle_allowed(
+                user=request.user, namespace=namespace
+            ),
         },
     )

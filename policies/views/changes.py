@@ -28,6 +28,7 @@ from policies.kinds import DESTINATION_RULE, PEER_AUTHENTICATION
 from policies.models import AuditEntry
 from policies.selectors import changes as change_reads
 from policies.selectors.audit import audit_entry_get, change_sync_state, half_done_change_open
+from policies.selectors.oncall_scopes import oncall_scope_refusal
 from policies.selectors.posture import policy_read
 from policies.selectors.restores import timed_restores_of, timed_state_of, timed_states
 from policies.services import changes as change_services
@@ -194,6 +195,8 @@ def namespace_mode_set(request: MeshuiHttpRequest, namespace: str):
         },
     )
     refusal = change_services.root_namespace_refusal(namespace)
+    if roles.can_toggle_namespace(request.user) and not refusal:
+        refusal = oncall_scope_refusal(user=request.user, namespace=namespace)
     may_toggle = roles.can_toggle_namespace(request.user) and not refusal
     if request.method == "GET":
         if not may_toggle:

@@ -3,6 +3,7 @@ from django.views.decorators.http import require_GET
 
 from policies.forms.filters import FilterForm, NamespaceFilterForm
 from policies.roles import can_toggle_namespace
+from policies.selectors.oncall_scopes import namespace_toggle_offer, namespaces_toggleable
 from policies.selectors.posture import namespace_detail_read, namespace_list_read
 from policies.views.access import reader_required
 from policies.views.rendering import page_response
@@ -28,6 +29,13 @@ def namespace_list(request: MeshuiHttpRequest) -> HttpResponse:
         status, sort = 200, filters["sort"]
     else:
         view, status, sort = None, 400, "name"
+    toggleable = (
+        namespaces_toggleable(
+            user=request.user, namespaces=view.page, root=view.snapshot.root_namespace
+        )
+        if view and view.page
+        else set()
+    )
     return page_response(
         request,
         "policies/namespace_list.html",
@@ -37,6 +45,7 @@ def namespace_list(request: MeshuiHttpRequest) -> HttpResponse:
             "sync": view.sync if view else None,
             "sort": sort,
             "can_toggle_namespace": can_toggle_namespace(request.user),
+            "toggleable": toggleable,
         },
         partials=("namespace-table",),
         status=status,
@@ -53,6 +62,9 @@ def namespace_detail(request: MeshuiHttpRequest, name: str) -> HttpResponse:
     view = namespace_detail_read(name=name, workload_page=form.cleaned()["page"])
     if view is None:
         raise Http404(f'Namespace "{name}" is not in the current snapshot.')
+    toggle = namespace_toggle_offer(
+        user=request.user, namespace=view.namespace, root=view.snapshot.root_namespace
+    )
     return page_response(
         request,
         "policies/namespace_detail.html",
@@ -60,7 +72,8 @@ def namespace_detail(request: MeshuiHttpRequest, name: str) -> HttpResponse:
             "view": view,
             "sync": view.sync,
             "namespace": view.namespace,
-            "can_toggle_namespace": can_toggle_namespace(request.user),
+            "can_toggle_namespace": toggle.allowed,
+            "scope_refusal": toggle.scope_refusal,
             "restore_form": restore_form(view.timed.restore) if view.timed else None,
         },
         partials=("workload-table",),

@@ -60,3 +60,20 @@ def test_invalid_username_exits_2():
     with pytest.raises(CommandError) as error:
         create("kim smith!", "--role", "admin")
     assert error.value.returncode == 2
+
+
+@pytest.mark.django_db
+def test_group_puts_the_user_in_a_team_group_for_its_on_call_scope():
+    output = create("pia", "--role", "oncall", "--group", "payments-oncall")
+    assert 'Created "pia" with the role oncall in payments-oncall.' in output
+    user = get_user_model().objects.get(username="pia")
+    assert set(user.groups.values_list("name", flat=True)) == {"oncall", "payments-oncall"}
+    assert user_role(user) == "oncall"
+
+
+@pytest.mark.django_db
+def test_a_role_name_as_group_exits_2_and_creates_no_one():
+    with pytest.raises(CommandError) as error:
+        create("pia", "--role", "oncall", "--group", "admin")
+    assert error.value.returncode == 2
+    assert not get_user_model().objects.filter(username="pia").exists()

@@ -5,19 +5,12 @@ from django.contrib.auth.models import Group
 
 from policies.oidc import RoleMappingOIDCBackend, role_from_claims
 from policies.roles import user_role
+from tests.oidc_support import oidc_configured
 
 
 @pytest.fixture
 def oidc_settings(settings):
-    settings.MESHUI_OIDC_ROLE_CLAIM = "groups"
-    settings.MESHUI_OIDC_ROLE_MAP = {"mesh-admins": "admin", "sre": "oncall", "audit": "auditor"}
-    settings.OIDC_OP_TOKEN_ENDPOINT = "https://idp.example/token"
-    settings.OIDC_OP_USER_ENDPOINT = "https://idp.example/userinfo"
-    settings.OIDC_OP_JWKS_ENDPOINT = "https://idp.example/jwks"
-    settings.OIDC_RP_CLIENT_ID = "meshui"
-    settings.OIDC_RP_CLIENT_SECRET = "secret"
-    settings.OIDC_RP_SIGN_ALGO = "RS256"
-    return settings
+    return oidc_configured(settings, {"mesh-admins": "admin", "sre": "oncall", "audit": "auditor"})
 
 
 @pytest.mark.parametrize(

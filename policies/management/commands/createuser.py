@@ -26,8 +26,15 @@ class Command(MeshuiCommand):
         parser.add_argument("username")
         parser.add_argument("--role", required=True, help="admin, oncall or auditor")
         parser.add_argument("--email", default="")
+        parser.add_argument(
+            "--group",
+            action="append",
+            default=[],
+            dest="groups",
+            help="also put the user in this group, e.g. a team's for its on-call scope; repeatable",
+        )
 
-    def handle(self, *args, username: str, role: str, email: str, **options):
+    def handle(self, *args, username: str, role: str, email: str, groups: list[str], **options):
         roles = [r.value for r in Role]
         if role not in roles:
             raise CommandError(
@@ -47,13 +54,21 @@ class Command(MeshuiCommand):
                 f'A user named "{username}" already exists; nothing was changed.',
                 returncode=USAGE_ERROR,
             )
+        groups = [name.strip() for name in groups]
+        if any(not name or len(name) > 150 or name in roles for name in groups):
+            raise CommandError(
+                "--group takes a group name of 1 to 150 characters other than a role's "
+                "(the role comes from --role).",
+                returncode=USAGE_ERROR,
+            )
         password = secrets.token_urlsafe(15)
         with transaction.atomic():
             user = user_model.objects.create_user(username, email=email, password=password)
-            group, _ = Group.objects.get_or_create(name=role)
-            user.groups.add(group)
+            for name in [role, *groups]:
+                user.groups.add(Group.objects.get_or_create(name=name)[0])
             password_change_require(user=user)
-        self.stdout.write(f'Created "{username}" with the role {role}.')
+        in_groups = f" in {', '.join(groups)}" if groups else ""
+        self.stdout.write(f'Created "{username}" with the role {role}{in_groups}.')
         self.stdout.write(f"One-time password: {password}")
         self.stdout.write(
             "It is shown only this once. Hand it over safely; the user should change it "

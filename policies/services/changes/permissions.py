@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 
 from policies import roles
 from policies.selectors.changes import root_namespace
+from policies.selectors.oncall_scopes import oncall_scope_refusal
 from policies.services.audit import AuditAction
 from policies.services.changes.plans import ChangePlan
 from policies.services.changes.records import Outcome, change_audit
@@ -24,7 +25,17 @@ ONCALL_ACTIONS = frozenset(
 
 
 def permission_problem(user, plan: ChangePlan, *, force: bool) -> str:
-    """'' when `user` may carry out `plan`, else why not."""
+    """'' when `user` may carry out `plan`, else why not: the role, then the on-call scope."""
+    return _role_problem(user, plan, force=force) or scope_problem(user, plan)
+
+
+def scope_problem(user, plan: ChangePlan) -> str:
+    """'' unless the user is on-call and the plan's namespace is outside their scope; checked
+    for every action, so each write on-call may make (toggle, restores) stays in scope."""
+    return oncall_scope_refusal(user=user, namespace=plan.namespace)
+
+
+def _role_problem(user, plan: ChangePlan, *, force: bool) -> str:
     if plan.action in ONCALL_ACTIONS:
         allowed = roles.can_toggle_namespace(user)
         need = "on-call or admin"
