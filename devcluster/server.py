@@ -28,6 +28,7 @@ from .state import (
     PATCH_JSON,
     PATCH_MERGE,
     PATCH_STRATEGIC,
+    SEED_MANAGER,
     ClusterState,
     Result,
     WriteOptions,
@@ -746,6 +747,9 @@ class _Handler(BaseHTTPRequestHandler):
                 payload.get("objects") or [],
                 validate=payload.get("validate", True),
                 create_namespaces=payload.get("createNamespaces", True),
+                manager=payload.get("manager") or SEED_MANAGER,
+                operation=payload.get("operation") or "Update",
+                time=payload.get("time"),
             )
             self._send_json(200, {"seeded": len(stored)})
         elif path == "/state" and self.command == "GET":

@@ -44,6 +44,8 @@ PATCH_STRATEGIC = "application/strategic-merge-patch+json"
 PATCH_APPLY = "application/apply-patch+yaml"
 # The manager `kubectl apply --server-side` applies as; kube-apiserver treats it specially.
 KUBECTL_SERVER_SIDE_MANAGER = "kubectl"
+# Who seeded an object, unless the seed says otherwise.
+SEED_MANAGER = "devcluster-seed"
 
 
 def now_rfc3339() -> str:
@@ -1003,13 +1005,22 @@ class ClusterState:
         *,
         validate: bool = True,
         create_namespaces: bool = True,
-        manager: str = "devcluster-seed",
+        manager: str = SEED_MANAGER,
+        operation: str = "Update",
+        time: str | None = None,
     ) -> list[dict[str, Any]]:
         """Store objects directly (no HTTP), namespaces first; honours creationTimestamp.
 
+        Each object's managedFields are those it carries (a `kubectl get -o yaml` dump), else
+        what kube-apiserver records when `manager` creates it with `operation` ("Update": a
+        create or client-side apply; "Apply": a server-side apply) at `time` (now if None).
         With `validate=False` nothing is checked or deep-copied (only `metadata` is copied),
         which is what makes seeding 180,000 objects take seconds rather than minutes.
         """
+        if operation not in ("Update", "Apply"):
+            raise errors.bad_request(
+                f'seed operation must be "Update" or "Apply", not {operation!r}'
+            )
         pending = list(objects)
         pending.sort(key=lambda o: 0 if o.get("kind") == "Namespace" else 1)
         namespaces = self.registry.by_key("/namespaces")
@@ -1040,14 +1051,21 @@ class ClusterState:
                     metadata.pop("namespace", None)
                 if validate:
                     obj = self._decode(resource, version, {**body, "metadata": metadata})
+                    recorded = obj["metadata"].pop("managedFields", None)
                     self._prepare(
                         resource, version, obj, None, WriteOptions(field_validation="Ignore")
                     )
-                    ownership = Ownership(None)
-                    ownership.record_update(
-                        None, obj, manager, resource.api_version(version), now_rfc3339()
-                    )
-                    obj["metadata"]["managedFields"] = ownership.as_managed_fields()
+                    ownership = Ownership(recorded)
+                    if not recorded:
+                        _seed_ownership(
+                            ownership,
+                            obj,
+                            manager=manager,
+                            operation=operation,
+                            api_version=resource.api_version(version),
+                            time=time or now_rfc3339(),
+                        )
+                    _set_managed_fields(obj["metadata"], ownership)
                 else:
                     obj = {**body, "metadata": metadata}
                 obj["apiVersion"] = resource.api_version()
@@ -1061,6 +1079,23 @@ class ClusterState:
                     )
                 )
         return stored
+
+
+def _seed_ownership(
+    ownership: Ownership,
+    obj: dict[str, Any],
+    *,
+    manager: str,
+    operation: str,
+    api_version: str,
+    time: str,
+) -> None:
+    """What kube records when `manager` creates `obj` with an Update or an Apply."""
+    if operation == "Apply":
+        empty = {"apiVersion": api_version, "kind": obj.get("kind"), "metadata": {}}
+        ownership.apply(empty, obj, manager, api_version, time, force=True)
+    else:
+        ownership.record_update(None, obj, manager, api_version, time)
 
 
 def _set_managed_fields(metadata: dict[str, Any], ownership: Ownership) -> None:
