@@ -12,6 +12,8 @@ from enum import StrEnum
 from django.conf import settings
 from django.db import models
 
+from policies.ownership import OwnerKind, PolicyOwnership
+
 
 class Mode(models.TextChoices):
     STRICT = "STRICT"
@@ -26,6 +28,7 @@ class Severity(models.TextChoices):
 
 
 SEVERITY_RANK = {Severity.ERROR: 3, Severity.WARNING: 2, Severity.INFO: 1}
+OWNER_KIND_CHOICES = [(kind.value, kind.label) for kind in OwnerKind]
 
 
 class SyncRun(models.Model):
@@ -203,7 +206,12 @@ class PolicyRecord(models.Model):
     resource_version = models.CharField(max_length=64, blank=True)
     uid = models.CharField(max_length=64, blank=True)
     api_version = models.CharField(max_length=64, blank=True)
-    manifest = models.JSONField(default=dict)
+    manifest = models.JSONField(default=dict)  # as `kubectl get` shows it, no managedFields
+    # Who manages a PeerAuthentication's mode (policies.ownership), read at sync; "" for a
+    # DestinationRule. `ownership` holds the rest: operation, changed_at, tool, source, rule.
+    owner_kind = models.CharField(max_length=16, choices=OWNER_KIND_CHOICES, blank=True)
+    owner_manager = models.CharField(max_length=128, blank=True)
+    ownership = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["kind", "namespace", "name"]
@@ -211,6 +219,10 @@ class PolicyRecord(models.Model):
             models.Index(fields=["snapshot", "kind", "namespace", "name"]),
             models.Index(fields=["snapshot", "kind", "scope"]),
         ]
+
+    @property
+    def owner(self) -> PolicyOwnership:
+        return PolicyOwnership.from_dict(self.ownership)
 
 
 class ServiceRecord(models.Model):
