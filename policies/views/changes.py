@@ -86,7 +86,7 @@ def _can_apply(form, preview, failure, *, can_force: bool) -> bool:
 
 
 def _render(request, page: ChangePage, *, form, plan, preview=None, failure=None, status=200):
-    can_force = roles.can_force_conflicts(request.user)
+    can_force = _can_force(request, page, failure)
     context = {
         "form": form,
         "plan": plan,
@@ -102,6 +102,15 @@ def _render(request, page: ChangePage, *, form, plan, preview=None, failure=None
     return page_response(request, template, context, status=status)
 
 
+def _can_force(request, page: ChangePage, failure) -> bool:
+    """Admins may take any field over; on the toggle, whoever the take-over decision allows
+    (the cluster's, when the apply found another manager, else the snapshot's)."""
+    takeover = getattr(failure, "takeover", None) or page.extra.get("takeover")
+    if takeover is not None:
+        return takeover.may_force
+    return roles.can_force_conflicts(request.user)
+
+
 def _invalid(request, page: ChangePage, *, form, plan):
     """The form again with its errors (400); nothing was asked of the cluster."""
     return _render(request, page, form=form, plan=plan, status=400)
@@ -111,11 +120,11 @@ def _wants_preview(request, form) -> bool:
     return bool(request.POST.get("edit")) or not form.cleaned_data.get("confirm")
 
 
-def _preview(request, page: ChangePage, *, form, plan):
+def _preview(request, page: ChangePage, *, form, plan, force: bool | None = None):
     """The impact, the exact objects, the kubectl command and the cluster's dry run."""
     if request.POST.get("edit"):
         return _render(request, page, form=form, plan=plan)
-    force = bool(form.cleaned_data.get("force"))
+    force = bool(form.cleaned_data.get("force")) if force is None else force
     preview = change_services.change_preview(user=request.user, plan=plan, force=force)
     if preview.failure and preview.failure.field_errors:
         _put_failure_on_form(form, preview.failure)
@@ -169,6 +178,7 @@ def namespace_mode_set(request, namespace: str):
     current_mode = change_reads.namespace_current_mode(namespace)
     target_name, target = change_reads.namespace_toggle_target_seen(namespace)
     target_version = (target or {}).get("metadata", {}).get("resourceVersion") or SEEN_ABSENT
+    owner = change_reads.namespace_toggle_owner_seen(namespace)
     page = ChangePage(
         title=f"Change the mode of namespace {namespace}",
         form_action=reverse("policies:namespace-mode-set", args=[namespace]),
@@ -185,6 +195,9 @@ def namespace_mode_set(request, namespace: str):
     if request.method == "GET":
         if not may_toggle:
             raise PermissionDenied(refusal or "Only on-call staff and admins change a mode.")
+        # Who manages the policy, and what the toggle may do about it, before any typing.
+        takeover = change_services.toggle_takeover(user=request.user, owner=owner, timed=False)
+        page.extra["takeover"] = takeover
         mode = request.GET.get("mode") or ("PERMISSIVE" if current_mode == "STRICT" else "STRICT")
         form = NamespaceModeForm(
             initial={
@@ -194,7 +207,8 @@ def namespace_mode_set(request, namespace: str):
             }
         )
         plan = change_services.namespace_mode_plan(namespace=namespace, mode=mode)
-        return _render(request, page, form=form, plan=plan)
+        offered = takeover.allowed or takeover.timed_only
+        return _render(request, page, form=form, plan=plan, status=200 if offered else 403)
 
     data = request.POST.copy()
     if not data.get("confirm"):
@@ -210,10 +224,22 @@ def namespace_mode_set(request, namespace: str):
         duration=form.duration if valid else None,
     )
     _refuse_unless(may_toggle, request, plan)
+    takeover = change_services.toggle_takeover(
+        user=request.user, owner=owner, timed=bool(valid and form.duration)
+    )
+    page.extra["takeover"] = takeover
+    # A person's tool's mode is taken over as the page said; anything more needs the tick.
+    force = bool(valid and form.cleaned_data.get("force")) or takeover.automatic
+    if valid or not takeover.timed_only:
+        # Refused here only when the page refused it; whether `force` may take the mode over
+        # is the service's to decide, from who manages it in the cluster now.
+        change_services.require_takeover_permitted(
+            request.user, plan, takeover, force=False, object_before=target
+        )
     if not valid:
         return _invalid(request, page, form=form, plan=plan)
     if _wants_preview(request, form):
-        return _preview(request, page, form=form, plan=plan)
+        return _preview(request, page, form=form, plan=plan, force=force)
     return _apply(
         request,
         page,
@@ -227,7 +253,7 @@ def namespace_mode_set(request, namespace: str):
             duration=form.duration,
             seen_name=form.cleaned_data.get("seen_name") or None,
             seen_resource_version=form.cleaned_data["seen_resource_version"],
-            force=force,
+            force=force or takeover.automatic,
         ),
     )
 
