@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from policies.models import AuditEntry
 from policies.services import changes
 from tests.changes.conftest import (
+    LAST_JUNE,
     argocd_policy,
     kubectl_applied_policy,
     meshui_policy,
@@ -219,3 +220,41 @@ def test_the_setting_never_lets_oncall_force_untimed_through_the_service(mesh, u
             user=users["oncall"], namespace="shop", mode="STRICT", reason="x", force=True
         )
     assert "timed" in str(refused.value)
+
+
+# --- The pages say who owns each namespace's policy -----------------------------------------
+
+
+def test_namespace_list_and_page_show_who_owns_the_policy(client, mesh, users):
+    kubectl_applied_policy(mesh, namespace="shop", mode="PERMISSIVE", time=LAST_JUNE)
+    argocd_policy(mesh, namespace="legacy", mode="PERMISSIVE")
+    meshui_policy(mesh, namespace="istio-system", mode="STRICT")
+    resync()
+    client.force_login(users["auditor"])
+    listing = text(client.get("/namespaces/"))
+    assert "a person's tool" in listing and "kubectl-client-side-apply" in listing
+    assert "a reconciler" in listing and "argocd-controller" in listing
+    assert ">meshui<" in listing
+    detail = text(client.get("/namespaces/legacy/"))
+    assert "a reconciler" in detail and "Argo CD application shop-mesh" in detail
+
+
+def test_the_namespace_list_reads_owners_in_the_same_query_whatever_the_page_size(
+    client, mesh, users
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(users["auditor"])
+
+    def queries() -> int:
+        resync()
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/namespaces/").status_code == 200
+        return len(captured.captured_queries)
+
+    kubectl_applied_policy(mesh, namespace="shop", mode="PERMISSIVE")
+    few = queries()
+    for number in range(8):
+        argocd_policy(mesh, namespace=f"team-{number}", mode="STRICT")
+    assert queries() == few
