@@ -46,6 +46,8 @@ def test_create_from_yaml_then_get_all_namespaces(devcluster, devcluster_kubecon
     )
     assert created.returncode == 0, created.stderr
     assert "peerauthentication.security.istio.io/default created" in created.stdout
+    (entry,) = devcluster.get("PeerAuthentication", "shop", "default")["metadata"]["managedFields"]
+    assert (entry["manager"], entry["operation"]) == ("kubectl-create", "Update")
     listed = kubectl(devcluster_kubeconfig, "get", "peerauthentications", "-A")
     assert listed.returncode == 0, listed.stderr
     header, row = listed.stdout.splitlines()

@@ -411,3 +411,31 @@ def test_the_reconciler_list_comes_from_the_settings(kube, settings):
     snapshot = cluster_sync(trigger="manual").snapshot
     shop = snapshot.policies.get(namespace="shop", name="default")
     assert (shop.owner_kind, shop.owner_manager) == ("reconciler", "devcluster-seed")
+
+
+def test_the_demo_clusters_policies_have_all_three_owners(kube):
+    kube.seed(demo_mesh())
+    snapshot = cluster_sync(trigger="manual").snapshot
+    namespace_policies = {
+        p.namespace: p.owner
+        for p in snapshot.policies.filter(kind="PeerAuthentication", name="default")
+    }
+    payments = namespace_policies["payments"]
+    assert (payments.kind, payments.manager, payments.changed_on) == (
+        "person",
+        "kubectl-client-side-apply",
+        "2025-06-01",
+    )
+    shop = namespace_policies["shop"]
+    assert (shop.kind, shop.manager, shop.source) == (
+        "reconciler",
+        "argocd-controller",
+        "Argo CD application storefront",
+    )
+    assert namespace_policies["reviews"].kind == "meshui"
+    mesh = namespace_policies["istio-system"]
+    assert (mesh.kind, mesh.manager, mesh.source) == (
+        "reconciler",
+        "helm",
+        "Helm release istio-system/mesh-policies",
+    )
