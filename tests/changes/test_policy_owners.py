@@ -258,3 +258,12 @@ def test_the_namespace_list_reads_owners_in_the_same_query_whatever_the_page_siz
     for number in range(8):
         argocd_policy(mesh, namespace=f"team-{number}", mode="STRICT")
     assert queries() == few
+
+
+def test_an_admin_editing_a_reconcilers_policy_is_warned_too(client, mesh, users):
+    argocd_policy(mesh, namespace="shop", name="shop-mtls", mode="PERMISSIVE")
+    resync()
+    client.force_login(users["admin"])
+    page = text(client.get("/changes/PeerAuthentication/shop/shop-mtls/mode/"))
+    assert "a reconciler" in page and "argocd-controller" in page
+    assert "A change made here would be reverted." in page
