@@ -98,6 +98,8 @@ def _render(request, page: ChangePage, *, form, plan, preview=None, failure=None
         "can_apply": _can_apply(form, preview, failure, can_force=can_force),
         **page.extra,
     }
+    if getattr(failure, "takeover", None) is not None:
+        context["takeover"] = failure.takeover  # who manages it in the cluster, said now
     template = "policies/change_preview.html" if preview or failure else "policies/change_form.html"
     return page_response(request, template, context, status=status)
 
@@ -229,7 +231,7 @@ def namespace_mode_set(request, namespace: str):
     )
     page.extra["takeover"] = takeover
     # A person's tool's mode is taken over as the page said; anything more needs the tick.
-    force = bool(valid and form.cleaned_data.get("force")) or takeover.automatic
+    previewed_force = bool(valid and form.cleaned_data.get("force")) or takeover.automatic
     if valid or not takeover.timed_only:
         # Refused here only when the page refused it; whether `force` may take the mode over
         # is the service's to decide, from who manages it in the cluster now.
@@ -239,7 +241,7 @@ def namespace_mode_set(request, namespace: str):
     if not valid:
         return _invalid(request, page, form=form, plan=plan)
     if _wants_preview(request, form):
-        return _preview(request, page, form=form, plan=plan, force=force)
+        return _preview(request, page, form=form, plan=plan, force=previewed_force)
     return _apply(
         request,
         page,
@@ -253,7 +255,8 @@ def namespace_mode_set(request, namespace: str):
             duration=form.duration,
             seen_name=form.cleaned_data.get("seen_name") or None,
             seen_resource_version=form.cleaned_data["seen_resource_version"],
-            force=force or takeover.automatic,
+            force=force,
+            take_over_from=takeover.owner.manager if takeover.automatic else "",
         ),
     )
 

@@ -267,3 +267,29 @@ def test_an_admin_editing_a_reconcilers_policy_is_warned_too(client, mesh, users
     page = text(client.get("/changes/PeerAuthentication/shop/shop-mtls/mode/"))
     assert "a reconciler" in page and "argocd-controller" in page
     assert "A change made here would be reverted." in page
+
+
+def test_a_take_over_the_page_promised_from_a_person_does_not_stretch_to_a_reconciler(
+    client, mesh, users
+):
+    # The snapshot says kubectl made it; since then Argo CD took it over. The admin was told
+    # "takes it over from kubectl-client-side-apply", not warned about Argo CD: no force.
+    kubectl_applied_policy(mesh, namespace="shop", mode="PERMISSIVE")
+    resync()
+    mesh.reset()
+    from tests.changes.conftest import shop_mesh
+
+    mesh.seed(shop_mesh())
+    argocd_policy(mesh, namespace="shop", mode="PERMISSIVE")
+    client.force_login(users["admin"])
+    mesh.clear_requests()
+    response = client.post(TOGGLE, confirm_data(mesh))
+    assert response.status_code == 409
+    page = text(response)
+    assert "argocd-controller" in page and 'name="force"' in page
+    assert "would be reverted within minutes" in page  # the warning, now that it applies
+    [request] = applies(mesh)
+    assert request.param("force") is None
+    assert mesh.get("PeerAuthentication", "shop", "default")["spec"]["mtls"]["mode"] == (
+        "PERMISSIVE"
+    )

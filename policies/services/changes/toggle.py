@@ -47,6 +47,7 @@ def namespace_mode_set(
     seen_name: str | None = None,
     seen_resource_version: str | None = None,
     force: bool = False,
+    take_over_from: str = "",
 ) -> ChangeResult:
     """The on-call toggle: set the namespace-wide policy's mode, maybe for a while.
 
@@ -57,6 +58,8 @@ def namespace_mode_set(
     previous mode later. `force` takes the mode over from its manager, which the live
     object's managedFields decide (services/changes/takeover.py): on-call may take it from a
     person's tool, never from a reconciler unless the admin's setting allows a timed change.
+    `take_over_from` is the person's tool the page said the toggle takes the mode over from:
+    it is taken over without `force` while the live object's manager is still that one.
     """
     plan = namespace_mode_plan(namespace=namespace, mode=mode, reason=reason, duration=duration)
     require_permitted(user, plan, force=force)  # refuses the root namespace too
@@ -82,6 +85,7 @@ def namespace_mode_set(
                 duration=duration,
                 seen=(seen_name, seen_resource_version),
                 force=force,
+                take_over_from=take_over_from,
             )
         except (ChangeFailure, PermissionDenied) as error:
             failure = error
@@ -102,7 +106,7 @@ def namespace_mode_set(
 
 
 def _namespace_mode_apply_locked(
-    user, plan: ChangePlan, *, mode: str, duration, seen: tuple, force: bool
+    user, plan: ChangePlan, *, mode: str, duration, seen: tuple, force: bool, take_over_from: str
 ) -> tuple[ChangeResult, str]:
     namespace = plan.namespace
     try:
@@ -149,6 +153,10 @@ def _namespace_mode_apply_locked(
         raise failure
     # Who manages the mode now, in the cluster, decides whether it may be taken over.
     takeover = live_takeover(user=user, plan=plan, live=live, timed=duration is not None)
+    # What the user was told: the toggle takes the mode from this person's tool, and still may.
+    force = force or bool(
+        take_over_from and takeover.automatic and takeover.owner.manager == take_over_from
+    )
     before = without_managed_fields(live)
     require_takeover_permitted(user, plan, takeover, force=force, object_before=before)
     previous_mode = ((live or {}).get("spec") or {}).get("mtls", {}).get("mode") or (
