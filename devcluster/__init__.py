@@ -17,7 +17,7 @@ As a command: `python -m devcluster serve --port 0 [--seed DIR] [--kubeconfig-ou
 In tests: the `devcluster` and `devcluster_kubeconfig` fixtures of `devcluster.pytest_plugin`.
 """
 
-from .cluster import DevCluster, kubeconfig_text
+from .cluster import DevCluster, kubeconfig_text, kubectl_last_applied
 from .server import RecordedRequest
 
-__all__ = ["DevCluster", "RecordedRequest", "kubeconfig_text"]
+__all__ = ["DevCluster", "RecordedRequest", "kubeconfig_text", "kubectl_last_applied"]

@@ -9,8 +9,25 @@ from pathlib import Path
 from typing import Any
 
 from .faults import Fault
+from .managed_fields import LAST_APPLIED
 from .resources import ResourceType
 from .server import DevClusterServer, RecordedRequest
+from .state import SEED_MANAGER
+
+
+def kubectl_last_applied(obj: dict[str, Any]) -> dict[str, Any]:
+    """`obj` with the last-applied annotation a client-side `kubectl apply` of it writes:
+    the object as applied (an empty annotations map included) as sorted compact JSON."""
+    applied = json.loads(json.dumps(obj))
+    metadata = applied.setdefault("metadata", {})
+    annotations = metadata.setdefault("annotations", {})
+    annotations.pop(LAST_APPLIED, None)
+    for server_field in ("creationTimestamp", "resourceVersion", "uid", "managedFields"):
+        metadata.pop(server_field, None)
+    text = json.dumps(applied, sort_keys=True, separators=(",", ":")) + "\n"
+    annotated = json.loads(json.dumps(obj))
+    annotated.setdefault("metadata", {}).setdefault("annotations", {})[LAST_APPLIED] = text
+    return annotated
 
 
 def kubeconfig_text(url: str, token: str | None = None, *, name: str = "devcluster") -> str:
@@ -99,14 +116,26 @@ class DevCluster:
         *,
         validate: bool = True,
         create_namespaces: bool = True,
+        manager: str = SEED_MANAGER,
+        operation: str = "Update",
+        time: str | None = None,
     ) -> list[dict[str, Any]]:
         """Store objects without HTTP; namespaces first, missing ones created.
 
-        `metadata.creationTimestamp` is kept when given (so tests can pin ages).
+        `metadata.creationTimestamp` is kept when given (so tests can pin ages), and so are
+        `metadata.managedFields`; without them the objects are recorded as `manager`'s
+        `operation` ("Update" as a create or `kubectl apply` makes, "Apply" as server-side
+        apply makes) at `time`, e.g. `manager="kubectl-client-side-apply"` with
+        `kubectl_last_applied(obj)` for what `kubectl apply` leaves behind.
         `validate=False` skips every check and copies only metadata: bulk seeding.
         """
         return self.server.state.seed(
-            objects, validate=validate, create_namespaces=create_namespaces
+            objects,
+            validate=validate,
+            create_namespaces=create_namespaces,
+            manager=manager,
+            operation=operation,
+            time=time,
         )
 
     def _resource(self, kind: str) -> ResourceType:

@@ -6,6 +6,7 @@ import contextlib
 import json
 import select
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -27,6 +28,7 @@ from .state import (
     PATCH_JSON,
     PATCH_MERGE,
     PATCH_STRATEGIC,
+    SEED_MANAGER,
     ClusterState,
     Result,
     WriteOptions,
@@ -99,6 +101,13 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that exits while its kept-alive connection idles (kubectl does) resets
+        # it; kube-apiserver says nothing about that, and neither does the double.
+        if isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError):
+            return
+        super().handle_error(request, client_address)
 
 
 class DevClusterServer:
@@ -738,6 +747,9 @@ class _Handler(BaseHTTPRequestHandler):
                 payload.get("objects") or [],
                 validate=payload.get("validate", True),
                 create_namespaces=payload.get("createNamespaces", True),
+                manager=payload.get("manager") or SEED_MANAGER,
+                operation=payload.get("operation") or "Update",
+                time=payload.get("time"),
             )
             self._send_json(200, {"seeded": len(stored)})
         elif path == "/state" and self.command == "GET":

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import errors
-from .managed_fields import Ownership
+from .managed_fields import LAST_APPLIED, Ownership
 from .metadata import metadata_causes
 from .patching import PatchError, json_patch, merge_patch
 from .registry import Registry
@@ -42,6 +42,10 @@ PATCH_MERGE = "application/merge-patch+json"
 PATCH_JSON = "application/json-patch+json"
 PATCH_STRATEGIC = "application/strategic-merge-patch+json"
 PATCH_APPLY = "application/apply-patch+yaml"
+# The manager `kubectl apply --server-side` applies as; kube-apiserver treats it specially.
+KUBECTL_SERVER_SIDE_MANAGER = "kubectl"
+# Who seeded an object, unless the seed says otherwise.
+SEED_MANAGER = "devcluster-seed"
 
 
 def now_rfc3339() -> str:
@@ -636,7 +640,7 @@ class ClusterState:
             now = now_rfc3339()
             ownership = Ownership(None)
             ownership.record_update(None, obj, manager, resource.api_version(version), now)
-            obj["metadata"]["managedFields"] = ownership.as_managed_fields()
+            _set_managed_fields(obj["metadata"], ownership)
             obj["apiVersion"] = resource.api_version()
             stored = self._store_new(resource, obj, creation_timestamp=now, dry_run=options.dry_run)
         return Result(201, served_as(stored, resource, version), warnings)
@@ -688,9 +692,9 @@ class ClusterState:
         )
         now = now_rfc3339()
         if ownership is None:
-            ownership = Ownership(old_meta.get("managedFields"))
+            ownership = _update_ownership(old_meta, metadata.get("managedFields"))
             ownership.record_update(old, new, manager, resource.api_version(version), now)
-        metadata["managedFields"] = ownership.as_managed_fields()
+        _set_managed_fields(metadata, ownership)
         if resource.has_generation:
             generation = old_meta.get("generation", 1)
             if _spec_part(new) != _spec_part(old):
@@ -873,7 +877,7 @@ class ClusterState:
                     live, applied, options.field_manager, api_version, now_rfc3339(), force=True
                 )
                 warnings += self._prepare(resource, version, created, None, options)
-                created["metadata"]["managedFields"] = ownership.as_managed_fields()
+                _set_managed_fields(created["metadata"], ownership)
                 created["apiVersion"] = resource.api_version()
                 stored = self._store_new(
                     resource, created, creation_timestamp=None, dry_run=options.dry_run
@@ -883,14 +887,25 @@ class ClusterState:
                 raise errors.stale_update(resource.plural, resource.group, name)
             ownership = Ownership(old["metadata"].get("managedFields"))
             live = copy.deepcopy(served_as(old, resource, version))
+            now = now_rfc3339()
+            if not ownership.tracked:
+                ownership.record_before_first_apply(live, api_version, now)
+            # kube-apiserver upgrades `kubectl apply` to `kubectl apply --server-side` without
+            # conflicts where the last client-side apply still holds, for manager "kubectl" only.
+            upgrading = options.field_manager == KUBECTL_SERVER_SIDE_MANAGER
             merged = ownership.apply(
                 live,
                 applied,
                 options.field_manager,
                 api_version,
-                now_rfc3339(),
+                now,
                 force=options.force,
+                upgrade_allowed=(
+                    ownership.allowed_by_last_applied(live, api_version) if upgrading else None
+                ),
             )
+            if upgrading:
+                _keep_last_applied_current(merged, applied)
             return self._finish_update(
                 resource,
                 version,
@@ -990,13 +1005,22 @@ class ClusterState:
         *,
         validate: bool = True,
         create_namespaces: bool = True,
-        manager: str = "devcluster-seed",
+        manager: str = SEED_MANAGER,
+        operation: str = "Update",
+        time: str | None = None,
     ) -> list[dict[str, Any]]:
         """Store objects directly (no HTTP), namespaces first; honours creationTimestamp.
 
+        Each object's managedFields are those it carries (a `kubectl get -o yaml` dump), else
+        what kube-apiserver records when `manager` creates it with `operation` ("Update": a
+        create or client-side apply; "Apply": a server-side apply) at `time` (now if None).
         With `validate=False` nothing is checked or deep-copied (only `metadata` is copied),
         which is what makes seeding 180,000 objects take seconds rather than minutes.
         """
+        if operation not in ("Update", "Apply"):
+            raise errors.bad_request(
+                f'seed operation must be "Update" or "Apply", not {operation!r}'
+            )
         pending = list(objects)
         pending.sort(key=lambda o: 0 if o.get("kind") == "Namespace" else 1)
         namespaces = self.registry.by_key("/namespaces")
@@ -1027,14 +1051,21 @@ class ClusterState:
                     metadata.pop("namespace", None)
                 if validate:
                     obj = self._decode(resource, version, {**body, "metadata": metadata})
+                    recorded = obj["metadata"].pop("managedFields", None)
                     self._prepare(
                         resource, version, obj, None, WriteOptions(field_validation="Ignore")
                     )
-                    ownership = Ownership(None)
-                    ownership.record_update(
-                        None, obj, manager, resource.api_version(version), now_rfc3339()
-                    )
-                    obj["metadata"]["managedFields"] = ownership.as_managed_fields()
+                    ownership = Ownership(recorded)
+                    if not recorded:
+                        _seed_ownership(
+                            ownership,
+                            obj,
+                            manager=manager,
+                            operation=operation,
+                            api_version=resource.api_version(version),
+                            time=time or now_rfc3339(),
+                        )
+                    _set_managed_fields(obj["metadata"], ownership)
                 else:
                     obj = {**body, "metadata": metadata}
                 obj["apiVersion"] = resource.api_version()
@@ -1048,6 +1079,57 @@ class ClusterState:
                     )
                 )
         return stored
+
+
+def _seed_ownership(
+    ownership: Ownership,
+    obj: dict[str, Any],
+    *,
+    manager: str,
+    operation: str,
+    api_version: str,
+    time: str,
+) -> None:
+    """What kube records when `manager` creates `obj` with an Update or an Apply."""
+    if operation == "Apply":
+        empty = {"apiVersion": api_version, "kind": obj.get("kind"), "metadata": {}}
+        ownership.apply(empty, obj, manager, api_version, time, force=True)
+    else:
+        ownership.record_update(None, obj, manager, api_version, time)
+
+
+def _set_managed_fields(metadata: dict[str, Any], ownership: Ownership) -> None:
+    managed_fields = ownership.as_managed_fields()
+    if managed_fields:
+        metadata["managedFields"] = managed_fields
+    else:
+        metadata.pop("managedFields", None)
+
+
+def _update_ownership(old_metadata: dict[str, Any], requested: Any) -> Ownership:
+    """The ownership an update starts from: the live object's, unless the request set
+    managedFields itself; `[{}]` resets them (kube's documented way to clear them)."""
+    if requested == [{}]:
+        return Ownership(None)
+    if isinstance(requested, list) and requested and requested != old_metadata.get("managedFields"):
+        try:
+            return Ownership(requested)
+        except (AttributeError, TypeError):
+            pass  # undecodable: kube keeps the live object's, so a careless client loses none
+    return Ownership(old_metadata.get("managedFields"))
+
+
+def _keep_last_applied_current(merged: dict[str, Any], applied: dict[str, Any]) -> None:
+    """kubectl's server-side apply rewrites an existing last-applied annotation to what it
+    applied (kube-apiserver's lastAppliedUpdater), so a later client-side apply diffs right."""
+    annotations = (merged.get("metadata") or {}).get("annotations") or {}
+    if not annotations.get(LAST_APPLIED):
+        return
+    config = copy.deepcopy(applied)
+    applied_annotations = (config.get("metadata") or {}).get("annotations")
+    if isinstance(applied_annotations, dict):
+        applied_annotations.pop(LAST_APPLIED, None)
+    annotations[LAST_APPLIED] = json.dumps(config, sort_keys=True, separators=(",", ":")) + "\n"
 
 
 def _field_sets(obj: dict[str, Any]) -> list[tuple[str, str, str]]:

@@ -12,6 +12,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from policies.ownership import DEFAULT_RECONCILER_MANAGERS
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -280,6 +282,14 @@ MESHUI_DEMO_CLUSTER = env_bool("MESHUI_DEMO_CLUSTER", False)
 MESHUI_SYNC_SOFT_TIME_LIMIT = env_int("MESHUI_SYNC_SOFT_TIME_LIMIT", 240)
 MESHUI_SYNC_TIME_LIMIT = env_int("MESHUI_SYNC_TIME_LIMIT", 300)
 MESHUI_SYNC_MAX_RETRIES = env_int("MESHUI_SYNC_MAX_RETRIES", 3)
+# Field managers whose changes come back by themselves (GitOps controllers, Helm, Terraform):
+# on-call is told before the toggle form that a change to a policy they manage would be
+# reverted, and may not take its mode over (policies/ownership.py lists the defaults and why).
+MESHUI_RECONCILER_MANAGERS = env_list(
+    "MESHUI_RECONCILER_MANAGERS", ",".join(DEFAULT_RECONCILER_MANAGERS)
+)
+# Let on-call apply over a reconciler's policy anyway, only as a timed emergency change.
+MESHUI_ONCALL_EMERGENCY_OVER_RECONCILER = env_bool("MESHUI_ONCALL_EMERGENCY_OVER_RECONCILER", False)
 # Keys meshui keeps in Redis (the sync lock) start with this; one Redis can serve two meshuis.
 MESHUI_REDIS_KEY_PREFIX = env_str("MESHUI_REDIS_KEY_PREFIX", "meshui:")
 

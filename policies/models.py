@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import models
 
 from policies.engine import Level, Mode, PolicyScope, PolicyStatus, Severity
+from policies.ownership import OwnerKind, PolicyOwnership
 
 
 def engine_choices(*values: StrEnum) -> list[tuple[str, str]]:
@@ -29,6 +30,7 @@ NAMESPACE_SOURCE_CHOICES = engine_choices(Level.NAMESPACE, Level.MESH, Level.DEF
 WORKLOAD_SOURCE_CHOICES = engine_choices(Level.WORKLOAD, Level.NAMESPACE, Level.MESH, Level.DEFAULT)
 POLICY_SCOPE_CHOICES = engine_choices(*PolicyScope)
 POLICY_STATUS_CHOICES = engine_choices(*PolicyStatus)
+OWNER_KIND_CHOICES = [(kind.value, kind.label) for kind in OwnerKind]
 
 
 class SyncRun(models.Model):
@@ -229,7 +231,12 @@ class PolicyRecord(models.Model):
     resource_version = models.CharField(max_length=64, blank=True)
     uid = models.CharField(max_length=64, blank=True)
     api_version = models.CharField(max_length=64, blank=True)
-    manifest = models.JSONField(default=dict)
+    manifest = models.JSONField(default=dict)  # as `kubectl get` shows it, no managedFields
+    # Who manages a PeerAuthentication's mode (policies.ownership), read at sync; "" for a
+    # DestinationRule. `ownership` holds the rest: operation, changed_at, tool, source, rule.
+    owner_kind = models.CharField(max_length=16, choices=OWNER_KIND_CHOICES, blank=True)
+    owner_manager = models.CharField(max_length=128, blank=True)
+    ownership = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["kind", "namespace", "name"]
@@ -237,6 +244,10 @@ class PolicyRecord(models.Model):
             models.Index(fields=["snapshot", "kind", "namespace", "name"]),
             models.Index(fields=["snapshot", "kind", "scope"]),
         ]
+
+    @property
+    def owner(self) -> PolicyOwnership:
+        return PolicyOwnership.from_dict(self.ownership)
 
 
 class ServiceRecord(models.Model):

@@ -63,6 +63,7 @@ FOLDING_OWNERS = frozenset({"ReplicaSet", "StatefulSet", "DaemonSet", "Job"})
 # volume mounts) is dropped on arrival so 150,000 pods fit in memory.
 _CONTAINER_FIELDS = ("name", "ports", "restartPolicy")
 _DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+_KEEP_MANAGED_FIELDS = frozenset({"PeerAuthentication"})
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,13 @@ def _shared_strings(mapping: dict | None, strings: dict[str, str]) -> None:
 
 
 def _trim(obj: dict, strings: dict[str, str]) -> dict:
-    """Drop the bulky parts of an object the engine never reads (managedFields, env...)."""
+    """Drop the bulky parts of an object the engine never reads (managedFields, env...).
+
+    A PeerAuthentication keeps its managedFields: who manages its mode is read from them
+    at sync (policies.ownership), and there are few of them."""
     metadata = obj.get("metadata") or {}
-    metadata.pop("managedFields", None)
+    if obj.get("kind") not in _KEEP_MANAGED_FIELDS:
+        metadata.pop("managedFields", None)
     annotations = metadata.get("annotations")
     if annotations:
         for key in _DROPPED_ANNOTATIONS:

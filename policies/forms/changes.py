@@ -151,7 +151,7 @@ class ConfirmFields(forms.Form):
     confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
     force = forms.BooleanField(
         required=False,
-        label="Take over fields another manager owns (admins only)",
+        label="Take over fields another manager owns",
         help_text="Server-side apply with force: meshui becomes owner of the fields in conflict.",
     )
 

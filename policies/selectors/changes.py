@@ -8,6 +8,7 @@ from django.conf import settings
 from policies.engine import PolicyScope, PolicyStatus, selector_matches
 from policies.kinds import DESTINATION_RULE, PEER_AUTHENTICATION
 from policies.models import PolicyRecord, ServiceRecord, Snapshot, TimedRestore, WorkloadRecord
+from policies.ownership import OwnerKind, PolicyOwnership
 from policies.selectors.sync import snapshot_current
 
 
@@ -48,13 +49,31 @@ def namespace_toggle_target(policies: list[dict]) -> tuple[str, dict | None]:
 
 def namespace_toggle_target_seen(namespace: str) -> tuple[str, dict | None]:
     """The toggle's target as the current snapshot has it (what a form and preview show)."""
+    name, record = _toggle_target_record(namespace)
+    return name, record.manifest if record else None
+
+
+def namespace_toggle_owner_seen(namespace: str) -> PolicyOwnership:
+    """Who manages the mode of the toggle's target as the last sync read it."""
+    _name, record = _toggle_target_record(namespace)
+    return record.owner if record else PolicyOwnership(OwnerKind.NONE)
+
+
+def _toggle_target_record(namespace: str) -> tuple[str, PolicyRecord | None]:
     snapshot = snapshot_current()
     if snapshot is None:
         return "default", None
-    records = PolicyRecord.objects.filter(
-        snapshot=snapshot, kind=PEER_AUTHENTICATION, namespace=namespace
-    )
-    return namespace_toggle_target([record.manifest for record in records if record.manifest])
+    records = [
+        record
+        for record in PolicyRecord.objects.filter(
+            snapshot=snapshot, kind=PEER_AUTHENTICATION, namespace=namespace
+        )
+        if record.manifest
+    ]
+    name, target = namespace_toggle_target([record.manifest for record in records])
+    if target is None:
+        return name, None
+    return name, next(record for record in records if record.name == name)
 
 
 def namespace_policy_seen(namespace: str) -> PolicyRecord | None:

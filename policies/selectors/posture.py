@@ -11,7 +11,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Case, Count, F, FloatField, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    FloatField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -159,6 +169,7 @@ def namespace_list_read(
             )
         )
     rows = rows.order_by(*_ordering(NAMESPACE_SORTS[key], sort.startswith("-")))
+    rows = _with_policy_owner(rows)
     page = Paginator(rows, per_page).get_page(page_number)
     page.object_list = list(page.object_list)
     names = [row.name for row in page.object_list]
@@ -171,6 +182,29 @@ def namespace_list_read(
     return NamespaceList(snapshot=snapshot, sync=sync, page=page)
 
 
+def _namespace_policies(snapshot_ref, namespace_ref) -> QuerySet:
+    """A namespace's selector-less PeerAuthentications, the one Istio uses first (the one the
+    toggle changes): effective, then oldest, then by name."""
+    return PolicyRecord.objects.filter(
+        snapshot=snapshot_ref,
+        kind=PolicyRecord.Kind.PEER_AUTHENTICATION,
+        namespace=namespace_ref,
+        scope__in=("namespace", "mesh"),
+    ).order_by(
+        Case(When(status="effective", then=Value(0)), default=Value(1)), "created_at", "name"
+    )
+
+
+def _with_policy_owner(rows: QuerySet) -> QuerySet:
+    """Each namespace row with `policy_owner_kind` and `policy_owner_manager`: who manages its
+    namespace-wide policy's mode, read in the same query (one subquery per column)."""
+    policy = _namespace_policies(OuterRef("snapshot"), OuterRef("name"))
+    return rows.annotate(
+        policy_owner_kind=Subquery(policy.values("owner_kind")[:1]),
+        policy_owner_manager=Subquery(policy.values("owner_manager")[:1]),
+    )
+
+
 @dataclass(frozen=True)
 class NamespaceDetail:
     snapshot: Snapshot
@@ -181,6 +215,7 @@ class NamespaceDetail:
     destination_rules: list[PolicyRecord]
     findings: list[FindingRecord]
     exemption: Exemption | None  # the namespace's own, in force now
+    namespace_policy: PolicyRecord | None  # its namespace-wide policy, the toggle's target
     timed: TimedState | None = None  # a timed mode meshui restores later
 
 
@@ -220,8 +255,20 @@ def namespace_detail_read(*, name: str, workload_page: int = 1, per_page: int = 
         destination_rules=[p for p in policies if p.kind == PolicyRecord.Kind.DESTINATION_RULE],
         findings=findings,
         exemption=exemptions.for_namespace(name),
+        namespace_policy=_namespace_policy(policies),
         timed=timed_states(namespaces=[name]).get(name),
     )
+
+
+def _namespace_policy(policies: list[PolicyRecord]) -> PolicyRecord | None:
+    """Among a namespace's policies (already read), the one `_namespace_policies` puts first."""
+    wide = [
+        p
+        for p in policies
+        if p.kind == PolicyRecord.Kind.PEER_AUTHENTICATION and p.scope in ("namespace", "mesh")
+    ]
+    wide.sort(key=lambda p: (p.status != "effective", p.created_at is None, p.created_at, p.name))
+    return wide[0] if wide else None
 
 
 # --- Workloads -----------------------------------------------------------------------------

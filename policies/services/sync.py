@@ -37,6 +37,7 @@ from policies.models import (
     WorkloadRecord,
 )
 from policies.services.exemptions import exemption_findings
+from policies.services.ownership import peer_authentication_ownership
 
 logger = logging.getLogger(__name__)
 
@@ -395,6 +396,7 @@ def _snapshot_write(
             (
                 PolicyRecord(
                     snapshot=snapshot,
+                    **_ownership_fields(policy),
                     kind=policy.kind,
                     namespace=policy.namespace,
                     name=policy.name,
@@ -409,7 +411,7 @@ def _snapshot_write(
                     resource_version=policy.resource_version or "",
                     uid=policy.uid or "",
                     api_version=policy.api_version or "",
-                    manifest=policy.manifest,
+                    manifest=_without_managed_fields(policy.manifest),
                 )
                 for policy in posture.policies
             ),
@@ -436,6 +438,28 @@ def _snapshot_write(
             ),
         )
     return snapshot
+
+
+def _ownership_fields(policy) -> dict:
+    """Who manages a PeerAuthentication's mode, read from its managedFields now."""
+    if policy.kind != PolicyRecord.Kind.PEER_AUTHENTICATION:
+        return {}
+    owner = peer_authentication_ownership(policy.manifest)
+    return {
+        "owner_kind": str(owner.kind),
+        "owner_manager": owner.manager[:128],
+        "ownership": owner.as_dict(),
+    }
+
+
+def _without_managed_fields(manifest: dict) -> dict:
+    metadata = manifest.get("metadata")
+    if not isinstance(metadata, dict) or "managedFields" not in metadata:
+        return manifest
+    return {
+        **manifest,
+        "metadata": {key: value for key, value in metadata.items() if key != "managedFields"},
+    }
 
 
 def _rows_insert(model: type[models.Model], rows: Iterable[models.Model]) -> None:

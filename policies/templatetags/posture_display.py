@@ -4,6 +4,7 @@ import yaml
 from django import template
 from django.urls import NoReverseMatch, reverse
 
+from policies.ownership import OwnerKind
 from policies.selectors.audit import action_label
 
 register = template.Library()
@@ -53,6 +54,15 @@ def outcome_words(outcome: str) -> str:
 @register.filter
 def source_words(source: str) -> str:
     return SOURCE_WORDS.get(source or "", source or "")
+
+
+@register.filter
+def owner_kind_words(kind: str) -> str:
+    """How the pages name who owns a policy: "a person's tool", "a reconciler", "meshui"."""
+    try:
+        return OwnerKind(kind).label
+    except ValueError:
+        return ""
 
 
 @register.filter

@@ -100,7 +100,7 @@ def _render(
     failure=None,
     status=200,
 ):
-    can_force = roles.can_force_conflicts(request.user)
+    can_force = _can_force(request, page, failure)
     context = {
         "form": form,
         "plan": plan,
@@ -112,8 +112,19 @@ def _render(
         "can_apply": _can_apply(form, preview, failure, can_force=can_force),
         **page.extra,
     }
+    if getattr(failure, "takeover", None) is not None:
+        context["takeover"] = failure.takeover  # who manages it in the cluster, said now
     template = "policies/change_preview.html" if preview or failure else "policies/change_form.html"
     return page_response(request, template, context, status=status)
+
+
+def _can_force(request: MeshuiHttpRequest, page: ChangePage, failure) -> bool:
+    """Admins may take any field over; on the toggle, whoever the take-over decision allows
+    (the cluster's, when the apply found another manager, else the snapshot's)."""
+    takeover = getattr(failure, "takeover", None) or page.extra.get("takeover")
+    if takeover is not None:
+        return takeover.may_force
+    return roles.can_force_conflicts(request.user)
 
 
 def _invalid(request: MeshuiHttpRequest, page: ChangePage, *, form, plan):
@@ -125,11 +136,13 @@ def _wants_preview(request: MeshuiHttpRequest, form) -> bool:
     return bool(request.POST.get("edit")) or not form.cleaned_data.get("confirm")
 
 
-def _preview(request: MeshuiHttpRequest, page: ChangePage, *, form, plan):
+def _preview(
+    request: MeshuiHttpRequest, page: ChangePage, *, form, plan, force: bool | None = None
+):
     """The impact, the exact objects, the kubectl command and the cluster's dry run."""
     if request.POST.get("edit"):
         return _render(request, page, form=form, plan=plan)
-    force = bool(form.cleaned_data.get("force"))
+    force = bool(form.cleaned_data.get("force")) if force is None else force
     preview = change_services.change_preview(user=request.user, plan=plan, force=force)
     if preview.failure and preview.failure.field_errors:
         _put_failure_on_form(form, preview.failure)
@@ -183,6 +196,7 @@ def namespace_mode_set(request: MeshuiHttpRequest, namespace: str):
     current_mode = change_reads.namespace_current_mode(namespace)
     target_name, target = change_reads.namespace_toggle_target_seen(namespace)
     target_version = (target or {}).get("metadata", {}).get("resourceVersion") or SEEN_ABSENT
+    owner = change_reads.namespace_toggle_owner_seen(namespace)
     page = ChangePage(
         title=f"Change the mode of namespace {namespace}",
         form_action=reverse("policies:namespace-mode-set", args=[namespace]),
@@ -201,6 +215,9 @@ def namespace_mode_set(request: MeshuiHttpRequest, namespace: str):
     if request.method == "GET":
         if not may_toggle:
             raise PermissionDenied(refusal or "Only on-call staff and admins change a mode.")
+        # Who manages the policy, and what the toggle may do about it, before any typing.
+        takeover = change_services.toggle_takeover(user=request.user, owner=owner, timed=False)
+        page.extra["takeover"] = takeover
         mode = request.GET.get("mode") or ("PERMISSIVE" if current_mode == "STRICT" else "STRICT")
         form = NamespaceModeForm(
             initial={
@@ -210,7 +227,8 @@ def namespace_mode_set(request: MeshuiHttpRequest, namespace: str):
             }
         )
         plan = change_services.namespace_mode_plan(namespace=namespace, mode=mode)
-        return _render(request, page, form=form, plan=plan)
+        offered = takeover.allowed or takeover.timed_only
+        return _render(request, page, form=form, plan=plan, status=200 if offered else 403)
 
     data = request.POST.copy()
     if not data.get("confirm"):
@@ -226,10 +244,22 @@ def namespace_mode_set(request: MeshuiHttpRequest, namespace: str):
         duration=form.duration if valid else None,
     )
     _refuse_unless(may_toggle, request, plan)
+    takeover = change_services.toggle_takeover(
+        user=request.user, owner=owner, timed=bool(valid and form.duration)
+    )
+    page.extra["takeover"] = takeover
+    # A person's tool's mode is taken over as the page said; anything more needs the tick.
+    previewed_force = bool(valid and form.cleaned_data.get("force")) or takeover.automatic
+    if valid or not takeover.timed_only:
+        # Refused here only when the page refused it; whether `force` may take the mode over
+        # is the service's to decide, from who manages it in the cluster now.
+        change_services.require_takeover_permitted(
+            request.user, plan, takeover, force=False, object_before=target
+        )
     if not valid:
         return _invalid(request, page, form=form, plan=plan)
     if _wants_preview(request, form):
-        return _preview(request, page, form=form, plan=plan)
+        return _preview(request, page, form=form, plan=plan, force=previewed_force)
     return _apply(
         request,
         page,
@@ -244,6 +274,7 @@ def namespace_mode_set(request: MeshuiHttpRequest, namespace: str):
             seen_name=form.cleaned_data.get("seen_name") or None,
             seen_resource_version=form.cleaned_data["seen_resource_version"],
             force=force,
+            take_over_from=takeover.owner.manager if takeover.automatic else "",
         ),
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from devcluster import kubectl_last_applied
 from policies.services import changes
 from policies.services.sync import cluster_sync
 from tests import conftest as shared
@@ -67,6 +68,34 @@ def users(db):
 
 def seed_policy(kube, **kwargs) -> dict:
     return kube.seed([peer_auth(**kwargs)])[0]
+
+
+# How real clusters' policies come to be, and what the API server records for each.
+LAST_JUNE = "2025-06-01T09:00:00Z"
+ARGO_TRACKING = "argocd.argoproj.io/tracking-id"
+
+
+def kubectl_applied_policy(kube, *, time: str = LAST_JUNE, **kwargs) -> dict:
+    """A PeerAuthentication made with client-side `kubectl apply`: its last-applied
+    annotation, manager kubectl-client-side-apply, operation Update."""
+    made = kubectl_last_applied(peer_auth(**kwargs))
+    return kube.seed([made], manager="kubectl-client-side-apply", time=time)[0]
+
+
+def argocd_policy(kube, *, application: str = "shop-mesh", time: str = LAST_JUNE, **kwargs) -> dict:
+    """A PeerAuthentication Argo CD syncs with server-side apply: its tracking annotation,
+    manager argocd-controller, operation Apply."""
+    made = peer_auth(**kwargs)
+    metadata = made["metadata"]
+    where = f"{metadata['namespace']}/{metadata['name']}"
+    tracking = f"{application}:security.istio.io/PeerAuthentication:{where}"
+    metadata.setdefault("annotations", {})[ARGO_TRACKING] = tracking
+    return kube.seed([made], manager="argocd-controller", operation="Apply", time=time)[0]
+
+
+def meshui_policy(kube, **kwargs) -> dict:
+    """A PeerAuthentication meshui applied (server-side, field manager meshui)."""
+    return kube.seed([peer_auth(**kwargs)], manager="meshui", operation="Apply")[0]
 
 
 def half_done_pair(kube, users):

@@ -47,7 +47,10 @@ def test_create_answers_201_with_server_filled_metadata(core, custom):
     assert metadata["generation"] == 1
     assert int(metadata["resourceVersion"]) > 0
     assert metadata["managedFields"][0]["operation"] == "Update"
-    assert metadata["managedFields"][0]["fieldsV1"] == {"f:spec": {"f:mtls": {"f:mode": {}}}}
+    # An Update owns the maps it added as well (FieldsV1 ".").
+    assert metadata["managedFields"][0]["fieldsV1"] == {
+        "f:spec": {".": {}, "f:mtls": {".": {}, "f:mode": {}}}
+    }
 
 
 def test_resource_versions_come_from_one_global_counter(core, apps):

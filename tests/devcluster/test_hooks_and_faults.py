@@ -244,3 +244,70 @@ def test_malformed_hook_calls_are_400(devcluster, path, payload):
         post(devcluster.url + "/_devcluster" + path, payload)
     assert raised.value.code == 400
     assert json.loads(raised.value.read())["message"].startswith("bad devcluster hook request")
+
+
+def test_seed_records_the_manager_operation_and_time_it_is_told(devcluster):
+    (updated,) = devcluster.seed(
+        [peer_auth("shop")], manager="kubectl-client-side-apply", time="2025-06-01T09:00:00Z"
+    )
+    (entry,) = updated["metadata"]["managedFields"]
+    assert (entry["manager"], entry["operation"], entry["time"]) == (
+        "kubectl-client-side-apply",
+        "Update",
+        "2025-06-01T09:00:00Z",
+    )
+    assert entry["fieldsV1"] == {"f:spec": {".": {}, "f:mtls": {".": {}, "f:mode": {}}}}
+    (applied,) = devcluster.seed(
+        [peer_auth("payments")], manager="argocd-controller", operation="Apply"
+    )
+    (entry,) = applied["metadata"]["managedFields"]
+    assert (entry["manager"], entry["operation"]) == ("argocd-controller", "Apply")
+    assert entry["fieldsV1"] == {"f:spec": {"f:mtls": {"f:mode": {}}}}
+
+
+def test_seed_keeps_managed_fields_the_objects_carry(devcluster):
+    recorded = [
+        {
+            "manager": "helm",
+            "operation": "Update",
+            "apiVersion": "security.istio.io/v1",
+            "time": "2024-11-05T10:00:00Z",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:spec": {".": {}, "f:mtls": {".": {}, "f:mode": {}}}},
+        }
+    ]
+    body = peer_auth("shop")
+    body["metadata"]["managedFields"] = recorded
+    (stored,) = devcluster.seed([body])
+    assert stored["metadata"]["managedFields"] == recorded
+
+
+def test_seed_over_http_takes_the_manager_too(devcluster):
+    post(
+        f"{devcluster.url}/_devcluster/seed",
+        {"objects": [peer_auth("shop")], "manager": "kustomize-controller", "operation": "Apply"},
+    )
+    stored = devcluster.get("PeerAuthentication", "shop", "default")
+    assert stored["metadata"]["managedFields"][0]["manager"] == "kustomize-controller"
+
+
+def test_kubectl_last_applied_is_the_annotation_kubectl_apply_writes(devcluster, tmp_path):
+    import shutil
+    import subprocess
+
+    from devcluster import kubectl_last_applied
+
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed on this machine")
+    body = peer_auth("default", labels={"team": "a"})
+    subprocess.run(
+        ["kubectl", "--kubeconfig", str(devcluster.kubeconfig), "apply", "-f", "-"],
+        input=json.dumps(body),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    written = devcluster.get("PeerAuthentication", "default", "default")["metadata"]
+    expected = kubectl_last_applied(body)["metadata"]["annotations"]
+    assert written["annotations"] == expected

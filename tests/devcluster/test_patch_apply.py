@@ -185,7 +185,8 @@ def test_forced_apply_takes_the_field_over(custom):
     assert applied["spec"]["mtls"]["mode"] == "STRICT"
     managers = {e["manager"]: e for e in applied["metadata"]["managedFields"]}
     assert managers["meshui"]["fieldsV1"] == {"f:spec": {"f:mtls": {"f:mode": {}}}}
-    assert "kubectl-edit" not in managers
+    # The creator keeps only the maps it made (as kube-apiserver's field sets do).
+    assert managers["kubectl-edit"]["fieldsV1"] == {"f:spec": {".": {}, "f:mtls": {}}}
 
 
 def test_applying_the_same_value_as_another_manager_shares_ownership(custom):
@@ -331,3 +332,52 @@ def test_strict_apply_names_the_undeclared_field_like_kube(custom):
         "failed to create typed patch object (security.istio.io/v1, Kind=PeerAuthentication): "
         ".spec.mtls.mdoe: field not declared in schema"
     )
+
+
+def test_the_first_apply_over_an_untracked_object_leaves_the_rest_to_before_first_apply(
+    custom, devcluster
+):
+    devcluster.seed([peer_auth("default", mode="PERMISSIVE", labels={"team": "a"})], validate=False)
+    status, body = failure(apply, custom, peer_auth("default", mode="STRICT"))
+    assert status == 409
+    assert 'conflict with "before-first-apply" using security.istio.io/v1' in body["message"]
+    _, applied = apply(custom, peer_auth("default", mode="STRICT"), force=True)
+    managers = {e["manager"]: e for e in applied["metadata"]["managedFields"]}
+    assert list(managers) == ["meshui", "before-first-apply"]
+    assert managers["before-first-apply"]["operation"] == "Update"
+    assert managers["before-first-apply"]["fieldsV1"] == {
+        "f:metadata": {"f:labels": {".": {}, "f:team": {}}},
+        "f:spec": {".": {}, "f:mtls": {}},
+    }
+
+
+def test_an_update_of_an_untracked_object_is_not_recorded(custom, devcluster):
+    devcluster.seed([peer_auth("default")], validate=False)
+    patched = custom.patch_namespaced_custom_object(
+        PA_GROUP, "v1", "default", PA_PLURAL, "default", {"spec": {"mtls": {"mode": "PERMISSIVE"}}}
+    )
+    assert patched["spec"]["mtls"]["mode"] == "PERMISSIVE"
+    assert "managedFields" not in patched["metadata"]
+
+
+def test_an_update_records_the_maps_it_adds_and_takes_only_what_it_changed(custom):
+    custom.create_namespaced_custom_object(
+        PA_GROUP, "v1", "default", PA_PLURAL, peer_auth("default"), field_manager="creator"
+    )
+    patched = custom.patch_namespaced_custom_object(
+        PA_GROUP,
+        "v1",
+        "default",
+        PA_PLURAL,
+        "default",
+        {"metadata": {"labels": {"team": "a"}}, "spec": {"mtls": {"mode": "PERMISSIVE"}}},
+        field_manager="editor",
+    )
+    managers = {e["manager"]: e["fieldsV1"] for e in patched["metadata"]["managedFields"]}
+    assert managers == {
+        "creator": {"f:spec": {".": {}, "f:mtls": {}}},
+        "editor": {
+            "f:metadata": {"f:labels": {".": {}, "f:team": {}}},
+            "f:spec": {"f:mtls": {"f:mode": {}}},
+        },
+    }

@@ -426,3 +426,11 @@ def test_pods_that_stand_alone_are_read_in_full(kube):
         r.path for r in kube.requests if r.path.endswith("/pods") and "namespaces" in r.path
     )
     assert namespaced == ["/api/v1/namespaces/shop/pods", "/api/v1/namespaces/tools/pods"]
+
+
+def test_peer_authentications_keep_their_managed_fields_other_kinds_do_not(kube):
+    kube.seed(small_mesh())
+    read = cluster.cluster_read_all()
+    policies = [o for o in read.objects if o["kind"] == "PeerAuthentication"]
+    assert policies and all(p["metadata"]["managedFields"] for p in policies)
+    assert not any("managedFields" in o["metadata"] for o in read.objects if o not in policies)

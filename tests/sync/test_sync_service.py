@@ -373,3 +373,71 @@ def test_a_manifest_with_integer_port_keys_is_stored_with_string_keys(kube, monk
     assert stored.port_modes == {"8080": "DISABLE"}
     cart = snapshot.workloads.get(namespace="shop", name="cart")
     assert cart.ports == {"8080": "DISABLE"}
+
+
+def test_sync_records_who_owns_each_peer_authentications_mode(kube, settings):
+    from devcluster import kubectl_last_applied
+
+    kube.seed(small_mesh())
+    kube.seed(
+        [kubectl_last_applied(peer_auth("payments", mode="STRICT"))],
+        manager="kubectl-client-side-apply",
+        time="2025-06-01T09:00:00Z",
+    )
+    argo = peer_auth("batch", mode="PERMISSIVE")
+    argo["metadata"]["annotations"] = {
+        "argocd.argoproj.io/tracking-id": "batch:security.istio.io/PeerAuthentication:batch/default"
+    }
+    kube.seed([argo], manager="argocd-controller", operation="Apply")
+    snapshot = cluster_sync(trigger="manual").snapshot
+    owners = {
+        (p.namespace, p.name): (p.owner_kind, p.owner_manager)
+        for p in snapshot.policies.filter(kind="PeerAuthentication")
+    }
+    assert owners[("payments", "default")] == ("person", "kubectl-client-side-apply")
+    assert owners[("batch", "default")] == ("reconciler", "argocd-controller")
+    assert owners[("shop", "default")] == ("person", "devcluster-seed")
+    payments = snapshot.policies.get(namespace="payments", name="default")
+    assert payments.ownership["changed_at"] == "2025-06-01T09:00:00Z"
+    assert payments.ownership["operation"] == "Update"
+    batch = snapshot.policies.get(namespace="batch", name="default")
+    assert batch.ownership["source"] == "Argo CD application batch"
+    # The stored manifest is the object as `kubectl get` shows it, without managedFields.
+    assert "managedFields" not in payments.manifest["metadata"]
+    assert snapshot.policies.get(kind="DestinationRule").owner_kind == ""
+
+
+def test_the_reconciler_list_comes_from_the_settings(kube, settings):
+    settings.MESHUI_RECONCILER_MANAGERS = ["devcluster-seed"]
+    kube.seed(small_mesh())
+    snapshot = cluster_sync(trigger="manual").snapshot
+    shop = snapshot.policies.get(namespace="shop", name="default")
+    assert (shop.owner_kind, shop.owner_manager) == ("reconciler", "devcluster-seed")
+
+
+def test_the_demo_clusters_policies_have_all_three_owners(kube):
+    kube.seed(demo_mesh())
+    snapshot = cluster_sync(trigger="manual").snapshot
+    namespace_policies = {
+        p.namespace: p.owner
+        for p in snapshot.policies.filter(kind="PeerAuthentication", name="default")
+    }
+    payments = namespace_policies["payments"]
+    assert (payments.kind, payments.manager, payments.changed_on) == (
+        "person",
+        "kubectl-client-side-apply",
+        "2025-06-01",
+    )
+    shop = namespace_policies["shop"]
+    assert (shop.kind, shop.manager, shop.source) == (
+        "reconciler",
+        "argocd-controller",
+        "Argo CD application storefront",
+    )
+    assert namespace_policies["reviews"].kind == "meshui"
+    mesh = namespace_policies["istio-system"]
+    assert (mesh.kind, mesh.manager, mesh.source) == (
+        "reconciler",
+        "helm",
+        "Helm release istio-system/mesh-policies",
+    )

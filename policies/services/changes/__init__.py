@@ -7,7 +7,8 @@ goes plan -> permission check (in the service) -> dry run -> apply, and every at
 audited, whatever happens: denied, dry run, conflict, failed, unknown, applied.
 
 One module per operation: `plans` (what to send), `preview`, `apply`, `toggle` (the on-call
-namespace switch), `half_done` (retry and rollback), `restores` (timed restores: scheduled,
+namespace switch), `takeover` (whether the toggle may take a mode over from the tool that
+manages it), `half_done` (retry and rollback), `restores` (timed restores: scheduled,
 swept, attempted until they run), `restore_actions` (run now, extend, cancel), `permissions`,
 `records` (audit entries) and `failures` (the cluster's errors in words).
 The reads they need live in `policies.selectors.changes`.
@@ -43,6 +44,11 @@ from policies.services.changes.restore_actions import (
     timed_restore_run_now,
 )
 from policies.services.changes.restores import timed_restore_run, timed_restores_sweep
+from policies.services.changes.takeover import (
+    TakeOver,
+    require_takeover_permitted,
+    toggle_takeover,
+)
 from policies.services.changes.toggle import namespace_mode_set
 
 __all__ = [
@@ -54,6 +60,7 @@ __all__ = [
     "ChangePreview",
     "ChangeResult",
     "PartialChange",
+    "TakeOver",
     "change_denied",
     "change_preview",
     "change_retry",
@@ -72,6 +79,7 @@ __all__ = [
     "policy_delete",
     "policy_delete_plan",
     "policy_mode_plan",
+    "require_takeover_permitted",
     "root_namespace_refusal",
     "timed_restore_cancel",
     "timed_restore_extend",
@@ -79,4 +87,5 @@ __all__ = [
     "timed_restore_run",
     "timed_restore_run_now",
     "timed_restores_sweep",
+    "toggle_takeover",
 ]

@@ -75,9 +75,11 @@ def apply_all(
     force: bool,
     object_before: dict | None,
     restore_of: AuditEntry | None = None,
+    note: str = "",
 ) -> ChangeResult:
+    """Apply the plan's objects in order; `note` goes into the applied entry's record."""
     applied: list[dict] = []
-    notes: list[str] = []
+    notes: list[str] = [note] if note else []
     for index, manifest in enumerate(plan.manifests):
         try:
             try:

@@ -35,6 +35,9 @@ class ChangeFailure(MeshuiError):
     current_name: str = ""  # the object a confirm would now apply to (the toggle's target)
     status: int = 0
     entry: AuditEntry | None = None
+    # The toggle's: who manages the mode in the cluster, and whether this user may take it
+    # over (a services.changes.takeover.TakeOver).
+    takeover: object | None = None
 
     def __str__(self) -> str:
         return self.message
@@ -106,7 +109,7 @@ def describe_cluster_error(
             owned = "; ".join(f"{c['field']} is owned by {c['manager']}" for c in conflicts)
             return ChangeFailure(
                 f"Another tool manages fields of {target}: {owned}. Applying would take them "
-                "over; only an admin may force that.",
+                "over, which needs your explicit go-ahead.",
                 field_manager_conflicts=conflicts,
                 status=409,
             )

@@ -48,9 +48,15 @@ def _role_problem(user, plan: ChangePlan, *, force: bool) -> str:
         role = roles.user_role(user)
         who = f"the {role} role" if role else "no meshui role"
         return f"This change needs the {need} role; you have {who}."
-    if force and not roles.can_force_conflicts(user):
+    if force and not roles.can_force_conflicts(user) and not _taken_over_by_the_toggle(plan):
         return "Only an admin may take over fields another manager owns."
     return ""
+
+
+def _taken_over_by_the_toggle(plan: ChangePlan) -> bool:
+    # Whether on-call may take a namespace policy's mode over depends on who manages it in
+    # the cluster: the toggle decides that from the live object (services/changes/takeover).
+    return plan.action == AuditAction.NAMESPACE_MODE_SET
 
 
 def change_denied(*, user, plan: ChangePlan, force: bool = False) -> None:

@@ -18,10 +18,12 @@ from policies.selectors.changes import (
     outside_plaintext_workloads,
 )
 from policies.selectors.sync import snapshot_current
+from policies.services.audit import AuditAction
 from policies.services.changes.failures import ChangeFailure, failure_for_plan
 from policies.services.changes.permissions import require_permitted
 from policies.services.changes.plans import ChangePlan
 from policies.services.changes.records import Outcome, change_audit
+from policies.services.changes.takeover import require_toggle_takeover_for_preview
 
 
 @dataclass
@@ -92,6 +94,8 @@ def dry_run(plan: ChangePlan, *, force: bool) -> str:
 def change_preview(*, user, plan: ChangePlan, force: bool = False) -> ChangePreview:
     """Impact, the exact objects, the kubectl command and the cluster's dry run; audited."""
     require_permitted(user, plan, force=force, dry_run=True)
+    if plan.action == AuditAction.NAMESPACE_MODE_SET:
+        require_toggle_takeover_for_preview(user, plan, force=force)
     impact, note = impact_of(plan)
     failure = None
     try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.core.exceptions import PermissionDenied
+
 from policies import cluster
 from policies.cluster.errors import (
     ClusterError,
@@ -29,6 +31,7 @@ from policies.services.changes.plans import (
 )
 from policies.services.changes.records import Outcome, change_audit
 from policies.services.changes.restores import timed_restore_schedule, timed_restores_supersede
+from policies.services.changes.takeover import live_takeover, require_takeover_permitted
 
 
 def namespace_mode_set(
@@ -41,6 +44,7 @@ def namespace_mode_set(
     seen_name: str | None = None,
     seen_resource_version: str | None = None,
     force: bool = False,
+    take_over_from: str = "",
 ) -> ChangeResult:
     """The on-call toggle: set the namespace-wide policy's mode, maybe for a while.
 
@@ -48,7 +52,11 @@ def namespace_mode_set(
     confirm is bound to what the user previewed: `seen_name` and `seen_resource_version`
     ("absent" for a policy still to be created). If the cluster has moved on, nothing is
     applied and the user is shown the new state. With `duration`, meshui restores the
-    previous mode later.
+    previous mode later. `force` takes the mode over from its manager, which the live
+    object's managedFields decide (services/changes/takeover.py): on-call may take it from a
+    person's tool, never from a reconciler unless the admin's setting allows a timed change.
+    `take_over_from` is the person's tool the page said the toggle takes the mode over from:
+    it is taken over without `force` while the live object's manager is still that one.
     """
     plan = namespace_mode_plan(namespace=namespace, mode=mode, reason=reason, duration=duration)
     require_permitted(user, plan, force=force)  # refuses the root namespace too
@@ -74,8 +82,9 @@ def namespace_mode_set(
                 duration=duration,
                 seen=(seen_name, seen_resource_version),
                 force=force,
+                take_over_from=take_over_from,
             )
-        except ChangeFailure as error:
+        except (ChangeFailure, PermissionDenied) as error:
             failure = error
     if failure is not None:
         raise failure
@@ -94,7 +103,7 @@ def namespace_mode_set(
 
 
 def _namespace_mode_apply_locked(
-    user, plan: ChangePlan, *, mode: str, duration, seen: tuple, force: bool
+    user, plan: ChangePlan, *, mode: str, duration, seen: tuple, force: bool, take_over_from: str
 ) -> tuple[ChangeResult, str]:
     namespace = plan.namespace
     try:
@@ -139,12 +148,24 @@ def _namespace_mode_apply_locked(
             object_before=without_managed_fields(live),
         )
         raise failure
+    # Who manages the mode now, in the cluster, decides whether it may be taken over.
+    takeover = live_takeover(user=user, plan=plan, live=live, timed=duration is not None)
+    # What the user was told: the toggle takes the mode from this person's tool, and still may.
+    force = force or bool(
+        take_over_from and takeover.automatic and takeover.owner.manager == take_over_from
+    )
+    before = without_managed_fields(live)
+    require_takeover_permitted(user, plan, takeover, force=force, object_before=before)
     previous_mode = ((live or {}).get("spec") or {}).get("mtls", {}).get("mode") or (
         "UNSET" if live else ABSENT
     )
-    return apply_all(
-        user, plan, force=force, object_before=without_managed_fields(live)
-    ), previous_mode
+    took_over = f"meshui took {takeover.takes_over}." if force and takeover.takes_over else ""
+    try:
+        result = apply_all(user, plan, force=force, object_before=before, note=took_over)
+    except ChangeFailure as failure:
+        failure.takeover = takeover
+        raise
+    return result, previous_mode
 
 
 def _toggle_target_moved(seen_name, seen_version: str, name: str, live: dict | None) -> bool:
