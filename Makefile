@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+# Two workers: the suite keeps under 10 minutes on a 2-core machine.
+PYTEST_ARGS ?= -n 2
 
 .PHONY: run test install install-test chromium lint
 
