@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
+from policies.engine.injection import InjectionRule, workload_injection
 from policies.engine.inputs import (
     DestinationRuleInput,
     Inputs,
@@ -233,7 +234,7 @@ def _workload_findings(context: FindingContext, destinations: _Destinations) -> 
     findings: list[Finding] = []
     root_namespace = context.root_namespace
     strict = Mode.STRICT
-    for _workload, posture in context.workloads:
+    for workload, posture in context.workloads:
         if posture.mode is strict and not posture.has_sidecar and not posture.ambient:
             where = f"{posture.kind} {posture.namespace}/{posture.name}"
             # Reported in the root namespace too (the rule has no exception), but there the
@@ -242,8 +243,7 @@ def _workload_findings(context: FindingContext, destinations: _Destinations) -> 
                 "If it is part of Istio's control plane (istiod), that is by design and it "
                 "needs no PeerAuthentication; otherwise enable injection and restart it."
                 if posture.namespace == root_namespace
-                else "Enable injection (namespace label istio-injection=enabled or "
-                "istio.io/rev) and restart it, or enrol the namespace in ambient."
+                else _sidecar_remedy(workload, context)
             )
             findings.append(
                 Finding(
@@ -288,6 +288,35 @@ def _workload_findings(context: FindingContext, destinations: _Destinations) -> 
                 competition, workload, posture, context, destinations
             )
     return findings
+
+
+def _sidecar_remedy(workload: WorkloadInput, context: FindingContext) -> str:
+    """What would give the workload a sidecar, from the rule the injector applies to it."""
+    decision = workload_injection(workload, context.inputs.namespaces[workload.namespace])
+    rule = decision.rule
+    if decision.injects:
+        # Only admitted pods without a proxy get here: they predate what now injects them.
+        return (
+            f"Its pods run without one, but new pods would get it ({rule}): restart it "
+            "(kubectl rollout restart)."
+        )
+    if rule is InjectionRule.HOST_NETWORK:
+        return (
+            "It uses hostNetwork, and Istio neither injects nor captures such pods with "
+            "ambient: nothing can enforce mTLS for it, so give it PERMISSIVE or move it off "
+            "the host network."
+        )
+    if rule in (InjectionRule.POD_LABEL_OPT_OUT, InjectionRule.ANNOTATION_OPT_OUT):
+        return f"It opts out of injection ({rule}): remove that and restart it."
+    if rule is InjectionRule.NAMESPACE_LABEL_NOT_ENABLED:
+        return (
+            f"No sidecar is injected because {rule}: set istio-injection=enabled (or "
+            "remove it and use istio.io/rev) and restart it, or enrol the namespace in ambient."
+        )
+    return (
+        "Enable injection (namespace label istio-injection=enabled or istio.io/rev) and "
+        "restart it, or enrol the namespace in ambient."
+    )
 
 
 def _workload_policy_findings(

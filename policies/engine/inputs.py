@@ -8,7 +8,8 @@ cluster export must not hide the posture of everything else.
 Owned objects fold into their top controller present in the input (Deployment ← ReplicaSet
 ← Pod, CronJob ← Job ← Pod); an object whose owner is absent stands for itself. Folded pods
 still supply sidecar facts (an injected `istio-proxy` container, the injector's status
-annotation), because a live cluster's Deployment template does not show the injection.
+annotation, or admitted pods without either), because a live cluster's Deployment template
+does not show the injection.
 """
 
 from __future__ import annotations
@@ -208,7 +209,13 @@ class ServiceInput:
 
 
 class WorkloadInput:
-    """A workload's pod template facts: labels, container ports and sidecar hints."""
+    """A workload's pod template facts: labels, container ports and sidecar hints.
+
+    `has_proxy` is evidence that a sidecar runs (an `istio-proxy` container or the
+    injector's status annotation, on the template or on any of its pods); `pods_admitted`
+    says the input holds pods the API server admitted (they have a uid), so a sidecar
+    missing from all of them is evidence too: the injector did not run for them.
+    """
 
     __slots__ = (
         "namespace",
@@ -217,7 +224,9 @@ class WorkloadInput:
         "labels",
         "inject_annotation",
         "container_ports",
+        "host_network",
         "has_proxy",
+        "pods_admitted",
         "owner",
         "uid",
     )
@@ -268,6 +277,7 @@ class WorkloadInput:
             self.inject_annotation = ""
         ports: list[int] = []
         containers = pod_spec.get("containers")
+        self.host_network = pod_spec.get("hostNetwork") is True
         if type(containers) is list:
             for container in containers:
                 if type(container) is not dict:
@@ -304,6 +314,7 @@ class WorkloadInput:
         )
         uid = metadata.get("uid")
         self.uid = uid if type(uid) is str else ""
+        self.pods_admitted = kind == "Pod" and bool(self.uid)
 
 
 def _controller_owner(metadata: dict[str, Any]) -> tuple[str, str, str] | None:
@@ -454,6 +465,9 @@ def fold_owned_workloads(workloads: list[WorkloadInput]) -> list[WorkloadInput]:
         root = top_of[id(workload)]
         if root is workload:
             top.append(workload)
-        elif workload.has_proxy:
+            continue
+        if workload.has_proxy:
             root.has_proxy = True
+        if workload.pods_admitted:
+            root.pods_admitted = True
     return top

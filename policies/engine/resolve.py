@@ -21,10 +21,14 @@ from operator import attrgetter
 from typing import Any
 
 from policies.engine.findings import FindingContext, collect_findings
+from policies.engine.injection import (
+    DATAPLANE_MODE_LABEL,
+    NamespaceDataPlane,
+    namespace_injection,
+)
 from policies.engine.inputs import (
     MISSING_TIME_KEY,
     Inputs,
-    NamespaceInput,
     PeerAuthenticationInput,
     WorkloadInput,
     parse_objects,
@@ -279,8 +283,8 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
                 reason=Reason(resolution.mode, resolution.source, resolution.policy, chain),
                 labels=namespace.labels,
                 is_root=is_root,
-                injection=injection_state(namespace),
-                ambient=namespace.labels.get("istio.io/dataplane-mode") == "ambient",
+                injection=namespace_injection(name, namespace.labels),
+                ambient=namespace.labels.get(DATAPLANE_MODE_LABEL) == "ambient",
             )
         )
 
@@ -297,7 +301,7 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
     pairs_by_namespace: dict[str, list[tuple[WorkloadInput, WorkloadPosture]]] = {}
     for name in sorted(by_namespace):
         resolution = resolutions[name]
-        facts = _InjectionFacts(inputs.namespaces[name])
+        data_plane = NamespaceDataPlane(inputs.namespaces[name])
         shared = (
             None if resolution.selector_index else _workload_result(resolution, None, mesh_step)
         )
@@ -308,31 +312,10 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
         if len(set(map(_name, group))) < len(group):
             group.sort(key=_name_and_kind)
         namespace_pairs = []
-        injects_by_default = facts.injects_by_default
-        opt_in_allowed = facts.opt_in_allowed
-        namespace_ambient = facts.namespace_ambient
         for workload in group:
             result = shared or _workload_result(resolution, workload, mesh_step)
             labels = workload.labels
-            # _InjectionFacts.injects and .ambient, inlined: two calls per workload saved.
-            if workload.has_proxy:
-                sidecar = True
-            elif injects_by_default:
-                sidecar = (
-                    labels.get("sidecar.istio.io/inject") != "false"
-                    and workload.inject_annotation != "false"
-                )
-            else:
-                sidecar = opt_in_allowed and labels.get("sidecar.istio.io/inject") == "true"
-            if sidecar:
-                ambient = False
-            else:
-                pod_mode = labels.get("istio.io/dataplane-mode")
-                ambient = (
-                    namespace_ambient
-                    if pod_mode is None
-                    else pod_mode == "ambient" or (pod_mode != "none" and namespace_ambient)
-                )
+            sidecar, ambient = data_plane(workload)
             pair = (
                 workload,
                 _workload_posture(
@@ -597,71 +580,6 @@ def _port_posture(
     )
     reason = Reason(declared, Level.PORT, ref, (*overridden_chain, step))
     return PortPosture(port, declared, declared, reason)
-
-
-def injection_state(namespace: NamespaceInput) -> str:
-    """The namespace's sidecar injection label as one word: enabled, disabled, revision:…."""
-    labels = namespace.labels
-    if labels.get("istio.io/dataplane-mode") == "ambient":
-        return "ambient"
-    injection = labels.get("istio-injection")
-    if injection == "enabled":
-        return "enabled"
-    if injection == "disabled":
-        return "disabled"
-    revision = labels.get("istio.io/rev")
-    if revision:
-        return f"revision:{revision}"
-    return ""
-
-
-class _InjectionFacts:
-    """A namespace's injection and ambient labels, read once for all its workloads."""
-
-    __slots__ = ("injects_by_default", "opt_in_allowed", "namespace_ambient")
-
-    def __init__(self, namespace: NamespaceInput) -> None:
-        labels = namespace.labels
-        injection = labels.get("istio-injection")
-        self.injects_by_default = injection == "enabled" or (
-            injection is None and bool(labels.get("istio.io/rev"))
-        )
-        self.opt_in_allowed = injection != "disabled"
-        self.namespace_ambient = labels.get("istio.io/dataplane-mode") == "ambient"
-
-    def injects(self, workload: WorkloadInput) -> bool:
-        """Whether the injector adds a sidecar to this workload's pods (see has_sidecar)."""
-        if self.injects_by_default:
-            return not _opted_out(workload)
-        # The injector's object selector reads the pod label (not the annotation) to opt in.
-        return self.opt_in_allowed and workload.labels.get("sidecar.istio.io/inject") == "true"
-
-    def ambient(self, workload: WorkloadInput) -> bool:
-        """Whether ztunnel enrols the workload (see is_ambient)."""
-        pod_mode = workload.labels.get("istio.io/dataplane-mode")
-        if pod_mode is None:
-            return self.namespace_ambient
-        return pod_mode == "ambient" or (pod_mode != "none" and self.namespace_ambient)
-
-
-def _opted_out(workload: WorkloadInput) -> bool:
-    return (
-        workload.labels.get("sidecar.istio.io/inject") == "false"
-        or workload.inject_annotation == "false"
-    )
-
-
-def has_sidecar(workload: WorkloadInput, namespace: NamespaceInput) -> bool:
-    """Whether the workload runs (or will be injected with) an istio-proxy sidecar."""
-    return workload.has_proxy or _InjectionFacts(namespace).injects(workload)
-
-
-def is_ambient(workload: WorkloadInput, namespace: NamespaceInput) -> bool:
-    """Whether ztunnel enrols the workload (namespace or pod label, unless the pod opts out).
-
-    A pod with a sidecar is never captured by ambient; the caller checks that first.
-    """
-    return _InjectionFacts(namespace).ambient(workload)
 
 
 class _ServicePorts:
