@@ -20,6 +20,7 @@ from dataclasses import fields as dataclass_fields
 from operator import attrgetter
 from typing import Any
 
+from policies.engine.destinations import ServicePorts, rule_summary
 from policies.engine.findings import FindingContext, collect_findings
 from policies.engine.injection import (
     DATAPLANE_MODE_LABEL,
@@ -48,7 +49,6 @@ from policies.engine.model import (
     Posture,
     Reason,
     ServiceInfo,
-    ServicePort,
     WorkloadPosture,
 )
 
@@ -340,7 +340,7 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
     workload_postures = [posture for _, posture in pairs]
 
     verdicts = _policy_verdicts(inputs, root_namespace, mesh, resolutions, root_selector_policies)
-    service_ports = _ServicePorts()
+    service_ports = ServicePorts()
     services = tuple(
         ServiceInfo(service.namespace, service.name, service.selector, service_ports(service.ports))
         for service in sorted_by_namespace(inputs.services, _name)
@@ -582,50 +582,6 @@ def _port_posture(
     return PortPosture(port, declared, declared, reason)
 
 
-class _ServicePorts:
-    """Service ports as ServicePort values, each distinct list of ports built once.
-
-    Most Services of a mesh repeat a handful of port lists (`http 80 → 8080`), so the
-    values are shared between them: they are frozen, and sharing saves an allocation per port.
-    """
-
-    __slots__ = ("_known",)
-
-    def __init__(self) -> None:
-        self._known: dict[tuple[Any, ...], tuple[ServicePort, ...]] = {}
-
-    def __call__(self, ports: list[Any]) -> tuple[ServicePort, ...]:
-        fields = []
-        for port in ports:
-            if type(port) is not dict:
-                continue
-            number = port.get("port")
-            if type(number) is not int:
-                continue
-            target = port.get("targetPort", number)
-            if not isinstance(target, int | str):
-                target = number
-            # type(target) keeps True apart from 1 (they are equal as dict keys).
-            fields.append(
-                (
-                    str(port.get("name") or ""),
-                    number,
-                    target,
-                    type(target),
-                    str(port.get("protocol") or "TCP"),
-                )
-            )
-        key = tuple(fields)
-        known = self._known.get(key)
-        if known is None:
-            known = tuple(
-                ServicePort(name, number, target, protocol)
-                for name, number, target, _, protocol in fields
-            )
-            self._known[key] = known
-        return known
-
-
 def _policy_verdicts(
     inputs: Inputs,
     root_namespace: str,
@@ -727,10 +683,7 @@ def _policy_verdicts(
             )
         )
     for rule in inputs.destination_rules:
-        if rule.tls_mode:
-            words = f"Clients use TLS mode {rule.tls_mode} towards {rule.host or '(no host)'}."
-        else:
-            words = "It sets no top-level TLS mode, so clients keep auto mTLS."
+        words = rule_summary(rule, root_namespace)
         verdicts.append(
             PolicyVerdict(
                 kind="DestinationRule",
