@@ -12,13 +12,14 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import Case, Count, F, FloatField, QuerySet, Value, When
+from django.db.models import Case, Count, F, FloatField, Q, QuerySet, Value, When
 from django.db.models.functions import Cast
 from django.utils import timezone
 
 from policies.models import (
     Exemption,
     FindingRecord,
+    FindingWorkload,
     NamespacePosture,
     PolicyRecord,
     ServiceRecord,
@@ -107,7 +108,7 @@ def overview_read(*, now: datetime | None = None) -> Overview:
     if snapshot is not None:
         top_findings = list(
             FindingRecord.objects.filter(snapshot=snapshot).order_by(
-                "-severity_rank", "namespace", "name", "code"
+                "-severity_rank", "code", "namespace", "name"
             )[:TOP_FINDINGS]
         )
         in_force = exemptions_at(at=now or timezone.now(), in_force_only=True)
@@ -288,6 +289,11 @@ class WorkloadDetail:
     findings: list[FindingRecord]
     exemption: Exemption | None  # the workload's own or its namespace's, in force now
 
+    @property
+    def findings_elsewhere(self) -> bool:
+        """Whether a finding shown is about an object in another namespace."""
+        return any(finding.namespace != self.workload.namespace for finding in self.findings)
+
 
 def _selects(selector: dict, labels: dict) -> bool:
     return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
@@ -318,6 +324,21 @@ def _port_rows(workload: WorkloadPosture) -> list[PortRow]:
     return sorted(rows, key=lambda row: (int(row.port) if row.port.isdigit() else 65536, row.port))
 
 
+def workload_findings(*, snapshot: Snapshot, workload: WorkloadPosture) -> list[FindingRecord]:
+    """The findings about a workload and those that break it from elsewhere (a
+    DestinationRule in another namespace, say), worst first."""
+    about = Q(namespace=workload.namespace, name=workload.name)
+    for code, namespace, name, kind in FindingWorkload.objects.filter(
+        snapshot=snapshot, namespace=workload.namespace, name=workload.name, kind=workload.kind
+    ).values_list("finding_code", "finding_namespace", "finding_name", "finding_kind"):
+        about |= Q(code=code, namespace=namespace, name=name, kind=kind)
+    return list(
+        FindingRecord.objects.filter(about, snapshot=snapshot).order_by(
+            "-severity_rank", "code", "namespace", "name"
+        )
+    )
+
+
 def workload_detail_read(*, namespace: str, kind: str, name: str) -> WorkloadDetail | None:
     """One workload of the current snapshot, per port, with what decides its mode."""
     snapshot = snapshot_current()
@@ -345,11 +366,6 @@ def workload_detail_read(*, namespace: str, kind: str, name: str) -> WorkloadDet
         for service in ServiceRecord.objects.filter(snapshot=snapshot, namespace=namespace)
         if _selects(service.selector, workload.labels or {})
     ]
-    findings = list(
-        FindingRecord.objects.filter(snapshot=snapshot, namespace=namespace, name=name).order_by(
-            "-severity_rank", "code"
-        )
-    )
     return WorkloadDetail(
         snapshot=snapshot,
         sync=sync_state_read(snapshot=snapshot),
@@ -358,7 +374,7 @@ def workload_detail_read(*, namespace: str, kind: str, name: str) -> WorkloadDet
         ports=_port_rows(workload),
         deciding_policy=deciding_policy,
         services=services,
-        findings=findings,
+        findings=workload_findings(snapshot=snapshot, workload=workload),
         exemption=exemptions_at(
             at=timezone.now(), namespaces=[namespace], in_force_only=True
         ).for_workload(namespace, name),
