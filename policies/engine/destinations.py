@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from policies.engine.inputs import (
-    CLUSTER_DOMAIN,
     DestinationRuleInput,
     Inputs,
     ServiceInput,
@@ -150,37 +149,93 @@ def matching_wildcards(fqdn: str, wildcards: dict[str, Any], lengths: tuple[int,
 
 @dataclass(frozen=True, slots=True)
 class ClientView:
-    """What one class of clients uses for a Service host: a rule, or none (auto mTLS).
+    """Clients that use rules with the same TLS settings for a Service host.
 
-    `namespace` is the clients' namespace; `rest` stands for every namespace that no other
-    view of the host names (they all see the same rules). `selector` narrows the clients to
-    the workloads a workloadSelector rule of their namespace picks; `unselected` marks the
-    view of the other workloads of a namespace that has such rules.
+    `namespaces` are the clients' namespaces, sorted; `rest` (with no namespaces) stands
+    for every namespace no other view of the host names: they all see the same rules.
+    `rules` holds, per namespace (one entry for the rest), the merged rule it uses (None:
+    none, auto mTLS): their TLS settings are equal, their authors may differ. `selector`
+    narrows the clients to the pods a workloadSelector rule of their namespace picks;
+    `unselected` marks the other pods of namespaces that have such rules.
     """
 
-    namespace: str
+    namespaces: tuple[str, ...]
     rest: bool
-    rule: MergedRule | None
+    rules: tuple[MergedRule | None, ...]
     selector: tuple[tuple[str, str], ...] | None = None
     unselected: bool = False
 
-    @property
-    def label(self) -> str:
-        """The clients in words: `shop`, `shop (pods labelled app=x)`, `shop (other pods)`."""
+    def label(self, namespace: str) -> str:
+        """One namespace's clients in words: `shop`, `shop (pods labelled app=x)`, `shop
+        (other pods)`."""
         if self.selector is not None:
             labels = ", ".join(f"{key}={value}" for key, value in self.selector)
-            return f"{self.namespace} (pods labelled {labels or 'anything'})"
+            return f"{namespace} (pods labelled {labels or 'anything'})"
         if self.unselected:
-            return f"{self.namespace} (other pods)"
-        return self.namespace
+            return f"{namespace} (other pods)"
+        return namespace
 
     def tls(self, port: int) -> tuple[str, DestinationRuleInput | None, bool]:
-        """(TLS mode on this Service port, "" = auto mTLS; the rule that set it; port-level?)."""
-        policy = self.rule.policy if self.rule is not None else None
+        """(TLS mode on this Service port, "" = auto mTLS; a rule that set it; port-level?)."""
+        rule = self.rules[0]
+        policy = rule.policy if rule is not None else None
         if policy is None:
             return "", None, False
         mode, port_level = policy.tls_for_port(port)
         return mode, policy, port_level
+
+    def split_by_policy(self) -> list[tuple[DestinationRuleInput | None, ClientView]]:
+        """This view cut by the rule whose trafficPolicy its clients use (the rules of one
+        view share their TLS settings, not their authors)."""
+        rules = self.rules
+        first = rules[0].policy if rules[0] is not None else None
+        if len(rules) == 1 or all(
+            (rule.policy if rule is not None else None) is first for rule in rules
+        ):
+            return [(first, self)]
+        parts: dict[int, tuple[DestinationRuleInput | None, list[str], list]] = {}
+        for namespace, rule in zip(self.namespaces, rules, strict=True):
+            policy = rule.policy if rule is not None else None
+            part = parts.setdefault(id(policy), (policy, [], []))
+            part[1].append(namespace)
+            part[2].append(rule)
+        return [
+            (
+                policy,
+                ClientView(tuple(namespaces), False, tuple(cut), self.selector, self.unselected),
+            )
+            for policy, namespaces, cut in parts.values()
+        ]
+
+
+def _view_key(merged: MergedRule | None) -> tuple[Any, ...] | None:
+    """What a client's TLS depends on in the rule it uses: its policy's TLS settings."""
+    policy = merged.policy if merged is not None else None
+    if policy is None:
+        return None
+    return (policy.tls_mode, tuple(sorted(policy.port_tls.items())))
+
+
+class _OwnRules:
+    """How the clients of one namespace use their own rules for a host (sidecar.go
+    DestinationRule): a workloadSelector rule that selects them, else the last rule without
+    one, else none. `key` says what their TLS depends on, to group equal namespaces."""
+
+    __slots__ = ("picks", "key")
+
+    def __init__(self, rules: list[MergedRule], namespace: str) -> None:
+        picks: list[tuple[tuple[tuple[str, str], ...] | None, bool, MergedRule | None]] = []
+        catch_all = None
+        for merged in rules:
+            if merged.selector is None:
+                catch_all = merged
+            elif merged.namespace == namespace:
+                picks.append((tuple(sorted(merged.selector.items())), False, merged))
+        picks.append((None, bool(picks), catch_all))
+        self.picks = picks
+        self.key = tuple(
+            (selector, unselected, _view_key(rule)) for selector, unselected, rule in picks
+        )
 
 
 class DestinationRuleIndex:
@@ -228,90 +283,112 @@ class DestinationRuleIndex:
         self._plaintext_lengths = wildcard_lengths(
             {host: None for host in self._plaintext_hosts if host.startswith("*")}
         )
-        self._wildcard_assignments: dict[tuple[str, ...], dict[str, list[MergedRule]]] = {}
-        self._picked: dict[int, tuple[ClientView, ...]] = {}
+        # Per set of matching wildcard hosts: each namespace's own rules, and the views of
+        # the namespaces grouped by what their TLS depends on.
+        self._wildcard_own: dict[tuple[str, ...], dict[str, _OwnRules]] = {}
+        self._wildcard_views: dict[tuple[str, ...], tuple[ClientView, ...]] = {}
 
     def may_send_plaintext(self, fqdn: str) -> bool:
         """False when no rule that could send plaintext or SIMPLE TLS names this host."""
         if fqdn in self._plaintext_hosts:
             return True
-        return any(
-            True for _ in matching_wildcards(fqdn, self._plaintext_hosts, self._plaintext_lengths)
-        )
+        if not self._plaintext_lengths:
+            return False
+        for _ in matching_wildcards(fqdn, self._plaintext_hosts, self._plaintext_lengths):
+            return True
+        return False
 
     def views(self, fqdn: str, service_namespace: str) -> tuple[ClientView, ...]:
-        """Every class of clients of a Service host and the rule each one uses."""
+        """Every class of clients of a Service host and the rules each one uses."""
         root = self.root_namespace
-        views: list[ClientView] = []
-        named: set[str] = set()
-        local = self._local_rules(fqdn)
-        for namespace in sorted(local):
-            views += self._views_of_own_rules(local[namespace], namespace)
-            named.add(namespace)
+        views, own = self._own_views(fqdn)
         service_table = self._exported.get(service_namespace)
         root_table = self._exported.get(root)
         service_rules = service_table.match(fqdn) if service_table is not None else None
         root_rules = root_table.match(fqdn) if root_table is not None else None
         own_root = self._root_local.match(fqdn)
         if own_root is not None:
-            views += self._views_of_own_rules(own_root, root)
+            views += _grouped_views({root: _OwnRules(own_root, root)})
         else:
-            views.append(ClientView(root, False, _exported_pick(root, service_rules, root_rules)))
-        named.add(root)
+            views.append(
+                ClientView((root,), False, (_exported_pick(root, service_rules, root_rules),))
+            )
+        named = 1 + own
         exported_to: set[str] = set()
         for rules in (service_rules, root_rules):
             for merged in rules or ():
                 exported_to.update(merged.export_to)
-        for namespace in sorted((exported_to & self.namespaces) - named):
-            views.append(
-                ClientView(namespace, False, _exported_pick(namespace, service_rules, root_rules))
-            )
-            named.add(namespace)
-        if len(named & self.namespaces) < len(self.namespaces):
+        for namespace in sorted(exported_to & self.namespaces):
+            if namespace == root or self._has_own_rules(fqdn, namespace):
+                continue
+            rule = _exported_pick(namespace, service_rules, root_rules)
+            views.append(ClientView((namespace,), False, (rule,)))
+            named += 1
+        if named < len(self.namespaces):
             # "" is no namespace's name: the rest see only rules exported to every namespace.
-            views.append(ClientView("", True, _exported_pick("", service_rules, root_rules)))
+            views.append(ClientView((), True, (_exported_pick("", service_rules, root_rules),)))
         return tuple(views)
 
-    def _local_rules(self, fqdn: str) -> dict[str, list[MergedRule]]:
-        """The most specific local rules for `fqdn`, per namespace that has any."""
+    def _has_own_rules(self, fqdn: str, namespace: str) -> bool:
+        exact = self._local_specific.get(fqdn)
+        if exact is not None and namespace in exact:
+            return True
+        return any(
+            namespace in self._local_wildcard[host]
+            for host in matching_wildcards(fqdn, self._local_wildcard, self._local_lengths)
+        )
+
+    def _own_views(self, fqdn: str) -> tuple[list[ClientView], int]:
+        """Views of the namespaces (but the root) with rules of their own for `fqdn`, and
+        how many namespaces they are."""
         exact = self._local_specific.get(fqdn)
         wildcards = self._local_wildcard
-        if not wildcards:
-            return exact or {}
-        hosts = tuple(matching_wildcards(fqdn, wildcards, self._local_lengths))
+        hosts = tuple(matching_wildcards(fqdn, wildcards, self._local_lengths)) if wildcards else ()
         if not hosts:
-            return exact or {}
-        assignment = self._wildcard_assignments.get(hosts)
-        if assignment is None:
-            # Hosts of one namespace usually match the same wildcards: assign once per set.
-            assignment = {}
+            if not exact:
+                return [], 0
+            return list(_grouped_views(_own_rules_of(exact))), len(exact)
+        own = self._wildcard_own.get(hosts)
+        if own is None:
+            # Hosts of one namespace usually match the same wildcards: group them once.
+            assignment: dict[str, list[MergedRule]] = {}
             for host in hosts:
                 for namespace, rules in wildcards[host].items():
                     assignment.setdefault(namespace, rules)
-            self._wildcard_assignments[hosts] = assignment
-        return {**assignment, **exact} if exact else assignment
+            own = self._wildcard_own[hosts] = _own_rules_of(assignment)
+            self._wildcard_views[hosts] = _grouped_views(own)
+        if not exact:
+            return list(self._wildcard_views[hosts]), len(own)
+        # An exact host beats the wildcards in the namespaces that have one.
+        merged_own = {**own, **_own_rules_of(exact)}
+        return list(_grouped_views(merged_own)), len(merged_own)
 
-    def _views_of_own_rules(
-        self, rules: list[MergedRule], namespace: str
-    ) -> tuple[ClientView, ...]:
-        """Views for clients of `namespace` whose own rules match the host (sidecar.go
-        DestinationRule: a workloadSelector rule that selects them, else the last without)."""
-        known = self._picked.get(id(rules))
-        if known is not None:
-            return known
-        views: list[ClientView] = []
-        catch_all = None
-        for merged in rules:
-            if merged.selector is None:
-                catch_all = merged
-            elif merged.namespace == namespace:
-                views.append(
-                    ClientView(namespace, False, merged, tuple(sorted(merged.selector.items())))
+
+def _own_rules_of(rules_by_namespace: dict[str, list[MergedRule]]) -> dict[str, _OwnRules]:
+    return {
+        namespace: _OwnRules(rules, namespace) for namespace, rules in rules_by_namespace.items()
+    }
+
+
+def _grouped_views(own: dict[str, _OwnRules]) -> tuple[ClientView, ...]:
+    """One view per (group of namespaces whose rules send the same TLS, pick of theirs)."""
+    groups: dict[tuple[Any, ...], list[str]] = {}
+    for namespace in sorted(own):
+        groups.setdefault(own[namespace].key, []).append(namespace)
+    views = []
+    for namespaces in groups.values():
+        first = own[namespaces[0]]
+        for index, (selector, unselected, _rule) in enumerate(first.picks):
+            views.append(
+                ClientView(
+                    tuple(namespaces),
+                    False,
+                    tuple(own[namespace].picks[index][2] for namespace in namespaces),
+                    selector,
+                    unselected,
                 )
-        views.append(ClientView(namespace, False, catch_all, None, bool(views)))
-        picked = tuple(views)
-        self._picked[id(rules)] = picked
-        return picked
+            )
+    return tuple(views)
 
 
 def rule_summary(rule: DestinationRuleInput, root_namespace: str) -> str:
@@ -426,7 +503,7 @@ def strict_by_workload_policy(posture: WorkloadPosture, port: int) -> bool:
 
 def service_fqdn(service: ServiceInput) -> str:
     """The Service's host as clients name it: NAME.NAMESPACE.svc.cluster.local."""
-    return f"{service.name}.{service.namespace}.{CLUSTER_DOMAIN}"
+    return service.fqdn
 
 
 def _pair_index(items: list[Any], labels_of) -> dict[tuple[str, str], list[Any]]:
@@ -457,6 +534,8 @@ class Destinations:
         self._service_index: dict[str, dict[tuple[str, str], list[ServiceInput]]] = {}
         self._workload_index: dict[str, dict[tuple[str, str], list[Any]]] = {}
         self._views: dict[int, tuple[ClientView, ...]] = {}
+        # Keyed by id, holding the view too so that the id stays its own.
+        self._splits: dict[int, tuple[ClientView, list]] = {}
         self._service_ports = ServicePorts()
 
     def views(self, service: ServiceInput) -> tuple[ClientView, ...]:
@@ -466,6 +545,15 @@ class Destinations:
             views = self.rules.views(service_fqdn(service), service.namespace)
             self._views[id(service)] = views
         return views
+
+    def split_by_policy(
+        self, view: ClientView
+    ) -> list[tuple[DestinationRuleInput | None, ClientView]]:
+        """view.split_by_policy(), once per view (views are shared between Services)."""
+        known = self._splits.get(id(view))
+        if known is None:
+            known = self._splits[id(view)] = (view, view.split_by_policy())
+        return known[1]
 
     def ports(self, service: ServiceInput) -> tuple[ServicePort, ...]:
         """The Service's ports and the container ports they target."""

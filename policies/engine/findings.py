@@ -9,6 +9,8 @@ on that port, not its workload-wide mode, decides.
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
@@ -411,10 +413,14 @@ def _clients_without_istio_mutual(
             port = target_port(target, workload)
             if port is None or not strict_by_workload_policy(posture, port):
                 continue
-            without = [view for view in views if view.tls(target.port)[0] != ISTIO_MUTUAL]
+            without = []
+            for view in views:
+                if view.tls(target.port)[0] == ISTIO_MUTUAL:
+                    met.append(view)
+                else:
+                    without.append(view)
             if without:
                 unmet += without
-                met += [view for view in views if view not in without]
                 through.append(f"{service_fqdn(service)} port {target.port}")
     if not unmet:
         return None
@@ -429,57 +435,114 @@ def _strict_part(policy: PeerAuthenticationInput) -> str:
 
 
 def _clients_words(
-    affected: list[ClientView], unaffected: list[ClientView], everywhere: str
+    affected: list[ClientView], unaffected: Iterable[ClientView], everywhere: str
 ) -> str:
     """The affected clients compactly: every namespace (but some), or the namespaces named.
 
     A namespace whose workloadSelector rules split its clients is named with the pods
-    meant, unless all of its clients are on the same side.
+    meant when its clients are on both sides. `unaffected` is read only as far as needed:
+    naming the affected namespaces needs just one unaffected client outside them.
     """
-    split = {view.namespace for view in affected if not view.rest} & {
-        view.namespace for view in unaffected if not view.rest
-    }
-
-    def labels(views: list[ClientView]) -> list[str]:
-        return _unique(
-            view.label if view.namespace in split else view.namespace
-            for view in views
-            if not view.rest
-        )
-
-    affected_labels = labels(affected)
-    unaffected_labels = [label for label in labels(unaffected) if label not in affected_labels]
-    if any(view.rest for view in affected) or not (
-        unaffected_labels or any(view.rest for view in unaffected)
-    ):
-        if not unaffected_labels:
-            return everywhere
-        return f"{everywhere} but {_listed(unaffected_labels)}"
-    return f"clients in {_listed(affected_labels)}"
+    affected_namespaces = _namespaces(affected)
+    if any(view.rest or view.selector is not None or view.unselected for view in affected):
+        return _clients_split_words(affected, list(unaffected), everywhere)
+    unaffected = iter(unaffected)
+    for view in unaffected:
+        if view.rest or not affected_namespaces.issuperset(view.namespaces):
+            return f"clients in {_listed_set(affected_namespaces)}"
+        if view.selector is not None or view.unselected:
+            # Some pods of an affected namespace are not affected: say which are.
+            return _clients_split_words(affected, [view, *unaffected], everywhere)
+    return everywhere
 
 
-def _unique(labels) -> list[str]:
-    return list(dict.fromkeys(labels))
+def _clients_split_words(
+    affected: list[ClientView], unaffected: list[ClientView], everywhere: str
+) -> str:
+    affected_labels = _labels(affected, _namespaces(unaffected))
+    others = _labels(unaffected, _namespaces(affected)) - affected_labels
+    if any(view.rest for view in affected) or not (others or any(view.rest for view in unaffected)):
+        return f"{everywhere} but {_listed_set(others)}" if others else everywhere
+    return f"clients in {_listed_set(affected_labels)}"
+
+
+def _namespaces(views: list[ClientView]) -> set[str]:
+    found: set[str] = set()
+    for view in views:
+        found.update(view.namespaces)
+    return found
+
+
+def _labels(views: list[ClientView], other_side: set[str]) -> set[str]:
+    """The views' namespaces, qualified by their pods where the other side has them too."""
+    labels: set[str] = set()
+    for view in views:
+        if view.selector is None and not view.unselected:
+            labels.update(view.namespaces)
+        else:
+            labels.update(
+                view.label(namespace) if namespace in other_side else namespace
+                for namespace in view.namespaces
+            )
+    return labels
+
+
+def _listed_set(names: set[str]) -> str:
+    """_listed of a set, sorted, without sorting all of a large one."""
+    first = heapq.nsmallest(_LISTED, names)
+    shown = ", ".join(first)
+    if len(names) > _LISTED:
+        shown += f" and {len(names) - _LISTED} more"
+    return shown
+
+
+class _Refused:
+    """A STRICT workload a rule's clients are refused by, named once for every rule."""
+
+    __slots__ = ("key", "ref")
+
+    def __init__(self, posture: WorkloadPosture) -> None:
+        self.key = (posture.namespace, posture.name, posture.kind)
+        self.ref = WorkloadRef(*self.key)
+
+
+def _listed_refs(refs: list[WorkloadRef]) -> str:
+    shown = ", ".join(str(ref) for ref in refs[:_LISTED])
+    if len(refs) > _LISTED:
+        shown += f" and {len(refs) - _LISTED} more"
+    return shown
 
 
 class _PlaintextRule:
     """What one DestinationRule makes clients send to STRICT ports, gathered over Services."""
 
-    __slots__ = ("modes", "top_level", "port_level", "affected", "unaffected", "workloads")
+    __slots__ = ("modes", "top_level", "port_level", "affected", "contexts", "workloads")
 
     def __init__(self) -> None:
         self.modes: set[str] = set()
         self.top_level = False
         self.port_level: set[int] = set()
         self.affected: list[ClientView] = []
-        self.unaffected: list[ClientView] = []
-        self.workloads: dict[tuple[str, str, str], WorkloadRef] = {}
+        # The views of every Service it sends plaintext to: all of their clients.
+        self.contexts: list[tuple[ClientView, ...]] = []
+        self.workloads: dict[tuple[str, str, str], _Refused] = {}
+
+    def unaffected(
+        self, rule: DestinationRuleInput, destinations: Destinations
+    ) -> Iterator[ClientView]:
+        """The clients of those Services that use another rule's traffic policy."""
+        for views in self.contexts:
+            for view in views:
+                for policy, part in destinations.split_by_policy(view):
+                    if policy is not rule:
+                        yield part
 
 
 def _destination_rule_findings(
     context: FindingContext, destinations: Destinations
 ) -> list[Finding]:
     by_rule: dict[int, tuple[DestinationRuleInput, _PlaintextRule]] = {}
+    refs: dict[int, _Refused] = {}
     rules = destinations.rules
     for service in destinations.services:
         if not rules.may_send_plaintext(service_fqdn(service)):
@@ -488,8 +551,8 @@ def _destination_rule_findings(
         selected = None
         for target in destinations.ports(service):
             for view in views:
-                mode, rule, port_level = view.tls(target.port)
-                if rule is None or mode not in PLAINTEXT_TLS_MODES:
+                mode, _rule, port_level = view.tls(target.port)
+                if mode not in PLAINTEXT_TLS_MODES:
                     continue
                 if selected is None:
                     selected = destinations.workloads_selected_by(service)
@@ -497,28 +560,30 @@ def _destination_rule_findings(
                 for workload, posture in selected:
                     port = target_port(target, workload)
                     if port is not None and mode_at_port(posture, port)[0] is Mode.STRICT:
-                        strict.append(posture)
+                        ref = refs.get(id(posture))
+                        if ref is None:
+                            ref = refs[id(posture)] = _Refused(posture)
+                        strict.append(ref)
                 if not strict:
                     continue
-                entry = by_rule.get(id(rule))
-                if entry is None:
-                    entry = by_rule[id(rule)] = (rule, _PlaintextRule())
-                gathered = entry[1]
-                gathered.modes.add(mode)
-                if port_level:
-                    gathered.port_level.add(target.port)
-                else:
-                    gathered.top_level = True
-                gathered.affected.append(view)
-                gathered.unaffected += [
-                    other for other in views if other.tls(target.port)[1] is not rule
-                ]
-                for posture in strict:
-                    key = (posture.namespace, posture.name, posture.kind)
-                    gathered.workloads[key] = WorkloadRef(*key)
+                for rule, clients in destinations.split_by_policy(view):
+                    entry = by_rule.get(id(rule))
+                    if entry is None:
+                        entry = by_rule[id(rule)] = (rule, _PlaintextRule())
+                    gathered = entry[1]
+                    gathered.modes.add(mode)
+                    if port_level:
+                        gathered.port_level.add(target.port)
+                    else:
+                        gathered.top_level = True
+                    gathered.affected.append(clients)
+                    if not gathered.contexts or gathered.contexts[-1] is not views:
+                        gathered.contexts.append(views)
+                    for ref in strict:
+                        gathered.workloads[ref.key] = ref
     findings = []
     for rule, gathered in by_rule.values():
-        workloads = [gathered.workloads[key] for key in sorted(gathered.workloads)]
+        workloads = [gathered.workloads[key].ref for key in sorted(gathered.workloads)]
         modes = sorted(gathered.modes)
         if modes == ["DISABLE"]:
             what = "plaintext"
@@ -540,7 +605,7 @@ def _destination_rule_findings(
             where = port_words
         clients = _clients_words(
             gathered.affected,
-            gathered.unaffected,
+            gathered.unaffected(rule, destinations),
             everywhere="clients in every namespace that sees it",
         )
         findings.append(
@@ -552,7 +617,7 @@ def _destination_rule_findings(
                 "DestinationRule",
                 f"DestinationRule {rule.namespace}/{rule.name} sets tls.mode "
                 f"{' and '.join(modes)} {where}, so {clients} send {what} to STRICT "
-                f"workloads ({_listed([str(ref) for ref in workloads])}), which refuse it. "
+                f"workloads ({_listed_refs(workloads)}), which refuse it. "
                 "Change the mode to ISTIO_MUTUAL, or remove the tls block.",
                 tuple(workloads),
             )

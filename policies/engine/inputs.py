@@ -257,14 +257,15 @@ def resolve_short_host(host: str, namespace: str) -> str:
 
 
 class ServiceInput:
-    """A Service's selector and ports."""
+    """A Service's selector and ports, and its host as clients name it."""
 
-    __slots__ = ("namespace", "name", "selector", "ports")
+    __slots__ = ("namespace", "name", "fqdn", "selector", "ports")
 
     def __init__(self, obj: dict[str, Any], metadata: dict[str, Any], namespace: str) -> None:
         spec = mapping(obj.get("spec"))
         self.namespace = namespace
         self.name = metadata["name"]
+        self.fqdn = f"{self.name}.{namespace}.{CLUSTER_DOMAIN}"
         self.selector = string_map(spec.get("selector"))
         ports = spec.get("ports")
         self.ports = ports if type(ports) is list else []

@@ -372,13 +372,36 @@ def test_ten_thousand_namespaces_share_one_view_of_a_host():
     destinations = Destinations(inputs, ROOT, {})
     (api,) = [s for s in inputs.services if s.name == "api"]
     views = destinations.views(api)
-    assert [(view.namespace, view.rest) for view in views] == [
-        ("shop", False),
-        (ROOT, False),
-        ("", True),
+    assert [(view.namespaces, view.rest) for view in views] == [
+        (("shop",), False),
+        ((ROOT,), False),
+        ((), True),
     ]
     found = refused(evaluate(objects))
     assert "clients in every namespace that sees it" in found["shop/plain"]
+
+
+def test_namespaces_whose_own_rules_send_the_same_tls_share_one_view():
+    # 2,000 namespaces with a *.local rule of their own: one view for them all, and the
+    # findings still name each rule that sends plaintext.
+    teams = [f"team-{n:04}" for n in range(2_000)]
+    objects = mesh(
+        *[namespace(team) for team in teams],
+        *[destination_rule(team, "all", "*.local", export_to=["."]) for team in teams[1:]],
+        destination_rule(teams[0], "all", "*.local", "DISABLE", export_to=["."]),
+    )
+    inputs = parse_objects(objects, ROOT)
+    (api,) = [s for s in inputs.services if s.name == "api"]
+    views = Destinations(inputs, ROOT, {}).views(api)
+    assert [(len(view.namespaces), view.rest) for view in views] == [
+        (1, False),
+        (1_999, False),
+        (1, False),
+        (0, True),
+    ]
+    found = refused(evaluate(objects))
+    assert set(found) == {"team-0000/all"}
+    assert "clients in team-0000 send plaintext" in found["team-0000/all"]
 
 
 @pytest.mark.parametrize(
