@@ -501,11 +501,6 @@ def strict_by_workload_policy(posture: WorkloadPosture, port: int) -> bool:
     return mode is Mode.STRICT and level in _WORKLOAD_DECIDED
 
 
-def service_fqdn(service: ServiceInput) -> str:
-    """The Service's host as clients name it: NAME.NAMESPACE.svc.cluster.local."""
-    return service.fqdn
-
-
 def _pair_index(items: list[Any], labels_of) -> dict[tuple[str, str], list[Any]]:
     index: dict[tuple[str, str], list[Any]] = {}
     for item in items:
@@ -542,7 +537,7 @@ class Destinations:
         """The client views of a Service's host (computed once per Service)."""
         views = self._views.get(id(service))
         if views is None:
-            views = self.rules.views(service_fqdn(service), service.namespace)
+            views = self.rules.views(service.fqdn, service.namespace)
             self._views[id(service)] = views
         return views
 

@@ -21,7 +21,6 @@ from policies.engine.destinations import (
     ClientView,
     Destinations,
     mode_at_port,
-    service_fqdn,
     strict_by_workload_policy,
     target_port,
 )
@@ -362,7 +361,7 @@ def _workload_policy_findings(
         if not unmet:
             return findings
         clients, through = unmet
-        hosts = _listed([service_fqdn(s) for s in services])
+        hosts = _listed([s.fqdn for s in services])
         gap = (
             f"no DestinationRule makes {clients} send ISTIO_MUTUAL to it "
             f"(through {_listed(through)})."
@@ -421,7 +420,7 @@ def _clients_without_istio_mutual(
                     without.append(view)
             if without:
                 unmet += without
-                through.append(f"{service_fqdn(service)} port {target.port}")
+                through.append(f"{service.fqdn} port {target.port}")
     if not unmet:
         return None
     return _clients_words(unmet, met, everywhere="clients in every namespace"), through
@@ -545,7 +544,7 @@ def _destination_rule_findings(
     refs: dict[int, _Refused] = {}
     rules = destinations.rules
     for service in destinations.services:
-        if not rules.may_send_plaintext(service_fqdn(service)):
+        if not rules.may_send_plaintext(service.fqdn):
             continue
         views = destinations.views(service)
         selected = None
