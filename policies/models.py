@@ -207,6 +207,28 @@ class FindingRecord(models.Model):
         ]
 
 
+class FindingWorkload(models.Model):
+    """A workload a finding breaks although the finding is about another object (a
+    DestinationRule, possibly in another namespace), so the workload's page shows it too.
+
+    The finding is named by its code and subject, as FindingRecord stores them.
+    """
+
+    snapshot = models.ForeignKey(
+        Snapshot, on_delete=models.CASCADE, related_name="finding_workloads"
+    )
+    namespace = models.CharField(max_length=63)
+    name = models.CharField(max_length=253)
+    kind = models.CharField(max_length=32)
+    finding_code = models.CharField(max_length=64)
+    finding_namespace = models.CharField(max_length=63, blank=True)
+    finding_name = models.CharField(max_length=253, blank=True)
+    finding_kind = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["snapshot", "namespace", "name", "kind"])]
+
+
 class PolicyRecord(models.Model):
     """A PeerAuthentication or DestinationRule as seen in a snapshot, with its verdict."""
 

@@ -19,7 +19,6 @@ from policies.models import NamespaceRecord, PolicyRecord, ServiceRecord, Snapsh
 # What the sidecar injector leaves on a pod; the engine counts either as "has a sidecar".
 PROXY_CONTAINER = "istio-proxy"
 INJECTION_STATUS_ANNOTATION = "sidecar.istio.io/status"
-INJECT_ANNOTATION = "sidecar.istio.io/inject"
 AMBIENT_LABEL = "istio.io/dataplane-mode"
 
 _API_VERSIONS = {
@@ -58,16 +57,15 @@ def snapshot_objects(snapshot: Snapshot, *, namespaces: Iterable[str] | None = N
         "namespace", "name", "kind", "labels", "container_ports", "has_sidecar", "ambient"
     )
     for namespace, name, kind, labels, container_ports, has_sidecar, ambient in workloads:
-        objects.append(
-            workload_object(
-                namespace=namespace,
-                name=name,
-                kind=kind,
-                labels=labels or {},
-                container_ports=container_ports or [],
-                has_sidecar=has_sidecar,
-                ambient=ambient and namespace not in ambient_namespaces,
-            )
+        objects += workload_objects(
+            namespace=namespace,
+            name=name,
+            kind=kind,
+            labels=labels or {},
+            container_ports=container_ports or [],
+            has_sidecar=has_sidecar,
+            ambient=ambient,
+            namespace_ambient=namespace in ambient_namespaces,
         )
     policies = PolicyRecord.objects.filter(snapshot=snapshot)
     if scope is not None:
@@ -90,7 +88,7 @@ def snapshot_objects(snapshot: Snapshot, *, namespaces: Iterable[str] | None = N
     return objects
 
 
-def workload_object(
+def workload_objects(
     *,
     namespace: str,
     name: str,
@@ -99,39 +97,65 @@ def workload_object(
     container_ports: list[int],
     has_sidecar: bool,
     ambient: bool,
-) -> dict:
-    """A minimal controller (or Pod) whose pod template carries the given facts."""
+    namespace_ambient: bool = False,
+) -> list[dict]:
+    """A minimal controller (or Pod) whose pod template carries the given facts.
+
+    The sidecar is shown the way the engine reads it from a cluster: a proxy container
+    and the injector's status annotation, or else an admitted pod (it has a uid) without
+    them, which the engine takes over any prediction from labels. A pod of an ambient
+    namespace that is neither captured nor opted out must be on the host network.
+    """
     pod_labels = dict(labels)
-    if ambient:
+    if ambient and not namespace_ambient:
         pod_labels[AMBIENT_LABEL] = "ambient"
     containers = [{"name": "app", "ports": [{"containerPort": port} for port in container_ports]}]
     annotations = {}
     if has_sidecar:
         containers.append({"name": PROXY_CONTAINER})
         annotations[INJECTION_STATUS_ANNOTATION] = "{}"
-    else:
-        # Without it the engine would predict injection from the namespace's label; the
-        # snapshot already knows there is no sidecar.
-        annotations[INJECT_ANNOTATION] = "false"
-    template = {
-        "metadata": {"labels": pod_labels, "annotations": annotations},
-        "spec": {"containers": containers},
-    }
+    pod_spec: dict = {"containers": containers}
+    if (
+        namespace_ambient
+        and not ambient
+        and not has_sidecar
+        and pod_labels.get(AMBIENT_LABEL) != "none"
+    ):
+        pod_spec["hostNetwork"] = True
+    template = {"metadata": {"labels": pod_labels, "annotations": annotations}, "spec": pod_spec}
     kind = kind if kind in _API_VERSIONS else "Deployment"
     metadata = {"namespace": namespace, "name": name}
     if kind == "Pod":
-        return {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {**metadata, **template["metadata"]},
-            "spec": template["spec"],
-        }
+        pod_metadata = {**metadata, **template["metadata"]}
+        if not has_sidecar:
+            pod_metadata["uid"] = _pod_uid(namespace, name)
+        return [{"apiVersion": "v1", "kind": "Pod", "metadata": pod_metadata, "spec": pod_spec}]
     spec: dict = {"template": template}
     if kind == "CronJob":
         spec = {"jobTemplate": {"spec": {"template": template}}}
-    return {
+    controller = {
         "apiVersion": _API_VERSIONS[kind],
         "kind": kind,
         "metadata": {**metadata, "labels": dict(labels)},
         "spec": {**spec, "selector": {"matchLabels": dict(labels)}},
     }
+    if has_sidecar:
+        return [controller]
+    owner = {"apiVersion": _API_VERSIONS[kind], "kind": kind, "name": name, "controller": True}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            **template["metadata"],
+            "namespace": namespace,
+            "name": f"{name}-snapshot",
+            "uid": _pod_uid(namespace, name),
+            "ownerReferences": [owner],
+        },
+        "spec": pod_spec,
+    }
+    return [controller, pod]
+
+
+def _pod_uid(namespace: str, name: str) -> str:
+    return f"snapshot-{namespace}-{name}"

@@ -76,8 +76,9 @@ ENGINE_FINDINGS = {
     "DESTINATION_RULE_DISABLES_MTLS_TO_STRICT": (
         "error",
         "DestinationRule {where} sets tls.mode DISABLE for {name}.{namespace}.svc.cluster.local, "
-        "so clients send plaintext to STRICT workloads ({namespace}/{name}), which refuse it. "
-        "Change the mode to ISTIO_MUTUAL, or remove the trafficPolicy.tls block.",
+        "so clients in every namespace that sees it send plaintext to STRICT workloads "
+        "({namespace}/{name}), which refuse it. Change the mode to ISTIO_MUTUAL, or remove the "
+        "tls block.",
     ),
     "PORT_LEVEL_WITHOUT_SELECTOR": (
         "error",
@@ -86,8 +87,10 @@ ENGINE_FINDINGS = {
     ),
     "WORKLOAD_POLICY_WITHOUT_DESTINATION_RULE": (
         "info",
-        "PeerAuthentication {namespace}/{name} makes Deployment {where} STRICT, and no "
-        "DestinationRule sends ISTIO_MUTUAL to a Service that selects it.",
+        "{namespace}/{name} makes Deployment {where} STRICT, and no DestinationRule makes "
+        "clients in every namespace send ISTIO_MUTUAL to it (through "
+        "{name}.{namespace}.svc.cluster.local port 80). Add a DestinationRule with "
+        "trafficPolicy.tls.mode ISTIO_MUTUAL for {name}.{namespace}.svc.cluster.local.",
     ),
     "MESH_PERMISSIVE": (
         "info",

@@ -28,6 +28,7 @@ from policies.engine.model import (
     ServicePort,
     Severity,
     WorkloadPosture,
+    WorkloadRef,
 )
 from policies.engine.resolve import DEFAULT_ROOT_NAMESPACE, evaluate
 from policies.engine.serialize import posture_as_json
@@ -55,6 +56,7 @@ __all__ = [
     "ServicePort",
     "Severity",
     "WorkloadPosture",
+    "WorkloadRef",
     "evaluate",
     "posture_as_json",
     "selector_matches",

@@ -1,29 +1,38 @@
 """Findings: what Istio silently ignores, and what will break, in words a person can act on.
 
-DestinationRule hosts are matched the way Istio resolves them for a Service: a short host
-(no dot) is completed with the rule's own namespace (`NAME.NS.svc.cluster.local`); a host
-with a dot is taken as written, so `NAME.NS` matches no Service. Wildcards follow Istio's
-host semantics: `*` matches every Service and `*.SUFFIX` every Service whose full name ends
-in `.SUFFIX`. When several rules match one Service, the one Istio applies is the most
-specific: an exact host before any wildcard, a longer wildcard before a shorter one, and
-among equals the oldest (Istio merges same-host rules and keeps the first one's top-level
-traffic policy). Only that rule's top-level `trafficPolicy.tls.mode` is judged.
+The DestinationRule findings judge what each class of clients sends to each Service port
+(see policies/engine/destinations.py for how Istio picks a client's rule and its TLS per
+port) against what the workload behind the port refuses: a Service port reaches a
+container port (`targetPort`, a number or a container port's name), and the server's mode
+on that port, not its workload-wide mode, decides.
 """
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
+from policies.engine.destinations import (
+    ISTIO_MUTUAL,
+    PLAINTEXT_TLS_MODES,
+    ClientView,
+    Destinations,
+    mode_at_port,
+    strict_by_workload_policy,
+    target_port,
+)
+from policies.engine.injection import InjectionRule, workload_injection
 from policies.engine.inputs import (
+    CLUSTER_DOMAIN,
     DestinationRuleInput,
     Inputs,
     PeerAuthenticationInput,
     ServiceInput,
     WorkloadInput,
 )
-from policies.engine.labels import selector_matches
 from policies.engine.model import (
     Finding,
     MeshPosture,
@@ -31,14 +40,13 @@ from policies.engine.model import (
     NamespacePosture,
     Severity,
     WorkloadPosture,
+    WorkloadRef,
 )
 
 if TYPE_CHECKING:
     from policies.engine.resolve import Competition
 
-CLUSTER_DOMAIN = "svc.cluster.local"
 _FINDING_ORDER = attrgetter("namespace", "name", "code", "kind", "message")
-_PLAINTEXT_TLS_MODES = {"DISABLE", "SIMPLE"}
 _LISTED = 5
 
 
@@ -65,7 +73,9 @@ def collect_findings(context: FindingContext) -> tuple[Finding, ...]:
     findings += _namespace_duplicates(context)
     findings += _policy_shape_findings(context)
     findings += _malformed_findings(context)
-    destinations = _Destinations(context.inputs, context.workloads_by_namespace)
+    destinations = Destinations(
+        context.inputs, context.root_namespace, context.workloads_by_namespace
+    )
     findings += _workload_findings(context, destinations)
     findings += _destination_rule_findings(context, destinations)
     findings.sort(key=_FINDING_ORDER)
@@ -247,11 +257,11 @@ def _malformed_findings(context: FindingContext) -> list[Finding]:
     ]
 
 
-def _workload_findings(context: FindingContext, destinations: _Destinations) -> list[Finding]:
+def _workload_findings(context: FindingContext, destinations: Destinations) -> list[Finding]:
     findings: list[Finding] = []
     root_namespace = context.root_namespace
     strict = Mode.STRICT
-    for _workload, posture in context.workloads:
+    for workload, posture in context.workloads:
         if posture.mode is strict and not posture.has_sidecar and not posture.ambient:
             where = f"{posture.kind} {posture.namespace}/{posture.name}"
             # Reported in the root namespace too (the rule has no exception), but there the
@@ -260,8 +270,7 @@ def _workload_findings(context: FindingContext, destinations: _Destinations) -> 
                 "If it is part of Istio's control plane (istiod), that is by design and it "
                 "needs no PeerAuthentication; otherwise enable injection and restart it."
                 if posture.namespace == root_namespace
-                else "Enable injection (namespace label istio-injection=enabled or "
-                "istio.io/rev) and restart it, or enrol the namespace in ambient."
+                else _sidecar_remedy(workload, context)
             )
             findings.append(
                 Finding(
@@ -308,12 +317,41 @@ def _workload_findings(context: FindingContext, destinations: _Destinations) -> 
     return findings
 
 
+def _sidecar_remedy(workload: WorkloadInput, context: FindingContext) -> str:
+    """What would give the workload a sidecar, from the rule the injector applies to it."""
+    decision = workload_injection(workload, context.inputs.namespaces[workload.namespace])
+    rule = decision.rule
+    if decision.injects:
+        # Only admitted pods without a proxy get here: they predate what now injects them.
+        return (
+            f"Its pods run without one, but new pods would get it ({rule}): restart it "
+            "(kubectl rollout restart)."
+        )
+    if rule is InjectionRule.HOST_NETWORK:
+        return (
+            "It uses hostNetwork, and Istio neither injects nor captures such pods with "
+            "ambient: nothing can enforce mTLS for it, so give it PERMISSIVE or move it off "
+            "the host network."
+        )
+    if rule in (InjectionRule.POD_LABEL_OPT_OUT, InjectionRule.ANNOTATION_OPT_OUT):
+        return f"It opts out of injection ({rule}): remove that and restart it."
+    if rule is InjectionRule.NAMESPACE_LABEL_NOT_ENABLED:
+        return (
+            f"No sidecar is injected because {rule}: set istio-injection=enabled (or "
+            "remove it and use istio.io/rev) and restart it, or enrol the namespace in ambient."
+        )
+    return (
+        "Enable injection (namespace label istio-injection=enabled or istio.io/rev) and "
+        "restart it, or enrol the namespace in ambient."
+    )
+
+
 def _workload_policy_findings(
     competition: Competition,
     workload: WorkloadInput,
     posture: WorkloadPosture,
     context: FindingContext,
-    destinations: _Destinations,
+    destinations: Destinations,
 ) -> list[Finding]:
     findings = []
     where = f"{posture.kind} {posture.namespace}/{posture.name}"
@@ -332,37 +370,77 @@ def _workload_policy_findings(
     wants_strict = winner.mode is Mode.STRICT or any(
         mode is Mode.STRICT for mode in winner.port_modes.values()
     )
-    if wants_strict and not destinations.has_istio_mutual(workload):
-        namespace_mode = context.namespaces[posture.namespace].mode
-        services = destinations.services_selecting(workload)
-        if services:
-            hosts = _listed([_fqdn(s) for s in services])
-            advice = f"Add a DestinationRule with trafficPolicy.tls.mode ISTIO_MUTUAL for {hosts}."
-        else:
-            advice = (
-                "No Service selects it; add one and a DestinationRule with "
-                "trafficPolicy.tls.mode ISTIO_MUTUAL for its host."
-            )
-        severity = Severity.WARNING if namespace_mode is Mode.DISABLE else Severity.INFO
-        risk = (
-            " Its namespace is DISABLE, so clients there do not send mTLS by themselves "
-            "and will be refused."
-            if severity is Severity.WARNING
-            else ""
+    if not wants_strict:
+        return findings
+    services = destinations.services_selecting(workload)
+    if services:
+        unmet = _clients_without_istio_mutual(workload, posture, services, destinations)
+        if not unmet:
+            return findings
+        clients, through = unmet
+        hosts = _listed([s.fqdn for s in services])
+        gap = (
+            f"no DestinationRule makes {clients} send ISTIO_MUTUAL to it "
+            f"(through {_listed(through)})."
         )
-        findings.append(
-            Finding(
-                "WORKLOAD_POLICY_WITHOUT_DESTINATION_RULE",
-                severity,
-                posture.namespace,
-                posture.name,
-                posture.kind,
-                f"{_ref(winner)} makes {_strict_part(winner)}{where} STRICT, and no "
-                "DestinationRule sends "
-                f"ISTIO_MUTUAL to a Service that selects it.{risk} {advice}",
-            )
+        advice = f"Add a DestinationRule with trafficPolicy.tls.mode ISTIO_MUTUAL for {hosts}."
+    else:
+        gap = "no DestinationRule sends ISTIO_MUTUAL to a Service that selects it."
+        advice = (
+            "No Service selects it; add one and a DestinationRule with "
+            "trafficPolicy.tls.mode ISTIO_MUTUAL for its host."
         )
+    namespace_mode = context.namespaces[posture.namespace].mode
+    severity = Severity.WARNING if namespace_mode is Mode.DISABLE else Severity.INFO
+    # Auto mTLS infers the server's mode from namespace and mesh policies only
+    # (push_context.go BestEffortInferServiceMTLSMode), never from workload policies.
+    risk = (
+        " Its namespace is DISABLE, so clients with auto mTLS send plaintext and are refused."
+        if severity is Severity.WARNING
+        else ""
+    )
+    findings.append(
+        Finding(
+            "WORKLOAD_POLICY_WITHOUT_DESTINATION_RULE",
+            severity,
+            posture.namespace,
+            posture.name,
+            posture.kind,
+            f"{_ref(winner)} makes {_strict_part(winner)}{where} STRICT, and {gap}{risk} {advice}",
+        )
+    )
     return findings
+
+
+def _clients_without_istio_mutual(
+    workload: WorkloadInput,
+    posture: WorkloadPosture,
+    services: list[ServiceInput],
+    destinations: Destinations,
+) -> tuple[str, list[str]] | None:
+    """Which clients reach a port made STRICT by the workload policy without ISTIO_MUTUAL,
+    in words, and through which Service ports (None: every client sends ISTIO_MUTUAL)."""
+    unmet: list[ClientView] = []
+    met: list[ClientView] = []
+    through: list[str] = []
+    for service in services:
+        views = destinations.views(service)
+        for target in destinations.ports(service):
+            port = target_port(target, workload)
+            if port is None or not strict_by_workload_policy(posture, port):
+                continue
+            without = []
+            for view in views:
+                if view.tls(target.port)[0] == ISTIO_MUTUAL:
+                    met.append(view)
+                else:
+                    without.append(view)
+            if without:
+                unmet += without
+                through.append(f"{service.fqdn} port {target.port}")
+    if not unmet:
+        return None
+    return _clients_words(unmet, met, everywhere="clients in every namespace"), through
 
 
 def _strict_part(policy: PeerAuthenticationInput) -> str:
@@ -372,21 +450,180 @@ def _strict_part(policy: PeerAuthenticationInput) -> str:
     return f"port{'s' if len(ports) > 1 else ''} {', '.join(ports)} of "
 
 
+def _clients_words(
+    affected: list[ClientView], unaffected: Iterable[ClientView], everywhere: str
+) -> str:
+    """The affected clients compactly: every namespace (but some), or the namespaces named.
+
+    A namespace whose workloadSelector rules split its clients is named with the pods
+    meant when its clients are on both sides. `unaffected` is read only as far as needed:
+    naming the affected namespaces needs just one unaffected client outside them.
+    """
+    affected_namespaces = _namespaces(affected)
+    if any(view.rest or view.selector is not None or view.unselected for view in affected):
+        return _clients_split_words(affected, list(unaffected), everywhere)
+    unaffected = iter(unaffected)
+    for view in unaffected:
+        if view.rest or not affected_namespaces.issuperset(view.namespaces):
+            return f"clients in {_listed_set(affected_namespaces)}"
+        if view.selector is not None or view.unselected:
+            # Some pods of an affected namespace are not affected: say which are.
+            return _clients_split_words(affected, [view, *unaffected], everywhere)
+    return everywhere
+
+
+def _clients_split_words(
+    affected: list[ClientView], unaffected: list[ClientView], everywhere: str
+) -> str:
+    affected_labels = _labels(affected, _namespaces(unaffected))
+    others = _labels(unaffected, _namespaces(affected)) - affected_labels
+    if any(view.rest for view in affected) or not (others or any(view.rest for view in unaffected)):
+        return f"{everywhere} but {_listed_set(others)}" if others else everywhere
+    return f"clients in {_listed_set(affected_labels)}"
+
+
+def _namespaces(views: list[ClientView]) -> set[str]:
+    found: set[str] = set()
+    for view in views:
+        found.update(view.namespaces)
+    return found
+
+
+def _labels(views: list[ClientView], other_side: set[str]) -> set[str]:
+    """The views' namespaces, qualified by their pods where the other side has them too."""
+    labels: set[str] = set()
+    for view in views:
+        if view.selector is None and not view.unselected:
+            labels.update(view.namespaces)
+        else:
+            labels.update(
+                view.label(namespace) if namespace in other_side else namespace
+                for namespace in view.namespaces
+            )
+    return labels
+
+
+def _listed_set(names: set[str]) -> str:
+    """_listed of a set, sorted, without sorting all of a large one."""
+    first = heapq.nsmallest(_LISTED, names)
+    shown = ", ".join(first)
+    if len(names) > _LISTED:
+        shown += f" and {len(names) - _LISTED} more"
+    return shown
+
+
+class _Refused:
+    """A STRICT workload a rule's clients are refused by, named once for every rule."""
+
+    __slots__ = ("key", "ref")
+
+    def __init__(self, posture: WorkloadPosture) -> None:
+        self.key = (posture.namespace, posture.name, posture.kind)
+        self.ref = WorkloadRef(*self.key)
+
+
+def _listed_refs(refs: list[WorkloadRef]) -> str:
+    shown = ", ".join(str(ref) for ref in refs[:_LISTED])
+    if len(refs) > _LISTED:
+        shown += f" and {len(refs) - _LISTED} more"
+    return shown
+
+
+class _PlaintextRule:
+    """What one DestinationRule makes clients send to STRICT ports, gathered over Services."""
+
+    __slots__ = ("modes", "top_level", "port_level", "affected", "contexts", "workloads")
+
+    def __init__(self) -> None:
+        self.modes: set[str] = set()
+        self.top_level = False
+        self.port_level: set[int] = set()
+        self.affected: list[ClientView] = []
+        # The views of every Service it sends plaintext to: all of their clients.
+        self.contexts: list[tuple[ClientView, ...]] = []
+        self.workloads: dict[tuple[str, str, str], _Refused] = {}
+
+    def unaffected(
+        self, rule: DestinationRuleInput, destinations: Destinations
+    ) -> Iterator[ClientView]:
+        """The clients of those Services that use another rule's traffic policy."""
+        for views in self.contexts:
+            for view in views:
+                for policy, part in destinations.split_by_policy(view):
+                    if policy is not rule:
+                        yield part
+
+
 def _destination_rule_findings(
-    context: FindingContext, destinations: _Destinations
+    context: FindingContext, destinations: Destinations
 ) -> list[Finding]:
+    by_rule: dict[int, tuple[DestinationRuleInput, _PlaintextRule]] = {}
+    refs: dict[int, _Refused] = {}
+    rules = destinations.rules
+    for service in destinations.services:
+        if not rules.may_send_plaintext(service.fqdn):
+            continue
+        views = destinations.views(service)
+        selected = None
+        for target in destinations.ports(service):
+            for view in views:
+                mode, _rule, port_level = view.tls(target.port)
+                if mode not in PLAINTEXT_TLS_MODES:
+                    continue
+                if selected is None:
+                    selected = destinations.workloads_selected_by(service)
+                strict = []
+                for workload, posture in selected:
+                    port = target_port(target, workload)
+                    if port is not None and mode_at_port(posture, port)[0] is Mode.STRICT:
+                        ref = refs.get(id(posture))
+                        if ref is None:
+                            ref = refs[id(posture)] = _Refused(posture)
+                        strict.append(ref)
+                if not strict:
+                    continue
+                for rule, clients in destinations.split_by_policy(view):
+                    entry = by_rule.get(id(rule))
+                    if entry is None:
+                        entry = by_rule[id(rule)] = (rule, _PlaintextRule())
+                    gathered = entry[1]
+                    gathered.modes.add(mode)
+                    if port_level:
+                        gathered.port_level.add(target.port)
+                    else:
+                        gathered.top_level = True
+                    gathered.affected.append(clients)
+                    if not gathered.contexts or gathered.contexts[-1] is not views:
+                        gathered.contexts.append(views)
+                    for ref in strict:
+                        gathered.workloads[ref.key] = ref
     findings = []
-    for rule in context.inputs.destination_rules:
-        if rule.tls_mode not in _PLAINTEXT_TLS_MODES:
-            continue
-        strict: list[str] = []
-        for service in destinations.services_for_rule(rule):
-            for _workload, posture in destinations.workloads_selected_by(service):
-                if posture.mode is Mode.STRICT:
-                    strict.append(f"{posture.namespace}/{posture.name}")
-        if not strict:
-            continue
-        what = "plaintext" if rule.tls_mode == "DISABLE" else "TLS without the mesh certificate"
+    for rule, gathered in by_rule.values():
+        workloads = [gathered.workloads[key].ref for key in sorted(gathered.workloads)]
+        modes = sorted(gathered.modes)
+        if modes == ["DISABLE"]:
+            what = "plaintext"
+        elif modes == ["SIMPLE"]:
+            what = "TLS without the mesh certificate"
+        else:
+            what = "plaintext or TLS without the mesh certificate"
+        host = _host_words(rule)
+        ports = sorted(gathered.port_level)
+        port_words = (
+            f"in its portLevelSettings for port{'s' if len(ports) > 1 else ''} "
+            f"{', '.join(map(str, ports))} of {host}"
+        )
+        if not ports:
+            where = f"for {host}"
+        elif gathered.top_level:
+            where = f"for {host} and {port_words}"
+        else:
+            where = port_words
+        clients = _clients_words(
+            gathered.affected,
+            gathered.unaffected(rule, destinations),
+            everywhere="clients in every namespace that sees it",
+        )
         findings.append(
             Finding(
                 "DESTINATION_RULE_DISABLES_MTLS_TO_STRICT",
@@ -394,10 +631,11 @@ def _destination_rule_findings(
                 rule.namespace,
                 rule.name,
                 "DestinationRule",
-                f"DestinationRule {rule.namespace}/{rule.name} sets tls.mode {rule.tls_mode} "
-                f"for {_host_words(rule)}, so clients send {what} to STRICT workloads "
-                f"({_listed(sorted(set(strict)))}), which refuse it. Change the mode to "
-                "ISTIO_MUTUAL, or remove the trafficPolicy.tls block.",
+                f"DestinationRule {rule.namespace}/{rule.name} sets tls.mode "
+                f"{' and '.join(modes)} {where}, so {clients} send {what} to STRICT "
+                f"workloads ({_listed_refs(workloads)}), which refuse it. "
+                "Change the mode to ISTIO_MUTUAL, or remove the tls block.",
+                tuple(workloads),
             )
         )
     return findings
@@ -407,121 +645,3 @@ def _host_words(rule: DestinationRuleInput) -> str:
     if rule.host and "." not in rule.host and "*" not in rule.host:
         return f"{rule.host} ({rule.host}.{rule.namespace}.{CLUSTER_DOMAIN})"
     return rule.host
-
-
-def _fqdn(service: ServiceInput) -> str:
-    return f"{service.name}.{service.namespace}.{CLUSTER_DOMAIN}"
-
-
-def _pair_index(items: list[Any], labels_of) -> dict[tuple[str, str], list[Any]]:
-    index: dict[tuple[str, str], list[Any]] = {}
-    for item in items:
-        for pair in labels_of(item).items():
-            index.setdefault(pair, []).append(item)
-    return index
-
-
-class _Destinations:
-    """Services, the workloads they select, and the DestinationRule Istio applies to each."""
-
-    def __init__(
-        self,
-        inputs: Inputs,
-        workloads_by_namespace: dict[str, list[tuple[WorkloadInput, WorkloadPosture]]],
-    ) -> None:
-        self._services = inputs.services
-        self._fqdn_index: dict[str, ServiceInput] | None = None
-        self._services_by_namespace: dict[str, list[ServiceInput]] = {}
-        for service in inputs.services:
-            if service.selector:
-                self._services_by_namespace.setdefault(service.namespace, []).append(service)
-        self._exact: dict[str, list[DestinationRuleInput]] = {}
-        self._wildcards: list[tuple[str, DestinationRuleInput]] = []
-        for rule in inputs.destination_rules:
-            host = rule.host
-            if not host:
-                continue
-            if host == "*" or host.startswith("*."):
-                self._wildcards.append((host[1:], rule))
-            elif "." not in host:
-                self._exact.setdefault(f"{host}.{rule.namespace}.{CLUSTER_DOMAIN}", []).append(rule)
-            else:
-                self._exact.setdefault(host, []).append(rule)
-        for rules in self._exact.values():
-            rules.sort(key=lambda rule: rule.sort_key)
-        self._wildcards.sort(key=lambda item: (-len(item[0]), item[1].sort_key))
-        self._workloads_by_namespace = workloads_by_namespace
-        self._service_index: dict[str, dict[tuple[str, str], list[ServiceInput]]] = {}
-        self._workload_index: dict[str, dict[tuple[str, str], list[Any]]] = {}
-
-    def _services_by_fqdn(self) -> dict[str, ServiceInput]:
-        # Only DestinationRules with a plaintext mode need it: built on first use.
-        if self._fqdn_index is None:
-            self._fqdn_index = {
-                _fqdn(service): service for service in self._services if service.selector
-            }
-        return self._fqdn_index
-
-    def applied_rule(self, fqdn: str) -> DestinationRuleInput | None:
-        """The DestinationRule Istio applies to this Service host, if any."""
-        exact = self._exact.get(fqdn)
-        if exact:
-            return exact[0]
-        for suffix, rule in self._wildcards:
-            if not suffix or fqdn.endswith(suffix):
-                return rule
-        return None
-
-    def services_for_rule(self, rule: DestinationRuleInput) -> list[ServiceInput]:
-        """Services whose applied DestinationRule is `rule`."""
-        host = rule.host
-        if host == "*" or host.startswith("*."):
-            suffix = host[1:]
-            candidates = [
-                service
-                for fqdn, service in self._services_by_fqdn().items()
-                if not suffix or fqdn.endswith(suffix)
-            ]
-        else:
-            fqdn = host if "." in host else f"{host}.{rule.namespace}.{CLUSTER_DOMAIN}"
-            service = self._services_by_fqdn().get(fqdn)
-            candidates = [service] if service is not None else []
-        return [s for s in candidates if self.applied_rule(_fqdn(s)) is rule]
-
-    def services_selecting(self, workload: WorkloadInput) -> list[ServiceInput]:
-        """Services in the workload's namespace whose selector its pod labels satisfy."""
-        index = self._service_index.get(workload.namespace)
-        if index is None:
-            index = _pair_index(
-                self._services_by_namespace.get(workload.namespace, []), lambda s: s.selector
-            )
-            self._service_index[workload.namespace] = index
-        labels = workload.labels
-        found: dict[int, ServiceInput] = {}
-        for pair in labels.items():
-            for service in index.get(pair, ()):
-                if selector_matches(service.selector, labels):
-                    found[id(service)] = service
-        return sorted(found.values(), key=lambda s: s.name)
-
-    def workloads_selected_by(
-        self, service: ServiceInput
-    ) -> list[tuple[WorkloadInput, WorkloadPosture]]:
-        """Workloads (with their posture) in the Service's namespace that its selector picks."""
-        index = self._workload_index.get(service.namespace)
-        if index is None:
-            index = _pair_index(
-                self._workloads_by_namespace.get(service.namespace, []), lambda p: p[0].labels
-            )
-            self._workload_index[service.namespace] = index
-        buckets = [index.get(pair, []) for pair in service.selector.items()]
-        smallest = min(buckets, key=len)
-        return [pair for pair in smallest if selector_matches(service.selector, pair[0].labels)]
-
-    def has_istio_mutual(self, workload: WorkloadInput) -> bool:
-        """Whether some Service selecting the workload gets ISTIO_MUTUAL from its rule."""
-        for service in self.services_selecting(workload):
-            rule = self.applied_rule(_fqdn(service))
-            if rule is not None and rule.tls_mode == "ISTIO_MUTUAL":
-                return True
-        return False

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from policies.engine.model import Finding, Mode, Posture, WorkloadPosture
+from policies.engine.model import Finding, Mode, Posture, WorkloadPosture, WorkloadRef
 
 # How many potential plaintext callers a preview names before it only counts them.
 PLAINTEXT_CALLERS_SHOWN = 25
@@ -43,16 +43,6 @@ class ModeChange:
     def label(self) -> str:
         base = self.namespace if self.kind == "Namespace" else f"{self.namespace}/{self.name}"
         return f"{base} port {self.port}" if self.port is not None else base
-
-
-@dataclass(frozen=True, slots=True)
-class WorkloadRef:
-    namespace: str
-    name: str
-    kind: str
-
-    def __str__(self) -> str:
-        return f"{self.namespace}/{self.name}"
 
 
 @dataclass(frozen=True, slots=True)

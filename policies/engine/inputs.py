@@ -9,7 +9,8 @@ at all is left out and named in `Inputs.malformed`.
 Owned objects fold into their top controller present in the input (Deployment ← ReplicaSet
 ← Pod, CronJob ← Job ← Pod); an object whose owner is absent stands for itself. Folded pods
 still supply sidecar facts (an injected `istio-proxy` container, the injector's status
-annotation), because a live cluster's Deployment template does not show the injection.
+annotation, or admitted pods without either), because a live cluster's Deployment template
+does not show the injection.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ WORKLOAD_KINDS = frozenset(
 PEER_AUTHENTICATION_GROUP = "security.istio.io/"
 DESTINATION_RULE_GROUP = "networking.istio.io/"
 DEFAULT_NAMESPACE = "default"
+CLUSTER_DOMAIN = "svc.cluster.local"
 
 _MODES = {"STRICT": Mode.STRICT, "PERMISSIVE": Mode.PERMISSIVE, "DISABLE": Mode.DISABLE}
 _EMPTY: dict[str, Any] = {}
@@ -188,14 +190,26 @@ def _shown_key(key: Any) -> str:
 
 
 class DestinationRuleInput:
-    """A DestinationRule's host and top-level `trafficPolicy.tls.mode`."""
+    """A DestinationRule: its host, visibility, workloadSelector and client TLS settings.
+
+    TLS is read as Istio's ClientTLSSettings: a `tls` block without a mode is DISABLE (the
+    enum's zero value); no block at all leaves the choice to auto mTLS (`tls_mode` ""). A
+    `portLevelSettings` entry replaces the whole policy for its Service port, so an entry
+    without `tls` means auto mTLS on that port (pilot/pkg/networking/util
+    GetPortLevelTrafficPolicy: the first entry for a port wins).
+    """
 
     __slots__ = (
         "namespace",
         "name",
         "api_version",
         "host",
+        "fqdn",
+        "export_to",
+        "selector",
+        "has_traffic_policy",
         "tls_mode",
+        "port_tls",
         "created",
         "sort_key",
         "resource_version",
@@ -210,33 +224,89 @@ class DestinationRuleInput:
         self.api_version = str(obj.get("apiVersion") or "")
         host = spec.get("host")
         self.host = host.strip().lower() if type(host) is str else ""
-        tls = mapping(mapping(spec.get("trafficPolicy")).get("tls"))
-        mode = tls.get("mode")
-        self.tls_mode = mode if type(mode) is str else ""
+        self.fqdn = resolve_short_host(self.host, namespace)
+        export_to = spec.get("exportTo")
+        self.export_to: frozenset[str] = (
+            frozenset(entry for entry in export_to if type(entry) is str)
+            if type(export_to) is list
+            else frozenset()
+        )
+        selector = spec.get("workloadSelector")
+        # A workloadSelector that is present selects, even with no labels (it is non-nil).
+        self.selector: dict[str, str] | None = (
+            string_map(selector.get("matchLabels")) if type(selector) is dict else None
+        )
+        traffic_policy = spec.get("trafficPolicy")
+        self.has_traffic_policy = type(traffic_policy) is dict
+        traffic_policy = mapping(traffic_policy)
+        self.tls_mode = _client_tls_mode(traffic_policy.get("tls"))
+        self.port_tls: dict[int, str] = {}
+        port_level = traffic_policy.get("portLevelSettings")
+        if type(port_level) is list:
+            for setting in port_level:
+                setting = mapping(setting)
+                number = mapping(setting.get("port")).get("number")
+                if type(number) is int and number not in self.port_tls:
+                    self.port_tls[number] = _client_tls_mode(setting.get("tls"))
         created = timestamp_text(metadata.get("creationTimestamp"))
         self.created = created
-        self.sort_key = (time_key(created), self.name, namespace)
+        # Istio's order (push_context.go sortConfigBySelectorAndCreationTime): rules with a
+        # workloadSelector first, then oldest, then name, then namespace.
+        self.sort_key = (self.selector is None, time_key(created), self.name, namespace)
         self.resource_version = str(metadata.get("resourceVersion") or "")
         self.uid = str(metadata.get("uid") or "")
         self.manifest = obj
 
+    def tls_for_port(self, port: int) -> tuple[str, bool]:
+        """The TLS mode clients use on this Service port ("" = auto), and if a port entry set it."""
+        if port in self.port_tls:
+            return self.port_tls[port], True
+        return self.tls_mode, False
+
+
+def _client_tls_mode(tls: Any) -> str:
+    if type(tls) is not dict:
+        return ""
+    mode = tls.get("mode")
+    if mode is None or mode == "":
+        return "DISABLE"  # ClientTLSSettings.TLSmode's zero value
+    return mode if type(mode) is str else str(mode)
+
+
+def resolve_short_host(host: str, namespace: str) -> str:
+    """A DestinationRule host as Istio resolves it (model.ResolveShortnameToFQDN).
+
+    `*` and any host with a dot are taken as written; a short name is completed with the
+    rule's namespace and the cluster domain, so `NAME.NS` is not completed.
+    """
+    if not host or host == "*" or "." in host or ":" in host:
+        return host
+    return f"{host}.{namespace}.{CLUSTER_DOMAIN}"
+
 
 class ServiceInput:
-    """A Service's selector and ports."""
+    """A Service's selector and ports, and its host as clients name it."""
 
-    __slots__ = ("namespace", "name", "selector", "ports")
+    __slots__ = ("namespace", "name", "fqdn", "selector", "ports")
 
     def __init__(self, obj: dict[str, Any], metadata: dict[str, Any], namespace: str) -> None:
         spec = mapping(obj.get("spec"))
         self.namespace = namespace
         self.name = metadata["name"]
+        self.fqdn = f"{self.name}.{namespace}.{CLUSTER_DOMAIN}"
         self.selector = string_map(spec.get("selector"))
         ports = spec.get("ports")
         self.ports = ports if type(ports) is list else []
 
 
 class WorkloadInput:
-    """A workload's pod template facts: labels, container ports and sidecar hints."""
+    """A workload's pod template facts: labels, container ports and sidecar hints.
+
+    `has_proxy` is evidence that a sidecar runs (an `istio-proxy` container or the
+    injector's status annotation, on the template or on any of its pods); `pods_admitted`
+    says the input holds pods the API server admitted (they have a uid), so a sidecar
+    missing from all of them is evidence too: the injector did not run for them.
+    """
 
     __slots__ = (
         "namespace",
@@ -245,7 +315,10 @@ class WorkloadInput:
         "labels",
         "inject_annotation",
         "container_ports",
+        "containers",
+        "host_network",
         "has_proxy",
+        "pods_admitted",
         "owner",
         "uid",
     )
@@ -296,6 +369,9 @@ class WorkloadInput:
             self.inject_annotation = ""
         ports: list[int] = []
         containers = pod_spec.get("containers")
+        # Kept as read: only a Service's named targetPort needs the port names (port_named).
+        self.containers = containers
+        self.host_network = pod_spec.get("hostNetwork") is True
         if type(containers) is list:
             for container in containers:
                 if type(container) is not dict:
@@ -332,6 +408,21 @@ class WorkloadInput:
         )
         uid = metadata.get("uid")
         self.uid = uid if type(uid) is str else ""
+        self.pods_admitted = kind == "Pod" and bool(self.uid)
+
+    def port_named(self, name: str) -> int | None:
+        """The container port number declared under `name` (a Service's named targetPort)."""
+        containers = self.containers
+        if type(containers) is not list:
+            return None
+        for container in containers:
+            if type(container) is not dict or type(container.get("ports")) is not list:
+                continue
+            for port in container["ports"]:
+                if type(port) is dict and port.get("name") == name:
+                    number = port.get("containerPort")
+                    return number if type(number) is int else None
+        return None
 
 
 def _controller_owner(metadata: dict[str, Any]) -> tuple[str, str, str] | None:
@@ -495,6 +586,9 @@ def fold_owned_workloads(workloads: list[WorkloadInput]) -> list[WorkloadInput]:
         root = top_of[id(workload)]
         if root is workload:
             top.append(workload)
-        elif workload.has_proxy:
+            continue
+        if workload.has_proxy:
             root.has_proxy = True
+        if workload.pods_admitted:
+            root.pods_admitted = True
     return top

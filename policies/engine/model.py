@@ -220,8 +220,28 @@ class WorkloadPosture:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkloadRef:
+    """Names a workload; `str(ref)` is `namespace/name`."""
+
+    namespace: str
+    name: str
+    kind: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def as_dict(self) -> dict[str, str]:
+        """The JSON shape of one entry of a finding's `affects`."""
+        return {"namespace": self.namespace, "name": self.name, "kind": self.kind}
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
-    """Something Istio silently ignores or that will break, in words a person can act on."""
+    """Something Istio silently ignores or that will break, in words a person can act on.
+
+    `affects` names the workloads it breaks when the finding is about another object (a
+    DestinationRule, possibly in another namespace), so their pages can show it too.
+    """
 
     code: str
     severity: Severity
@@ -229,6 +249,7 @@ class Finding:
     name: str
     kind: str
     message: str
+    affects: tuple[WorkloadRef, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape printed under `"findings"`."""
@@ -239,6 +260,7 @@ class Finding:
             "name": self.name,
             "kind": self.kind,
             "message": self.message,
+            "affects": [ref.as_dict() for ref in self.affects],
         }
 
 

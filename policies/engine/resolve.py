@@ -19,11 +19,16 @@ from dataclasses import fields as dataclass_fields
 from operator import attrgetter
 from typing import Any
 
+from policies.engine.destinations import ServicePorts, rule_summary
 from policies.engine.findings import FindingContext, collect_findings
+from policies.engine.injection import (
+    DATAPLANE_MODE_LABEL,
+    NamespaceDataPlane,
+    namespace_injection,
+)
 from policies.engine.inputs import (
     MISSING_TIME_KEY,
     Inputs,
-    NamespaceInput,
     PeerAuthenticationInput,
     WorkloadInput,
     parse_objects,
@@ -45,7 +50,6 @@ from policies.engine.model import (
     Posture,
     Reason,
     ServiceInfo,
-    ServicePort,
     WorkloadPosture,
 )
 
@@ -277,8 +281,8 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
                 reason=Reason(resolution.mode, resolution.source, resolution.policy, chain),
                 labels=namespace.labels,
                 is_root=is_root,
-                injection=injection_state(namespace),
-                ambient=namespace.labels.get("istio.io/dataplane-mode") == "ambient",
+                injection=namespace_injection(name, namespace.labels),
+                ambient=namespace.labels.get(DATAPLANE_MODE_LABEL) == "ambient",
             )
         )
 
@@ -295,7 +299,7 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
     pairs_by_namespace: dict[str, list[tuple[WorkloadInput, WorkloadPosture]]] = {}
     for name in sorted(by_namespace):
         resolution = resolutions[name]
-        facts = _InjectionFacts(inputs.namespaces[name])
+        data_plane = NamespaceDataPlane(inputs.namespaces[name])
         shared = (
             None if resolution.selector_index else _workload_result(resolution, None, mesh_step)
         )
@@ -306,40 +310,10 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
         if len(set(map(_name, group))) < len(group):
             group.sort(key=_name_and_kind)
         namespace_pairs = []
-        injects_by_default = facts.injects_by_default
-        opt_in_allowed = facts.opt_in_allowed
-        namespace_ambient = facts.namespace_ambient
         for workload in group:
             result = shared or _workload_result(resolution, workload, mesh_step)
             labels = workload.labels
-            # Sidecar and ambient, written inline (two calls per workload saved). A workload
-            # has a sidecar when its pods already run istio-proxy, or when the injector adds
-            # one: in a namespace that injects by default (istio-injection=enabled, or an
-            # istio.io/rev label without istio-injection) unless the pod label or annotation
-            # sidecar.istio.io/inject says "false"; elsewhere only when the pod label (the
-            # injector's object selector reads the label, not the annotation) says "true"
-            # and the namespace is not istio-injection=disabled.
-            if workload.has_proxy:
-                sidecar = True
-            elif injects_by_default:
-                sidecar = (
-                    labels.get("sidecar.istio.io/inject") != "false"
-                    and workload.inject_annotation != "false"
-                )
-            else:
-                sidecar = opt_in_allowed and labels.get("sidecar.istio.io/inject") == "true"
-            # ztunnel enrols a workload by the namespace's or the pod's
-            # istio.io/dataplane-mode label (the pod's "none" opts out), but never a pod with
-            # a sidecar.
-            if sidecar:
-                ambient = False
-            else:
-                pod_mode = labels.get("istio.io/dataplane-mode")
-                ambient = (
-                    namespace_ambient
-                    if pod_mode is None
-                    else pod_mode == "ambient" or (pod_mode != "none" and namespace_ambient)
-                )
+            sidecar, ambient = data_plane(workload)
             pair = (
                 workload,
                 _workload_posture(
@@ -364,7 +338,7 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
     workload_postures = [posture for _, posture in pairs]
 
     verdicts = _policy_verdicts(inputs, root_namespace, mesh, resolutions, root_selector_policies)
-    service_ports = _ServicePorts()
+    service_ports = ServicePorts()
     services = tuple(
         ServiceInfo(service.namespace, service.name, service.selector, service_ports(service.ports))
         for service in sorted_by_namespace(inputs.services, _name)
@@ -607,81 +581,6 @@ def _port_posture(
     return PortPosture(port, declared, declared, reason)
 
 
-def injection_state(namespace: NamespaceInput) -> str:
-    """The namespace's sidecar injection label as one word: enabled, disabled, revision:…."""
-    labels = namespace.labels
-    if labels.get("istio.io/dataplane-mode") == "ambient":
-        return "ambient"
-    injection = labels.get("istio-injection")
-    if injection == "enabled":
-        return "enabled"
-    if injection == "disabled":
-        return "disabled"
-    revision = labels.get("istio.io/rev")
-    if revision:
-        return f"revision:{revision}"
-    return ""
-
-
-class _InjectionFacts:
-    """A namespace's injection and ambient labels, read once for all its workloads."""
-
-    __slots__ = ("injects_by_default", "opt_in_allowed", "namespace_ambient")
-
-    def __init__(self, namespace: NamespaceInput) -> None:
-        labels = namespace.labels
-        injection = labels.get("istio-injection")
-        self.injects_by_default = injection == "enabled" or (
-            injection is None and bool(labels.get("istio.io/rev"))
-        )
-        self.opt_in_allowed = injection != "disabled"
-        self.namespace_ambient = labels.get("istio.io/dataplane-mode") == "ambient"
-
-
-class _ServicePorts:
-    """Service ports as ServicePort values, each distinct list of ports built once.
-
-    Most Services of a mesh repeat a handful of port lists (`http 80 → 8080`), so the
-    values are shared between them: they are frozen, and sharing saves an allocation per port.
-    """
-
-    __slots__ = ("_known",)
-
-    def __init__(self) -> None:
-        self._known: dict[tuple[Any, ...], tuple[ServicePort, ...]] = {}
-
-    def __call__(self, ports: list[Any]) -> tuple[ServicePort, ...]:
-        fields = []
-        for port in ports:
-            if type(port) is not dict:
-                continue
-            number = port.get("port")
-            if type(number) is not int:
-                continue
-            target = port.get("targetPort", number)
-            if not isinstance(target, int | str):
-                target = number
-            # type(target) keeps True apart from 1 (they are equal as dict keys).
-            fields.append(
-                (
-                    str(port.get("name") or ""),
-                    number,
-                    target,
-                    type(target),
-                    str(port.get("protocol") or "TCP"),
-                )
-            )
-        key = tuple(fields)
-        known = self._known.get(key)
-        if known is None:
-            known = tuple(
-                ServicePort(name, number, target, protocol)
-                for name, number, target, _, protocol in fields
-            )
-            self._known[key] = known
-        return known
-
-
 def _policy_verdicts(
     inputs: Inputs,
     root_namespace: str,
@@ -783,10 +682,7 @@ def _policy_verdicts(
             )
         )
     for rule in inputs.destination_rules:
-        if rule.tls_mode:
-            words = f"Clients use TLS mode {rule.tls_mode} towards {rule.host or '(no host)'}."
-        else:
-            words = "It sets no top-level TLS mode, so clients keep auto mTLS."
+        words = rule_summary(rule, root_namespace)
         verdicts.append(
             PolicyVerdict(
                 kind="DestinationRule",

@@ -17,6 +17,7 @@ from django.db.models import (
     F,
     FloatField,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     Value,
@@ -29,6 +30,7 @@ from policies.engine import selector_matches
 from policies.models import (
     Exemption,
     FindingRecord,
+    FindingWorkload,
     NamespaceRecord,
     PolicyRecord,
     ServiceRecord,
@@ -70,7 +72,7 @@ def overview_read(*, now: datetime | None = None) -> Overview:
     if snapshot is not None:
         top_findings = list(
             FindingRecord.objects.filter(snapshot=snapshot).order_by(
-                "-severity_rank", "namespace", "name", "code"
+                "-severity_rank", "code", "namespace", "name"
             )[:TOP_FINDINGS]
         )
         in_force = exemptions_at(at=now or timezone.now(), in_force_only=True)
@@ -294,6 +296,11 @@ class WorkloadDetail:
     findings: list[FindingRecord]
     exemption: Exemption | None  # the workload's own or its namespace's, in force now
 
+    @property
+    def findings_elsewhere(self) -> bool:
+        """Whether a finding shown is about an object in another namespace."""
+        return any(finding.namespace != self.workload.namespace for finding in self.findings)
+
 
 def _port_rows(workload: WorkloadRecord) -> list[PortRow]:
     """Every port worth showing (the ones the winning policy names and the container ports)."""
@@ -318,6 +325,21 @@ def _port_rows(workload: WorkloadRecord) -> list[PortRow]:
         rows.append(PortRow(port=port, mode=workload.mode, declared="", reason={}))
     # By number; anything that is not a number (never expected) sorts after every real port.
     return sorted(rows, key=lambda row: (int(row.port) if row.port.isdigit() else 65536, row.port))
+
+
+def workload_findings(*, snapshot: Snapshot, workload: WorkloadRecord) -> list[FindingRecord]:
+    """The findings about a workload and those that break it from elsewhere (a
+    DestinationRule in another namespace, say), worst first."""
+    about = Q(namespace=workload.namespace, name=workload.name)
+    for code, namespace, name, kind in FindingWorkload.objects.filter(
+        snapshot=snapshot, namespace=workload.namespace, name=workload.name, kind=workload.kind
+    ).values_list("finding_code", "finding_namespace", "finding_name", "finding_kind"):
+        about |= Q(code=code, namespace=namespace, name=name, kind=kind)
+    return list(
+        FindingRecord.objects.filter(about, snapshot=snapshot).order_by(
+            "-severity_rank", "code", "namespace", "name"
+        )
+    )
 
 
 def workload_detail_read(*, namespace: str, kind: str, name: str) -> WorkloadDetail | None:
@@ -348,11 +370,6 @@ def workload_detail_read(*, namespace: str, kind: str, name: str) -> WorkloadDet
         # A Service without a selector selects no pods (its endpoints are managed elsewhere).
         if service.selector and selector_matches(service.selector, workload.labels or {})
     ]
-    findings = list(
-        FindingRecord.objects.filter(snapshot=snapshot, namespace=namespace, name=name).order_by(
-            "-severity_rank", "code"
-        )
-    )
     return WorkloadDetail(
         snapshot=snapshot,
         sync=sync_status(snapshot=snapshot),
@@ -361,7 +378,7 @@ def workload_detail_read(*, namespace: str, kind: str, name: str) -> WorkloadDet
         ports=_port_rows(workload),
         deciding_policy=deciding_policy,
         services=services,
-        findings=findings,
+        findings=workload_findings(snapshot=snapshot, workload=workload),
         exemption=exemptions_at(
             at=timezone.now(), namespaces=[namespace], in_force_only=True
         ).for_workload(namespace, name),

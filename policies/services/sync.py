@@ -29,6 +29,7 @@ from policies.errors import MeshuiError
 from policies.gc_pause import gc_paused
 from policies.models import (
     FindingRecord,
+    FindingWorkload,
     NamespaceRecord,
     PolicyRecord,
     ServiceRecord,
@@ -283,6 +284,14 @@ def _snapshot_write(
     findings = list(posture.findings) + list(extra_findings)
     findings_by_namespace = Counter(finding.namespace for finding in findings)
     findings_by_object = Counter((finding.namespace, finding.name) for finding in findings)
+    # A DestinationRule finding also counts on the workloads it breaks, once (a rule may
+    # share its namespace and name with one). meshui's own findings name no other workload.
+    findings_by_object.update(
+        (ref.namespace, ref.name)
+        for finding in posture.findings
+        for ref in finding.affects
+        if (ref.namespace, ref.name) != (finding.namespace, finding.name)
+    )
     severities = Counter(str(finding.severity) for finding in findings)
 
     per_namespace: dict[str, Counter] = defaultdict(Counter)
@@ -389,6 +398,23 @@ def _snapshot_write(
                     message=finding.message,
                 )
                 for finding in findings
+            ),
+        )
+        _rows_insert(
+            FindingWorkload,
+            (
+                FindingWorkload(
+                    snapshot=snapshot,
+                    namespace=ref.namespace,
+                    name=ref.name,
+                    kind=ref.kind,
+                    finding_code=finding.code,
+                    finding_namespace=finding.namespace or "",
+                    finding_name=finding.name or "",
+                    finding_kind=finding.kind or "",
+                )
+                for finding in posture.findings
+                for ref in finding.affects
             ),
         )
         _rows_insert(

@@ -117,16 +117,26 @@ def deployment(namespace: str, name: str, **kwargs) -> dict[str, Any]:
 
 
 def service(
-    namespace: str, name: str, selector: dict[str, str] | None = None, port: int = 80
+    namespace: str,
+    name: str,
+    selector: dict[str, str] | None = None,
+    port: int = 80,
+    *,
+    ports: list[tuple[int, int | str]] | None = None,
 ) -> dict[str, Any]:
-    """A Service selecting `app: name` unless told otherwise."""
+    """A Service selecting `app: name` unless told otherwise; `ports` as (port, targetPort)."""
+    if ports is None:
+        ports = [(port, 8080)]
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "selector": {"app": name} if selector is None else selector,
-            "ports": [{"name": "http", "port": port, "targetPort": 8080}],
+            "ports": [
+                {"name": f"tcp-{number}", "port": number, "targetPort": target}
+                for number, target in ports
+            ],
         },
     }
 
@@ -139,14 +149,41 @@ def destination_rule(
     *,
     created: str | None = None,
     api_version: str = "networking.istio.io/v1",
+    export_to: list[str] | None = None,
+    selector: dict[str, str] | None = None,
+    ports: dict[int, str | None] | None = None,
+    traffic_policy: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A DestinationRule with a top-level trafficPolicy.tls.mode."""
+    """A DestinationRule with a top-level trafficPolicy.tls.mode (None: no tls block).
+
+    `ports` maps a Service port to its portLevelSettings tls mode (None: an entry without
+    tls); `traffic_policy` replaces the whole trafficPolicy when given.
+    """
     metadata: dict[str, Any] = {"name": name, "namespace": namespace}
     if created:
         metadata["creationTimestamp"] = created
     spec: dict[str, Any] = {"host": host}
+    policy: dict[str, Any] = {}
     if tls_mode is not None:
-        spec["trafficPolicy"] = {"tls": {"mode": tls_mode}}
+        policy["tls"] = {"mode": tls_mode}
+    if ports is not None:
+        settings = []
+        for port, mode in ports.items():
+            entry: dict[str, Any] = {"port": {"number": port}}
+            if mode is None:
+                entry["connectionPool"] = {"tcp": {"maxConnections": 10}}
+            else:
+                entry["tls"] = {"mode": mode}
+            settings.append(entry)
+        policy["portLevelSettings"] = settings
+    if traffic_policy is not None:
+        policy = traffic_policy
+    if policy or traffic_policy is not None:
+        spec["trafficPolicy"] = policy
+    if export_to is not None:
+        spec["exportTo"] = export_to
+    if selector is not None:
+        spec["workloadSelector"] = {"matchLabels": selector}
     return {
         "apiVersion": api_version,
         "kind": "DestinationRule",

@@ -22,6 +22,8 @@ from policies.selectors.sync import snapshot_current, sync_status
 from policies.services import sync as sync_service
 from policies.services.sync import cluster_sync, sync_request
 from policies.snapshot_objects import snapshot_objects
+from tests.engine import builders as engine_builders
+from tests.factories import snapshot_from_manifests
 
 from .builders import deployment, peer_auth, small_mesh
 
@@ -100,6 +102,44 @@ def test_port_overrides_and_findings_are_stored(kube):
     )
     assert snapshot.namespaces.get(name="reviews").mode == "STRICT"
     assert snapshot.workloads.get(namespace="reviews", name="ratings").ambient is True
+
+
+def test_sidecar_and_ambient_facts_survive_the_snapshot_round_trip():
+    # Each is a case the labels alone would predict wrongly: pods admitted without a proxy
+    # under a pod label that opts in, a bare admitted pod, a hostNetwork pod in an ambient
+    # namespace (never captured), and a pod opted out of ambient.
+    opted_in = engine_builders.deployment(
+        "shop", "api", labels={"app": "api", "sidecar.istio.io/inject": "true"}, uid="d1"
+    )
+    pod = engine_builders.workload(
+        "shop", "api-x", kind="Pod", owner=("Deployment", "api"), owner_uid="d1", uid="p1"
+    )
+    bare = engine_builders.workload("shop", "job", kind="Pod", uid="p2")
+    agent = engine_builders.deployment("mesh", "agent")
+    agent["spec"]["template"]["spec"]["hostNetwork"] = True
+    objects = [
+        engine_builders.labelled_namespace("shop", {"istio-injection": "enabled"}),
+        engine_builders.labelled_namespace("mesh", {"istio.io/dataplane-mode": "ambient"}),
+        opted_in,
+        pod,
+        bare,
+        agent,
+        engine_builders.deployment(
+            "mesh", "web", labels={"app": "web", "istio.io/dataplane-mode": "none"}
+        ),
+        engine_builders.deployment("mesh", "ratings"),
+    ]
+    snapshot = snapshot_from_manifests(objects)
+    stored = set(snapshot.workloads.values_list("namespace", "name", "has_sidecar", "ambient"))
+    assert stored == {
+        ("shop", "api", False, False),
+        ("shop", "job", False, False),
+        ("mesh", "agent", False, False),
+        ("mesh", "web", False, False),
+        ("mesh", "ratings", False, True),
+    }
+    again = evaluate(snapshot_objects(snapshot), root_namespace=snapshot.root_namespace)
+    assert {(w.namespace, w.name, w.has_sidecar, w.ambient) for w in again.workloads} == stored
 
 
 def test_an_unchanged_cluster_records_a_cheap_no_change_run(kube):

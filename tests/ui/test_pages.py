@@ -5,13 +5,21 @@ from datetime import timedelta
 import pytest
 from django.test import override_settings
 
-from tests.engine.builders import deployment, destination_rule, namespace, peer_auth
+from policies.models import WorkloadRecord
+from tests.engine.builders import (
+    deployment,
+    destination_rule,
+    labelled_namespace,
+    namespace,
+    peer_auth,
+    service,
+)
 from tests.factories import loser, reason, snapshot_from_manifests, snapshot_with, sync_run
 
 LEDGER_PLAINTEXT = (
     "DestinationRule shop/ledger-plain sets tls.mode DISABLE for ledger.pay.svc.cluster.local, "
-    "so clients send plaintext to STRICT workloads (pay/ledger), which refuse it. Change the "
-    "mode to ISTIO_MUTUAL, or remove the trafficPolicy.tls block."
+    "so clients in shop send plaintext to STRICT workloads (pay/ledger), which refuse it. "
+    "Change the mode to ISTIO_MUTUAL, or remove the tls block."
 )
 LEGACY_UNENFORCED = (
     "Deployment shop/legacy is STRICT (decided by shop/legacy-strict) but has no istio-proxy "
@@ -448,3 +456,25 @@ def test_workload_ports_are_listed_in_number_order(auditor_client, db):
 def test_findings_link_to_the_object_they_are_about(auditor_client, mesh):
     page = text(auditor_client.get("/findings/"))
     assert 'Deployment <a href="/namespaces/shop/workloads/Deployment/legacy/">legacy</a>' in page
+
+
+def test_workload_page_shows_a_destination_rule_elsewhere_that_breaks_it(auditor_client, db):
+    # legacy's own DISABLE rule for pay's ledger: a finding about legacy/ledger-plain that
+    # the STRICT ledger's page must show, counted on its row too.
+    snapshot_from_manifests(
+        [
+            labelled_namespace("pay", {"istio-injection": "enabled"}),
+            labelled_namespace("legacy", {}),
+            peer_auth("pay", mode="STRICT"),
+            deployment("pay", "ledger", ports=[8080]),
+            service("pay", "ledger"),
+            destination_rule(
+                "legacy", "ledger-plain", "ledger.pay.svc.cluster.local", "DISABLE", export_to=["."]
+            ),
+        ]
+    )
+    page = text(auditor_client.get("/namespaces/pay/workloads/Deployment/ledger/"))
+    assert "DESTINATION_RULE_DISABLES_MTLS_TO_STRICT" in page
+    assert 'href="/namespaces/legacy/">legacy</a>' in page
+    assert "clients in legacy send plaintext to STRICT workloads (pay/ledger)" in page
+    assert WorkloadRecord.objects.get(name="ledger").findings_count == 1
