@@ -9,28 +9,17 @@ on that port, not its workload-wide mode, decides.
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from policies.engine.destinations import (
-    ISTIO_MUTUAL,
-    PLAINTEXT_TLS_MODES,
-    ClientView,
     Destinations,
-    mode_at_port,
-    strict_by_workload_policy,
-    target_port,
 )
 from policies.engine.injection import InjectionRule, workload_injection
 from policies.engine.inputs import (
-    CLUSTER_DOMAIN,
-    DestinationRuleInput,
     Inputs,
     PeerAuthenticationInput,
-    ServiceInput,
     WorkloadInput,
 )
 from policies.engine.model import (
@@ -40,14 +29,18 @@ from policies.engine.model import (
     NamespacePosture,
     Severity,
     WorkloadPosture,
-    WorkloadRef,
 )
 
 if TYPE_CHECKING:
-    from policies.engine.resolve import Competition
+    from policies.engine.competition import Competition
+
+from policies.engine.destination_findings import (
+    clients_without_istio_mutual,
+    destination_rule_findings,
+)
+from policies.engine.finding_words import listed, policy_ref, strict_part
 
 _FINDING_ORDER = attrgetter("namespace", "name", "code", "kind", "message")
-_LISTED = 5
 
 
 @dataclass(frozen=True)
@@ -77,30 +70,19 @@ def collect_findings(context: FindingContext) -> tuple[Finding, ...]:
         context.inputs, context.root_namespace, context.workloads_by_namespace
     )
     findings += _workload_findings(context, destinations)
-    findings += _destination_rule_findings(context, destinations)
+    findings += destination_rule_findings(context, destinations)
     findings.sort(key=_FINDING_ORDER)
     return tuple(findings)
 
 
-def _ref(policy: PeerAuthenticationInput) -> str:
-    return f"{policy.namespace}/{policy.name}"
-
-
-def _listed(names: list[str]) -> str:
-    shown = ", ".join(names[:_LISTED])
-    if len(names) > _LISTED:
-        shown += f" and {len(names) - _LISTED} more"
-    return shown
-
-
 def _duplicate_message(competition: Competition, where: str) -> str:
     winner = competition.winner
-    ignored = _listed([_ref(policy) for policy in competition.losers])
+    ignored = listed([policy_ref(policy) for policy in competition.losers])
     return (
         f"{len(competition.losers) + 1} PeerAuthentications compete {where}: "
-        f"{_ref(winner)} ({winner.mode}) is the oldest and is the only one Istio applies; "
+        f"{policy_ref(winner)} ({winner.mode}) is the oldest and is the only one Istio applies; "
         f"{ignored} {'is' if len(competition.losers) == 1 else 'are'} ignored. "
-        f"Delete the ignored ones or merge their settings into {_ref(winner)}."
+        f"Delete the ignored ones or merge their settings into {policy_ref(winner)}."
     )
 
 
@@ -170,7 +152,7 @@ def _policy_shape_findings(context: FindingContext) -> list[Finding]:
                 policy.namespace,
                 policy.name,
                 "PeerAuthentication",
-                f"{_ref(policy)} has a selector but lives in the root namespace {root}, so "
+                f"{policy_ref(policy)} has a selector but lives in the root namespace {root}, so "
                 "Istio applies it to nothing (not even to workloads in that namespace). Move "
                 "it to the namespace of the workloads it should select, or remove the "
                 "selector to make it the mesh-wide policy.",
@@ -192,7 +174,7 @@ def _policy_shape_findings(context: FindingContext) -> list[Finding]:
                     policy.namespace,
                     policy.name,
                     "PeerAuthentication",
-                    f"{_ref(policy)} is {level} but sets portLevelMtls, which needs a "
+                    f"{policy_ref(policy)} is {level} but sets portLevelMtls, which needs a "
                     "selector: the CRD rejects it, and where it exists anyway Istio ignores "
                     f"its ports (its mode {policy.mode} still counts). Move the port "
                     "settings to a workload policy with a selector.",
@@ -206,7 +188,7 @@ def _policy_shape_findings(context: FindingContext) -> list[Finding]:
                     policy.namespace,
                     policy.name,
                     "PeerAuthentication",
-                    f"{_ref(policy)} has mtls.mode {policy.invalid_mode!r}, which is not "
+                    f"{policy_ref(policy)} has mtls.mode {policy.invalid_mode!r}, which is not "
                     "STRICT, PERMISSIVE, DISABLE or UNSET; the API server rejects it and it "
                     "is treated as UNSET here. Fix the spelling (modes are upper case).",
                 )
@@ -219,8 +201,8 @@ def _policy_shape_findings(context: FindingContext) -> list[Finding]:
                     policy.namespace,
                     policy.name,
                     "PeerAuthentication",
-                    f"{_ref(policy)} names portLevelMtls keys that are not port numbers "
-                    f"1-65535 ({_listed(policy.invalid_ports)}); they are ignored. Use the "
+                    f"{policy_ref(policy)} names portLevelMtls keys that are not port numbers "
+                    f"1-65535 ({listed(policy.invalid_ports)}); they are ignored. Use the "
                     "container (target) port number.",
                 )
             )
@@ -233,7 +215,7 @@ def _policy_shape_findings(context: FindingContext) -> list[Finding]:
                     policy.namespace,
                     policy.name,
                     "PeerAuthentication",
-                    f"{_ref(policy)} selects pods labelled {labels}, and no workload in "
+                    f"{policy_ref(policy)} selects pods labelled {labels}, and no workload in "
                     f"{policy.namespace} carries all of them, so it has no effect. Check the "
                     "labels against the workload's pod template, or delete the policy.",
                 )
@@ -374,14 +356,14 @@ def _workload_policy_findings(
         return findings
     services = destinations.services_selecting(workload)
     if services:
-        unmet = _clients_without_istio_mutual(workload, posture, services, destinations)
+        unmet = clients_without_istio_mutual(workload, posture, services, destinations)
         if not unmet:
             return findings
         clients, through = unmet
-        hosts = _listed([s.fqdn for s in services])
+        hosts = listed([s.fqdn for s in services])
         gap = (
             f"no DestinationRule makes {clients} send ISTIO_MUTUAL to it "
-            f"(through {_listed(through)})."
+            f"(through {listed(through)})."
         )
         advice = f"Add a DestinationRule with trafficPolicy.tls.mode ISTIO_MUTUAL for {hosts}."
     else:
@@ -406,242 +388,8 @@ def _workload_policy_findings(
             posture.namespace,
             posture.name,
             posture.kind,
-            f"{_ref(winner)} makes {_strict_part(winner)}{where} STRICT, and {gap}{risk} {advice}",
+            f"{policy_ref(winner)} makes {strict_part(winner)}{where} STRICT, "
+            f"and {gap}{risk} {advice}",
         )
     )
     return findings
-
-
-def _clients_without_istio_mutual(
-    workload: WorkloadInput,
-    posture: WorkloadPosture,
-    services: list[ServiceInput],
-    destinations: Destinations,
-) -> tuple[str, list[str]] | None:
-    """Which clients reach a port made STRICT by the workload policy without ISTIO_MUTUAL,
-    in words, and through which Service ports (None: every client sends ISTIO_MUTUAL)."""
-    unmet: list[ClientView] = []
-    met: list[ClientView] = []
-    through: list[str] = []
-    for service in services:
-        views = destinations.views(service)
-        for target in destinations.ports(service):
-            port = target_port(target, workload)
-            if port is None or not strict_by_workload_policy(posture, port):
-                continue
-            without = []
-            for view in views:
-                if view.tls(target.port)[0] == ISTIO_MUTUAL:
-                    met.append(view)
-                else:
-                    without.append(view)
-            if without:
-                unmet += without
-                through.append(f"{service.fqdn} port {target.port}")
-    if not unmet:
-        return None
-    return _clients_words(unmet, met, everywhere="clients in every namespace"), through
-
-
-def _strict_part(policy: PeerAuthenticationInput) -> str:
-    if policy.mode is Mode.STRICT:
-        return ""
-    ports = [str(port) for port, mode in sorted(policy.port_modes.items()) if mode is Mode.STRICT]
-    return f"port{'s' if len(ports) > 1 else ''} {', '.join(ports)} of "
-
-
-def _clients_words(
-    affected: list[ClientView], unaffected: Iterable[ClientView], everywhere: str
-) -> str:
-    """The affected clients compactly: every namespace (but some), or the namespaces named.
-
-    A namespace whose workloadSelector rules split its clients is named with the pods
-    meant when its clients are on both sides. `unaffected` is read only as far as needed:
-    naming the affected namespaces needs just one unaffected client outside them.
-    """
-    affected_namespaces = _namespaces(affected)
-    if any(view.rest or view.selector is not None or view.unselected for view in affected):
-        return _clients_split_words(affected, list(unaffected), everywhere)
-    unaffected = iter(unaffected)
-    for view in unaffected:
-        if view.rest or not affected_namespaces.issuperset(view.namespaces):
-            return f"clients in {_listed_set(affected_namespaces)}"
-        if view.selector is not None or view.unselected:
-            # Some pods of an affected namespace are not affected: say which are.
-            return _clients_split_words(affected, [view, *unaffected], everywhere)
-    return everywhere
-
-
-def _clients_split_words(
-    affected: list[ClientView], unaffected: list[ClientView], everywhere: str
-) -> str:
-    affected_labels = _labels(affected, _namespaces(unaffected))
-    others = _labels(unaffected, _namespaces(affected)) - affected_labels
-    if any(view.rest for view in affected) or not (others or any(view.rest for view in unaffected)):
-        return f"{everywhere} but {_listed_set(others)}" if others else everywhere
-    return f"clients in {_listed_set(affected_labels)}"
-
-
-def _namespaces(views: list[ClientView]) -> set[str]:
-    found: set[str] = set()
-    for view in views:
-        found.update(view.namespaces)
-    return found
-
-
-def _labels(views: list[ClientView], other_side: set[str]) -> set[str]:
-    """The views' namespaces, qualified by their pods where the other side has them too."""
-    labels: set[str] = set()
-    for view in views:
-        if view.selector is None and not view.unselected:
-            labels.update(view.namespaces)
-        else:
-            labels.update(
-                view.label(namespace) if namespace in other_side else namespace
-                for namespace in view.namespaces
-            )
-    return labels
-
-
-def _listed_set(names: set[str]) -> str:
-    """_listed of a set, sorted, without sorting all of a large one."""
-    first = heapq.nsmallest(_LISTED, names)
-    shown = ", ".join(first)
-    if len(names) > _LISTED:
-        shown += f" and {len(names) - _LISTED} more"
-    return shown
-
-
-class _Refused:
-    """A STRICT workload a rule's clients are refused by, named once for every rule."""
-
-    __slots__ = ("key", "ref")
-
-    def __init__(self, posture: WorkloadPosture) -> None:
-        self.key = (posture.namespace, posture.name, posture.kind)
-        self.ref = WorkloadRef(*self.key)
-
-
-def _listed_refs(refs: list[WorkloadRef]) -> str:
-    shown = ", ".join(str(ref) for ref in refs[:_LISTED])
-    if len(refs) > _LISTED:
-        shown += f" and {len(refs) - _LISTED} more"
-    return shown
-
-
-class _PlaintextRule:
-    """What one DestinationRule makes clients send to STRICT ports, gathered over Services."""
-
-    __slots__ = ("modes", "top_level", "port_level", "affected", "contexts", "workloads")
-
-    def __init__(self) -> None:
-        self.modes: set[str] = set()
-        self.top_level = False
-        self.port_level: set[int] = set()
-        self.affected: list[ClientView] = []
-        # The views of every Service it sends plaintext to: all of their clients.
-        self.contexts: list[tuple[ClientView, ...]] = []
-        self.workloads: dict[tuple[str, str, str], _Refused] = {}
-
-    def unaffected(
-        self, rule: DestinationRuleInput, destinations: Destinations
-    ) -> Iterator[ClientView]:
-        """The clients of those Services that use another rule's traffic policy."""
-        for views in self.contexts:
-            for view in views:
-                for policy, part in destinations.split_by_policy(view):
-                    if policy is not rule:
-                        yield part
-
-
-def _destination_rule_findings(
-    context: FindingContext, destinations: Destinations
-) -> list[Finding]:
-    by_rule: dict[int, tuple[DestinationRuleInput, _PlaintextRule]] = {}
-    refs: dict[int, _Refused] = {}
-    rules = destinations.rules
-    for service in destinations.services:
-        if not rules.may_send_plaintext(service.fqdn):
-            continue
-        views = destinations.views(service)
-        selected = None
-        for target in destinations.ports(service):
-            for view in views:
-                mode, _rule, port_level = view.tls(target.port)
-                if mode not in PLAINTEXT_TLS_MODES:
-                    continue
-                if selected is None:
-                    selected = destinations.workloads_selected_by(service)
-                strict = []
-                for workload, posture in selected:
-                    port = target_port(target, workload)
-                    if port is not None and mode_at_port(posture, port)[0] is Mode.STRICT:
-                        ref = refs.get(id(posture))
-                        if ref is None:
-                            ref = refs[id(posture)] = _Refused(posture)
-                        strict.append(ref)
-                if not strict:
-                    continue
-                for rule, clients in destinations.split_by_policy(view):
-                    entry = by_rule.get(id(rule))
-                    if entry is None:
-                        entry = by_rule[id(rule)] = (rule, _PlaintextRule())
-                    gathered = entry[1]
-                    gathered.modes.add(mode)
-                    if port_level:
-                        gathered.port_level.add(target.port)
-                    else:
-                        gathered.top_level = True
-                    gathered.affected.append(clients)
-                    if not gathered.contexts or gathered.contexts[-1] is not views:
-                        gathered.contexts.append(views)
-                    for ref in strict:
-                        gathered.workloads[ref.key] = ref
-    findings = []
-    for rule, gathered in by_rule.values():
-        workloads = [gathered.workloads[key].ref for key in sorted(gathered.workloads)]
-        modes = sorted(gathered.modes)
-        if modes == ["DISABLE"]:
-            what = "plaintext"
-        elif modes == ["SIMPLE"]:
-            what = "TLS without the mesh certificate"
-        else:
-            what = "plaintext or TLS without the mesh certificate"
-        host = _host_words(rule)
-        ports = sorted(gathered.port_level)
-        port_words = (
-            f"in its portLevelSettings for port{'s' if len(ports) > 1 else ''} "
-            f"{', '.join(map(str, ports))} of {host}"
-        )
-        if not ports:
-            where = f"for {host}"
-        elif gathered.top_level:
-            where = f"for {host} and {port_words}"
-        else:
-            where = port_words
-        clients = _clients_words(
-            gathered.affected,
-            gathered.unaffected(rule, destinations),
-            everywhere="clients in every namespace that sees it",
-        )
-        findings.append(
-            Finding(
-                "DESTINATION_RULE_DISABLES_MTLS_TO_STRICT",
-                Severity.ERROR,
-                rule.namespace,
-                rule.name,
-                "DestinationRule",
-                f"DestinationRule {rule.namespace}/{rule.name} sets tls.mode "
-                f"{' and '.join(modes)} {where}, so {clients} send {what} to STRICT "
-                f"workloads ({_listed_refs(workloads)}), which refuse it. "
-                "Change the mode to ISTIO_MUTUAL, or remove the tls block.",
-                tuple(workloads),
-            )
-        )
-    return findings
-
-
-def _host_words(rule: DestinationRuleInput) -> str:
-    if rule.host and "." not in rule.host and "*" not in rule.host:
-        return f"{rule.host} ({rule.host}.{rule.namespace}.{CLUSTER_DOMAIN})"
-    return rule.host

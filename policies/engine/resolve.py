@@ -19,7 +19,15 @@ from dataclasses import fields as dataclass_fields
 from operator import attrgetter
 from typing import Any
 
-from policies.engine.destinations import ServicePorts, rule_summary
+from policies.engine.competition import (
+    Competition,
+    absent_step,
+    competition_decides,
+    level_outcome,
+    name_and_kind,
+    sorted_by_namespace,
+)
+from policies.engine.destinations import ServicePorts
 from policies.engine.findings import FindingContext, collect_findings
 from policies.engine.injection import (
     DATAPLANE_MODE_LABEL,
@@ -36,119 +44,21 @@ from policies.engine.inputs import (
 from policies.engine.model import (
     Level,
     LevelStep,
-    Loser,
     MeshPosture,
     Mode,
     NamespacePosture,
     Outcome,
     PolicyRef,
-    PolicyScope,
     PolicyStamp,
-    PolicyStatus,
-    PolicyVerdict,
     PortPosture,
     Posture,
     Reason,
     ServiceInfo,
     WorkloadPosture,
 )
+from policies.engine.verdicts import policy_verdicts
 
 DEFAULT_ROOT_NAMESPACE = "istio-system"
-_SCOPE_WORDS = {
-    Level.MESH: "mesh-wide",
-    Level.NAMESPACE: "namespace-wide",
-    Level.WORKLOAD: "for this workload",
-}
-
-
-class Competition:
-    """The policies competing at one level for one target: the oldest wins, the rest lose."""
-
-    __slots__ = ("level", "winner", "losers", "ref", "stamp", "loser_values", "_steps")
-
-    def __init__(self, level: Level, candidates: list[PeerAuthenticationInput]) -> None:
-        ordered = sorted(candidates, key=_sort_key)
-        self.level = level
-        self.winner = ordered[0]
-        self.losers = ordered[1:]
-        self.ref = PolicyRef(self.winner.namespace, self.winner.name)
-        self.stamp = PolicyStamp(
-            self.winner.namespace, self.winner.name, self.winner.mode, self.winner.created
-        )
-        self.loser_values = tuple(
-            Loser(
-                loser.namespace,
-                loser.name,
-                loser.mode,
-                loser.created,
-                lost_because(loser, self.winner),
-            )
-            for loser in self.losers
-        )
-        self._steps: dict[Outcome, LevelStep] = {}
-
-    def step(self, outcome: Outcome) -> LevelStep:
-        """This level's chain entry for the given outcome (built once, then shared)."""
-        step = self._steps.get(outcome)
-        if step is None:
-            step = LevelStep(
-                self.level,
-                self.winner.mode,
-                outcome,
-                self.stamp,
-                self.loser_values,
-                _note(self, outcome),
-            )
-            self._steps[outcome] = step
-        return step
-
-
-def _sort_key(policy: PeerAuthenticationInput) -> tuple[Any, ...]:
-    return policy.sort_key
-
-
-def lost_because(loser: PeerAuthenticationInput, winner: PeerAuthenticationInput) -> str:
-    """Why `loser` sorts after `winner` in Istio's order, in the words of the JSON contract."""
-    if loser.sort_key[0] != winner.sort_key[0]:
-        return "newer"
-    if loser.name != winner.name:
-        return "same creation time, name sorts later"
-    return "same creation time and name, namespace sorts later"
-
-
-def _note(competition: Competition, outcome: Outcome) -> str:
-    winner = competition.winner
-    ref = competition.ref
-    scope = _SCOPE_WORDS[competition.level]
-    if outcome is Outcome.INHERITED:
-        text = f"{ref} leaves the mode UNSET, so the level above decides."
-    elif outcome is Outcome.DECIDED:
-        text = f"{ref} sets {winner.mode} {scope}."
-    else:
-        text = f"{ref} sets {winner.mode} {scope}, but a narrower level overrides it."
-    if competition.loser_values:
-        ignored = ", ".join(
-            f"{loser.namespace}/{loser.name} ({loser.lost_because})"
-            for loser in competition.loser_values
-        )
-        text += f" Ignored because only the oldest policy at a level counts: {ignored}."
-    return text
-
-
-def _absent_step(level: Level, note: str) -> LevelStep:
-    return LevelStep(level, None, Outcome.ABSENT, None, (), note)
-
-
-def _outcome(competition: Competition | None, decided_here: bool) -> Outcome:
-    if competition is None:
-        return Outcome.ABSENT
-    if competition.winner.mode is Mode.UNSET:
-        return Outcome.INHERITED
-    return Outcome.DECIDED if decided_here else Outcome.OVERRIDDEN
-
-
-def _decides(competition: Competition | None) -> bool:
-    return competition is not None and competition.winner.mode is not Mode.UNSET
 
 
 class _NamespaceResolution:
@@ -214,11 +124,11 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
             workload_policies.setdefault(policy.namespace, []).append(policy)
 
     mesh = Competition(Level.MESH, mesh_candidates) if mesh_candidates else None
-    mesh_decides = _decides(mesh)
+    mesh_decides = competition_decides(mesh)
     mesh_mode = mesh.winner.mode if mesh_decides else Mode.PERMISSIVE  # type: ignore[union-attr]
     mesh_ref = mesh.ref if mesh_decides else None  # type: ignore[union-attr]
     mesh_source = Level.MESH if mesh_decides else Level.DEFAULT
-    mesh_absent = _absent_step(
+    mesh_absent = absent_step(
         Level.MESH,
         f"No mesh-wide PeerAuthentication (selector-less, in {root_namespace}); "
         "Istio's built-in default is PERMISSIVE.",
@@ -228,7 +138,7 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
         """The mesh level's chain entry, overridden when a narrower level decided."""
         if mesh is None:
             return mesh_absent
-        return mesh.step(_outcome(mesh, not decided_below))
+        return mesh.step(level_outcome(mesh, not decided_below))
 
     mesh_posture = MeshPosture(
         mesh_mode, mesh_ref, Reason(mesh_mode, mesh_source, mesh_ref, (mesh_step(False),))
@@ -244,7 +154,7 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
         candidates = namespace_candidates.get(name)
         competition = Competition(Level.NAMESPACE, candidates) if candidates else None
         resolution.competition = competition
-        if _decides(competition):
+        if competition_decides(competition):
             resolution.mode = competition.winner.mode  # type: ignore[union-attr]
             resolution.policy = competition.ref  # type: ignore[union-attr]
             resolution.source = Level.NAMESPACE
@@ -255,12 +165,12 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
                 mesh_source,
             )
         if is_root:
-            resolution.absent_step = _absent_step(
+            resolution.absent_step = absent_step(
                 Level.NAMESPACE,
                 f"{name} is the root namespace: its selector-less policies are mesh-wide.",
             )
         else:
-            resolution.absent_step = _absent_step(
+            resolution.absent_step = absent_step(
                 Level.NAMESPACE, f"No namespace-wide PeerAuthentication in {name}."
             )
         policies = workload_policies.get(name, [])
@@ -269,7 +179,7 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
         resolution.results = {}
         resolutions[name] = resolution
         chain = (
-            mesh_step(_decides(competition)),
+            mesh_step(competition_decides(competition)),
             _namespace_step(resolution),
         )
         namespace_postures.append(
@@ -308,7 +218,7 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
         # share a name (a Deployment and a StatefulSet `web`) does kind break the tie.
         group.sort(key=_name)
         if len(set(map(_name, group))) < len(group):
-            group.sort(key=_name_and_kind)
+            group.sort(key=name_and_kind)
         namespace_pairs = []
         for workload in group:
             result = shared or _workload_result(resolution, workload, mesh_step)
@@ -337,7 +247,7 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
         pairs += namespace_pairs
     workload_postures = [posture for _, posture in pairs]
 
-    verdicts = _policy_verdicts(inputs, root_namespace, mesh, resolutions, root_selector_policies)
+    verdicts = policy_verdicts(inputs, root_namespace, mesh, resolutions, root_selector_policies)
     service_ports = ServicePorts()
     services = tuple(
         ServiceInfo(service.namespace, service.name, service.selector, service_ports(service.ports))
@@ -431,36 +341,13 @@ def _workload_posture(
 
 
 _object_new = object.__new__
-_name_and_kind = attrgetter("name", "kind")
-
-
-def sorted_by_namespace(items: Iterable[Any], within: Any) -> list[Any]:
-    """`items` ordered by `.namespace`, then by the `within` key, stably.
-
-    The same order as sorting on a (namespace, *within) tuple key, but grouping first turns
-    one large sort over tuples into a sort of namespace names and many small sorts, which
-    costs a third as much at mesh scale (tens of thousands of Services and policies).
-    """
-    groups: dict[str, list[Any]] = {}
-    for item in items:
-        group = groups.get(item.namespace)
-        if group is None:
-            groups[item.namespace] = [item]
-        else:
-            group.append(item)
-    ordered: list[Any] = []
-    for namespace in sorted(groups):
-        group = groups[namespace]
-        group.sort(key=within)
-        ordered += group
-    return ordered
 
 
 def _namespace_step(resolution: _NamespaceResolution, decided_below: bool = False) -> LevelStep:
     competition = resolution.competition
     if competition is None:
         return resolution.absent_step
-    return competition.step(_outcome(competition, not decided_below))
+    return competition.step(level_outcome(competition, not decided_below))
 
 
 def _selector_index(
@@ -510,7 +397,7 @@ def _compute_workload_result(
     mesh_step,
 ) -> _WorkloadResult:
     competition = Competition(Level.WORKLOAD, candidates) if candidates else None
-    if _decides(competition):
+    if competition_decides(competition):
         mode = competition.winner.mode  # type: ignore[union-attr]
         policy = competition.ref  # type: ignore[union-attr]
         source = Level.WORKLOAD
@@ -519,14 +406,14 @@ def _compute_workload_result(
     else:
         mode, policy, source = resolution.mode, resolution.policy, resolution.source
         if competition is None:
-            workload_step = _absent_step(
+            workload_step = absent_step(
                 Level.WORKLOAD,
                 f"No workload-level PeerAuthentication in {resolution.name} selects this workload.",
             )
         else:
             workload_step = competition.step(Outcome.INHERITED)
         decided_below_namespace = False
-    namespace_decides = _decides(resolution.competition)
+    namespace_decides = competition_decides(resolution.competition)
     chain = (
         mesh_step(decided_below_namespace or namespace_decides),
         _namespace_step(resolution, decided_below_namespace),
@@ -539,7 +426,7 @@ def _compute_workload_result(
         port_chain_prefix = (
             mesh_step(True),
             _namespace_step(resolution, True),
-            competition.step(_outcome(competition, False)),
+            competition.step(level_outcome(competition, False)),
         )
         ports = tuple(
             _port_posture(port, declared, competition, reason, port_chain_prefix)
@@ -579,130 +466,6 @@ def _port_posture(
     )
     reason = Reason(declared, Level.PORT, ref, (*overridden_chain, step))
     return PortPosture(port, declared, declared, reason)
-
-
-def _policy_verdicts(
-    inputs: Inputs,
-    root_namespace: str,
-    mesh: Competition | None,
-    resolutions: dict[str, _NamespaceResolution],
-    root_selector_policies: list[PeerAuthenticationInput],
-) -> tuple[PolicyVerdict, ...]:
-    verdicts: list[PolicyVerdict] = []
-    status: dict[int, tuple[PolicyScope, PolicyStatus, str]] = {}
-
-    def level_status(competition: Competition | None, scope: PolicyScope) -> None:
-        """Record the winner as effective and the losers as shadowed at one level."""
-        if competition is None:
-            return
-        winner = competition.winner
-        if winner.mode is Mode.UNSET:
-            words = (
-                "It is the oldest at its level but leaves the mode UNSET, "
-                "so the level above decides."
-            )
-        else:
-            words = f"It decides the {scope} mode: {winner.mode}."
-        status[id(winner)] = (scope, PolicyStatus.EFFECTIVE, words)
-        for loser, value in zip(competition.losers, competition.loser_values, strict=True):
-            status[id(loser)] = (
-                scope,
-                PolicyStatus.SHADOWED,
-                f"Ignored: {competition.ref} is preferred at the {scope} level "
-                f"({value.lost_because}), and only one policy counts there.",
-            )
-
-    level_status(mesh, PolicyScope.MESH)
-    selected: dict[int, int] = {}
-    decided: dict[int, int] = {}
-    beaten_by: dict[int, set[str]] = {}
-    for resolution in resolutions.values():
-        level_status(resolution.competition, PolicyScope.NAMESPACE)
-        for result in resolution.results.values():
-            competition = result.competition
-            if competition is None:
-                continue
-            count = len(result.workloads)
-            decided[id(competition.winner)] = decided.get(id(competition.winner), 0) + count
-            for policy in (competition.winner, *competition.losers):
-                selected[id(policy)] = selected.get(id(policy), 0) + count
-            for loser in competition.losers:
-                beaten_by.setdefault(id(loser), set()).add(str(competition.ref))
-    for policy in root_selector_policies:
-        status[id(policy)] = (
-            PolicyScope.IGNORED,
-            PolicyStatus.IGNORED,
-            f"A policy with a selector in the root namespace {root_namespace} applies to no "
-            "workload, not even to workloads in the root namespace.",
-        )
-    for resolution in resolutions.values():
-        for policy in resolution.workload_policies:
-            chosen = selected.get(id(policy), 0)
-            wins = decided.get(id(policy), 0)
-            if chosen == 0:
-                status[id(policy)] = (
-                    PolicyScope.WORKLOAD,
-                    PolicyStatus.IGNORED,
-                    f"Its selector matches no workload in {policy.namespace}.",
-                )
-            elif wins:
-                status[id(policy)] = (
-                    PolicyScope.WORKLOAD,
-                    PolicyStatus.EFFECTIVE,
-                    f"It applies to {wins} of the {chosen} workloads it selects.",
-                )
-            else:
-                older = ", ".join(sorted(beaten_by.get(id(policy), ())))
-                status[id(policy)] = (
-                    PolicyScope.WORKLOAD,
-                    PolicyStatus.SHADOWED,
-                    f"Every workload it selects is decided by an older policy: {older}.",
-                )
-    for policy in inputs.peer_authentications:
-        scope, state, words = status[id(policy)]
-        if policy.port_modes and scope in (PolicyScope.MESH, PolicyScope.NAMESPACE):
-            words += " Its portLevelMtls is ignored: ports need a selector."
-        verdicts.append(
-            PolicyVerdict(
-                kind="PeerAuthentication",
-                namespace=policy.namespace,
-                name=policy.name,
-                api_version=policy.api_version,
-                scope=scope,
-                mode=str(policy.mode),
-                selector=policy.selector,
-                port_modes=dict(policy.port_modes),
-                host="",
-                created=policy.created,
-                resource_version=policy.resource_version,
-                uid=policy.uid,
-                status=state,
-                status_reason=words,
-                manifest=policy.manifest,
-            )
-        )
-    for rule in inputs.destination_rules:
-        words = rule_summary(rule, root_namespace)
-        verdicts.append(
-            PolicyVerdict(
-                kind="DestinationRule",
-                namespace=rule.namespace,
-                name=rule.name,
-                api_version=rule.api_version,
-                scope=PolicyScope.DESTINATION,
-                mode=rule.tls_mode,
-                selector={},
-                port_modes={},
-                host=rule.host,
-                created=rule.created,
-                resource_version=rule.resource_version,
-                uid=rule.uid,
-                status=PolicyStatus.EFFECTIVE,
-                status_reason=words,
-                manifest=rule.manifest,
-            )
-        )
-    return tuple(sorted_by_namespace(verdicts, _name_and_kind))
 
 
 __all__ = ["MISSING_TIME_KEY", "evaluate", "resolve"]
