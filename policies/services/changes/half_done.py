@@ -88,7 +88,7 @@ def change_retry(*, user, entry_id: int, force: bool = False) -> ChangeResult:
         )
         failure.entry = change_audit(user, plan, Outcome.FAILED, error=failure.message)
         raise failure from error
-    if live is None or not holds(live.get("spec") or {}, first.get("spec") or {}):
+    if not _still_as_applied(live, first):
         message = (
             f"PeerAuthentication {metadata['namespace']}/{metadata['name']} changed since "
             f"change #{original.pk} applied it, so meshui does not complete that change. "
@@ -134,7 +134,7 @@ def change_rollback(*, user, entry_id: int) -> ChangeResult:
     live = None
     try:
         live = live_or_none(kind, namespace, name)
-        if live is None or not holds(live.get("spec") or {}, first.get("spec") or {}):
+        if not _still_as_applied(live, first):
             message = (
                 f"{kind} {namespace}/{name} changed since change #{original.pk} applied it "
                 f"({'it is gone' if live is None else 'it holds something else now'}), so "
@@ -197,3 +197,8 @@ def change_rollback(*, user, entry_id: int) -> ChangeResult:
     )
     sync_soon(namespace)
     return ChangeResult(plan, entry, [])
+
+
+def _still_as_applied(live: dict | None, sent: dict) -> bool:
+    """Does the cluster still hold what the half-done pair applied (others' fields aside)?"""
+    return live is not None and holds(live.get("spec") or {}, sent.get("spec") or {})
