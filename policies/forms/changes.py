@@ -14,6 +14,7 @@ from policies.forms import peer_authentication_schema as crd
 from policies.forms.dates import CalendarDateField
 from policies.kinds import TOGGLE_MODES
 from policies.models import AuditAction
+from policies.reasons import REASON_MAX_LENGTH, REASON_REQUIRED, REASON_TOO_LONG
 
 SCOPE_CHOICES = (
     ("mesh", "Mesh-wide (root namespace, no selector)"),
@@ -30,19 +31,15 @@ DURATION_CHOICES = (
     ("1440", "24 hours"),
 )
 
-# A reason says why in a sentence or two and names a ticket; the audit log keeps it whole.
-REASON_MAX_LENGTH = 1000
-REASON_TOO_LONG = (
-    "Keep the reason to %(limit_value)d characters (this one has %(show_value)d); "
-    "link a ticket for the details."
-)
-
 
 def _reason_field(**kwargs) -> forms.CharField:
+    """The reason every change needs, for every role: required, stripped, one length limit
+    (policies/reasons.py, which the services check again)."""
+    kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 2}))
+    kwargs.setdefault("help_text", "Required: why (an incident, a ticket). The audit log keeps it.")
     return forms.CharField(
         max_length=REASON_MAX_LENGTH,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        error_messages={"max_length": REASON_TOO_LONG},
+        error_messages={"max_length": REASON_TOO_LONG, "required": REASON_REQUIRED},
         **kwargs,
     )
 
@@ -147,7 +144,7 @@ def parse_port_modes(text: str) -> dict[str, str]:
 class ConfirmFields(forms.Form):
     """The two steps of every change: preview (dry run) first, then confirm."""
 
-    reason = _reason_field(required=False)
+    reason = _reason_field()
     confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
     force = forms.BooleanField(
         required=False,
@@ -177,12 +174,6 @@ class NamespaceModeForm(ConfirmFields):
     # resourceVersion ("absent" for one still to be created). A confirm applies only to that.
     seen_name = forms.CharField(required=False, max_length=253, widget=forms.HiddenInput)
     seen_resource_version = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
-
-    def clean_reason(self):
-        reason = self.cleaned_data["reason"].strip()
-        if not reason:
-            raise forms.ValidationError("Say why the namespace changes mode.")
-        return reason
 
     def clean(self):
         cleaned = super().clean()
@@ -329,6 +320,12 @@ class PolicyDeleteForm(ConfirmFields):
     )
 
 
+class ChangeFollowUpForm(forms.Form):
+    """Retry or roll back a half-done change: the user's own reason, every time."""
+
+    reason = _reason_field(widget=forms.TextInput)
+
+
 # Extending a timed restore: the toggle's durations, each a real one.
 EXTEND_CHOICES = tuple((value, words) for value, words in DURATION_CHOICES if value)
 
@@ -337,11 +334,7 @@ class TimedRestoreForm(forms.Form):
     """Run a pending timed restore now, or cancel it: always with a reason."""
 
     # Stripped, so blanks alone are no reason either.
-    reason = forms.CharField(
-        max_length=1000,
-        help_text="Required: why (an incident, a ticket).",
-        error_messages={"required": "Say why."},
-    )
+    reason = _reason_field(widget=forms.TextInput)
     # Shown beside the others (one form, one button per action); only "extend" reads it.
     duration_minutes = forms.TypedChoiceField(
         choices=EXTEND_CHOICES, required=False, coerce=int, empty_value=None, label="by"

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from policies import roles
 from policies.forms import peer_authentication_schema as crd
 from policies.forms.changes import (
+    ChangeFollowUpForm,
     NamespaceModeForm,
     PeerAuthenticationForm,
     PolicyDeleteForm,
@@ -474,7 +475,12 @@ def _as_yaml(value) -> str:
 @reader_required
 def change_detail(request: MeshuiHttpRequest, entry_id: int):
     """One change: what was sent, the outcome, and "waiting for the cluster" until synced."""
-    entry = _entry_or_404(entry_id)
+    return _change_detail_page(request, _entry_or_404(entry_id))
+
+
+def _change_detail_page(
+    request: MeshuiHttpRequest, entry: AuditEntry, follow_up=None, *, status: int = 200
+):
     context = {
         "entry": entry,
         # A delete finds nothing to read before it when the object was gone already; the
@@ -487,9 +493,14 @@ def change_detail(request: MeshuiHttpRequest, entry_id: int):
         "restores": _restore_rows(entry, can_act=roles.can_toggle_namespace(request.user)),
         "sent_yaml": _as_yaml(entry.object_sent),
         "before_yaml": _as_yaml(entry.object_before),
+        "follow_up": follow_up or ChangeFollowUpForm(),
     }
     return page_response(
-        request, "policies/change_detail.html", context, partials=("change-status",)
+        request,
+        "policies/change_detail.html",
+        context,
+        partials=("change-status",),
+        status=status,
     )
 
 
@@ -509,27 +520,48 @@ def _restore_rows(entry: AuditEntry, *, can_act: bool) -> list[dict]:
     return rows
 
 
-@require_POST
-def change_retry(request: MeshuiHttpRequest, entry_id: int):
+def _follow_up(request: MeshuiHttpRequest, entry_id: int, act):
+    """Retry or roll back: the service checks the role, the reason and the entry, and audits;
+    a missing reason comes back on the change's page with the error."""
     entry = _entry_or_404(entry_id)
+    form = ChangeFollowUpForm(request.POST)
+    form.is_valid()
     try:
-        result = change_services.change_retry(
-            user=request.user, entry_id=entry.pk, force=bool(request.POST.get("force"))
-        )
+        result = act(entry, request.POST.get("reason", ""))
     except ChangeFailure as failure:
+        if failure.field_errors.get("reason"):
+            if "reason" not in form.errors:
+                for message in failure.field_errors["reason"]:
+                    form.add_error("reason", message)
+            return _change_detail_page(request, entry, form, status=400)
         if failure.entry is None:
             raise Http404(failure.message) from failure
         return redirect("policies:change-detail", entry_id=failure.entry.pk)
     return redirect("policies:change-detail", entry_id=result.entry.pk)
+
+
+@require_POST
+def change_retry(request: MeshuiHttpRequest, entry_id: int):
+    """Complete a half-done pair (admins), with a reason."""
+    return _follow_up(
+        request,
+        entry_id,
+        lambda entry, reason: change_services.change_retry(
+            user=request.user,
+            entry_id=entry.pk,
+            reason=reason,
+            force=bool(request.POST.get("force")),
+        ),
+    )
 
 
 @require_POST
 def change_rollback(request: MeshuiHttpRequest, entry_id: int):
-    entry = _entry_or_404(entry_id)
-    try:
-        result = change_services.change_rollback(user=request.user, entry_id=entry.pk)
-    except ChangeFailure as failure:
-        if failure.entry is None:
-            raise Http404(failure.message) from failure
-        return redirect("policies:change-detail", entry_id=failure.entry.pk)
-    return redirect("policies:change-detail", entry_id=result.entry.pk)
+    """Undo the applied part of a half-done pair (admins), with a reason."""
+    return _follow_up(
+        request,
+        entry_id,
+        lambda entry, reason: change_services.change_rollback(
+            user=request.user, entry_id=entry.pk, reason=reason
+        ),
+    )

@@ -12,7 +12,13 @@ from policies.forms.changes import (
 
 
 def pa_form(**data):
-    base = {"scope": "workload", "namespace": "shop", "name": "cart", "mode": "STRICT"}
+    base = {
+        "scope": "workload",
+        "namespace": "shop",
+        "name": "cart",
+        "mode": "STRICT",
+        "reason": "INC-7",
+    }
     return PeerAuthenticationForm({**base, **data}, workload_labels={"cart": {"app": "cart"}})
 
 
@@ -96,6 +102,7 @@ def test_port_modes_only_with_a_selector():
             "name": "default",
             "mode": "STRICT",
             "port_modes": "8080=DISABLE",
+            "reason": "INC-7",
         }
     )
     assert not form.is_valid()

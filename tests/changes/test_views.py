@@ -55,8 +55,8 @@ def endpoint(name, stage):
             "/changes/PeerAuthentication/shop/default/delete/",
             {"resource_version": stage["rv"], "reason": "gone"},
         ),
-        "retry": (f"/changes/{stage['half_done']}/retry/", {}),
-        "rollback": (f"/changes/{stage['half_done']}/rollback/", {}),
+        "retry": (f"/changes/{stage['half_done']}/retry/", {"reason": "finish"}),
+        "rollback": (f"/changes/{stage['half_done']}/rollback/", {"reason": "undo"}),
     }[name]
 
 
@@ -305,6 +305,7 @@ def test_workload_form_offers_the_destination_rule_checked_and_previews_both(cli
             "workload": "cart",
             "mode": "STRICT",
             "destination_rule": "on",
+            "reason": "INC-7",
         },
     )
     page = response.content.decode()
