@@ -32,7 +32,7 @@ DURATION_CHOICES = (
 )
 
 
-def _reason_field(**kwargs) -> forms.CharField:
+def reason_field(**kwargs) -> forms.CharField:
     """The reason every change needs, for every role: required, stripped, one length limit
     (policies/reasons.py, which the services check again)."""
     kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 2}))
@@ -144,7 +144,7 @@ def parse_port_modes(text: str) -> dict[str, str]:
 class ConfirmFields(forms.Form):
     """The two steps of every change: preview (dry run) first, then confirm."""
 
-    reason = _reason_field()
+    reason = reason_field()
     confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
     force = forms.BooleanField(
         required=False,
@@ -159,7 +159,7 @@ class NamespaceModeForm(ConfirmFields):
     field_order = ["mode", "duration_minutes", "reason"]
 
     mode = _mode_field(TOGGLE_MODES)
-    reason = _reason_field(
+    reason = reason_field(
         help_text="Required: why the namespace changes mode (an incident, a ticket)."
     )
     duration_minutes = forms.TypedChoiceField(
@@ -323,7 +323,7 @@ class PolicyDeleteForm(ConfirmFields):
 class ChangeFollowUpForm(forms.Form):
     """Retry or roll back a half-done change: the user's own reason, every time."""
 
-    reason = _reason_field(widget=forms.TextInput)
+    reason = reason_field(widget=forms.TextInput)
 
 
 # Extending a timed restore: the toggle's durations, each a real one.
@@ -334,7 +334,7 @@ class TimedRestoreForm(forms.Form):
     """Run a pending timed restore now, or cancel it: always with a reason."""
 
     # Stripped, so blanks alone are no reason either.
-    reason = _reason_field(widget=forms.TextInput)
+    reason = reason_field(widget=forms.TextInput)
     # Shown beside the others (one form, one button per action); only "extend" reads it.
     duration_minutes = forms.TypedChoiceField(
         choices=EXTEND_CHOICES, required=False, coerce=int, empty_value=None, label="by"

@@ -16,9 +16,9 @@ def test_every_write_endpoint_refuses_a_change_without_a_reason_for_every_role(
     client,
     mesh,
     users,
-    stage,
+    stage,  # noqa: F811
     name,
-    role,  # noqa: F811
+    role,
 ):
     url, data = endpoint(name, stage)
     client.force_login(users[role])
