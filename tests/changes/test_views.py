@@ -303,6 +303,7 @@ def test_workload_form_offers_the_destination_rule_checked_and_previews_both(cli
             "namespace": "shop",
             "name": "cart",
             "workload": "cart",
+            "selector_labels": ["app=cart"],
             "mode": "STRICT",
             "destination_rule": "on",
             "reason": "INC-7",
@@ -384,4 +385,4 @@ def test_workload_page_leads_admins_to_a_prefilled_workload_policy(client, users
     form = client.get(link.replace("&amp;", "&")).content.decode()
     assert 'name="workload" value="cart"' in form
     assert 'name="name" value="cart"' in form
-    assert '<option value="cart">' in form  # the namespace's workloads, to pick from
+    assert 'value="app=cart"' in form and "checked" in form  # its labels, to pick from
