@@ -309,17 +309,8 @@ class PeerAuthenticationForm(ConfirmFields):
     SCOPE_FIELDS = {
         "mesh": {"scope", "name", "mode"},
         "namespace": {"scope", "namespace", "name", "mode"},
-        "workload": {
-            "scope",
-            "namespace",
-            "workload",
-            "selector_labels",
-            "match_labels",
-            "name",
-            "mode",
-            "port_modes",
-            "destination_rule",
-        },
+        # A workload policy has them all.
+        "workload": set(field_order) - {"reason"},
     }
 
     def __init__(
