@@ -158,3 +158,14 @@ def test_the_offer_to_edit_opens_the_mode_form_with_the_mode_asked_for(admin, me
 def test_an_auditor_gets_no_form(client, users, mesh):
     client.force_login(users["auditor"])
     assert client.get(f"{NEW}?scope=mesh").status_code == 403
+
+
+def test_typing_an_exact_name_offers_to_use_it_in_place(admin, mesh):
+    page = admin.get(
+        f"{NEW}?scope=workload&namespace=shop&workload=cart",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="workload-matches",
+    ).content.decode()
+    assert page.lstrip().startswith('<div id="workload-matches"')
+    assert "Workload <strong>cart</strong>" in page
+    assert 'hx-target="#policy-builder"' in page and ">Use cart</a>" in page
