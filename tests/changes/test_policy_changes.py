@@ -67,7 +67,7 @@ def test_dry_run_reports_the_clusters_own_validation_mapped_to_fields(mesh, user
     assert "portLevelMtls requires selector" in messages
     from policies.forms.changes import PeerAuthenticationForm, form_field_for_path
 
-    form = PeerAuthenticationForm()
+    form = PeerAuthenticationForm(initial={"scope": "workload"})  # the scope with port modes
     assert {form_field_for_path(path, form) for path in preview.failure.field_errors} == {
         "port_modes"
     }
