@@ -238,7 +238,9 @@ def policy_target_read(*, scope: str, namespace: str = "", workload: str = "") -
     labels: dict[str, dict] = {}
     if scope == "mesh":
         found = root
-    elif scope in ("namespace", "workload") and snapshot is not None:
+    elif scope in ("namespace", "workload") and snapshot is None:
+        namespace_matches = PickerMatches(rows=[], total=0)
+    elif scope in ("namespace", "workload"):
         names = NamespaceRecord.objects.filter(snapshot=snapshot)
         if namespace and names.filter(name=namespace).exists():
             found = namespace

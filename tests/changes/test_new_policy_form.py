@@ -169,3 +169,29 @@ def test_typing_an_exact_name_offers_to_use_it_in_place(admin, mesh):
     assert page.lstrip().startswith('<div id="workload-matches"')
     assert "Workload <strong>cart</strong>" in page
     assert 'hx-target="#policy-builder"' in page and ">Use cart</a>" in page
+
+
+def test_without_a_snapshot_the_picker_says_to_sync_first(client, users, db):
+    client.force_login(users["admin"])
+    page = client.get(f"{NEW}?scope=namespace").content.decode()
+    assert "There is no snapshot to pick from yet: sync the cluster first." in page
+
+
+def test_back_to_the_form_from_the_preview_keeps_the_scope_and_the_picks(admin, mesh):
+    page = admin.post(
+        NEW,
+        {
+            "scope": "workload",
+            "namespace": "shop",
+            "workload": "cart",
+            "selector_labels": ["app=cart"],
+            "name": "cart",
+            "mode": "PERMISSIVE",
+            "reason": "INC-15",
+            "edit": "1",
+        },
+    ).content.decode()
+    assert "Workload <strong>cart</strong>" in page
+    policy = page[page.index('id="step-policy"') :]
+    assert 'value="PERMISSIVE" selected' in policy
+    assert 'value="app=cart"' in policy and "INC-15" in policy
