@@ -10,6 +10,19 @@ from tests.changes.conftest import resync, seed_policy
 NEW = "/changes/peer-authentication/new/"
 
 
+def cart_policy(**overrides) -> dict:
+    """What the form posts for a workload policy on shop/cart, picked by its label."""
+    return {
+        "scope": "workload",
+        "namespace": "shop",
+        "workload": "cart",
+        "selector_labels": ["app=cart"],
+        "name": "cart",
+        "mode": "STRICT",
+        **overrides,
+    }
+
+
 @pytest.fixture
 def admin(client, users):
     client.force_login(users["admin"])
@@ -77,18 +90,7 @@ def test_workload_picker_shows_each_workloads_labels_then_ticks_them(admin, mesh
 
 
 def test_a_workload_policy_from_ticked_labels_previews_its_selector(admin, mesh):
-    page = admin.post(
-        NEW,
-        {
-            "scope": "workload",
-            "namespace": "shop",
-            "workload": "cart",
-            "selector_labels": ["app=cart"],
-            "name": "cart",
-            "mode": "STRICT",
-            "reason": "INC-12",
-        },
-    ).content.decode()
+    page = admin.post(NEW, cart_policy(reason="INC-12")).content.decode()
     yaml = page[page.index('id="change-yaml"') :]
     assert "matchLabels:" in yaml and "app: cart" in yaml
     # The confirm form carries every ticked label.
@@ -133,14 +135,7 @@ def test_a_second_mesh_wide_policy_is_stopped_too(admin, mesh):
 def test_a_workload_policy_in_the_root_namespace_is_refused(admin, mesh):
     response = admin.post(
         NEW,
-        {
-            "scope": "workload",
-            "namespace": "istio-system",
-            "match_labels": "app=x",
-            "name": "x",
-            "mode": "STRICT",
-            "reason": "INC-14",
-        },
+        cart_policy(namespace="istio-system", workload="", match_labels="app=x", reason="INC-14"),
     )
     assert response.status_code == 400
     assert "Istio ignores PeerAuthentications with a selector in its root namespace" in (
@@ -179,17 +174,7 @@ def test_without_a_snapshot_the_picker_says_to_sync_first(client, users, db):
 
 def test_back_to_the_form_from_the_preview_keeps_the_scope_and_the_picks(admin, mesh):
     page = admin.post(
-        NEW,
-        {
-            "scope": "workload",
-            "namespace": "shop",
-            "workload": "cart",
-            "selector_labels": ["app=cart"],
-            "name": "cart",
-            "mode": "PERMISSIVE",
-            "reason": "INC-15",
-            "edit": "1",
-        },
+        NEW, cart_policy(mode="PERMISSIVE", reason="INC-15", edit="1")
     ).content.decode()
     assert "Workload <strong>cart</strong>" in page
     policy = page[page.index('id="step-policy"') :]
