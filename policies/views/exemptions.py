@@ -123,18 +123,23 @@ def _exemption_or_404(pk: int) -> Exemption:
     return exemption
 
 
+def _exemption_context(exemption: Exemption, verb: str, *, now) -> dict:
+    """What the revoke and renew pages show above their form: the exemption as it stands."""
+    return {
+        "title": f"{verb.capitalize()} the exemption for {_target(exemption)}",
+        "exemption": exemption,
+        "state": exemption_state(exemption, now=now),
+        "verb": verb,
+    }
+
+
 @require_http_methods(["GET", "POST"])
 @reader_required
 def exemption_revoke_view(request: MeshuiHttpRequest, pk: int) -> HttpResponse:
     """Revoke: a page that says what is lost and asks why; POST revokes (admins)."""
     exemption = _exemption_or_404(pk)
     now = timezone.now()
-    context = {
-        "title": f"Revoke the exemption for {_target(exemption)}",
-        "exemption": exemption,
-        "state": exemption_state(exemption, now=now),
-        "verb": "revoke",
-    }
+    context = _exemption_context(exemption, "revoke", now=now)
     if request.method == "GET":
         if not can_manage_exemptions(request.user):
             raise PermissionDenied("Only an admin revokes exemptions.")
@@ -159,12 +164,7 @@ def exemption_renew_view(request: MeshuiHttpRequest, pk: int) -> HttpResponse:
     """Renew: a later expiry in one audited step (admins), no revoke-then-record gap."""
     exemption = _exemption_or_404(pk)
     now = timezone.now()
-    context = {
-        "title": f"Renew the exemption for {_target(exemption)}",
-        "exemption": exemption,
-        "state": exemption_state(exemption, now=now),
-        "verb": "renew",
-    }
+    context = _exemption_context(exemption, "renew", now=now)
     if request.method == "GET":
         if not can_manage_exemptions(request.user):
             raise PermissionDenied("Only an admin renews exemptions.")
