@@ -302,6 +302,8 @@ class AuditAction(StrEnum):
     # Exemptions change no cluster object, but an auditor filters and reads them like changes.
     EXEMPTION_CREATE = "exemption_create"
     EXEMPTION_REVOKE = "exemption_revoke"
+    # A later expiry in one step: the old record ends as the new one starts, no gap.
+    EXEMPTION_RENEW = "exemption_renew"
     # Stands for a user's further refusals within a minute, which are not recorded.
     REFUSALS_RATE_LIMITED = "refusals_rate_limited"
 
@@ -319,6 +321,7 @@ class AuditAction(StrEnum):
             "rollback": "Rollback",
             "exemption_create": "Exemption recorded",
             "exemption_revoke": "Exemption revoked",
+            "exemption_renew": "Exemption renewed",
             "refusals_rate_limited": "Refusals no longer recorded",
         }[self.value]
 
@@ -428,7 +431,12 @@ class Exemption(models.Model):
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField()
     created_by = models.CharField(max_length=150)
+    # When it stopped counting before its expiry: revoked, or renewed (then `renewal` names
+    # the record that took over at that moment, so reports at any past date stay true).
     revoked_at = models.DateTimeField(null=True, blank=True)
+    renewed_from = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="renewal"
+    )
 
     class Meta:
         ordering = ["namespace", "workload", "-created_at"]

@@ -55,6 +55,11 @@ urlpatterns = [
         exemption_views.exemption_revoke_view,
         name="exemption-revoke",
     ),
+    path(
+        "exemptions/<int:pk>/renew/",
+        exemption_views.exemption_renew_view,
+        name="exemption-renew",
+    ),
     path("metrics", metrics_views.metrics, name="metrics"),
     # Changing posture and the audit log (issue 6)
     path(

@@ -5,6 +5,7 @@ a form builds the `spec` it would send and asks the CRD's own schema and CEL rul
 so what the form accepts is what the API server accepts. Forms never call the cluster.
 """
 
+import re
 from datetime import timedelta
 
 from django import forms
@@ -14,6 +15,7 @@ from policies.forms import peer_authentication_schema as crd
 from policies.forms.dates import CalendarDateField
 from policies.kinds import TOGGLE_MODES
 from policies.models import AuditAction
+from policies.reasons import REASON_MAX_LENGTH, REASON_REQUIRED, REASON_TOO_LONG
 
 SCOPE_CHOICES = (
     ("mesh", "Mesh-wide (root namespace, no selector)"),
@@ -30,19 +32,15 @@ DURATION_CHOICES = (
     ("1440", "24 hours"),
 )
 
-# A reason says why in a sentence or two and names a ticket; the audit log keeps it whole.
-REASON_MAX_LENGTH = 1000
-REASON_TOO_LONG = (
-    "Keep the reason to %(limit_value)d characters (this one has %(show_value)d); "
-    "link a ticket for the details."
-)
 
-
-def _reason_field(**kwargs) -> forms.CharField:
+def reason_field(**kwargs) -> forms.CharField:
+    """The reason every change needs, for every role: required, stripped, one length limit
+    (policies/reasons.py, which the services check again)."""
+    kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 2}))
+    kwargs.setdefault("help_text", "Required: why (an incident, a ticket). The audit log keeps it.")
     return forms.CharField(
         max_length=REASON_MAX_LENGTH,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        error_messages={"max_length": REASON_TOO_LONG},
+        error_messages={"max_length": REASON_TOO_LONG, "required": REASON_REQUIRED},
         **kwargs,
     )
 
@@ -53,6 +51,7 @@ FIELD_FOR_PATH = (
     ("metadata.namespace", "namespace"),
     ("spec.mtls", "mode"),
     ("spec.selector", "match_labels"),
+    ("spec.selector", "selector_labels"),
     ("spec.portLevelMtls", "port_modes"),
 )
 
@@ -147,7 +146,7 @@ def parse_port_modes(text: str) -> dict[str, str]:
 class ConfirmFields(forms.Form):
     """The two steps of every change: preview (dry run) first, then confirm."""
 
-    reason = _reason_field(required=False)
+    reason = reason_field()
     confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
     force = forms.BooleanField(
         required=False,
@@ -162,7 +161,7 @@ class NamespaceModeForm(ConfirmFields):
     field_order = ["mode", "duration_minutes", "reason"]
 
     mode = _mode_field(TOGGLE_MODES)
-    reason = _reason_field(
+    reason = reason_field(
         help_text="Required: why the namespace changes mode (an incident, a ticket)."
     )
     duration_minutes = forms.TypedChoiceField(
@@ -177,12 +176,6 @@ class NamespaceModeForm(ConfirmFields):
     # resourceVersion ("absent" for one still to be created). A confirm applies only to that.
     seen_name = forms.CharField(required=False, max_length=253, widget=forms.HiddenInput)
     seen_resource_version = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
-
-    def clean_reason(self):
-        reason = self.cleaned_data["reason"].strip()
-        if not reason:
-            raise forms.ValidationError("Say why the namespace changes mode.")
-        return reason
 
     def clean(self):
         cleaned = super().clean()
@@ -199,46 +192,113 @@ class NamespaceModeForm(ConfirmFields):
         return timedelta(minutes=minutes) if minutes else None
 
 
+SCOPE_HELP = {
+    "mesh": "One policy in Istio's root namespace, no selector: the mode of every namespace "
+    "and workload that sets none of its own.",
+    "namespace": "No selector: the mode of one namespace's workloads, unless a workload "
+    "policy says otherwise.",
+    "workload": "A selector picks workloads of one namespace by their labels; ports may get "
+    "their own modes.",
+}
+# What the scope step and the pickers may carry in the URL: a picker's text is a search, so
+# it is checked only for what a name could ever hold.
+PICKER_TEXT = re.compile(r"^[a-z0-9.-]*$")
+
+
+class PolicyTargetForm(forms.Form):
+    """The new-policy form's first step (GET): the scope, then the namespace and workload as
+    picked or being searched for. Everything optional; what is set is checked."""
+
+    scope = forms.ChoiceField(
+        choices=[(value, words) for value, words in SCOPE_CHOICES],
+        widget=forms.RadioSelect,
+        required=False,
+        label="What the policy applies to",
+    )
+    namespace = forms.CharField(required=False, max_length=63, label="Namespace")
+    workload = forms.CharField(required=False, max_length=253, label="Workload")
+
+    def _search_text(self, name: str) -> str:
+        text = self.cleaned_data[name].strip().lower()
+        if not PICKER_TEXT.match(text):
+            raise forms.ValidationError(
+                "Names are lower-case letters, digits, '-' and '.': no such name can exist."
+            )
+        return text
+
+    def clean_namespace(self):
+        return self._search_text("namespace")
+
+    def clean_workload(self):
+        return self._search_text("workload")
+
+    def target(self) -> dict:
+        """scope, namespace, workload as valid so far ('' where missing or invalid)."""
+        cleaned = getattr(self, "cleaned_data", {})
+        return {key: cleaned.get(key) or "" for key in ("scope", "namespace", "workload")}
+
+
+def ignored_policy_words(policy, *, scope: str, root_namespace: str) -> str:
+    """Why a second namespace-wide (or mesh-wide) PeerAuthentication would change nothing."""
+    level = "mesh-wide" if scope == "mesh" else "namespace-wide"
+    where = (
+        f"the root namespace {root_namespace}"
+        if scope == "mesh"
+        else f"namespace {policy.namespace}"
+    )
+    created = f", created {policy.created_at:%Y-%m-%d %H:%M} UTC" if policy.created_at else ""
+    return (
+        f"{where[0].upper()}{where[1:]} already has a {level} PeerAuthentication in force: "
+        f"{policy.namespace}/{policy.name} (mode {policy.mode or 'UNSET'}{created}). Istio uses "
+        f"only one {level} policy there, the oldest (then the first by name), so a new one "
+        "would be ignored and changes nothing. Edit the mode of the policy in force instead."
+    )
+
+
 class PeerAuthenticationForm(ConfirmFields):
-    """A new PeerAuthentication at mesh, namespace or workload level, validated like the CRD."""
+    """A new PeerAuthentication for one scope, with that scope's fields only, validated like
+    the CRD. The scope, namespace and workload were picked in the step before (PolicyTargetForm)
+    and travel as hidden fields; a workload's selector is picked from its labels."""
 
     field_order = [
         "scope",
         "namespace",
+        "workload",
+        "selector_labels",
+        "match_labels",
         "name",
         "mode",
-        "workload",
-        "match_labels",
         "port_modes",
         "destination_rule",
         "reason",
     ]
 
-    scope = forms.ChoiceField(choices=SCOPE_CHOICES, widget=forms.RadioSelect)
-    namespace = forms.CharField(
-        required=False, max_length=63, help_text="Ignored for mesh-wide (the root namespace)."
-    )
-    name = forms.CharField(max_length=253, initial="default")
-    mode = _mode_field()
-    workload = forms.CharField(
+    scope = forms.ChoiceField(choices=SCOPE_CHOICES, widget=forms.HiddenInput)
+    namespace = forms.CharField(required=False, max_length=63, widget=forms.HiddenInput)
+    workload = forms.CharField(required=False, max_length=253, widget=forms.HiddenInput)
+    selector_labels = forms.MultipleChoiceField(
         required=False,
-        max_length=253,
-        widget=forms.TextInput(attrs={"list": "workload-names", "autocomplete": "off"}),
-        help_text="A workload of the namespace; its labels become the selector.",
+        widget=forms.CheckboxSelectMultiple,
+        label="Select by these labels (matchLabels)",
+        help_text="The workload's own labels. A workload is selected when it carries every "
+        "ticked label: untick the ones that differ between versions to cover them all.",
     )
     match_labels = forms.CharField(
         required=False,
         max_length=2000,
         label="Selector (matchLabels)",
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "app=reviews"}),
-        help_text="key=value, one per line. Used when no workload is picked.",
+        help_text="key=value, one per line: for workloads not in the snapshot yet. Pick a "
+        "workload above to choose from its labels instead.",
     )
+    name = forms.CharField(max_length=253, initial="default")
+    mode = _mode_field()
     port_modes = forms.CharField(
         required=False,
         max_length=2000,
         label="Per-port modes",
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "8080=PERMISSIVE"}),
-        help_text="PORT=MODE, one per line; only with a selector.",
+        help_text="PORT=MODE, one per line: the workload's container port, not the Service's.",
     )
     destination_rule = forms.BooleanField(
         required=False,
@@ -246,10 +306,49 @@ class PeerAuthenticationForm(ConfirmFields):
         label="Also apply the matching DestinationRule (ISTIO_MUTUAL)",
     )
 
-    def __init__(self, *args, workload_labels: dict[str, dict] | None = None, **kwargs):
+    SCOPE_FIELDS = {
+        "mesh": {"scope", "name", "mode"},
+        "namespace": {"scope", "namespace", "name", "mode"},
+        # A workload policy has them all.
+        "workload": set(field_order) - {"reason"},
+    }
+
+    def __init__(
+        self,
+        *args,
+        scope: str | None = None,
+        workload_labels: dict[str, dict] | None = None,
+        policy_in_force=None,
+        root_namespace: str = "",
+        **kwargs,
+    ):
         # workload name -> labels, from the snapshot, so a picked workload becomes a selector.
         self.workload_labels = workload_labels or {}
+        # The namespace-wide (or mesh-wide) policy Istio uses now in the target namespace.
+        self.policy_in_force = policy_in_force
+        self.root_namespace = root_namespace
+        self.ignored_because = ""
         super().__init__(*args, **kwargs)
+        data = self.data if self.is_bound else self.initial
+        self.scope = scope or data.get("scope") or "namespace"
+        keep = self.SCOPE_FIELDS.get(self.scope, self.SCOPE_FIELDS["namespace"])
+        keep = keep | {"reason", "confirm", "force"}
+        workload = (data.get("workload") or "").strip()
+        if self.scope == "workload":
+            # Picked: choose from its labels. Not picked: type a selector.
+            keep = keep - ({"match_labels"} if workload else {"selector_labels"})
+        for name in list(self.fields):
+            if name not in keep:
+                del self.fields[name]
+        if "selector_labels" in self.fields:
+            labels = self.workload_labels.get(workload) or {}
+            self.fields["selector_labels"].choices = [
+                (f"{key}={value}", f"{key}={value}") for key, value in sorted(labels.items())
+            ]
+            if not self.is_bound:
+                self.initial.setdefault(
+                    "selector_labels", [c for c, _ in self.fields["selector_labels"].choices]
+                )
 
     def clean_name(self):
         return _validate_name(self.cleaned_data["name"].strip())
@@ -268,29 +367,45 @@ class PeerAuthenticationForm(ConfirmFields):
         cleaned = super().clean()
         scope = cleaned.get("scope")
         if scope in ("namespace", "workload") and not cleaned.get("namespace"):
-            self.add_error("namespace", "Pick the namespace the policy belongs to.")
-        selector = dict(cleaned.get("match_labels") or {})
-        workload = (cleaned.get("workload") or "").strip()
-        if scope == "workload":
-            if workload and not selector:
-                if workload not in self.workload_labels:
-                    self.add_error("workload", f"No workload {workload!r} in the namespace.")
-                else:
-                    selector = dict(self.workload_labels[workload])
-                    if not selector:
-                        self.add_error(
-                            "workload",
-                            f"{workload} has no labels to select it by; type matchLabels.",
-                        )
-            if not selector and "match_labels" not in self.errors and "workload" not in self.errors:
-                self.add_error("match_labels", "A workload policy needs a selector.")
-        elif selector or workload:
-            self.add_error("match_labels", "Only a workload policy has a selector.")
-            selector = {}
-        cleaned["selector"] = selector
+            self.add_error(None, "Pick the namespace the policy belongs to.")
+        cleaned["selector"] = self._selector(scope, cleaned) if scope == "workload" else {}
+        if scope == "workload" and cleaned.get("namespace") == self.root_namespace:
+            self.add_error(
+                None,
+                f"Istio ignores PeerAuthentications with a selector in its root namespace "
+                f"({self.root_namespace}): such a policy would apply nowhere.",
+            )
+        if scope in ("mesh", "namespace") and self.policy_in_force is not None:
+            self.ignored_because = ignored_policy_words(
+                self.policy_in_force, scope=scope, root_namespace=self.root_namespace
+            )
+            self.add_error(None, forms.ValidationError(self.ignored_because, code="ignored"))
         if cleaned.get("mode") and not self.errors:
             self._add_crd_problems(self.spec())
         return cleaned
+
+    def _selector(self, scope, cleaned) -> dict:
+        """matchLabels: the ticked labels of the picked workload, or the typed ones."""
+        workload = (cleaned.get("workload") or "").strip()
+        if not workload:
+            selector = dict(cleaned.get("match_labels") or {})
+            if not selector and "match_labels" not in self.errors:
+                self.add_error("match_labels", "A workload policy needs a selector.")
+            return selector
+        if workload not in self.workload_labels:
+            self.add_error(None, f"No workload {workload!r} in the namespace.")
+            return {}
+        if not self.workload_labels[workload]:
+            self.add_error(
+                None,
+                f"{workload} has no labels to select it by: pick no workload and type "
+                "matchLabels instead.",
+            )
+            return {}
+        ticked = cleaned.get("selector_labels") or []
+        if not ticked:
+            self.add_error("selector_labels", "Tick at least one label to select the workload by.")
+        return dict(pair.split("=", 1) for pair in ticked)
 
     def spec(self) -> dict:
         """The PeerAuthentication spec this form describes."""
@@ -329,6 +444,12 @@ class PolicyDeleteForm(ConfirmFields):
     )
 
 
+class ChangeFollowUpForm(forms.Form):
+    """Retry or roll back a half-done change: the user's own reason, every time."""
+
+    reason = reason_field(widget=forms.TextInput)
+
+
 # Extending a timed restore: the toggle's durations, each a real one.
 EXTEND_CHOICES = tuple((value, words) for value, words in DURATION_CHOICES if value)
 
@@ -337,11 +458,7 @@ class TimedRestoreForm(forms.Form):
     """Run a pending timed restore now, or cancel it: always with a reason."""
 
     # Stripped, so blanks alone are no reason either.
-    reason = forms.CharField(
-        max_length=1000,
-        help_text="Required: why (an incident, a ticket).",
-        error_messages={"required": "Say why."},
-    )
+    reason = reason_field(widget=forms.TextInput)
     # Shown beside the others (one form, one button per action); only "extend" reads it.
     duration_minutes = forms.TypedChoiceField(
         choices=EXTEND_CHOICES, required=False, coerce=int, empty_value=None, label="by"

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, time
 
 from django import forms
 
+from policies.forms.changes import reason_field
+
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 
@@ -49,6 +51,32 @@ class ExemptionForm(forms.Form):
                 "at most 253 characters."
             )
         return workload
+
+    @property
+    def expires_at(self) -> datetime:
+        return datetime.combine(self.cleaned_data["expires_on"], time.max, tzinfo=UTC)
+
+
+class ExemptionRevokeForm(forms.Form):
+    """Revoking an exemption: why, like every change."""
+
+    reason = reason_field()
+
+
+class ExemptionRenewForm(forms.Form):
+    """Renewing an exemption: the later expiry date, and why."""
+
+    expires_on = forms.DateField(
+        widget=DateInput,
+        label="New expiry date",
+        help_text="Valid to the end of that day (UTC); at most a year from today.",
+    )
+    reason = reason_field()
+
+    def __init__(self, *args, today=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if today is not None:
+            self.fields["expires_on"].widget.attrs["min"] = today.isoformat()
 
     @property
     def expires_at(self) -> datetime:

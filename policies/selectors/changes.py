@@ -3,11 +3,21 @@ target, the namespace-wide policy seen, workload labels, Services, pending timed
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from django.conf import settings
+from django.db.models import Case, When
 
 from policies.engine import PolicyScope, PolicyStatus, selector_matches
 from policies.kinds import DESTINATION_RULE, PEER_AUTHENTICATION
-from policies.models import PolicyRecord, ServiceRecord, Snapshot, TimedRestore, WorkloadRecord
+from policies.models import (
+    NamespaceRecord,
+    PolicyRecord,
+    ServiceRecord,
+    Snapshot,
+    TimedRestore,
+    WorkloadRecord,
+)
 from policies.ownership import OwnerKind, PolicyOwnership
 from policies.selectors.sync import snapshot_current
 
@@ -172,3 +182,110 @@ def outside_plaintext_workloads(snapshot: Snapshot, namespaces: set[str]):
         )[:PLAINTEXT_CALLERS_SHOWN]
     ]
     return shown, rows.count()
+
+
+# --- The new-policy form's pickers -----------------------------------------------------------
+
+# How many matches a picker lists at once; more means "type more of the name".
+PICKER_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class PickerMatches:
+    """What a search-as-you-type picker lists: the first matches, and how many in all."""
+
+    rows: list
+    total: int
+
+    @property
+    def more(self) -> int:
+        return max(self.total - len(self.rows), 0)
+
+
+@dataclass(frozen=True)
+class PolicyTarget:
+    """Where a new PeerAuthentication goes, as far as the user has picked it, read from the
+    current snapshot: the namespace and workload when they exist there, the matches a picker
+    lists while they do not, the picked workload's labels, and the namespace-wide policy Istio
+    already uses there (a second one would be ignored)."""
+
+    scope: str
+    namespace_query: str
+    namespace: str  # "" until it names a namespace of the snapshot
+    workload_query: str
+    workload: WorkloadRecord | None
+    root_namespace: str
+    namespace_matches: PickerMatches | None = None
+    workload_matches: PickerMatches | None = None
+    workload_labels: dict[str, dict] = field(default_factory=dict)
+    policy_in_force: PolicyRecord | None = None
+
+    @property
+    def ready(self) -> bool:
+        """Enough is picked to show the scope's own fields."""
+        if self.scope == "mesh":
+            return True
+        return self.scope in ("namespace", "workload") and bool(self.namespace)
+
+
+def policy_target_read(*, scope: str, namespace: str = "", workload: str = "") -> PolicyTarget:
+    """The new-policy form's target and its pickers' matches, from the current snapshot."""
+    snapshot = snapshot_current()
+    root = snapshot.root_namespace if snapshot else settings.MESHUI_ROOT_NAMESPACE
+    found = ""
+    namespace_matches = workload_matches = None
+    picked = None
+    labels: dict[str, dict] = {}
+    if scope == "mesh":
+        found = root
+    elif scope in ("namespace", "workload") and snapshot is None:
+        namespace_matches = PickerMatches(rows=[], total=0)
+    elif scope in ("namespace", "workload"):
+        names = NamespaceRecord.objects.filter(snapshot=snapshot)
+        if namespace and names.filter(name=namespace).exists():
+            found = namespace
+        else:
+            namespace_matches = _matches(names, "name", namespace)
+    if scope == "workload" and found and snapshot is not None:
+        rows = WorkloadRecord.objects.filter(snapshot=snapshot, namespace=found)
+        labels = {row.name: row.labels or {} for row in rows.only("name", "labels")}
+        picked = rows.filter(name=workload).first() if workload else None
+        if picked is None:
+            workload_matches = _matches(rows, "name", workload)
+    in_force = None
+    if scope in ("mesh", "namespace") and found and snapshot is not None:
+        in_force = (
+            PolicyRecord.objects.filter(
+                snapshot=snapshot,
+                kind=PEER_AUTHENTICATION,
+                namespace=found,
+                scope__in=(PolicyScope.MESH, PolicyScope.NAMESPACE),
+                status=PolicyStatus.EFFECTIVE,
+            )
+            .order_by("created_at", "name")
+            .first()
+        )
+    return PolicyTarget(
+        scope=scope,
+        namespace_query=namespace,
+        namespace=found,
+        workload_query=workload,
+        workload=picked,
+        root_namespace=root,
+        namespace_matches=namespace_matches,
+        workload_matches=workload_matches,
+        workload_labels=labels,
+        policy_in_force=in_force,
+    )
+
+
+def _matches(rows, column: str, query: str) -> PickerMatches:
+    """Rows whose `column` contains `query`, names starting with it first, then by name."""
+    if query:
+        rows = rows.filter(**{f"{column}__contains": query}).annotate(
+            starts=Case(When(**{f"{column}__startswith": query}, then=0), default=1)
+        )
+        ordered = rows.order_by("starts", column)
+    else:
+        ordered = rows.order_by(column)
+    return PickerMatches(rows=list(ordered[:PICKER_SHOWN]), total=rows.count())

@@ -27,6 +27,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from policies.engine import selector_matches
+from policies.engine.meaning import namespace_enforcement_words
 from policies.models import (
     Exemption,
     FindingRecord,
@@ -219,6 +220,7 @@ class NamespaceDetail:
     exemption: Exemption | None  # the namespace's own, in force now
     namespace_policy: PolicyRecord | None  # its namespace-wide policy, the toggle's target
     timed: TimedState | None = None  # a timed mode meshui restores later
+    enforcement: str = ""  # who enforces its mode: its workloads' sidecars, ztunnel, nobody
 
 
 def namespace_detail_read(*, name: str, workload_page: int = 1, per_page: int = 100):
@@ -259,7 +261,18 @@ def namespace_detail_read(*, name: str, workload_page: int = 1, per_page: int = 
         exemption=exemptions.for_namespace(name),
         namespace_policy=_namespace_policy(policies),
         timed=timed_states(namespaces=[name]).get(name),
+        enforcement=_namespace_enforcement(workloads),
     )
+
+
+def _namespace_enforcement(workloads) -> str:
+    """Who enforces a namespace's mode, counted over its workloads in one query."""
+    counts = workloads.aggregate(
+        total=Count("id"),
+        sidecar=Count("id", filter=Q(has_sidecar=True)),
+        ztunnel=Count("id", filter=Q(has_sidecar=False, ambient=True)),
+    )
+    return namespace_enforcement_words(**counts)
 
 
 def _namespace_policy(policies: list[PolicyRecord]) -> PolicyRecord | None:

@@ -137,17 +137,23 @@ def exemptions_at(
 
 
 def exemption_list(*, now: datetime) -> list[tuple[Exemption, str]]:
-    """Every exemption with its state now: valid, expired or revoked; valid ones first."""
-    order = {"valid": 0, "expired": 1, "revoked": 2}
+    """Every exemption with its state now: valid, expired, renewed or revoked; valid first."""
+    order = {"valid": 0, "expired": 1, "renewed": 2, "revoked": 3}
     rows = [
-        (exemption, exemption_state(exemption, now=now)) for exemption in Exemption.objects.all()
+        (exemption, exemption_state(exemption, now=now))
+        for exemption in Exemption.objects.select_related("renewal")
     ]
     return sorted(rows, key=lambda row: (order[row[1]], row[0].namespace, row[0].workload))
 
 
+def exemption_get(*, exemption_id: int) -> Exemption | None:
+    return Exemption.objects.select_related("renewal").filter(pk=exemption_id).first()
+
+
 def exemption_state(exemption: Exemption, *, now: datetime) -> str:
     if exemption.revoked_at is not None and exemption.revoked_at <= now:
-        return "revoked"
+        renewed = getattr(exemption, "renewal", None) is not None
+        return "renewed" if renewed else "revoked"
     return "valid" if exemption.expires_at > now else "expired"
 
 

@@ -1,4 +1,5 @@
-"""Recording and revoking exemptions (admin only, audited), and the findings expired ones raise.
+"""Recording, revoking and renewing exemptions (admin only, audited), and the findings expired
+ones raise.
 
 An exemption is meshui's own record: nothing is sent to the cluster. It says a namespace (or
 one workload) may stay below STRICT until a date, who owns that decision and why.
@@ -12,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from policies.models import AuditEntry, Exemption
+from policies.reasons import reason_problem
 from policies.roles import can_manage_exemptions
 from policies.selectors.reports import FindingRow, exemptions_at, snapshot_at
 from policies.services.audit import AuditAction, audit_entry_record
@@ -31,8 +33,22 @@ def exemption_findings(now: datetime) -> list[FindingRow]:
 
 
 def audit_exemption(
-    *, user, action: AuditAction, exemption: Exemption, outcome: str, now: datetime
+    *,
+    user,
+    action: AuditAction,
+    exemption: Exemption,
+    outcome: str,
+    now: datetime,
+    reason: str = "",
+    error: str = "",
+    result: str = "",
 ):
+    """One audit entry about an exemption: the user's reason (revoke, renew) first, then the
+    exemption's own facts, so the entry reads alone."""
+    facts = (
+        f"owner {exemption.owner}; expires {exemption.expires_at:%Y-%m-%d %H:%M} UTC; "
+        f"{exemption.justification}"
+    )
     return audit_entry_record(
         user=user,
         action=action,
@@ -40,12 +56,29 @@ def audit_exemption(
         target_kind="Workload" if exemption.workload else "Namespace",
         target_namespace=exemption.namespace,
         target_name=exemption.workload or exemption.namespace,
-        reason=(
-            f"owner {exemption.owner}; expires {exemption.expires_at:%Y-%m-%d %H:%M} UTC; "
-            f"{exemption.justification}"
-        ),
+        reason=f"{reason} (exemption: {facts})" if reason else facts,
+        error=error,
+        dry_run_result=result,
         now=now,
     )
+
+
+def require_exemption_reason(
+    *, user, action: AuditAction, exemption: Exemption, reason: str, now: datetime
+) -> str:
+    """The change's reason, stripped; refused (and audited) by the rule every change follows."""
+    problem = reason_problem(reason)
+    if problem:
+        audit_exemption(
+            user=user,
+            action=action,
+            exemption=exemption,
+            outcome=AuditEntry.Outcome.FAILED,
+            now=now,
+            error=problem,
+        )
+        raise ValidationError({"reason": problem})
+    return reason.strip()
 
 
 def require_exemption_manager(
@@ -57,7 +90,7 @@ def require_exemption_manager(
     audit_exemption(
         user=user, action=action, exemption=exemption, outcome=AuditEntry.Outcome.DENIED, now=now
     )
-    raise PermissionDenied("Only an admin can record or revoke exemptions.")
+    raise PermissionDenied("Only an admin can record, revoke or renew exemptions.")
 
 
 def exemption_refusal_record(
@@ -144,22 +177,82 @@ def exemption_create(
     return exemption
 
 
-def exemption_revoke(*, user, exemption_id: int, now: datetime) -> Exemption:
-    """End an exemption now. Revoking one already revoked changes nothing."""
+def exemption_revoke(*, user, exemption_id: int, reason: str, now: datetime) -> Exemption:
+    """End an exemption now, saying why. Revoking one already revoked changes nothing."""
     exemption = Exemption.objects.get(pk=exemption_id)
-    require_exemption_manager(
-        user=user, action=AuditAction.EXEMPTION_REVOKE, exemption=exemption, now=now
+    action = AuditAction.EXEMPTION_REVOKE
+    require_exemption_manager(user=user, action=action, exemption=exemption, now=now)
+    reason = require_exemption_reason(
+        user=user, action=action, exemption=exemption, reason=reason, now=now
     )
-    if exemption.revoked_at is not None:
-        return exemption
     with transaction.atomic():
+        exemption = Exemption.objects.select_for_update().get(pk=exemption_id)
+        if exemption.revoked_at is not None:
+            return exemption
         exemption.revoked_at = now
         exemption.save(update_fields=["revoked_at"])
         audit_exemption(
             user=user,
-            action=AuditAction.EXEMPTION_REVOKE,
+            action=action,
             exemption=exemption,
             outcome=AuditEntry.Outcome.APPLIED,
             now=now,
+            reason=reason,
         )
     return exemption
+
+
+def exemption_renew(
+    *, user, exemption_id: int, expires_at: datetime, reason: str, now: datetime
+) -> Exemption:
+    """Extend an exemption to a later expiry in one audited step, with no gap: the current
+    record ends now and a new one with the same target, owner and justification starts now.
+    (Editing the expiry in place would rewrite history: a report as at a day between the
+    old expiry and the renewal must still show the exemption expired then.)"""
+    current = Exemption.objects.get(pk=exemption_id)
+    action = AuditAction.EXEMPTION_RENEW
+    require_exemption_manager(user=user, action=action, exemption=current, now=now)
+    reason = require_exemption_reason(
+        user=user, action=action, exemption=current, reason=reason, now=now
+    )
+    if current.revoked_at is not None:
+        raise ValidationError(
+            "This exemption was revoked or renewed already; record a new one instead."
+        )
+    if expires_at <= max(current.expires_at, now):
+        raise ValidationError(
+            {
+                "expires_at": "A renewal runs later than the current expiry "
+                f"({current.expires_at:%Y-%m-%d}) and later than now."
+            }
+        )
+    if expires_at > now + EXEMPTION_LONGEST:
+        raise ValidationError({"expires_at": "An exemption may run for at most a year from today."})
+    with transaction.atomic():
+        current = Exemption.objects.select_for_update().get(pk=exemption_id)
+        if current.revoked_at is not None:
+            raise ValidationError("Someone revoked or renewed this exemption a moment ago.")
+        current.revoked_at = now
+        current.save(update_fields=["revoked_at"])
+        renewed = Exemption.objects.create(
+            namespace=current.namespace,
+            workload=current.workload,
+            owner=current.owner,
+            justification=current.justification,
+            expires_at=expires_at,
+            created_at=now,
+            created_by=user.get_username(),
+            renewed_from=current,
+        )
+        audit_exemption(
+            user=user,
+            action=action,
+            exemption=renewed,
+            outcome=AuditEntry.Outcome.APPLIED,
+            now=now,
+            reason=reason,
+            result=f"Expiry moved from {current.expires_at:%Y-%m-%d %H:%M} to "
+            f"{expires_at:%Y-%m-%d %H:%M} UTC (exemption #{current.pk} renewed as "
+            f"#{renewed.pk}).",
+        )
+    return renewed

@@ -4,6 +4,7 @@ import yaml
 from django import template
 from django.urls import NoReverseMatch, reverse
 
+from policies.engine.meaning import enforcement_words, enforcer_of, mode_meaning
 from policies.ownership import OwnerKind
 from policies.selectors.audit import action_label
 
@@ -44,6 +45,19 @@ def percent(part, whole) -> str:
 def action_words(action: str) -> str:
     """An audit action as the audit page names it ("Exemption recorded")."""
     return action_label(action or "")
+
+
+@register.filter
+def mode_meaning_words(mode: str) -> str:
+    """What an effective mode does to traffic, in one sentence."""
+    return mode_meaning(mode or "")
+
+
+@register.filter
+def enforcement(workload) -> str:
+    """Who enforces a workload's (or a port's) mode: its sidecar, ztunnel, or nobody."""
+    enforcer = enforcer_of(has_sidecar=workload.has_sidecar, ambient=workload.ambient)
+    return enforcement_words(workload.mode, enforcer)
 
 
 @register.filter

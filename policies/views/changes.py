@@ -17,11 +17,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from policies import roles
 from policies.forms import peer_authentication_schema as crd
 from policies.forms.changes import (
+    SCOPE_HELP,
+    ChangeFollowUpForm,
     NamespaceModeForm,
     PeerAuthenticationForm,
     PolicyDeleteForm,
     PolicyModeForm,
+    PolicyTargetForm,
     form_field_for_path,
+    ignored_policy_words,
 )
 from policies.forms.filters import NAME_MAX, NAMESPACE_MAX
 from policies.kinds import DESTINATION_RULE, PEER_AUTHENTICATION
@@ -57,6 +61,9 @@ class ChangePage:
     title: str
     form_action: str
     extra: dict = field(default_factory=dict)
+    # The form page (a change's own template when it has one) and its htmx regions.
+    form_template: str = "policies/change_form.html"
+    partials: tuple[str, ...] = ()
 
 
 def _refuse_unless(allowed: bool, request, plan: ChangePlan) -> None:
@@ -114,8 +121,11 @@ def _render(
     }
     if getattr(failure, "takeover", None) is not None:
         context["takeover"] = failure.takeover  # who manages it in the cluster, said now
-    template = "policies/change_preview.html" if preview or failure else "policies/change_form.html"
-    return page_response(request, template, context, status=status)
+    if preview or failure:
+        return page_response(request, "policies/change_preview.html", context, status=status)
+    return page_response(
+        request, page.form_template, context, partials=page.partials, status=status
+    )
 
 
 def _can_force(request: MeshuiHttpRequest, page: ChangePage, failure) -> bool:
@@ -182,8 +192,14 @@ def _form_with_current_version(form, failure: ChangeFailure):
 
 
 def _form_kwargs(form) -> dict:
-    labels = getattr(form, "workload_labels", None)
-    return {"workload_labels": labels} if labels is not None else {}
+    if not isinstance(form, PeerAuthenticationForm):
+        return {}
+    return {
+        "scope": form.scope,
+        "workload_labels": form.workload_labels,
+        "policy_in_force": form.policy_in_force,
+        "root_namespace": form.root_namespace,
+    }
 
 
 # --- The on-call toggle ---------------------------------------------------------------------
@@ -282,39 +298,64 @@ def namespace_mode_set(request: MeshuiHttpRequest, namespace: str):
 # --- Admin forms ----------------------------------------------------------------------------
 
 
+NEW_POLICY_PARTIALS = ("policy-builder", "namespace-matches", "workload-matches")
+
+
 @require_http_methods(["GET", "POST"])
 def peer_authentication_create(request: MeshuiHttpRequest):
-    """A new PeerAuthentication at mesh, namespace or workload level (admins)."""
-    namespace = (request.POST.get("namespace") or request.GET.get("namespace") or "").strip()
-    labels = change_reads.workload_labels(namespace) if namespace else {}
+    """A new PeerAuthentication (admins), scope first: GET picks the scope, then the namespace
+    and workload (search-as-you-type over the snapshot with htmx, links and a Continue button
+    without); then only that scope's fields; POST previews and applies like every change."""
+    may_create = roles.can_manage_policies(request.user)
+    if request.method == "GET" and not may_create:
+        raise PermissionDenied("Only admins create policies.")
+    picked = PolicyTargetForm(request.POST if request.method == "POST" else request.GET)
+    picked.is_valid()
+    target = change_reads.policy_target_read(**picked.target())
     page = ChangePage(
         title="New PeerAuthentication",
         form_action=reverse("policies:peer-authentication-create"),
-        extra={"workloads": sorted(labels), "root_namespace": change_reads.root_namespace()},
+        extra={
+            "picked": picked,
+            "target": target,
+            "scope_help": SCOPE_HELP,
+            # Said before anything is typed: a second namespace-wide policy changes nothing.
+            "ignored_words": ignored_policy_words(
+                target.policy_in_force, scope=target.scope, root_namespace=target.root_namespace
+            )
+            if target.policy_in_force
+            else "",
+        },
+        form_template="policies/policy_new.html",
+        partials=NEW_POLICY_PARTIALS,
     )
-    may_create = roles.can_manage_policies(request.user)
+    form_kwargs = {
+        "scope": target.scope or None,
+        "workload_labels": target.workload_labels,
+        "policy_in_force": target.policy_in_force,
+        "root_namespace": target.root_namespace,
+    }
     if request.method == "GET":
-        if not may_create:
-            raise PermissionDenied("Only admins create policies.")
+        workload = target.workload.name if target.workload else ""
         form = PeerAuthenticationForm(
             initial={
-                "scope": request.GET.get("scope") or "namespace",
-                "namespace": namespace,
-                "workload": request.GET.get("workload", ""),
-                "name": request.GET.get("workload") or "default",
+                "scope": target.scope,
+                "namespace": target.namespace,
+                "workload": workload,
+                "name": workload or "default",
                 "mode": "STRICT",
                 "destination_rule": True,
             },
-            workload_labels=labels,
+            **form_kwargs,
         )
         return _render(request, page, form=form, plan=None)
 
-    form = PeerAuthenticationForm(request.POST, workload_labels=labels)
+    form = PeerAuthenticationForm(request.POST, **form_kwargs)
     if not form.is_valid():
         # Audited as typed (a refused attempt is recorded), cut to what the columns hold.
         unplanned = ChangePlan(
             action=AuditAction.PEER_AUTHENTICATION_APPLY,
-            namespace=namespace[:NAMESPACE_MAX],
+            namespace=target.namespace[:NAMESPACE_MAX],
             summary="New PeerAuthentication",
             target_name=request.POST.get("name", "")[:NAME_MAX],
             reason=request.POST.get("reason", ""),
@@ -324,10 +365,10 @@ def peer_authentication_create(request: MeshuiHttpRequest):
     cleaned = form.cleaned_data
     plan = change_services.peer_authentication_plan(
         scope=cleaned["scope"],
-        namespace=cleaned["namespace"],
+        namespace=cleaned.get("namespace", ""),
         name=cleaned["name"],
         spec=form.spec(),
-        with_destination_rule=cleaned["destination_rule"],
+        with_destination_rule=cleaned.get("destination_rule", False),
         reason=cleaned["reason"],
     )
     _refuse_unless(may_create, request, plan)
@@ -360,7 +401,9 @@ def policy_mode_update(request: MeshuiHttpRequest, namespace: str, name: str):
             raise PermissionDenied("Only admins edit policies.")
         if record is None:
             raise Http404(f"PeerAuthentication {namespace}/{name} is not in the current snapshot.")
-        mode, version = record.mode or "STRICT", record.resource_version
+        offered = request.GET.get("mode", "")  # the new-policy form's offer carries a mode
+        mode = offered if offered in crd.mode_choices() else (record.mode or "STRICT")
+        version = record.resource_version
         form = PolicyModeForm(initial={"mode": mode, "resource_version": version})
         plan = change_services.policy_mode_plan(
             namespace=namespace, name=name, mode=mode, resource_version=version
@@ -474,7 +517,12 @@ def _as_yaml(value) -> str:
 @reader_required
 def change_detail(request: MeshuiHttpRequest, entry_id: int):
     """One change: what was sent, the outcome, and "waiting for the cluster" until synced."""
-    entry = _entry_or_404(entry_id)
+    return _change_detail_page(request, _entry_or_404(entry_id))
+
+
+def _change_detail_page(
+    request: MeshuiHttpRequest, entry: AuditEntry, follow_up=None, *, status: int = 200
+):
     context = {
         "entry": entry,
         # A delete finds nothing to read before it when the object was gone already; the
@@ -487,9 +535,14 @@ def change_detail(request: MeshuiHttpRequest, entry_id: int):
         "restores": _restore_rows(entry, can_act=roles.can_toggle_namespace(request.user)),
         "sent_yaml": _as_yaml(entry.object_sent),
         "before_yaml": _as_yaml(entry.object_before),
+        "follow_up": follow_up or ChangeFollowUpForm(),
     }
     return page_response(
-        request, "policies/change_detail.html", context, partials=("change-status",)
+        request,
+        "policies/change_detail.html",
+        context,
+        partials=("change-status",),
+        status=status,
     )
 
 
@@ -509,27 +562,48 @@ def _restore_rows(entry: AuditEntry, *, can_act: bool) -> list[dict]:
     return rows
 
 
-@require_POST
-def change_retry(request: MeshuiHttpRequest, entry_id: int):
+def _follow_up(request: MeshuiHttpRequest, entry_id: int, act):
+    """Retry or roll back: the service checks the role, the reason and the entry, and audits;
+    a missing reason comes back on the change's page with the error."""
     entry = _entry_or_404(entry_id)
+    form = ChangeFollowUpForm(request.POST)
+    form.is_valid()
     try:
-        result = change_services.change_retry(
-            user=request.user, entry_id=entry.pk, force=bool(request.POST.get("force"))
-        )
+        result = act(entry, request.POST.get("reason", ""))
     except ChangeFailure as failure:
+        if failure.field_errors.get("reason"):
+            if "reason" not in form.errors:
+                for message in failure.field_errors["reason"]:
+                    form.add_error("reason", message)
+            return _change_detail_page(request, entry, form, status=400)
         if failure.entry is None:
             raise Http404(failure.message) from failure
         return redirect("policies:change-detail", entry_id=failure.entry.pk)
     return redirect("policies:change-detail", entry_id=result.entry.pk)
+
+
+@require_POST
+def change_retry(request: MeshuiHttpRequest, entry_id: int):
+    """Complete a half-done pair (admins), with a reason."""
+    return _follow_up(
+        request,
+        entry_id,
+        lambda entry, reason: change_services.change_retry(
+            user=request.user,
+            entry_id=entry.pk,
+            reason=reason,
+            force=bool(request.POST.get("force")),
+        ),
+    )
 
 
 @require_POST
 def change_rollback(request: MeshuiHttpRequest, entry_id: int):
-    entry = _entry_or_404(entry_id)
-    try:
-        result = change_services.change_rollback(user=request.user, entry_id=entry.pk)
-    except ChangeFailure as failure:
-        if failure.entry is None:
-            raise Http404(failure.message) from failure
-        return redirect("policies:change-detail", entry_id=failure.entry.pk)
-    return redirect("policies:change-detail", entry_id=result.entry.pk)
+    """Undo the applied part of a half-done pair (admins), with a reason."""
+    return _follow_up(
+        request,
+        entry_id,
+        lambda entry, reason: change_services.change_rollback(
+            user=request.user, entry_id=entry.pk, reason=reason
+        ),
+    )

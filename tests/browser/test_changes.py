@@ -1,6 +1,8 @@
 """In a real browser: an on-call engineer switches a namespace to STRICT, reads the preview,
 confirms, and sees the namespace STRICT once meshui has synced the cluster."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -58,13 +60,26 @@ def test_admin_creates_a_workload_policy_with_its_destination_rule(
     cluster_sync(trigger="test")
     log_in(page, "admin", username="alice")
 
-    page.goto(f"{live_server.url}/changes/peer-authentication/new/?scope=workload&namespace=shop")
+    # Scope first; with JavaScript each pick swaps the form in place and the URL follows.
+    page.goto(f"{live_server.url}/changes/peer-authentication/new/")
+    expect(page.locator("#step-policy")).to_have_count(0)
+    page.get_by_label("Workload (selector)").check()
+    expect(page.locator("#pick-namespace")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"scope=workload"))
+    page.locator("#pick-namespace").press_sequentially("sh")
+    page.locator("#namespace-matches").get_by_role("link", name="shop").click()
+    expect(page).to_have_url(re.compile(r"namespace=shop"))
+    page.locator("#pick-workload").press_sequentially("ca")
+    expect(page.locator("#workload-matches")).not_to_contain_text("batch")
+    page.locator("#workload-matches").get_by_role("link", name=re.compile("cart")).click()
+    # Its labels, ticked: matchLabels is picked, not typed.
+    expect(page.get_by_label("app=cart")).to_be_checked()
+    expect(page.locator("#id_name")).to_have_value("cart")
     expect(
         page.get_by_label("Also apply the matching DestinationRule (ISTIO_MUTUAL)")
     ).to_be_checked()
-    page.locator("#id_name").fill("cart")
-    page.get_by_label("Workload", exact=True).fill("cart")
     page.get_by_label("Per-port modes").fill("8080=PERMISSIVE")
+    page.get_by_label("Reason").fill("SEC-88: cart is STRICT, metrics port open")
     screenshot(page, "change-new-policy-form")
     page.get_by_role("button", name="Preview the change").click()
 

@@ -110,6 +110,7 @@ def half_done_pair(kube, users):
                 name="cart",
                 spec={"selector": {"matchLabels": {"app": "cart"}}, "mtls": {"mode": "STRICT"}},
                 with_destination_rule=True,
+                reason="INC-7 test",
             ),
         )
     kube.clear_faults()

@@ -12,7 +12,13 @@ from policies.forms.changes import (
 
 
 def pa_form(**data):
-    base = {"scope": "workload", "namespace": "shop", "name": "cart", "mode": "STRICT"}
+    base = {
+        "scope": "workload",
+        "namespace": "shop",
+        "name": "cart",
+        "mode": "STRICT",
+        "reason": "INC-7",
+    }
     return PeerAuthenticationForm({**base, **data}, workload_labels={"cart": {"app": "cart"}})
 
 
@@ -42,8 +48,8 @@ def test_schema_enum_rejects_unknown_mode():
     assert problems and problems[0][0] == "spec.mtls.mode"
 
 
-def test_workload_policy_from_a_picked_workload_uses_its_labels():
-    form = pa_form(workload="cart")
+def test_workload_policy_from_a_picked_workload_uses_its_ticked_labels():
+    form = pa_form(workload="cart", selector_labels=["app=cart"])
     assert form.is_valid(), form.errors
     assert form.spec() == {"selector": {"matchLabels": {"app": "cart"}}, "mtls": {"mode": "STRICT"}}
 
@@ -88,26 +94,50 @@ def test_prefixed_label_keys_are_valid():
     assert form.is_valid(), form.errors
 
 
-def test_port_modes_only_with_a_selector():
-    form = PeerAuthenticationForm(
+def test_namespace_and_mesh_forms_have_no_selector_or_port_fields():
+    # Istio's CRD: portLevelMtls requires a selector; a mesh or namespace policy has none.
+    for scope in ("mesh", "namespace"):
+        form = PeerAuthenticationForm(initial={"scope": scope})
+        assert sorted(name for name in form.fields if name not in ("confirm", "force")) == sorted(
+            ["scope", "name", "mode", "reason"] + (["namespace"] if scope == "namespace" else [])
+        )
+    posted = PeerAuthenticationForm(
         {
             "scope": "namespace",
             "namespace": "shop",
             "name": "default",
             "mode": "STRICT",
             "port_modes": "8080=DISABLE",
+            "match_labels": "app=x",
+            "reason": "INC-7",
         }
     )
-    assert not form.is_valid()
-    assert "portLevelMtls requires selector" in " ".join(form.errors["port_modes"])
+    assert posted.is_valid(), posted.errors
+    assert posted.spec() == {"mtls": {"mode": "STRICT"}}  # fields of other scopes are not read
 
 
-def test_namespace_and_mesh_policies_refuse_a_selector():
+def test_a_picked_workload_offers_its_labels_ticked_and_no_typed_selector():
     form = PeerAuthenticationForm(
-        {"scope": "mesh", "name": "default", "mode": "STRICT", "match_labels": "app=x"}
+        initial={"scope": "workload", "namespace": "shop", "workload": "cart"},
+        workload_labels={"cart": {"app": "cart", "version": "v1"}},
     )
+    assert "match_labels" not in form.fields
+    assert form.fields["selector_labels"].choices == [
+        ("app=cart", "app=cart"),
+        ("version=v1", "version=v1"),
+    ]
+    assert form.initial["selector_labels"] == ["app=cart", "version=v1"]
+    unticked = pa_form(workload="cart")
+    assert not unticked.is_valid()
+    assert unticked.errors["selector_labels"] == [
+        "Tick at least one label to select the workload by."
+    ]
+
+
+def test_a_label_the_workload_does_not_carry_cannot_be_ticked():
+    form = pa_form(workload="cart", selector_labels=["app=other"])
     assert not form.is_valid()
-    assert "Only a workload policy has a selector." in form.errors["match_labels"]
+    assert "selector_labels" in form.errors
 
 
 def test_workload_policy_needs_a_selector():
@@ -119,7 +149,7 @@ def test_workload_policy_needs_a_selector():
 def test_unknown_workload_is_refused():
     form = pa_form(workload="ghost")
     assert not form.is_valid()
-    assert "No workload 'ghost' in the namespace." in form.errors["workload"]
+    assert "No workload 'ghost' in the namespace." in form.non_field_errors()
 
 
 def test_namespace_toggle_requires_a_reason_and_offers_only_strict_and_permissive():

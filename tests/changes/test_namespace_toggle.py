@@ -7,6 +7,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 
 from policies.models import AuditEntry, Snapshot
+from policies.reasons import REASON_REQUIRED
 from policies.services import changes
 from tests.changes.conftest import resync, seed_policy
 
@@ -91,7 +92,7 @@ def test_a_persons_field_is_taken_over_only_with_the_go_ahead_which_oncall_may_g
 def test_applying_twice_changes_nothing_the_second_time(mesh, users):
     changes.namespace_mode_set(user=users["oncall"], namespace="shop", mode="STRICT", reason="x")
     first = mesh.get("PeerAuthentication", "shop", "default")["metadata"]["resourceVersion"]
-    plan = changes.namespace_mode_plan(namespace="shop", mode="STRICT")
+    plan = changes.namespace_mode_plan(namespace="shop", mode="STRICT", reason="x")
     plan.manifests[0]["metadata"].pop("resourceVersion", None)
     changes.peer_authentication_apply(user=users["admin"], plan=plan)
     assert mesh.get("PeerAuthentication", "shop", "default")["metadata"]["resourceVersion"] == first
@@ -165,7 +166,7 @@ def test_reason_is_required(mesh, users):
         changes.namespace_mode_set(
             user=users["oncall"], namespace="shop", mode="STRICT", reason="  "
         )
-    assert refused.value.field_errors == {"reason": ["A reason is required."]}
+    assert refused.value.field_errors == {"reason": [REASON_REQUIRED]}
     assert refused.value.entry.outcome == AuditEntry.Outcome.FAILED
     assert mesh.get("PeerAuthentication", "shop", "default") is None
 

@@ -20,6 +20,7 @@ def workload_plan(**kwargs):
         spec={"selector": {"matchLabels": {"app": "cart"}}, "mtls": {"mode": "STRICT"}},
         with_destination_rule=True,
         **kwargs,
+        reason="INC-7 test",
     )
 
 
@@ -39,7 +40,7 @@ def test_preview_runs_a_server_dry_run_and_persists_nothing(mesh, users):
 
 
 def test_preview_shows_the_exact_yaml_and_the_kubectl_command(mesh, users):
-    plan = changes.namespace_mode_plan(namespace="shop", mode="STRICT")
+    plan = changes.namespace_mode_plan(namespace="shop", mode="STRICT", reason="x")
     assert plan.objects_text == (
         "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n"
         "  name: default\n  namespace: shop\nspec:\n  mtls:\n    mode: STRICT\n"
@@ -57,6 +58,7 @@ def test_dry_run_reports_the_clusters_own_validation_mapped_to_fields(mesh, user
         namespace="shop",
         name="default",
         spec={"mtls": {"mode": "STRICT"}, "portLevelMtls": {"8080": {"mode": "DISABLE"}}},
+        reason="INC-7 test",
     )
     preview = changes.change_preview(user=users["admin"], plan=plan)
     assert not preview.dry_run_ok
@@ -65,7 +67,7 @@ def test_dry_run_reports_the_clusters_own_validation_mapped_to_fields(mesh, user
     assert "portLevelMtls requires selector" in messages
     from policies.forms.changes import PeerAuthenticationForm, form_field_for_path
 
-    form = PeerAuthenticationForm()
+    form = PeerAuthenticationForm(initial={"scope": "workload"})  # the scope with port modes
     assert {form_field_for_path(path, form) for path in preview.failure.field_errors} == {
         "port_modes"
     }
@@ -96,7 +98,7 @@ def test_second_write_failing_says_what_exists_and_offers_retry_and_rollback(mes
     assert mesh.get("PeerAuthentication", "shop", "cart") is not None
     assert partial.entry.outcome == AuditEntry.Outcome.PARTIAL
 
-    changes.change_retry(user=users["admin"], entry_id=partial.entry.pk)
+    changes.change_retry(user=users["admin"], entry_id=partial.entry.pk, reason="INC-7 finish it")
     assert mesh.get("DestinationRule", "shop", "cart-mtls") is not None
 
 
@@ -104,7 +106,9 @@ def test_rollback_removes_what_a_half_done_change_created(mesh, users):
     mesh.inject_fault(503, verb="patch", resource="destinationrules")
     with pytest.raises(changes.PartialChange) as half:
         changes.peer_authentication_apply(user=users["admin"], plan=workload_plan())
-    result = changes.change_rollback(user=users["admin"], entry_id=half.value.entry.pk)
+    result = changes.change_rollback(
+        user=users["admin"], entry_id=half.value.entry.pk, reason="INC-7 finish it"
+    )
     assert mesh.get("PeerAuthentication", "shop", "cart") is None
     assert result.entry.outcome == AuditEntry.Outcome.ROLLED_BACK
     assert result.entry.restore_of_id == half.value.entry.pk
@@ -146,6 +150,7 @@ def test_delete_of_a_policy_changed_since_is_refused_and_shows_the_new_state(mes
             namespace="shop",
             name="default",
             resource_version=seen,
+            reason="INC-7 test",
         )
     failure = refused.value
     assert "changed since you looked at it" in failure.message
@@ -168,12 +173,18 @@ def test_mode_edit_keeps_the_selector_and_ports_and_checks_the_version(mesh, use
                 "mtls": {"mode": "STRICT"},
                 "portLevelMtls": {"8080": {"mode": "PERMISSIVE"}},
             },
+            reason="INC-7 test",
         ),
     )
     resync()
     seen = mesh.get("PeerAuthentication", "shop", "cart")["metadata"]["resourceVersion"]
     changes.peer_authentication_mode_update(
-        user=users["admin"], namespace="shop", name="cart", mode="PERMISSIVE", resource_version=seen
+        user=users["admin"],
+        namespace="shop",
+        name="cart",
+        mode="PERMISSIVE",
+        resource_version=seen,
+        reason="INC-7 test",
     )
     spec = mesh.get("PeerAuthentication", "shop", "cart")["spec"]
     assert spec["mtls"] == {"mode": "PERMISSIVE"}
@@ -181,7 +192,12 @@ def test_mode_edit_keeps_the_selector_and_ports_and_checks_the_version(mesh, use
     assert spec["portLevelMtls"] == {"8080": {"mode": "PERMISSIVE"}}
     with pytest.raises(changes.ChangeFailure) as stale:
         changes.peer_authentication_mode_update(
-            user=users["admin"], namespace="shop", name="cart", mode="STRICT", resource_version=seen
+            user=users["admin"],
+            namespace="shop",
+            name="cart",
+            mode="STRICT",
+            resource_version=seen,
+            reason="INC-7 test",
         )
     assert stale.value.status == 409
 
@@ -251,7 +267,7 @@ def test_preview_of_one_namespace_matches_evaluating_the_whole_mesh(mesh, users)
     # A rule in another namespace that turns mTLS off towards shop's cart.
     mesh.seed([destination_rule("legacy", "to-cart", "cart.shop.svc.cluster.local", "DISABLE")])
     resync()
-    plan = changes.namespace_mode_plan(namespace="shop", mode="STRICT")
+    plan = changes.namespace_mode_plan(namespace="shop", mode="STRICT", reason="x")
     scoped, _note = changes.impact_of(plan)
 
     objects = snapshot_objects(Snapshot.objects.latest())

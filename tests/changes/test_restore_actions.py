@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from policies.models import AuditEntry, TimedRestore
+from policies.reasons import REASON_REQUIRED
 from policies.services import changes
 from tests.changes.conftest import resync
 
@@ -132,7 +133,7 @@ def test_cancel_keeps_the_current_mode_and_is_audited(mesh, users, pending):
 def test_every_action_needs_a_reason_and_a_refusal_is_audited(mesh, users, pending, act):
     with pytest.raises(changes.ChangeFailure) as refused:
         act(users["oncall"], pending.pk)
-    assert refused.value.field_errors == {"reason": ["A reason is required."]}
+    assert refused.value.field_errors == {"reason": [REASON_REQUIRED]}
     assert refused.value.entry.outcome == "failed"
     assert TimedRestore.objects.get().status == "pending"
     assert mode_in(mesh) == "STRICT"
@@ -240,7 +241,7 @@ def test_a_form_without_a_reason_comes_back_with_the_error_and_changes_nothing(
     response = client.post(f"/restores/{pending.pk}/extend/", {"reason": " "})
     page = response.content.decode()
     assert response.status_code == 400
-    assert "Reason: Say why." in page
+    assert f"Reason: {REASON_REQUIRED}" in page
     assert "Extend by: How long?" in page
     assert TimedRestore.objects.get().restore_at == pending.restore_at
     assert not entries("restore_extend")

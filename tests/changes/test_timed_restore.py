@@ -111,7 +111,11 @@ def test_restore_does_not_undo_someone_elses_later_change(mesh, users):
     changes.peer_authentication_apply(
         user=users["admin"],
         plan=changes.peer_authentication_plan(
-            scope="namespace", namespace="shop", name="default", spec={"mtls": {"mode": "DISABLE"}}
+            scope="namespace",
+            namespace="shop",
+            name="default",
+            spec={"mtls": {"mode": "DISABLE"}},
+            reason="INC-7 test",
         ),
     )
     restore = changes.timed_restore_run(restore_id=result.restore.pk, now=timezone.now() + LATER)

@@ -55,8 +55,8 @@ def endpoint(name, stage):
             "/changes/PeerAuthentication/shop/default/delete/",
             {"resource_version": stage["rv"], "reason": "gone"},
         ),
-        "retry": (f"/changes/{stage['half_done']}/retry/", {}),
-        "rollback": (f"/changes/{stage['half_done']}/rollback/", {}),
+        "retry": (f"/changes/{stage['half_done']}/retry/", {"reason": "finish"}),
+        "rollback": (f"/changes/{stage['half_done']}/rollback/", {"reason": "undo"}),
     }[name]
 
 
@@ -303,8 +303,10 @@ def test_workload_form_offers_the_destination_rule_checked_and_previews_both(cli
             "namespace": "shop",
             "name": "cart",
             "workload": "cart",
+            "selector_labels": ["app=cart"],
             "mode": "STRICT",
             "destination_rule": "on",
+            "reason": "INC-7",
         },
     )
     page = response.content.decode()
@@ -383,4 +385,4 @@ def test_workload_page_leads_admins_to_a_prefilled_workload_policy(client, users
     form = client.get(link.replace("&amp;", "&")).content.decode()
     assert 'name="workload" value="cart"' in form
     assert 'name="name" value="cart"' in form
-    assert '<option value="cart">' in form  # the namespace's workloads, to pick from
+    assert 'value="app=cart"' in form and "checked" in form  # its labels, to pick from

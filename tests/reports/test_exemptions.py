@@ -110,8 +110,8 @@ def test_an_admin_revokes_an_exemption_once(client_as, admin_user, current_snaps
         expires_at=timezone.now() + timedelta(days=1),
     )
     client = client_as(admin_user)
-    client.post(f"/exemptions/{exemption.pk}/revoke/")
-    client.post(f"/exemptions/{exemption.pk}/revoke/")
+    client.post(f"/exemptions/{exemption.pk}/revoke/", {"reason": "INC-4 migrated"})
+    client.post(f"/exemptions/{exemption.pk}/revoke/", {"reason": "INC-4 migrated"})
 
     exemption.refresh_from_db()
     assert exemption.revoked_at is not None
@@ -148,7 +148,9 @@ def test_the_revoke_service_refuses_an_auditor(auditor_user):
         namespace="legacy", created_at=timezone.now(), expires_at=timezone.now() + timedelta(days=1)
     )
     with pytest.raises(PermissionDenied):
-        exemption_revoke(user=auditor_user, exemption_id=exemption.pk, now=timezone.now())
+        exemption_revoke(
+            user=auditor_user, exemption_id=exemption.pk, reason="x", now=timezone.now()
+        )
 
     exemption.refresh_from_db()
     assert exemption.revoked_at is None

@@ -80,7 +80,7 @@ def test_retry_accepts_only_a_half_done_pair(mesh, users, outcome_of):
         entry = AuditEntry.objects.get(outcome="denied")
     mesh.clear_requests()
     with pytest.raises(changes.ChangeFailure) as refused:
-        changes.change_retry(user=users["admin"], entry_id=entry.pk)
+        changes.change_retry(user=users["admin"], entry_id=entry.pk, reason="INC-7 finish it")
     assert "only a half-done change" in refused.value.message
     assert cluster_writes(mesh) == []
 
@@ -89,7 +89,9 @@ def test_retry_is_replanned_from_the_current_state_and_dry_run_first(mesh, users
     half_done = half_done_pair(mesh, users)
     resync()
     mesh.clear_requests()
-    result = changes.change_retry(user=users["admin"], entry_id=half_done.pk)
+    result = changes.change_retry(
+        user=users["admin"], entry_id=half_done.pk, reason="INC-7 finish it"
+    )
     patches = [r for r in cluster_writes(mesh) if r.method == "PATCH"]
     assert [r.param("dryRun") for r in patches][:2] == ["All", "All"]
     assert mesh.get("DestinationRule", "shop", "cart-mtls") is not None
@@ -98,14 +100,14 @@ def test_retry_is_replanned_from_the_current_state_and_dry_run_first(mesh, users
     assert result.entry.restore_of_id == half_done.pk
     # Done once: the same pair is not retried (or rolled back) again.
     with pytest.raises(changes.ChangeFailure):
-        changes.change_retry(user=users["admin"], entry_id=half_done.pk)
+        changes.change_retry(user=users["admin"], entry_id=half_done.pk, reason="INC-7 finish it")
 
 
 def test_retry_by_oncall_of_an_admins_half_done_pair_is_refused(mesh, users):
     half_done = half_done_pair(mesh, users)
     mesh.clear_requests()
     with pytest.raises(PermissionDenied):
-        changes.change_retry(user=users["oncall"], entry_id=half_done.pk)
+        changes.change_retry(user=users["oncall"], entry_id=half_done.pk, reason="INC-7 finish it")
     assert cluster_writes(mesh) == []
 
 
@@ -133,17 +135,19 @@ def test_rollback_of_a_non_applied_entry_never_deletes_the_live_policy(mesh, use
         entry = failed.value.entry
     mesh.clear_requests()
     with pytest.raises(changes.ChangeFailure):
-        changes.change_rollback(user=users["admin"], entry_id=entry.pk)
+        changes.change_rollback(user=users["admin"], entry_id=entry.pk, reason="INC-7 finish it")
     assert cluster_writes(mesh) == []
     assert live_mode(mesh) == "PERMISSIVE"
 
 
 def test_rollback_removes_what_the_half_done_pair_created_once(mesh, users):
     half_done = half_done_pair(mesh, users)
-    changes.change_rollback(user=users["admin"], entry_id=half_done.pk)
+    changes.change_rollback(user=users["admin"], entry_id=half_done.pk, reason="INC-7 finish it")
     assert mesh.get("PeerAuthentication", "shop", "cart") is None
     with pytest.raises(changes.ChangeFailure):
-        changes.change_rollback(user=users["admin"], entry_id=half_done.pk)
+        changes.change_rollback(
+            user=users["admin"], entry_id=half_done.pk, reason="INC-7 finish it"
+        )
 
 
 def test_rollback_does_not_undo_someone_elses_later_change(mesh, users):
@@ -151,7 +155,9 @@ def test_rollback_does_not_undo_someone_elses_later_change(mesh, users):
     kubectl_edit_mode(namespace="shop", name="cart", mode="PERMISSIVE")
     mesh.clear_requests()
     with pytest.raises(changes.ChangeFailure) as refused:
-        changes.change_rollback(user=users["admin"], entry_id=half_done.pk)
+        changes.change_rollback(
+            user=users["admin"], entry_id=half_done.pk, reason="INC-7 finish it"
+        )
     assert "changed since" in refused.value.message
     assert cluster_writes(mesh) == []
     assert live_mode(mesh, "cart") == "PERMISSIVE"

@@ -23,7 +23,7 @@ from policies.cluster.errors import (
 from policies.kinds import PEER_AUTHENTICATION
 from policies.models import AuditEntry, TimedRestore
 from policies.services.changes.failures import ChangeFailure, PartialChange, failure_for_plan
-from policies.services.changes.permissions import require_permitted
+from policies.services.changes.permissions import require_permitted, require_reason
 from policies.services.changes.plans import ChangePlan, policy_delete_plan, policy_mode_plan
 from policies.services.changes.records import Outcome, change_audit
 
@@ -225,6 +225,7 @@ def without_managed_fields(obj: dict | None) -> dict | None:
 def peer_authentication_apply(*, user, plan: ChangePlan, force: bool = False) -> ChangeResult:
     """Apply a planned PeerAuthentication (and its DestinationRules) as one user action."""
     require_permitted(user, plan, force=force)
+    require_reason(user, plan)
     first = plan.manifests[0]["metadata"]
     try:
         before = live_or_none(plan.manifests[0]["kind"], first["namespace"], first["name"])
@@ -242,14 +243,16 @@ def peer_authentication_mode_update(
     name: str,
     mode: str,
     resource_version: str,
-    reason: str = "",
+    reason: str,
     force: bool = False,
 ) -> ChangeResult:
     """Edit one policy's mode, only if it is still the version the user saw."""
+    reason = reason.strip()
     plan = policy_mode_plan(
         namespace=namespace, name=name, mode=mode, resource_version=resource_version, reason=reason
     )
     require_permitted(user, plan, force=force)
+    require_reason(user, plan)
     try:
         current = cluster.object_get(PEER_AUTHENTICATION, namespace, name)
     except ClusterError as error:
@@ -268,13 +271,18 @@ def peer_authentication_mode_update(
 
 
 def policy_delete(
-    *, user, kind: str, namespace: str, name: str, resource_version: str, reason: str = ""
+    *, user, kind: str, namespace: str, name: str, resource_version: str, reason: str
 ) -> ChangeResult:
     """Delete a PeerAuthentication or DestinationRule if it is still the version the user saw."""
     plan = policy_delete_plan(
-        kind=kind, namespace=namespace, name=name, resource_version=resource_version, reason=reason
+        kind=kind,
+        namespace=namespace,
+        name=name,
+        resource_version=resource_version,
+        reason=reason.strip(),
     )
     require_permitted(user, plan)
+    require_reason(user, plan)
     before = None
     note = ""
     try:

@@ -26,7 +26,7 @@ from policies.services.changes.failures import (
     describe_cluster_error,
     failure_for_plan,
 )
-from policies.services.changes.permissions import require_permitted
+from policies.services.changes.permissions import require_permitted, require_reason
 from policies.services.changes.plans import ChangePlan, peer_authentication_plan
 from policies.services.changes.preview import dry_run
 from policies.services.changes.records import Outcome, change_audit
@@ -54,26 +54,28 @@ def _open_half_done_pair(entry: AuditEntry) -> list[dict]:
     return manifests
 
 
-def _paper_plan(entry: AuditEntry, action: AuditAction, summary: str) -> ChangePlan:
-    """What a retry or rollback is about, before anything is read: for the permission check."""
+def _paper_plan(entry: AuditEntry, action: AuditAction, summary: str, reason: str) -> ChangePlan:
+    """What a retry or rollback is about, before anything is read: for the permission check.
+    Its reason is the user's own, not the original change's: each attempt says why."""
     return ChangePlan(
         action=action,
         namespace=entry.target_namespace,
         summary=summary,
-        reason=f"{summary} ({entry.reason})" if entry.reason else summary,
+        reason=reason.strip(),
         target_kind=entry.target_kind or PEER_AUTHENTICATION,
         target_name=entry.target_name,
     )
 
 
-def change_retry(*, user, entry_id: int, force: bool = False) -> ChangeResult:
+def change_retry(*, user, entry_id: int, reason: str, force: bool = False) -> ChangeResult:
     """Complete a half-done pair: re-plan it from the policy now in force, check it like a new
     change (role, plan, dry run), and apply it (server-side apply is idempotent)."""
     original = AuditEntry.objects.get(pk=entry_id)
     plan = _paper_plan(
-        original, AuditAction.PEER_AUTHENTICATION_APPLY, f"Retry of change #{original.pk}"
+        original, AuditAction.PEER_AUTHENTICATION_APPLY, f"Retry of change #{original.pk}", reason
     )
     require_permitted(user, plan, force=force)
+    require_reason(user, plan)
     first = _open_half_done_pair(original)[0]
     metadata = first.get("metadata") or {}
     try:
@@ -120,12 +122,13 @@ def change_retry(*, user, entry_id: int, force: bool = False) -> ChangeResult:
     )
 
 
-def change_rollback(*, user, entry_id: int) -> ChangeResult:
+def change_rollback(*, user, entry_id: int, reason: str) -> ChangeResult:
     """Undo the applied part of a half-done pair: the first object back to the state recorded
     before the change, or removed if it did not exist; never someone else's later change."""
     original = AuditEntry.objects.get(pk=entry_id)
-    plan = _paper_plan(original, AuditAction.ROLLBACK, f"Rollback of change #{original.pk}")
+    plan = _paper_plan(original, AuditAction.ROLLBACK, f"Rollback of change #{original.pk}", reason)
     require_permitted(user, plan)
+    require_reason(user, plan)
     first = _open_half_done_pair(original)[0]
     kind = first["kind"]
     namespace, name = first["metadata"]["namespace"], first["metadata"]["name"]

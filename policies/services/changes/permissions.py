@@ -6,9 +6,11 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 
 from policies import roles
+from policies.reasons import reason_problem
 from policies.selectors.changes import root_namespace
 from policies.selectors.oncall_scopes import oncall_scope_refusal
 from policies.services.audit import AuditAction
+from policies.services.changes.failures import ChangeFailure
 from policies.services.changes.plans import ChangePlan
 from policies.services.changes.records import Outcome, change_audit
 
@@ -73,6 +75,15 @@ def require_permitted(
     if denial:
         change_audit(user, plan, Outcome.DENIED, error=denial, dry_run=dry_run)
         raise PermissionDenied(denial)
+
+
+def require_reason(user, plan: ChangePlan) -> None:
+    """Every change says why, whoever makes it and however it arrives (forms, hand-made
+    requests, retries, rollbacks, restores): refused and audited without one."""
+    problem = reason_problem(plan.reason)
+    if problem:
+        entry = change_audit(user, plan, Outcome.FAILED, error=problem)
+        raise ChangeFailure(problem, field_errors={"reason": [problem]}, entry=entry)
 
 
 def root_namespace_refusal(namespace: str) -> str:

@@ -47,10 +47,17 @@ class ChangePlan:
     notes: list[str] = field(default_factory=list)
     target_kind: str = PEER_AUTHENTICATION
     target_name: str = ""
+    # A delete: the object as the snapshot holds it, and what is lost with it, in words.
+    deleted_object: dict | None = None
+    loss: str = ""
 
     @property
     def objects_text(self) -> str:
         return manifests_yaml(self.manifests) if self.manifests else ""
+
+    @property
+    def deleted_text(self) -> str:
+        return manifests_yaml([self.deleted_object]) if self.deleted_object else ""
 
     @property
     def kubectl(self) -> str:
@@ -221,6 +228,7 @@ def policy_mode_plan(
 def policy_delete_plan(
     *, kind: str, namespace: str, name: str, resource_version: str, reason: str = ""
 ) -> ChangePlan:
+    seen = policy_manifest_seen(kind, namespace, name)
     return ChangePlan(
         action=AuditAction.POLICY_DELETE,
         namespace=namespace,
@@ -229,7 +237,50 @@ def policy_delete_plan(
         reason=reason,
         target_kind=kind,
         target_name=name,
+        deleted_object=seen,
+        loss=delete_loss_words(kind, namespace, name, seen),
     )
+
+
+def delete_loss_words(kind: str, namespace: str, name: str, manifest: dict | None) -> str:
+    """What a delete takes away, said before the button: the object's setting and who had it."""
+    what = f"{kind} {namespace}/{name}"
+    if manifest is None:
+        return f"{what} is not in the current snapshot; the cluster decides what is deleted."
+    spec = manifest.get("spec") or {}
+    if kind == DESTINATION_RULE:
+        tls = ((spec.get("trafficPolicy") or {}).get("tls") or {}).get("mode") or "no TLS mode"
+        return (
+            f"Deleting {what} removes its traffic policy ({tls}) for host "
+            f"{spec.get('host', '?')}: clients fall back to another DestinationRule for that "
+            "host, or to automatic mTLS."
+        )
+    mode = (spec.get("mtls") or {}).get("mode") or "UNSET"
+    labels = (spec.get("selector") or {}).get("matchLabels") or {}
+    ports = spec.get("portLevelMtls") or {}
+    if labels:
+        who = "the workloads it selects (" + ", ".join(f"{k}={v}" for k, v in labels.items()) + ")"
+    elif namespace == (snapshot_root_namespace()):
+        who = "the whole mesh (it is the mesh-wide policy)"
+    else:
+        who = f"namespace {namespace} (it is namespace-wide)"
+    port_words = (
+        " and its per-port modes ("
+        + ", ".join(f"{p}={(m or {}).get('mode', 'UNSET')}" for p, m in ports.items())
+        + ")"
+        if ports
+        else ""
+    )
+    return (
+        f"Deleting {what} removes mode {mode}{port_words} for {who}; they fall back to the "
+        "level above (What changes lists every one). The audit entry keeps the object as it "
+        "was, so it can be applied again."
+    )
+
+
+def snapshot_root_namespace() -> str:
+    snapshot = snapshot_current()
+    return snapshot.root_namespace if snapshot else settings.MESHUI_ROOT_NAMESPACE
 
 
 def duration_words(duration: timedelta) -> str:

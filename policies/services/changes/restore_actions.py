@@ -13,7 +13,7 @@ from policies.models import TimedRestore
 from policies.services.audit import AuditAction
 from policies.services.changes.apply import ChangeResult, namespace_change_lock
 from policies.services.changes.failures import ChangeFailure
-from policies.services.changes.permissions import require_permitted
+from policies.services.changes.permissions import require_permitted, require_reason
 from policies.services.changes.plans import ChangePlan, duration_words
 from policies.services.changes.records import Outcome, change_audit
 from policies.services.changes.restores import restore_attempt, restore_claim, restore_queue
@@ -43,11 +43,7 @@ def _checked_plan(*, user, restore_id: int, action: AuditAction, reason: str) ->
     restore = TimedRestore.objects.select_related("change").get(pk=restore_id)
     plan = timed_restore_plan(restore, action, reason.strip())
     require_permitted(user, plan)  # on-call or admin, for this namespace
-    if not plan.reason:
-        entry = change_audit(user, plan, Outcome.FAILED, error="A reason is required.")
-        raise ChangeFailure(
-            "Say why.", field_errors={"reason": ["A reason is required."]}, entry=entry
-        )
+    require_reason(user, plan)
     return plan
 
 

@@ -23,7 +23,7 @@ from policies.services.changes.apply import (
     without_managed_fields,
 )
 from policies.services.changes.failures import ChangeFailure, describe_cluster_error
-from policies.services.changes.permissions import require_permitted
+from policies.services.changes.permissions import require_permitted, require_reason
 from policies.services.changes.plans import (
     SEEN_ABSENT,
     ChangePlan,
@@ -58,15 +58,11 @@ def namespace_mode_set(
     `take_over_from` is the person's tool the page said the toggle takes the mode over from:
     it is taken over without `force` while the live object's manager is still that one.
     """
-    plan = namespace_mode_plan(namespace=namespace, mode=mode, reason=reason, duration=duration)
+    plan = namespace_mode_plan(
+        namespace=namespace, mode=mode, reason=reason.strip(), duration=duration
+    )
     require_permitted(user, plan, force=force)  # refuses the root namespace too
-    if not reason.strip():
-        entry = change_audit(user, plan, Outcome.FAILED, error="A reason is required.")
-        raise ChangeFailure(
-            "Say why the namespace changes mode.",
-            field_errors={"reason": ["A reason is required."]},
-            entry=entry,
-        )
+    require_reason(user, plan)
     if mode not in TOGGLE_MODES:
         message = f"The namespace toggle switches between STRICT and PERMISSIVE, not {mode}."
         entry = change_audit(user, plan, Outcome.FAILED, error=message)
