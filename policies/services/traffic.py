@@ -1,0 +1,252 @@
+"""Reading Istio's traffic from Prometheus into TrafficRead rows (issue 14).
+
+`traffic_read` is the only writer: a fixed number of aggregate queries (never one per
+workload), evaluated at one moment, turned into per-namespace and per-workload volumes,
+plaintext callers and a traffic verdict, stored in one transaction. A failure of any
+query fails the whole read (recorded with its reason in words) and stores no rows, so no
+verdict is ever built on a partial answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from policies.engine.readiness import UNKNOWN, TrafficTotals, traffic_readiness
+from policies.models import TrafficCaller, TrafficNamespace, TrafficRead, TrafficWorkload
+from policies.prometheus import PrometheusClient, PrometheusError, Sample
+from policies.prometheus import prometheus_client_from_settings as _client_from_settings
+from policies.traffic_queries import (
+    REQUESTS,
+    TrafficQuery,
+    history_oldest_query,
+    promql_duration,
+    refresh_queries,
+)
+
+logger = logging.getLogger(__name__)
+
+BULK_BATCH_SIZE = 2000
+# Succeeded reads kept (with their rows); failed ones are kept for a day, for the record.
+READS_KEPT = 3
+FAILED_READS_KEPT_FOR = timedelta(days=1)
+
+
+def prometheus_client() -> PrometheusClient | None:
+    """meshui's Prometheus client, or None when traffic data is off."""
+    return _client_from_settings(settings)
+
+
+def _label(sample: Sample, name: str) -> str:
+    # Series with missing or empty labels (an old Istio, a relabelling) read as "unknown".
+    return sample.labels.get(name) or UNKNOWN
+
+
+@dataclass
+class _Edge:
+    requests: float = 0.0
+    connections: float = 0.0
+    last_seen: float | None = None
+
+
+@dataclass
+class TrafficFigures:
+    """What one set of query results says, before it is stored."""
+
+    totals: dict[tuple[str, str], TrafficTotals] = field(default_factory=dict)
+    callers: dict[tuple[str, str, str, str, str], _Edge] = field(default_factory=dict)
+
+
+def traffic_figures(results: dict[tuple[str, str], list[Sample]]) -> TrafficFigures:
+    """Totals per destination workload and plaintext edges, from (purpose, metric) results."""
+    totals: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
+    callers: dict[tuple[str, str, str, str, str], _Edge] = defaultdict(_Edge)
+    for (purpose, metric), samples in results.items():
+        requests = metric == REQUESTS
+        for sample in samples:
+            namespace = _label(sample, "destination_workload_namespace")
+            workload = _label(sample, "destination_workload")
+            if namespace == UNKNOWN:
+                continue  # passthrough or unlabelled: no destination to judge
+            if purpose == "totals":
+                mtls = _label(sample, "connection_security_policy") == "mutual_tls"
+                slot = (0 if mtls else 1) + (0 if requests else 2)
+                totals[(namespace, workload)][slot] += sample.value
+                continue
+            edge = callers[
+                (
+                    namespace,
+                    workload,
+                    _label(sample, "source_workload_namespace"),
+                    _label(sample, "source_workload"),
+                    _label(sample, "source_principal"),
+                )
+            ]
+            if purpose == "callers":
+                if requests:
+                    edge.requests += sample.value
+                else:
+                    edge.connections += sample.value
+            elif purpose == "last_seen":
+                edge.last_seen = max(edge.last_seen or 0.0, sample.value)
+    return TrafficFigures(
+        totals={key: TrafficTotals(*values) for key, values in totals.items()},
+        # An edge only in last_seen grew by a fraction the window's increase rounds away.
+        callers={key: edge for key, edge in callers.items() if edge.requests or edge.connections},
+    )
+
+
+def _history_seconds(client: PrometheusClient, at: datetime, window_seconds: int) -> int:
+    covers = client.query(refresh_queries(window_seconds)[0].promql, at=at)
+    if covers.samples and covers.samples[0].value > 0:
+        return window_seconds
+    oldest = client.query(history_oldest_query(promql_duration(window_seconds)).promql, at=at)
+    if not oldest.samples:
+        return 0
+    return max(0, min(window_seconds, int(at.timestamp() - oldest.samples[0].value)))
+
+
+def _volume_fields(totals: TrafficTotals, callers: int, history: int, window: int) -> dict:
+    return {
+        "mtls_requests": totals.mtls_requests,
+        "plaintext_requests": totals.plaintext_requests,
+        "mtls_connections": totals.mtls_connections,
+        "plaintext_connections": totals.plaintext_connections,
+        "plaintext_callers": callers,
+        "plaintext_share": totals.plaintext_share,
+        "readiness": traffic_readiness(
+            totals=totals,
+            plaintext_callers=callers,
+            history=timedelta(seconds=history),
+            window=timedelta(seconds=window),
+        ).value,
+    }
+
+
+def _store(read: TrafficRead, figures: TrafficFigures) -> None:
+    history, window = read.history_seconds or 0, read.window_seconds
+    callers_of_workload: dict[tuple[str, str], int] = defaultdict(int)
+    sources_of_namespace: dict[str, set] = defaultdict(set)
+    for ns, wl, src_ns, src_wl, principal in figures.callers:
+        callers_of_workload[(ns, wl)] += 1
+        sources_of_namespace[ns].add((src_ns, src_wl, principal))
+    namespace_totals: dict[str, TrafficTotals] = defaultdict(TrafficTotals)
+    workload_keys = set(figures.totals) | set(callers_of_workload)
+    for ns, wl in workload_keys:
+        namespace_totals[ns] = namespace_totals[ns] + figures.totals.get((ns, wl), TrafficTotals())
+    TrafficWorkload.objects.bulk_create(
+        (
+            TrafficWorkload(
+                read=read,
+                namespace=ns,
+                workload=wl,
+                **_volume_fields(
+                    figures.totals.get((ns, wl), TrafficTotals()),
+                    callers_of_workload.get((ns, wl), 0),
+                    history,
+                    window,
+                ),
+            )
+            for ns, wl in sorted(workload_keys)
+        ),
+        batch_size=BULK_BATCH_SIZE,
+    )
+    TrafficNamespace.objects.bulk_create(
+        (
+            TrafficNamespace(
+                read=read,
+                namespace=ns,
+                **_volume_fields(totals, len(sources_of_namespace.get(ns, ())), history, window),
+            )
+            for ns, totals in sorted(namespace_totals.items())
+        ),
+        batch_size=BULK_BATCH_SIZE,
+    )
+    TrafficCaller.objects.bulk_create(
+        (
+            TrafficCaller(
+                read=read,
+                destination_namespace=ns,
+                destination_workload=wl,
+                source_namespace=src_ns,
+                source_workload=src_wl,
+                source_principal=principal,
+                requests=edge.requests,
+                connections=edge.connections,
+                last_seen=(datetime.fromtimestamp(edge.last_seen, UTC) if edge.last_seen else None),
+            )
+            for (ns, wl, src_ns, src_wl, principal), edge in sorted(figures.callers.items())
+        ),
+        batch_size=BULK_BATCH_SIZE,
+    )
+
+
+def traffic_read(*, trigger: str = "schedule", now: datetime | None = None) -> TrafficRead | None:
+    """Read the window's traffic from Prometheus and store it; None when traffic data is off.
+
+    Prometheus failing is recorded on the read (`.error`, in words) and never raised: a page
+    or a sync must not break because Prometheus is down.
+    """
+    client = prometheus_client()
+    if client is None:
+        return None
+    at = (now or timezone.now()).replace(microsecond=0)
+    window = settings.MESHUI_TRAFFIC_WINDOW_SECONDS
+    queries: list[TrafficQuery] = refresh_queries(window)
+    read = TrafficRead.objects.create(
+        started_at=timezone.now(),
+        trigger=trigger,
+        at=at,
+        window_seconds=window,
+        prometheus_url=settings.MESHUI_PROMETHEUS_URL,
+        queries=[query.promql for query in queries],
+    )
+    started = time.monotonic()
+    try:
+        with client:
+            read.history_seconds = _history_seconds(client, at, window)
+            results = {}
+            for query in queries[1:]:
+                results[(query.purpose, query.metric)] = client.query(query.promql, at=at).samples
+        read.query_count = len(queries) + (0 if read.history_seconds == window else 1)
+        figures = traffic_figures(results)
+        with transaction.atomic():
+            _store(read, figures)
+            read.status = TrafficRead.Status.SUCCEEDED
+            _finish(read, started)
+    except PrometheusError as error:
+        logger.warning("traffic read failed: %s", error.summary)
+        read.status = TrafficRead.Status.FAILED
+        read.error = error.summary
+        _finish(read, started)
+        return read
+    _prune()
+    return read
+
+
+def _finish(read: TrafficRead, started: float) -> None:
+    read.finished_at = timezone.now()
+    read.duration_ms = int((time.monotonic() - started) * 1000)
+    read.save()
+
+
+def _prune() -> None:
+    kept = list(
+        TrafficRead.objects.filter(status=TrafficRead.Status.SUCCEEDED)
+        .order_by("-started_at")
+        .values_list("pk", flat=True)[:READS_KEPT]
+    )
+    if kept:
+        TrafficRead.objects.filter(status=TrafficRead.Status.SUCCEEDED).exclude(
+            pk__in=kept
+        ).delete()
+    TrafficRead.objects.exclude(status=TrafficRead.Status.SUCCEEDED).filter(
+        started_at__lt=timezone.now() - FAILED_READS_KEPT_FOR
+    ).delete()
