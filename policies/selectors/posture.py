@@ -44,6 +44,12 @@ from policies.selectors.restores import TimedState, timed_states
 # The snapshot pages show: the newest one (a failed sync never replaces it), and how fresh
 # it is. One definition for pages, changes, metrics and sync.
 from policies.selectors.sync import SyncStatus, snapshot_current, sync_status
+from policies.selectors.traffic import (
+    TrafficStatus,
+    ready_permissive_count,
+    traffic_status,
+    with_readiness,
+)
 
 TOP_FINDINGS = 5
 NAMESPACE_FINDINGS_SHOWN = 100
@@ -62,6 +68,9 @@ class Overview:
     coverage: Coverage | None = None
     # Namespaces in a timed mode, the soonest restore first.
     timed: list[TimedState] = field(default_factory=list)
+    # Issue 14: PERMISSIVE namespaces whose traffic says they are ready for STRICT.
+    traffic: TrafficStatus | None = None
+    ready_permissive: int = 0
 
 
 def overview_read(*, now: datetime | None = None) -> Overview:
@@ -81,6 +90,12 @@ def overview_read(*, now: datetime | None = None) -> Overview:
     progress = None
     if sync.running is not None:
         progress = SyncProgress(after=sync.running.id - 1, run=sync.running)
+    traffic = traffic_status(now=now)
+    ready_permissive = (
+        ready_permissive_count(NamespaceRecord.objects.filter(snapshot=snapshot), traffic)
+        if snapshot is not None and traffic.available
+        else 0
+    )
     return Overview(
         snapshot=snapshot,
         sync=sync,
@@ -88,6 +103,8 @@ def overview_read(*, now: datetime | None = None) -> Overview:
         progress=progress,
         coverage=coverage,
         timed=sorted(timed_states(now=now).values(), key=lambda state: state.until),
+        traffic=traffic,
+        ready_permissive=ready_permissive,
     )
 
 
@@ -106,6 +123,9 @@ NAMESPACE_SORTS: dict[str, tuple[str, ...]] = {
     "exceptions": ("workloads_with_port_exceptions", "name"),
     "sidecars": ("sidecar_share", "name"),
     "findings": ("findings_count", "name"),
+    # Issue 14: readiness for STRICT from traffic, and the plaintext share behind it.
+    "readiness": ("readiness_rank", "name"),
+    "plaintext": ("plaintext_share", "name"),
 }
 
 
@@ -114,6 +134,7 @@ class NamespaceList:
     snapshot: Snapshot | None
     sync: SyncStatus
     page: Page | None
+    traffic: TrafficStatus | None = None
 
 
 def _with_exemptions(page: Page, exemption_of) -> Page:
@@ -145,6 +166,7 @@ def namespace_list_read(
     search: str = "",
     mode: str = "",
     source: str = "",
+    readiness: str = "",
     sort: str = "name",
     page_number: int = 1,
     per_page: int = 50,
@@ -152,14 +174,16 @@ def namespace_list_read(
     """One page of the current snapshot's namespaces, filtered and sorted."""
     snapshot = snapshot_current()
     sync = sync_status(snapshot=snapshot)
+    traffic = traffic_status()
     if snapshot is None:
-        return NamespaceList(snapshot=None, sync=sync, page=None)
+        return NamespaceList(snapshot=None, sync=sync, page=None, traffic=traffic)
     rows = _matching(
         NamespaceRecord.objects.filter(snapshot=snapshot).defer("reason"),
         name__icontains=search,
         mode=mode,
         source=source,
     )
+    rows = _matching(with_readiness(rows, traffic), readiness=readiness)
     key = sort.removeprefix("-")
     if key == "sidecars":
         rows = rows.annotate(
@@ -181,7 +205,7 @@ def namespace_list_read(
     timed = timed_states(namespaces=names)
     for row in page.object_list:
         row.timed = timed.get(row.name)
-    return NamespaceList(snapshot=snapshot, sync=sync, page=page)
+    return NamespaceList(snapshot=snapshot, sync=sync, page=page, traffic=traffic)
 
 
 def _namespace_policies(snapshot_ref, namespace_ref) -> QuerySet:
