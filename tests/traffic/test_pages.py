@@ -82,6 +82,12 @@ def test_namespace_list_sorts_by_readiness(reader, mesh_with_traffic):
     )
 
 
+def test_readiness_headers_link_to_their_sorts(reader, mesh_with_traffic):
+    html = reader.get(reverse("policies:namespace-list")).content.decode()
+    assert 'href="?sort=readiness"' in html
+    assert 'href="?sort=-plaintext"' in html
+
+
 def test_bad_readiness_filter_is_a_clear_400(reader, mesh_with_traffic):
     answer = reader.get(reverse("policies:namespace-list") + "?readiness=maybe")
     assert answer.status_code == 400
