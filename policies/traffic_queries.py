@@ -144,10 +144,16 @@ def refresh_queries(window_seconds: int) -> list[TrafficQuery]:
     return queries
 
 
-def preview_queries(window_seconds: int, namespaces: tuple[str, ...]) -> list[TrafficQuery]:
-    """The preview's targeted read: plaintext callers into these namespaces only."""
+def preview_query(window_seconds: int, namespaces: tuple[str, ...]) -> TrafficQuery:
+    """The preview's one targeted read: plaintext callers into these namespaces only, requests
+    and connections told apart by a `metric` label."""
     window = promql_duration(window_seconds)
-    return [callers_query(metric, window, namespaces) for metric in METRICS]
+    parts = [
+        f'label_replace(({callers_query(metric, window, namespaces).promql}), "metric", '
+        f'"{metric}", "", "")'
+        for metric in METRICS
+    ]
+    return TrafficQuery("preview", "", " or ".join(parts))
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

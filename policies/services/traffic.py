@@ -250,3 +250,107 @@ def _prune() -> None:
     TrafficRead.objects.exclude(status=TrafficRead.Status.SUCCEEDED).filter(
         started_at__lt=timezone.now() - FAILED_READS_KEPT_FOR
     ).delete()
+
+
+# --- The impact preview: who this change would refuse ------------------------------------
+
+
+@dataclass(frozen=True)
+class RefusedCallers:
+    """The plaintext callers of what a change makes STRICT, and where the list comes from.
+
+    `in_use` is false when traffic data is off or was never read: the preview then keeps its
+    guess about sidecar-less workloads.
+    """
+
+    in_use: bool
+    callers: tuple = ()
+    source: str = ""  # "fresh" (asked Prometheus now) or "stored" (the last read)
+    note: str = ""  # where the list comes from, and how old it is
+    warning: str = ""  # the sentence at the top of the preview ("" when nobody is refused)
+    ports: tuple[str, ...] = ()  # ports that become STRICT on their own (metrics carry none)
+
+
+def _strict_targets(impact) -> tuple[list[tuple[str, str]], tuple[str, ...]]:
+    targets, ports = [], []
+    for change in impact.becomes_strict:
+        targets.append((change.namespace, change.name))
+        if change.port is not None:
+            ports.append(change.label)
+    return sorted(set(targets)), tuple(ports)
+
+
+def _fresh_callers(targets, window_seconds: int, at: datetime) -> list:
+    from policies.engine.readiness import Caller
+    from policies.traffic_queries import preview_query
+
+    namespaces = tuple(sorted({namespace for namespace, _ in targets}))
+    wanted = set(targets)
+    client = prometheus_client()
+    timeout = float(settings.MESHUI_PROMETHEUS_PREVIEW_TIMEOUT_SECONDS)
+    with client:
+        samples = client.query(
+            preview_query(window_seconds, namespaces).promql, at=at, timeout_seconds=timeout
+        ).samples
+    edges: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for sample in samples:
+        key = (
+            _label(sample, "destination_workload_namespace"),
+            _label(sample, "destination_workload"),
+            _label(sample, "source_workload_namespace"),
+            _label(sample, "source_workload"),
+            _label(sample, "source_principal"),
+        )
+        if key[:2] in wanted:
+            edges[key][0 if sample.labels.get("metric") == REQUESTS else 1] += sample.value
+    return [
+        Caller(*key, requests, connections, None)
+        for key, (requests, connections) in sorted(edges.items())
+    ]
+
+
+def refused_callers(impact, *, now: datetime | None = None) -> RefusedCallers:
+    """Who sent plaintext (within the window) to what this change makes STRICT.
+
+    One fresh targeted query with a short timeout; when Prometheus does not answer in time,
+    the stored read, saying how old it is. Traffic data off or never read: not in use.
+    """
+    from policies.selectors.traffic import callers_into, traffic_status
+
+    status = traffic_status(now=now)
+    if impact is None or not status.enabled:
+        return RefusedCallers(in_use=False)
+    targets, ports = _strict_targets(impact)
+    if not targets:
+        return RefusedCallers(
+            in_use=status.available, note=status.sentence if status.available else ""
+        )
+    window = settings.MESHUI_TRAFFIC_WINDOW_SECONDS
+    span = promql_duration(window)
+    try:
+        callers = _fresh_callers(targets, window, now or timezone.now())
+        source, note = "fresh", f"Asked Prometheus just now, over the last {span}."
+    except PrometheusError as error:
+        if not status.available:
+            return RefusedCallers(
+                in_use=False, note=f"{error.summary}; no stored traffic read to fall back on."
+            )
+        callers = callers_into(status, targets)
+        source = "stored"
+        note = (
+            f"Prometheus did not answer the preview's query ({error.summary}); these are "
+            f"from the traffic read {status.age}, over the last {span}."
+        )
+    refused = len(callers)
+    if refused:
+        warning = (
+            f"STRICT would refuse {refused} plaintext caller{'s' if refused != 1 else ''} "
+            f"seen over the last {span}: "
+            + ", ".join(caller.label for caller in callers[:5])
+            + ("…" if refused > 5 else ".")
+        )
+    else:
+        warning = ""
+    return RefusedCallers(
+        in_use=True, callers=tuple(callers), source=source, note=note, warning=warning, ports=ports
+    )

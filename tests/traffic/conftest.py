@@ -80,3 +80,15 @@ def traffic_settings(settings):
     settings.MESHUI_PROMETHEUS_MAX_MB = 256
     settings.MESHUI_TRAFFIC_WINDOW_SECONDS = 7 * meshes.DAY
     return settings
+
+
+@pytest.fixture(scope="module")
+def live_mesh_prometheus(prometheus_blocks, tmp_path_factory):
+    """The mesh's traffic ending at the current hour: for what asks Prometheus "now" (the
+    preview's fresh query). Its blocks are rebuilt once an hour."""
+    import time
+
+    end = int(time.time()) // meshes.STEP * meshes.STEP
+    running = _serve(prometheus_blocks, tmp_path_factory, meshes.mesh_series(end=end))
+    yield running
+    running.stop()

@@ -23,10 +23,10 @@ def spiffe(namespace: str, account: str) -> str:
     return f"spiffe://cluster.local/ns/{namespace}/sa/{account}"
 
 
-def mesh_series() -> list[IstioSeries]:
+def mesh_series(end: int = END) -> list[IstioSeries]:
     """A sidecar mesh, an ambient namespace, a caller without sidecar, a new plaintext caller,
-    a STRICT namespace, and client-side series that must never count."""
-    full = {"start": EIGHT_DAYS_AGO, "end": END}
+    a STRICT namespace, and client-side series that must never count (ending at `end`)."""
+    full = {"start": end - 8 * DAY, "end": end}
     return [
         # shop: all mutual TLS (sidecars), reported by both ends; only the destination counts.
         IstioSeries(REQUESTS, "shop", "cart", "web", "frontend", spiffe("web", "frontend"), **full),
@@ -111,8 +111,8 @@ def mesh_series() -> list[IstioSeries]:
             "cron",
             spiffe("ops", "cron"),
             security="none",
-            start=END - 2 * DAY,
-            end=END - 2 * DAY,
+            start=end - 2 * DAY,
+            end=end - 2 * DAY,
         ),
         # gone-quiet: plaintext that stopped before the window: no traffic in it.
         IstioSeries(
@@ -120,8 +120,8 @@ def mesh_series() -> list[IstioSeries]:
             "gone-quiet",
             "old",
             security="none",
-            start=EIGHT_DAYS_AGO,
-            end=END - 7 * DAY - 6 * HOUR,
+            start=end - 8 * DAY,
+            end=end - 7 * DAY - 6 * HOUR,
         ),
         # vault: STRICT; what is accepted is mutual TLS; a meshed caller sending plaintext
         # (DISABLE) is refused and leaves only its own source-reported failures.
