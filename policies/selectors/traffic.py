@@ -121,7 +121,21 @@ def absent_readiness(status: TrafficStatus) -> Readiness:
     return Readiness.NO_TRAFFIC
 
 
-def with_readiness(rows: QuerySet, status: TrafficStatus, *, name_field: str = "name") -> QuerySet:
+def traffic_status_at(*, at: datetime) -> TrafficStatus:
+    """The traffic read in force at `at` (the newest taken at or before it), for reports."""
+    read = (
+        TrafficRead.objects.filter(status=TrafficRead.Status.SUCCEEDED, at__lte=at)
+        .order_by("-at")
+        .first()
+    )
+    return TrafficStatus(
+        enabled=bool(settings.MESHUI_PROMETHEUS_URL) or read is not None, read=read, now=at
+    )
+
+
+def with_readiness(
+    rows: QuerySet, status: TrafficStatus, *, name_field: str = "name", workloads: bool = False
+) -> QuerySet:
     """NamespaceRecord rows annotated with `readiness`, `readiness_rank` and `plaintext_share`.
 
     STRICT namespaces are `already_strict` whatever the traffic says; the rest take the
@@ -141,7 +155,12 @@ def with_readiness(rows: QuerySet, status: TrafficStatus, *, name_field: str = "
                 output_field=IntegerField(),
             ),
         )
-    stored = TrafficNamespace.objects.filter(read=status.read, namespace=OuterRef(name_field))
+    if workloads:
+        stored = TrafficWorkload.objects.filter(
+            read=status.read, namespace=OuterRef("namespace"), workload=OuterRef("name")
+        )
+    else:
+        stored = TrafficNamespace.objects.filter(read=status.read, namespace=OuterRef(name_field))
     rows = rows.annotate(
         traffic_readiness=Subquery(stored.values("readiness")[:1]),
         plaintext_share=Subquery(stored.values("plaintext_share")[:1]),

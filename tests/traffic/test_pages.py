@@ -146,3 +146,32 @@ def test_without_prometheus_pages_work_and_say_where_readiness_would_appear(read
         assert html.count("Traffic data is off: set MESHUI_PROMETHEUS_URL") == 1, url
     html = reader.get(reverse("policies:namespace-list")).content.decode()
     assert "Ready for STRICT" not in html
+
+
+def test_exports_append_readiness_and_plaintext_share(reader, mesh_with_traffic):
+    import csv
+    import io
+
+    body = b"".join(reader.get("/reports/namespaces.csv").streaming_content).decode()
+    rows = {row["name"]: row for row in csv.DictReader(io.StringIO(body))}
+    assert list(rows["legacy"])[-2:] == ["readiness", "plaintext_share"]
+    assert rows["legacy"]["readiness"] == "not_ready"
+    assert rows["shop"]["readiness"] == "ready"
+    assert rows["shop"]["plaintext_share"] == "0.0"
+    assert rows["vault"]["readiness"] == "already_strict"
+    workloads = b"".join(reader.get("/reports/workloads.csv").streaming_content).decode()
+    by_name = {row["name"]: row for row in csv.DictReader(io.StringIO(workloads))}
+    assert by_name["ledger"]["readiness"] == "not_ready"
+
+
+def test_report_page_shows_readiness(reader, mesh_with_traffic):
+    html = reader.get("/reports/").content.decode()
+    assert '<span class="badge badge-not_ready">Not ready</span>' in html
+
+
+def test_metrics_count_namespaces_per_readiness(client, mesh_with_traffic, settings):
+    settings.MESHUI_METRICS_TOKEN = "scrape-me"
+    text = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-me").content.decode()
+    assert 'meshui_namespaces_readiness{mode="PERMISSIVE",readiness="ready"} 2.0' in text
+    assert 'meshui_namespaces_readiness{mode="STRICT",readiness="already_strict"} 1.0' in text
+    assert "meshui_traffic_read_failing 0.0" in text
