@@ -32,8 +32,20 @@ class IstioSeries:
     per_scrape: int = 1
     destination_service: str = ""
     extra_labels: tuple[tuple[str, str], ...] = ()
+    # Only the labels meshui queries: big fixtures stay small (promtool reads text).
+    compact: bool = False
 
     def labels(self) -> dict[str, str]:
+        if self.compact:
+            return {
+                "reporter": self.reporter,
+                "source_workload": self.source_workload,
+                "source_workload_namespace": self.source_namespace,
+                "source_principal": self.source_principal,
+                "destination_workload": self.destination_workload,
+                "destination_workload_namespace": self.destination_namespace,
+                "connection_security_policy": self.security,
+            }
         service = self.destination_service or (
             f"{self.destination_workload}.{self.destination_namespace}.svc.cluster.local"
         )
@@ -67,8 +79,18 @@ def _label_text(labels: dict[str, str]) -> str:
     return ",".join(f'{key}="{escape(value)}"' for key, value in sorted(labels.items()))
 
 
-def openmetrics_text(series: Iterable[IstioSeries], *, step: int) -> str:
-    """The whole file: one family per metric, each series' samples every `step` seconds."""
+def _times(start: int, end: int, step: int, dense: tuple[tuple[int, int], ...]) -> list[int]:
+    times = set(range(start, end + 1, step))
+    for low, high in dense:  # scrapes every 5 minutes here (a window's edges)
+        times.update(range(max(start, low - low % 300), min(end, high) + 1, 300))
+    return sorted(times)
+
+
+def openmetrics_text(
+    series: Iterable[IstioSeries], *, step: int, dense: tuple[tuple[int, int], ...] = ()
+) -> str:
+    """The whole file: one family per metric, each series' samples every `step` seconds
+    (and every 5 minutes within the `dense` spans)."""
     by_metric: dict[str, list[IstioSeries]] = {}
     for one in series:
         by_metric.setdefault(one.metric, []).append(one)
@@ -78,7 +100,7 @@ def openmetrics_text(series: Iterable[IstioSeries], *, step: int) -> str:
         for one in members:
             name_labels = f"{metric}_total{{{_label_text(one.labels())}}}"
             value = 0
-            for at in range(one.start, one.end + 1, step):
+            for at in _times(one.start, one.end, step, dense):
                 value += one.per_scrape
                 lines.append(f"{name_labels} {value} {at}")
     lines.append("# EOF")

@@ -30,17 +30,30 @@ def prometheus_blocks(request, tmp_path_factory):
         else tmp_path_factory.mktemp("prometheus-blocks")
     )
 
-    def build(series, step: int = meshes.STEP) -> Path:
-        return blocks_build(openmetrics_text(series, step=step), cache_dir=cache)
+    def build(series, step: int = meshes.STEP, dense=()) -> Path:
+        return blocks_build(openmetrics_text(series, step=step, dense=dense), cache_dir=cache)
 
     return build
 
 
-def _serve(prometheus_blocks, tmp_path_factory, series, step=meshes.STEP):
-    running = prometheus_start(
-        prometheus_blocks(series, step), workdir=tmp_path_factory.mktemp("prometheus")
+def _serve(prometheus_blocks, tmp_path_factory, series, step=meshes.STEP, dense=()):
+    return prometheus_start(
+        prometheus_blocks(series, step, dense), workdir=tmp_path_factory.mktemp("prometheus")
     )
-    return running
+
+
+@pytest.fixture(scope="module")
+def large_prometheus(prometheus_blocks, tmp_path_factory):
+    """1,000 namespaces of traffic (built once, then cached)."""
+    running = _serve(
+        prometheus_blocks,
+        tmp_path_factory,
+        meshes.large_mesh_series(1000),
+        step=meshes.LARGE_STEP,
+        dense=meshes.LARGE_DENSE,
+    )
+    yield running
+    running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -159,10 +159,16 @@ def short_history_with_plaintext_series() -> list[IstioSeries]:
     ]
 
 
+# The large fixture is scraped hourly, and every 5 minutes around the window's start and the
+# last hour (where the queries look closely): 1,000 namespaces stay a small file.
+LARGE_STEP = HOUR
+LARGE_DENSE = ((END - 7 * DAY - HOUR, END - 7 * DAY + HOUR), (END - 2 * HOUR, END))
+
+
 def large_mesh_series(namespaces: int = 1000) -> list[IstioSeries]:
     """`namespaces` namespaces of three workloads: a chain of mutual TLS calls, every tenth
     namespace with a plaintext caller without sidecar, every seventh on TCP."""
-    full = {"start": EIGHT_DAYS_AGO, "end": END}
+    full = {"start": EIGHT_DAYS_AGO, "end": END, "compact": True}
     series = []
     for index in range(namespaces):
         ns = f"team-{index:04d}"
