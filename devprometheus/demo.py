@@ -1,10 +1,10 @@
 """Traffic for `make run`'s demo mesh (devcluster/seeds/demo), ending now.
 
-What it shows: shop (PERMISSIVE) is all mutual TLS, so ready for STRICT; reviews (ambient)
-has a plaintext caller without a sidecar seen by ztunnel; legacy (DISABLE) takes plaintext
-from shop/cart (its DestinationRule sends plaintext) and from batch's nightly report (no
-sidecar); payments is already STRICT; inventory has no sidecars, so no proxy reports its
-traffic: no traffic seen.
+What it shows: shop (PERMISSIVE) is all mutual TLS, so ready for STRICT; legacy (DISABLE)
+takes plaintext from shop/cart (its DestinationRule sends plaintext) and from batch's
+nightly report (no sidecar), so it is not; payments and reviews (ambient: ztunnel's TCP
+metrics and the waypoint's requests) are already STRICT; inventory has no sidecars, so no
+proxy reports its traffic: no traffic seen.
 """
 
 from __future__ import annotations
@@ -43,8 +43,6 @@ def demo_series(end: int) -> list[IstioSeries]:
         mtls(TCP_OPENED, "reviews", "reviews", "shop", "frontend", 12),
         mtls(TCP_OPENED, "reviews", "ratings", "reviews", "reviews", 12),
         mtls(REQUESTS, "reviews", "reviews", "shop", "frontend", 30),
-        # ztunnel says "unknown" for a peer without mesh identity: plaintext.
-        IstioSeries(TCP_OPENED, "reviews", "ratings", security="unknown", per_scrape=2, **full),
         # legacy is DISABLE: sidecars report "none"; HTTP metadata exchange still names cart.
         IstioSeries(
             REQUESTS,

@@ -46,6 +46,7 @@ from policies.selectors.restores import TimedState, timed_states
 from policies.selectors.sync import SyncStatus, snapshot_current, sync_status
 from policies.selectors.traffic import (
     TrafficStatus,
+    readiness_on_page,
     ready_permissive_count,
     traffic_status,
     with_readiness,
@@ -183,8 +184,11 @@ def namespace_list_read(
         mode=mode,
         source=source,
     )
-    rows = _matching(with_readiness(rows, traffic), readiness=readiness)
     key = sort.removeprefix("-")
+    # Readiness is annotated only to sort or filter by it; else the page's rows get it below.
+    by_readiness = bool(readiness) or key in ("readiness", "plaintext")
+    if by_readiness:
+        rows = _matching(with_readiness(rows, traffic), readiness=readiness)
     if key == "sidecars":
         rows = rows.annotate(
             sidecar_share=Case(
@@ -198,6 +202,8 @@ def namespace_list_read(
     rows = _with_policy_owner(rows)
     page = Paginator(rows, per_page).get_page(page_number)
     page.object_list = list(page.object_list)
+    if traffic.enabled and not by_readiness:
+        readiness_on_page(page.object_list, traffic)
     names = [row.name for row in page.object_list]
     exemptions = exemptions_at(at=timezone.now(), namespaces=names, in_force_only=True)
     _with_exemptions(page, lambda row: exemptions.for_namespace(row.name))

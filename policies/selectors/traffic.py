@@ -185,6 +185,28 @@ def with_readiness(
     )
 
 
+def readiness_on_page(rows: list, status: TrafficStatus) -> None:
+    """Set `readiness`, `plaintext_share` and `plaintext_callers` on a page of namespace rows
+    in one query, for pages that neither sort nor filter by them (cheaper than annotating)."""
+    stored = {}
+    if status.available:
+        stored = {
+            row.namespace: row
+            for row in TrafficNamespace.objects.filter(
+                read=status.read, namespace__in=[row.name for row in rows]
+            )
+        }
+    absent = absent_readiness(status)
+    for row in rows:
+        traffic = stored.get(row.name)
+        row.plaintext_share = traffic.plaintext_share if traffic else None
+        row.plaintext_callers = traffic.plaintext_callers if traffic else 0
+        if row.mode == "STRICT":
+            row.readiness = Readiness.ALREADY_STRICT.value
+        else:
+            row.readiness = traffic.readiness if traffic else absent.value
+
+
 @dataclass(frozen=True)
 class TrafficPanel:
     """The traffic panel of a namespace or workload page."""

@@ -175,3 +175,10 @@ def test_metrics_count_namespaces_per_readiness(client, mesh_with_traffic, setti
     assert 'meshui_namespaces_readiness{mode="PERMISSIVE",readiness="ready"} 2.0' in text
     assert 'meshui_namespaces_readiness{mode="STRICT",readiness="already_strict"} 1.0' in text
     assert "meshui_traffic_read_failing 0.0" in text
+
+
+def test_sorting_by_readiness_without_traffic_data_still_answers(reader, settings):
+    settings.MESHUI_PROMETHEUS_URL = ""
+    snapshot_with(namespaces=NAMESPACES)
+    for query in ("?sort=readiness", "?sort=-plaintext", "?readiness=ready"):
+        assert reader.get(reverse("policies:namespace-list") + query).status_code == 200
