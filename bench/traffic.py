@@ -122,7 +122,16 @@ def main() -> int:
             )
         from django.conf import settings
 
+        from policies.traffic_queries import history_oldest_query, refresh_queries
+
         with prometheus_client_from_settings(settings) as client:
+            for query in [*refresh_queries(7 * DAY), history_oldest_query("7d")]:
+                begin = time.perf_counter()
+                samples = client.query(query.promql, at=at).samples
+                print(
+                    f"  query {query.purpose:<14} {query.metric or '':<36} "
+                    f"{(time.perf_counter() - begin) * 1000:>8.0f} ms, {len(samples):,} series"
+                )
             query = preview_query(7 * DAY, (f"ns-{args.namespaces // 2:05d}",)).promql
             median, p95 = timed(lambda: client.query(query, at=at), args.repeat)
         print(f"preview's targeted query: median {median:.1f} ms, p95 {p95:.1f} ms")

@@ -13,7 +13,6 @@ from django.conf import settings
 from django.db.models import (
     Case,
     CharField,
-    F,
     FloatField,
     IntegerField,
     OuterRef,
@@ -23,6 +22,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from policies.engine.readiness import (
@@ -161,27 +161,31 @@ def with_readiness(
         )
     else:
         stored = TrafficNamespace.objects.filter(read=status.read, namespace=OuterRef(name_field))
-    rows = rows.annotate(
-        traffic_readiness=Subquery(stored.values("readiness")[:1]),
-        plaintext_share=Subquery(stored.values("plaintext_share")[:1]),
-        plaintext_callers=Subquery(stored.values("plaintext_callers")[:1]),
-    )
-    rows = rows.annotate(
-        readiness=Case(
-            When(mode="STRICT", then=Value(Readiness.ALREADY_STRICT.value)),
-            When(traffic_readiness__isnull=False, then=F("traffic_readiness")),
-            default=Value(absent_readiness(status).value),
-            output_field=CharField(),
-        )
-    )
-    return rows.annotate(
-        readiness_rank=Case(
+    absent = absent_readiness(status)
+    # Each expression holds its subquery once: nesting one Case in another would repeat the
+    # subquery in the SQL for every branch (and the sort would pay each on every row).
+    stored_rank = stored.annotate(
+        rank=Case(
             *(
                 When(readiness=value.value, then=Value(rank))
                 for rank, value in enumerate(READINESS_ORDER)
             ),
             output_field=IntegerField(),
         )
+    ).values("rank")[:1]
+    return rows.annotate(
+        readiness=Case(
+            When(mode="STRICT", then=Value(Readiness.ALREADY_STRICT.value)),
+            default=Coalesce(Subquery(stored.values("readiness")[:1]), Value(absent.value)),
+            output_field=CharField(),
+        ),
+        readiness_rank=Case(
+            When(mode="STRICT", then=Value(READINESS_ORDER.index(Readiness.ALREADY_STRICT))),
+            default=Coalesce(Subquery(stored_rank), Value(READINESS_ORDER.index(absent))),
+            output_field=IntegerField(),
+        ),
+        plaintext_share=Subquery(stored.values("plaintext_share")[:1]),
+        plaintext_callers=Subquery(stored.values("plaintext_callers")[:1]),
     )
 
 
