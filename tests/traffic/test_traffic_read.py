@@ -133,3 +133,68 @@ def test_traffic_data_off_reads_nothing(settings):
     settings.MESHUI_PROMETHEUS_URL = ""
     assert traffic_read() is None
     assert not TrafficRead.objects.exists()
+
+
+def test_the_task_reads_traffic_and_says_when_it_is_off(
+    settings, traffic_settings, mesh_prometheus
+):
+    from policies.tasks import traffic_read as task
+
+    traffic_settings.MESHUI_PROMETHEUS_URL = ""
+    assert task.apply().get() == {"status": "off"}
+    traffic_settings.MESHUI_PROMETHEUS_URL = mesh_prometheus.url
+    assert task.apply().get()["status"] == "succeeded"
+
+
+def test_a_partial_answer_fails_the_whole_read_and_stores_nothing(traffic_settings):
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Warns(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = json.dumps(
+                {
+                    "status": "success",
+                    "warnings": ["store eu-1 unavailable"],
+                    "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, "5"]}]},
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Warns)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        traffic_settings.MESHUI_PROMETHEUS_URL = f"http://127.0.0.1:{server.server_address[1]}"
+        read = traffic_read(now=meshes.END_AT)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert read.status == "failed"
+    assert read.error == "Partial data from Prometheus: store eu-1 unavailable"
+    assert not TrafficNamespace.objects.exists()
+
+
+@pytest.mark.parametrize("text", ["7x", "d", "0d", "30m", "-1h"])
+def test_a_bad_traffic_window_is_refused_in_words(text):
+    from policies.traffic_queries import window_seconds_parse
+
+    with pytest.raises(ValueError, match="MESHUI_TRAFFIC_WINDOW"):
+        window_seconds_parse(text)
+
+
+def test_traffic_windows_read_as_durations():
+    from policies.traffic_queries import promql_duration, window_seconds_parse
+
+    assert window_seconds_parse("7d") == 7 * meshes.DAY
+    assert window_seconds_parse("36h") == 36 * meshes.HOUR
+    assert window_seconds_parse("2w") == 14 * meshes.DAY
+    assert promql_duration(36 * meshes.HOUR) == "36h"
