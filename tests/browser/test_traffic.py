@@ -16,7 +16,10 @@ from tests.traffic.test_pages import NAMESPACES, WORKLOADS
 
 
 def test_filter_permissive_and_ready_then_read_a_namespaces_plaintext_callers(
-    logged_in_page, live_server, traffic_settings, mesh_prometheus  # noqa: F811
+    logged_in_page,
+    live_server,
+    traffic_settings,
+    mesh_prometheus,  # noqa: F811
 ):
     traffic_settings.MESHUI_PROMETHEUS_URL = mesh_prometheus.url
     snapshot_with(namespaces=NAMESPACES, workloads=WORKLOADS)
