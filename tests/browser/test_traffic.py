@@ -7,11 +7,6 @@ from playwright.sync_api import expect
 from policies.services.traffic import traffic_read
 from tests.factories import snapshot_with
 from tests.traffic import meshes
-from tests.traffic.conftest import (  # noqa: F401 (fixtures)
-    mesh_prometheus,
-    prometheus_blocks,
-    traffic_settings,
-)
 from tests.traffic.test_pages import NAMESPACES, WORKLOADS
 
 
@@ -19,7 +14,7 @@ def test_filter_permissive_and_ready_then_read_a_namespaces_plaintext_callers(
     logged_in_page,
     live_server,
     traffic_settings,
-    mesh_prometheus,  # noqa: F811
+    mesh_prometheus,
 ):
     traffic_settings.MESHUI_PROMETHEUS_URL = mesh_prometheus.url
     snapshot_with(namespaces=NAMESPACES, workloads=WORKLOADS)
