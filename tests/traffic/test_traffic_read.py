@@ -198,3 +198,25 @@ def test_traffic_windows_read_as_durations():
     assert window_seconds_parse("36h") == 36 * meshes.HOUR
     assert window_seconds_parse("2w") == 14 * meshes.DAY
     assert promql_duration(36 * meshes.HOUR) == "36h"
+
+
+def test_series_with_unexpected_labels_are_never_attributed_to_a_workload():
+    from policies.prometheus import Sample
+    from policies.services.traffic import traffic_figures
+    from policies.traffic_queries import REQUESTS
+
+    figures = traffic_figures(
+        {
+            # No destination labels (a relabelling dropped them): nobody to judge.
+            ("totals", REQUESTS): [Sample({"connection_security_policy": "none"}, 5)],
+            # No source labels: an unknown caller, still counted against its destination.
+            ("callers", REQUESTS): [
+                Sample(
+                    {"destination_workload_namespace": "shop", "destination_workload": "cart"}, 3
+                )
+            ],
+        }
+    )
+    assert figures.totals == {}
+    (key,) = figures.callers
+    assert key == ("shop", "cart", "unknown", "unknown", "unknown")
