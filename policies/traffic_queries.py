@@ -123,11 +123,12 @@ def history_covers_query(window_seconds: int) -> TrafficQuery:
 
 
 def history_oldest_query(window: str) -> TrafficQuery:
-    """The oldest moment within the window (5-minute steps) at which any Istio series existed."""
+    """The oldest moment within the window (15-minute steps) at which any Istio series existed;
+    run only when the window is not all held, so it reads little."""
     return TrafficQuery(
         "history_oldest",
         "",
-        f"min_over_time(timestamp(count({_any_istio_series()}))[{window}:5m])",
+        f"min_over_time(timestamp(count({_any_istio_series()}))[{window}:15m])",
     )
 
 
