@@ -52,11 +52,18 @@ def _namespace_matcher(namespaces: tuple[str, ...]) -> str:
     return f'destination_workload_namespace=~"{"|".join(sorted(namespaces))}"'
 
 
-def _volume(metric: str, matchers: str, window: str) -> str:
+def _volume(metric: str, matchers: str, window: str, *, births_gone_since: bool = True) -> str:
+    """Each series' volume over the window (see the module's docstring).
+
+    `births_gone_since=False` reads a born series' value at the window's end only (`c` instead
+    of `last_over_time(c[w])`): one scan of the window's samples instead of two, for the
+    totals, which are large; a counter born and gone within the window is then missed there,
+    but never by the callers query, which keeps the full form.
+    """
     selector = f"{metric}{{{matchers}}}"
+    born = f"last_over_time({selector}[{window}])" if births_gone_since else selector
     return (
-        f"(last_over_time({selector}[{window}]) "
-        f"unless last_over_time({selector}[{PRESENCE_LOOKBACK}] offset {window})) "
+        f"({born} unless last_over_time({selector}[{PRESENCE_LOOKBACK}] offset {window})) "
         f"or increase({selector}[{window}])"
     )
 
@@ -75,7 +82,10 @@ def totals_query(metric: str, window: str, namespaces: tuple[str, ...] = ()) -> 
     extra = (_namespace_matcher(namespaces),) if namespaces else ()
     by = ", ".join((*DESTINATION, "connection_security_policy"))
     return TrafficQuery(
-        "totals", metric, f"sum by ({by}) ({_volume(metric, _matchers(*extra), window)}) > 0"
+        "totals",
+        metric,
+        f"sum by ({by}) ({_volume(metric, _matchers(*extra), window, births_gone_since=False)})"
+        " > 0",
     )
 
 

@@ -98,6 +98,16 @@ def traffic_figures(results: dict[tuple[str, str], list[Sample]]) -> TrafficFigu
                     edge.connections += sample.value
             elif purpose == "last_seen":
                 edge.last_seen = max(edge.last_seen or 0.0, sample.value)
+    # The callers query counts a plaintext counter born and gone within the window, which the
+    # cheaper totals query misses (traffic_queries.totals_query): plaintext is never below it.
+    plaintext_of: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for (namespace, workload, *_source), edge in callers.items():
+        plaintext_of[(namespace, workload)][0] += edge.requests
+        plaintext_of[(namespace, workload)][1] += edge.connections
+    for key, (requests, connections) in plaintext_of.items():
+        values = totals[key]
+        values[1] = max(values[1], requests)
+        values[3] = max(values[3], connections)
     return TrafficFigures(
         totals={key: TrafficTotals(*values) for key, values in totals.items()},
         # An edge only in last_seen grew by a fraction the window's increase rounds away.

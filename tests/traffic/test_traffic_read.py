@@ -89,6 +89,7 @@ def test_new_plaintext_series_inside_the_window_with_one_request_is_found(mesh_r
     (cron,) = TrafficCaller.objects.filter(read=mesh_read, destination_namespace="newbie")
     assert (cron.source_namespace, cron.source_workload, cron.requests) == ("ops", "cron", 1)
     assert cron.last_seen.timestamp() == meshes.END - 2 * meshes.DAY
+    assert newbie.plaintext_requests == 1  # the totals agree with the callers
 
 
 def test_traffic_that_stopped_before_the_window_is_no_traffic(mesh_read):
@@ -201,6 +202,7 @@ def test_traffic_windows_read_as_durations():
 
 
 def test_series_with_unexpected_labels_are_never_attributed_to_a_workload():
+    from policies.engine.readiness import TrafficTotals
     from policies.prometheus import Sample
     from policies.services.traffic import traffic_figures
     from policies.traffic_queries import REQUESTS
@@ -217,6 +219,7 @@ def test_series_with_unexpected_labels_are_never_attributed_to_a_workload():
             ],
         }
     )
-    assert figures.totals == {}
+    # Only the caller's plaintext reaches the totals; the unlabelled 5 requests do not.
+    assert figures.totals == {("shop", "cart"): TrafficTotals(plaintext_requests=3)}
     (key,) = figures.callers
     assert key == ("shop", "cart", "unknown", "unknown", "unknown")
