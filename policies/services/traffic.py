@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 BULK_BATCH_SIZE = 2000
 PARALLEL_QUERIES = 3
+# A preview asks Prometheus itself about at most this many namespaces; beyond, the stored read.
+FRESH_QUERY_NAMESPACES_MAX = 50
 # Succeeded reads kept (with their rows); failed ones are kept for a day, for the record.
 READS_KEPT = 3
 FAILED_READS_KEPT_FOR = timedelta(days=1)
@@ -344,7 +346,13 @@ def refused_callers(impact, *, now: datetime | None = None) -> RefusedCallers:
         )
     window = settings.MESHUI_TRAFFIC_WINDOW_SECONDS
     span = promql_duration(window)
+    namespaces = {namespace for namespace, _ in targets}
     try:
+        if len(namespaces) > FRESH_QUERY_NAMESPACES_MAX:
+            # A mesh-wide change: one regex of thousands of names is no targeted query.
+            raise PrometheusError(
+                f"{len(namespaces)} namespaces change, more than a targeted query asks about"
+            )
         callers = _fresh_callers(targets, window, now or timezone.now())
         source, note = "fresh", f"Asked Prometheus just now, over the last {span}."
     except PrometheusError as error:
