@@ -347,25 +347,23 @@ def refused_callers(impact, *, now: datetime | None = None) -> RefusedCallers:
     window = settings.MESHUI_TRAFFIC_WINDOW_SECONDS
     span = promql_duration(window)
     namespaces = {namespace for namespace, _ in targets}
-    try:
-        if len(namespaces) > FRESH_QUERY_NAMESPACES_MAX:
-            # A mesh-wide change: one regex of thousands of names is no targeted query.
-            raise PrometheusError(
-                f"{len(namespaces)} namespaces change, more than a targeted query asks about"
-            )
-        callers = _fresh_callers(targets, window, now or timezone.now())
+    why_stored = ""
+    if len(namespaces) > FRESH_QUERY_NAMESPACES_MAX:
+        # A mesh-wide change: one regex of thousands of names is no targeted query.
+        why_stored = f"{len(namespaces)} namespaces change, too many for the preview's own query"
+    else:
+        try:
+            callers = _fresh_callers(targets, window, now or timezone.now())
+        except PrometheusError as error:
+            why_stored = f"Prometheus did not answer the preview's query ({error.summary})"
+    if not why_stored:
         source, note = "fresh", f"Asked Prometheus just now, over the last {span}."
-    except PrometheusError as error:
-        if not status.available:
-            return RefusedCallers(
-                in_use=False, note=f"{error.summary}; no stored traffic read to fall back on."
-            )
+    elif not status.available:
+        return RefusedCallers(in_use=False, note=f"{why_stored}; no stored traffic read.")
+    else:
         callers = callers_into(status, targets)
         source = "stored"
-        note = (
-            f"Prometheus did not answer the preview's query ({error.summary}); these are "
-            f"from the traffic read {status.age}, over the last {span}."
-        )
+        note = f"{why_stored}; these are from the traffic read {status.age}, over the last {span}."
     refused = len(callers)
     if refused:
         warning = (
