@@ -95,3 +95,13 @@ def test_preview_keeps_the_old_wording_when_traffic_data_is_off(oncall, settings
 def test_preview_of_an_ambient_namespace_names_ztunnels_plaintext_caller(oncall):
     page = preview(oncall, "ambient-shop")
     assert refused_rows(page) == ["unknown caller (no sidecar or outside the mesh)"]
+
+
+def test_a_change_to_too_many_namespaces_uses_the_stored_read(oncall, monkeypatch):
+    monkeypatch.setattr("policies.services.traffic.FRESH_QUERY_NAMESPACES_MAX", 0)
+    page = preview(oncall, "legacy")
+    assert "1 namespaces change, too many for the preview&#x27;s own query" in page
+    assert sorted(refused_rows(page)) == [
+        "batch/nightly",
+        "unknown caller (no sidecar or outside the mesh)",
+    ]
