@@ -7,7 +7,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 # Two workers: the suite keeps under 10 minutes on a 2-core machine.
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test install install-test chromium lint
+.PHONY: run test install install-test chromium prometheus lint
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,18 @@ chromium:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium docker-compose >/dev/null; }
 
+# Debian's prometheus (prometheus and promtool) for the traffic tests and the demo's traffic:
+# tests serve TSDB blocks from a copy on 127.0.0.1. The package starts a system Prometheus
+# (and its node exporter) listening on every interface: stop it and keep it from starting.
+prometheus:
+	@{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq prometheus >/dev/null && \
+	  for service in prometheus prometheus-node-exporter; do \
+	    $(SUDO) systemctl disable --now $$service 2>/dev/null || \
+	    { $(SUDO) service $$service stop 2>/dev/null; $(SUDO) update-rc.d $$service disable 2>/dev/null; }; \
+	  done; true; }
+
 ## run: install into .venv and run meshui on its embedded default (SQLite, demo cluster).
 run: install
 	$(BIN)/python manage.py serve
@@ -41,5 +53,5 @@ lint: install-test
 	$(BIN)/lint-imports
 
 ## test: install everything and run the whole suite (on the machine's PostgreSQL and Redis).
-test: install-test chromium lint
+test: install-test chromium prometheus lint
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest $(PYTEST_ARGS)

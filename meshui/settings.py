@@ -13,6 +13,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from policies.ownership import DEFAULT_RECONCILER_MANAGERS
+from policies.traffic_queries import window_seconds_parse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -333,7 +334,34 @@ LOGGING = {
     "loggers": {
         "kubernetes": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
         # axes logs every login and clean-up at INFO; failures and lockouts are WARNINGs.
         "axes": {"level": "WARNING"},
     },
 }
+
+# --- Traffic from Prometheus (issue 14) ----------------------------------------------------
+# Off unless MESHUI_PROMETHEUS_URL points at the Prometheus that scrapes Istio's proxies.
+MESHUI_PROMETHEUS_URL = env_str("MESHUI_PROMETHEUS_URL")
+MESHUI_PROMETHEUS_BEARER_TOKEN = env_str("MESHUI_PROMETHEUS_BEARER_TOKEN")
+MESHUI_PROMETHEUS_USERNAME = env_str("MESHUI_PROMETHEUS_USERNAME")
+MESHUI_PROMETHEUS_PASSWORD = env_str("MESHUI_PROMETHEUS_PASSWORD")
+MESHUI_PROMETHEUS_CA_FILE = env_str("MESHUI_PROMETHEUS_CA_FILE")
+MESHUI_PROMETHEUS_TIMEOUT_SECONDS = env_int("MESHUI_PROMETHEUS_TIMEOUT_SECONDS", 30)
+# A preview's own fresh query waits at most this long, then uses the stored read.
+MESHUI_PROMETHEUS_PREVIEW_TIMEOUT_SECONDS = env_int("MESHUI_PROMETHEUS_PREVIEW_TIMEOUT_SECONDS", 2)
+MESHUI_PROMETHEUS_MAX_MB = env_int("MESHUI_PROMETHEUS_MAX_MB", 256)
+# Seconds between traffic reads, and the window each read looks back over (a duration such
+# as 7d, 36h or 90m).
+MESHUI_TRAFFIC_INTERVAL = env_int("MESHUI_TRAFFIC_INTERVAL", 600)
+try:
+    MESHUI_TRAFFIC_WINDOW_SECONDS = window_seconds_parse(env_str("MESHUI_TRAFFIC_WINDOW", "7d"))
+except ValueError as error:
+    raise ImproperlyConfigured(str(error)) from error
+if MESHUI_PROMETHEUS_URL:
+    CELERY_BEAT_SCHEDULE["read-traffic"] = {
+        "task": "policies.traffic_read",
+        "schedule": float(MESHUI_TRAFFIC_INTERVAL),
+        "options": {"expires": float(MESHUI_TRAFFIC_INTERVAL)},
+    }

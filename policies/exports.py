@@ -23,6 +23,7 @@ from policies.selectors.reports import (
     reason_chain_text,
     snapshot_at,
 )
+from policies.selectors.traffic import TrafficStatus, traffic_status_at, with_readiness
 
 NAMESPACE_COLUMNS = (
     "name",
@@ -42,6 +43,9 @@ NAMESPACE_COLUMNS = (
     "exemption_owner",
     "exemption_expires_at",
     "reason_chain",
+    # Issue 14: from the traffic read in force at the report's time ("no_data" without one).
+    "readiness",
+    "plaintext_share",
 )
 WORKLOAD_COLUMNS = (
     "namespace",
@@ -58,6 +62,8 @@ WORKLOAD_COLUMNS = (
     "exemption_owner",
     "exemption_expires_at",
     "reason_chain",
+    "readiness",
+    "plaintext_share",
 )
 FINDING_COLUMNS = ("severity", "code", "namespace", "name", "kind", "message")
 # The audit log has one CSV shape across meshui: the audit page's export and this one.
@@ -118,13 +124,20 @@ class ExportScope:
     since: datetime
     snapshot: Snapshot
     exemptions: ExemptionsAt
+    traffic: TrafficStatus
 
 
 def export_scope(*, at: datetime, since: datetime) -> ExportScope | None:
     snapshot = snapshot_at(at=at)
     if snapshot is None:
         return None
-    return ExportScope(at=at, since=since, snapshot=snapshot, exemptions=exemptions_at(at=at))
+    return ExportScope(
+        at=at,
+        since=since,
+        snapshot=snapshot,
+        exemptions=exemptions_at(at=at),
+        traffic=traffic_status_at(at=at),
+    )
 
 
 def exemption_fields(exemption) -> dict:
@@ -140,7 +153,9 @@ def exemption_fields(exemption) -> dict:
 
 def namespace_rows(scope: ExportScope) -> Iterator[dict]:
     fields = ("name", "mode", "policy", "source", "reason") + NAMESPACE_COLUMNS[4:13]
-    for values in scope.snapshot.namespaces.order_by("name").values(*fields).iterator(2000):
+    fields += ("readiness", "plaintext_share")
+    rows = with_readiness(scope.snapshot.namespaces.all(), scope.traffic)
+    for values in rows.order_by("name").values(*fields).iterator(2000):
         values["policy"] = values["policy"] or None
         values.update(exemption_fields(scope.exemptions.for_namespace(values["name"])))
         yield values
@@ -159,13 +174,16 @@ WORKLOAD_FIELDS = (
     "has_sidecar",
     "ambient",
     "findings_count",
+    "readiness",
+    "plaintext_share",
 )
 
 
 def workload_rows(
     scope: ExportScope, *, fields: tuple[str, ...] = WORKLOAD_FIELDS
 ) -> Iterator[dict]:
-    rows = scope.snapshot.workloads.order_by("namespace", "name", "kind").values(*fields)
+    rows = with_readiness(scope.snapshot.workloads.all(), scope.traffic, workloads=True)
+    rows = rows.order_by("namespace", "name", "kind").values(*fields)
     for values in rows.iterator(2000):
         reason = values["reason"] or {}
         values["policy"] = values["policy"] or None

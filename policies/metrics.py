@@ -19,10 +19,11 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from policies.engine import Mode
-from policies.models import Snapshot, SyncRun, TimedRestore
+from policies.models import NamespaceRecord, Snapshot, SyncRun, TimedRestore
 from policies.selectors.reports import exemptions_at
 from policies.selectors.restores import restores_overdue
 from policies.selectors.sync import snapshot_current
+from policies.selectors.traffic import traffic_status, with_readiness
 
 MODES = (Mode.STRICT, Mode.PERMISSIVE, Mode.DISABLE)
 logger = logging.getLogger(__name__)
@@ -100,6 +101,35 @@ class PostureCollector(Collector):
         )
 
         yield from self.sync_metrics(snapshot)
+        yield from self.traffic_metrics(snapshot)
+
+    def traffic_metrics(self, snapshot: Snapshot | None) -> Iterable[GaugeMetricFamily]:
+        """Readiness for STRICT per namespace count (issue 14); nothing while traffic is off."""
+        status = traffic_status()
+        if not status.enabled:
+            return
+        readiness = GaugeMetricFamily(
+            "meshui_namespaces_readiness",
+            "Namespaces in the current snapshot per readiness for STRICT, from traffic.",
+            labels=["readiness", "mode"],
+        )
+        if snapshot is not None:
+            rows = with_readiness(NamespaceRecord.objects.filter(snapshot=snapshot), status)
+            counts = rows.values("readiness", "mode").annotate(count=Count("id"))
+            for row in counts.order_by("readiness", "mode"):
+                readiness.add_metric([row["readiness"], row["mode"]], row["count"])
+        yield readiness
+        if status.read is not None:
+            yield GaugeMetricFamily(
+                "meshui_traffic_read_timestamp_seconds",
+                "When the traffic shown was read from Prometheus (Unix time).",
+                value=status.read.at.timestamp(),
+            )
+        yield GaugeMetricFamily(
+            "meshui_traffic_read_failing",
+            "1 when the latest traffic read from Prometheus failed, else 0.",
+            value=1 if status.failure is not None else 0,
+        )
 
     def sync_metrics(self, snapshot: Snapshot | None) -> Iterable[GaugeMetricFamily]:
         good = (SyncRun.Status.SUCCEEDED, SyncRun.Status.NO_CHANGE)

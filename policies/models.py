@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import models
 
 from policies.engine import Level, Mode, PolicyScope, PolicyStatus, Severity
+from policies.engine.readiness import Readiness
 from policies.ownership import OwnerKind, PolicyOwnership
 
 
@@ -30,6 +31,9 @@ NAMESPACE_SOURCE_CHOICES = engine_choices(Level.NAMESPACE, Level.MESH, Level.DEF
 WORKLOAD_SOURCE_CHOICES = engine_choices(Level.WORKLOAD, Level.NAMESPACE, Level.MESH, Level.DEFAULT)
 POLICY_SCOPE_CHOICES = engine_choices(*PolicyScope)
 POLICY_STATUS_CHOICES = engine_choices(*PolicyStatus)
+TRAFFIC_READINESS_CHOICES = engine_choices(
+    Readiness.READY, Readiness.NOT_READY, Readiness.NO_TRAFFIC, Readiness.NOT_ENOUGH_HISTORY
+)
 OWNER_KIND_CHOICES = [(kind.value, kind.label) for kind in OwnerKind]
 
 
@@ -495,3 +499,89 @@ class IdentityProviderGroups(models.Model):
     )
     names = models.JSONField(default=list)
     seen_at = models.DateTimeField(auto_now=True)
+
+
+# --- Traffic from Prometheus (issue 14) -------------------------------------------------------
+
+
+class TrafficRead(models.Model):
+    """One read of Istio's traffic metrics from Prometheus, beside the snapshots.
+
+    A read is whole or failed: rows hang only off a succeeded read, so a page never shows
+    numbers from a partial answer. Pages show the newest succeeded read and, when a later
+    one failed, what failed.
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    started_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    trigger = models.CharField(max_length=32, default="schedule")
+    error = models.TextField(blank=True)
+    # The moment every query was evaluated at (Prometheus' `time=`), and the window before it.
+    at = models.DateTimeField()
+    window_seconds = models.PositiveIntegerField()
+    # How much of the window Prometheus holds (== window when it holds all of it).
+    history_seconds = models.PositiveIntegerField(null=True, blank=True)
+    query_count = models.PositiveSmallIntegerField(default=0)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    queries = models.JSONField(default=list, blank=True)  # the PromQL, to paste into Prometheus
+    prometheus_url = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["status", "-started_at"])]
+
+
+class TrafficVolume(models.Model):
+    """Destination-reported volume over the window; plaintext is anything not mutual_tls."""
+
+    mtls_requests = models.FloatField(default=0)
+    plaintext_requests = models.FloatField(default=0)
+    mtls_connections = models.FloatField(default=0)
+    plaintext_connections = models.FloatField(default=0)
+    plaintext_callers = models.PositiveIntegerField(default=0)
+    # Plaintext over all requests and connections, null without traffic (sorted, exported).
+    plaintext_share = models.FloatField(null=True, blank=True)
+    readiness = models.CharField(max_length=24, choices=TRAFFIC_READINESS_CHOICES)
+
+    class Meta:
+        abstract = True
+
+
+class TrafficNamespace(TrafficVolume):
+    read = models.ForeignKey(TrafficRead, on_delete=models.CASCADE, related_name="namespaces")
+    namespace = models.CharField(max_length=253)
+
+    class Meta:
+        indexes = [models.Index(fields=["read", "namespace"])]
+
+
+class TrafficWorkload(TrafficVolume):
+    read = models.ForeignKey(TrafficRead, on_delete=models.CASCADE, related_name="workloads")
+    namespace = models.CharField(max_length=253)
+    workload = models.CharField(max_length=253)
+
+    class Meta:
+        indexes = [models.Index(fields=["read", "namespace", "workload"])]
+
+
+class TrafficCaller(models.Model):
+    """A source that sent plaintext to a destination workload within the window."""
+
+    read = models.ForeignKey(TrafficRead, on_delete=models.CASCADE, related_name="callers")
+    destination_namespace = models.CharField(max_length=253)
+    destination_workload = models.CharField(max_length=253)
+    source_namespace = models.CharField(max_length=253)
+    source_workload = models.CharField(max_length=253)
+    source_principal = models.CharField(max_length=500)
+    requests = models.FloatField(default=0)
+    connections = models.FloatField(default=0)
+    last_seen = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["read", "destination_namespace", "destination_workload"])]

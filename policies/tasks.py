@@ -110,3 +110,27 @@ def restore_namespace_mode(restore_id: int | None = None) -> dict:
     if restore_id is None:
         return {"restores": timed_restores_sweep()}
     return {"restores": {restore_id: timed_restore_run(restore_id=restore_id).status}}
+
+
+# --- Traffic from Prometheus (issue 14) ----------------------------------------------------
+
+
+@shared_task(
+    name="policies.traffic_read",
+    soft_time_limit=240,
+    time_limit=300,
+    acks_late=True,
+    ignore_result=True,
+)
+def traffic_read(trigger: str = "schedule") -> dict:
+    """Read the window's traffic from Prometheus into the database, on its own beat.
+
+    Idempotent (each run stores a new read; old ones are pruned) and never retried by Celery:
+    Prometheus failing is recorded on the read, and the next beat is the retry.
+    """
+    from policies.services.traffic import traffic_read as read_traffic
+
+    read = read_traffic(trigger=trigger)
+    if read is None:
+        return {"status": "off"}
+    return {"status": read.status, "read": read.pk, "error": read.error}

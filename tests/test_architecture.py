@@ -30,6 +30,8 @@ def test_every_import_contract_is_kept(lint_imports):
         "Only the gateway (policies.cluster) imports the Kubernetes client",
         "Layers: views, forms and services, selectors, models and gateway, engine",
         "The product never imports the Kubernetes API server double (devcluster)",
+        "The product never imports the demo Prometheus (devprometheus)",
+        "Only the Prometheus gateway (policies.prometheus) imports httpx",
     ],
 )
 def test_contract_is_declared_and_kept(lint_imports, contract):

@@ -2,9 +2,10 @@
 
 Pure like the rest of the engine: the caller evaluates the current objects and the same
 objects with the change applied (`objects_with_applied`, `objects_with_deleted`) and hands
-both postures to `posture_impact`. meshui has no traffic data, so it never claims to know who
+both postures to `posture_impact`. Without traffic data meshui never claims to know who
 calls whom: when a workload becomes STRICT it lists the workloads in the mesh without a
-sidecar (nor ambient) as the ones that *may* call it in plaintext and would then be refused.
+sidecar (nor ambient) as the ones that *may* call it in plaintext and would then be refused;
+with traffic data the preview names the real callers instead (`warnings_with`).
 """
 
 from __future__ import annotations
@@ -85,6 +86,11 @@ class Impact:
     @property
     def warnings(self) -> tuple[str, ...]:
         """The risks in one sentence each, worst first, for the top of the preview."""
+        return self.warnings_with(callers_sentence=None)
+
+    def warnings_with(self, *, callers_sentence: str | None) -> tuple[str, ...]:
+        """The same, with `callers_sentence` (what traffic says about who would be refused)
+        in place of the guess about sidecar-less workloads, when traffic data is at hand."""
         lines = []
         if self.strict_without_sidecar:
             names = ", ".join(change.label for change in self.strict_without_sidecar[:5])
@@ -93,7 +99,10 @@ class Impact:
                 f"{'becomes' if len(self.strict_without_sidecar) == 1 else 'become'} STRICT "
                 f"without a sidecar or ambient mode ({names}): Istio will not enforce mTLS there."
             )
-        if self.becomes_strict and self.plaintext_callers_total:
+        if callers_sentence is not None:
+            if callers_sentence:
+                lines.append(callers_sentence)
+        elif self.becomes_strict and self.plaintext_callers_total:
             lines.append(
                 f"{_count(self.plaintext_callers_total, 'workload')} in the mesh without a "
                 "sidecar may call what becomes STRICT; their plaintext requests would be refused."

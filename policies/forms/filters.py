@@ -7,6 +7,7 @@ page answers 400 with the message, instead of a 500 or a silently ignored filter
 from django import forms
 
 from policies.engine import Level, Mode, PolicyScope, PolicyStatus
+from policies.engine.readiness import READINESS_ORDER
 from policies.models import EFFECTIVE_MODE_CHOICES, SEVERITY_CHOICES, PolicyRecord
 from policies.selectors.posture import NAMESPACE_SORTS
 
@@ -59,6 +60,11 @@ class NamespaceFilterForm(FilterForm):
                 (Level.DEFAULT, "Built-in default"),
             ]
         ),
+    )
+    readiness = forms.ChoiceField(
+        label="Ready for STRICT",
+        required=False,
+        choices=_with_any([(value.value, value.label) for value in READINESS_ORDER]),
     )
     sort = forms.ChoiceField(
         required=False,

@@ -45,6 +45,13 @@ from policies.selectors.restores import TimedState, timed_states
 # The snapshot pages show: the newest one (a failed sync never replaces it), and how fresh
 # it is. One definition for pages, changes, metrics and sync.
 from policies.selectors.sync import SyncStatus, snapshot_current, sync_status
+from policies.selectors.traffic import (
+    TrafficStatus,
+    readiness_on_page,
+    ready_permissive_count,
+    traffic_status,
+    with_readiness,
+)
 
 TOP_FINDINGS = 5
 NAMESPACE_FINDINGS_SHOWN = 100
@@ -63,6 +70,9 @@ class Overview:
     coverage: Coverage | None = None
     # Namespaces in a timed mode, the soonest restore first.
     timed: list[TimedState] = field(default_factory=list)
+    # Issue 14: PERMISSIVE namespaces whose traffic says they are ready for STRICT.
+    traffic: TrafficStatus | None = None
+    ready_permissive: int = 0
 
 
 def overview_read(*, now: datetime | None = None) -> Overview:
@@ -82,6 +92,12 @@ def overview_read(*, now: datetime | None = None) -> Overview:
     progress = None
     if sync.running is not None:
         progress = SyncProgress(after=sync.running.id - 1, run=sync.running)
+    traffic = traffic_status(now=now)
+    ready_permissive = (
+        ready_permissive_count(NamespaceRecord.objects.filter(snapshot=snapshot), traffic)
+        if snapshot is not None and traffic.available
+        else 0
+    )
     return Overview(
         snapshot=snapshot,
         sync=sync,
@@ -89,6 +105,8 @@ def overview_read(*, now: datetime | None = None) -> Overview:
         progress=progress,
         coverage=coverage,
         timed=sorted(timed_states(now=now).values(), key=lambda state: state.until),
+        traffic=traffic,
+        ready_permissive=ready_permissive,
     )
 
 
@@ -107,6 +125,9 @@ NAMESPACE_SORTS: dict[str, tuple[str, ...]] = {
     "exceptions": ("workloads_with_port_exceptions", "name"),
     "sidecars": ("sidecar_share", "name"),
     "findings": ("findings_count", "name"),
+    # Issue 14: readiness for STRICT from traffic, and the plaintext share behind it.
+    "readiness": ("readiness_rank", "name"),
+    "plaintext": ("plaintext_share", "name"),
 }
 
 
@@ -115,6 +136,7 @@ class NamespaceList:
     snapshot: Snapshot | None
     sync: SyncStatus
     page: Page | None
+    traffic: TrafficStatus | None = None
 
 
 def _with_exemptions(page: Page, exemption_of) -> Page:
@@ -146,6 +168,7 @@ def namespace_list_read(
     search: str = "",
     mode: str = "",
     source: str = "",
+    readiness: str = "",
     sort: str = "name",
     page_number: int = 1,
     per_page: int = 50,
@@ -153,8 +176,9 @@ def namespace_list_read(
     """One page of the current snapshot's namespaces, filtered and sorted."""
     snapshot = snapshot_current()
     sync = sync_status(snapshot=snapshot)
+    traffic = traffic_status()
     if snapshot is None:
-        return NamespaceList(snapshot=None, sync=sync, page=None)
+        return NamespaceList(snapshot=None, sync=sync, page=None, traffic=traffic)
     rows = _matching(
         NamespaceRecord.objects.filter(snapshot=snapshot).defer("reason"),
         name__icontains=search,
@@ -162,6 +186,10 @@ def namespace_list_read(
         source=source,
     )
     key = sort.removeprefix("-")
+    # Readiness is annotated only to sort or filter by it; else the page's rows get it below.
+    by_readiness = bool(readiness) or key in ("readiness", "plaintext")
+    if by_readiness:
+        rows = _matching(with_readiness(rows, traffic), readiness=readiness)
     if key == "sidecars":
         rows = rows.annotate(
             sidecar_share=Case(
@@ -175,6 +203,8 @@ def namespace_list_read(
     rows = _with_policy_owner(rows)
     page = Paginator(rows, per_page).get_page(page_number)
     page.object_list = list(page.object_list)
+    if traffic.enabled and not by_readiness:
+        readiness_on_page(page.object_list, traffic)
     names = [row.name for row in page.object_list]
     exemptions = exemptions_at(at=timezone.now(), namespaces=names, in_force_only=True)
     _with_exemptions(page, lambda row: exemptions.for_namespace(row.name))
@@ -182,7 +212,7 @@ def namespace_list_read(
     timed = timed_states(namespaces=names)
     for row in page.object_list:
         row.timed = timed.get(row.name)
-    return NamespaceList(snapshot=snapshot, sync=sync, page=page)
+    return NamespaceList(snapshot=snapshot, sync=sync, page=page, traffic=traffic)
 
 
 def _namespace_policies(snapshot_ref, namespace_ref) -> QuerySet:

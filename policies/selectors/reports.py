@@ -23,6 +23,7 @@ from policies.models import (
     WorkloadRecord,
 )
 from policies.selectors.restores import TimedState, timed_states_at
+from policies.selectors.traffic import TrafficStatus, traffic_status_at, with_readiness
 
 EXEMPTION_EXPIRED = "EXEMPTION_EXPIRED"
 # A report page lists at most this many non-STRICT workloads; the exports hold every one.
@@ -278,6 +279,7 @@ class PostureReport:
     findings: list[FindingRow]
     audit_entries: list[AuditEntry]
     audit_entries_total: int
+    traffic: TrafficStatus | None = None  # the traffic read in force at `at` (issue 14)
 
     @property
     def findings_by_severity(self) -> list[tuple[str, list[FindingRow]]]:
@@ -389,9 +391,10 @@ def posture_report(
         return None
     exemptions = exemptions_at(at=at)
     timed = timed_states_at(at=at)
+    traffic = traffic_status_at(at=at)
     namespaces = [
         NamespaceRow(record, exemptions.for_namespace(record.name), timed.get(record.name))
-        for record in snapshot.namespaces.order_by("name")
+        for record in with_readiness(snapshot.namespaces.all(), traffic).order_by("name")
     ]
     weak = []
     for record in weak_workloads_query(snapshot).iterator(chunk_size=500):
@@ -416,6 +419,7 @@ def posture_report(
         findings=findings_with_exemptions(snapshot, exemptions),
         audit_entries=list(audit[:REPORT_AUDIT_ROWS]),
         audit_entries_total=audit.count(),
+        traffic=traffic,
     )
 
 

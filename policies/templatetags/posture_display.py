@@ -5,6 +5,7 @@ from django import template
 from django.urls import NoReverseMatch, reverse
 
 from policies.engine.meaning import enforcement_words, enforcer_of, mode_meaning
+from policies.engine.readiness import Readiness
 from policies.ownership import OwnerKind
 from policies.selectors.audit import action_label
 
@@ -156,3 +157,26 @@ def finding_url(finding) -> str:
     except NoReverseMatch:  # a name no URL can carry: show it as text
         return ""
     return ""
+
+
+@register.filter
+def readiness_label(value: str) -> str:
+    """A readiness value (`ready`, `not_ready`, ...) in words: "Ready for STRICT"."""
+    try:
+        return Readiness(value).label
+    except ValueError:
+        return "–"
+
+
+@register.filter
+def share(value) -> str:
+    """A 0..1 share as a percentage that never rounds some to none or most to all."""
+    if value is None:
+        return "–"
+    return percent(value * 1_000_000, 1_000_000)
+
+
+@register.filter
+def volume(value) -> str:
+    """A counter's increase, whole (Prometheus extrapolates fractions)."""
+    return f"{round(value or 0):,}"

@@ -5,6 +5,7 @@ from policies.forms.filters import FilterForm, NamespaceFilterForm
 from policies.roles import can_toggle_namespace
 from policies.selectors.oncall_scopes import namespace_toggle_offer, namespaces_toggleable
 from policies.selectors.posture import namespace_detail_read, namespace_list_read
+from policies.selectors.traffic import namespace_traffic
 from policies.views.access import reader_required
 from policies.views.rendering import page_response
 from policies.views.requests import MeshuiHttpRequest
@@ -22,6 +23,7 @@ def namespace_list(request: MeshuiHttpRequest) -> HttpResponse:
             search=filters["q"],
             mode=filters["mode"],
             source=filters["source"],
+            readiness=filters["readiness"],
             sort=filters["sort"],
             page_number=filters["page"],
             per_page=filters["per_page"],
@@ -75,6 +77,7 @@ def namespace_detail(request: MeshuiHttpRequest, name: str) -> HttpResponse:
             "can_toggle_namespace": toggle.allowed,
             "scope_refusal": toggle.scope_refusal,
             "restore_form": restore_form(view.timed.restore) if view.timed else None,
+            "traffic": namespace_traffic(namespace=name, mode=view.namespace.mode),
         },
         partials=("workload-table",),
     )

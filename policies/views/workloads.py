@@ -2,6 +2,7 @@ from django.http import Http404, HttpResponse
 from django.views.decorators.http import require_GET
 
 from policies.selectors.posture import workload_detail_read
+from policies.selectors.traffic import workload_traffic
 from policies.views.access import reader_required
 from policies.views.rendering import page_response
 from policies.views.requests import MeshuiHttpRequest
@@ -19,5 +20,12 @@ def workload_detail(
     return page_response(
         request,
         "policies/workload_detail.html",
-        {"view": view, "sync": view.sync, "workload": view.workload},
+        {
+            "view": view,
+            "sync": view.sync,
+            "workload": view.workload,
+            "traffic": workload_traffic(
+                namespace=namespace, workload=name, mode=view.workload.mode
+            ),
+        },
     )

@@ -19,6 +19,13 @@ import pytest
 
 from tests.factories import DEFAULT_PASSWORD, user_with_role
 
+# The traffic tests' real Prometheus, for test_traffic.py.
+from tests.traffic.conftest import (  # noqa: F401
+    mesh_prometheus,
+    prometheus_blocks,
+    traffic_settings,
+)
+
 # Playwright's sync API runs an event loop in this thread; Django's ORM calls made by the test
 # itself (factories) are still plain synchronous calls, so the async guard can stand down.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

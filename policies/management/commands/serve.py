@@ -42,29 +42,23 @@ THREAD_STOP_SECONDS = 10
 logger = logging.getLogger(__name__)
 
 
-class DemoCluster:
-    """The API server double in a child process, seeded with the demo mesh."""
+class DemoProcess:
+    """A demo helper in a child process that prints its URL as its first line."""
+
+    what = ""
+    hint = ""
 
     def __init__(self) -> None:
         self.process: subprocess.Popen | None = None
         self.url = ""
 
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
     def start(self) -> str:
         DEMO_KUBECONFIG.parent.mkdir(parents=True, exist_ok=True)
-        command = [
-            sys.executable,
-            "-m",
-            "devcluster",
-            "serve",
-            "--port",
-            "0",
-            "--seed",
-            str(DEMO_SEED),
-            "--kubeconfig-out",
-            str(DEMO_KUBECONFIG),
-        ]
         self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
-            command,
+            self.command(),
             cwd=settings.BASE_DIR,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -79,19 +73,22 @@ class DemoCluster:
                     first_line.put(line.strip())
             first_line.put("")
 
-        threading.Thread(target=read_output, name="demo-cluster-output", daemon=True).start()
+        threading.Thread(target=read_output, name=f"{self.what}-output", daemon=True).start()
         try:
             self.url = first_line.get(timeout=DEMO_START_SECONDS)
         except queue.Empty:
             self.url = ""
         if not self.url.startswith("http"):
+            said = self.url
             self.stop()
-            raise CommandError(
-                "The demo cluster (python -m devcluster serve) did not start"
-                + (f": {self.url}" if self.url else ".")
-                + " Set MESHUI_KUBECONFIG to use a real cluster instead."
-            )
+            self.url = ""
+            return self.not_started(said)
         return self.url
+
+    def not_started(self, said: str) -> str:
+        raise CommandError(
+            f"The {self.what} did not start" + (f": {said}" if said else ".") + self.hint
+        )
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -101,6 +98,42 @@ class DemoCluster:
             except subprocess.TimeoutExpired:
                 self.process.kill()
         self.process = None
+
+
+class DemoCluster(DemoProcess):
+    """The API server double in a child process, seeded with the demo mesh."""
+
+    what = "demo cluster (python -m devcluster serve)"
+    hint = " Set MESHUI_KUBECONFIG to use a real cluster instead."
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "devcluster",
+            "serve",
+            "--port",
+            "0",
+            "--seed",
+            str(DEMO_SEED),
+            "--kubeconfig-out",
+            str(DEMO_KUBECONFIG),
+        ]
+
+
+class DemoPrometheus(DemoProcess):
+    """A real Prometheus on loopback holding the demo mesh's traffic (Debian's package); the
+    demo runs without traffic data when it is missing."""
+
+    what = "demo Prometheus (python -m devprometheus serve --demo)"
+
+    def command(self) -> list[str]:
+        cache = Path(settings.BASE_DIR) / "var" / "demo-prometheus"
+        return [sys.executable, "-m", "devprometheus", "serve", "--demo", "--cache", str(cache)]
+
+    def not_started(self, said: str) -> str:
+        self.reason = said or "it did not start"
+        return ""
 
 
 def demo_logins() -> list[tuple[str, str, str]]:
@@ -137,6 +170,17 @@ def periodic_sync(stop: threading.Event, interval: float) -> None:
     while not stop.wait(interval):
         try:
             sync_cluster.apply(kwargs={"trigger": "schedule"})
+        finally:
+            close_old_connections()
+
+
+def periodic_traffic_read(stop: threading.Event, interval: float) -> None:
+    """Read traffic from Prometheus every `interval` seconds (no beat without Redis)."""
+    from policies.tasks import traffic_read
+
+    while not stop.wait(interval):
+        try:
+            traffic_read.apply(kwargs={"trigger": "schedule"})
         finally:
             close_old_connections()
 
@@ -187,9 +231,15 @@ class Command(MeshuiCommand):
     def handle(self, *args, addrport: str, no_runserver: bool, **options):
         call_command("migrate", verbosity=0, interactive=False)
         demo = None
+        demo_prometheus = None
         saved = {
             name: getattr(settings, name)
-            for name in ("MESHUI_KUBECONFIG", "MESHUI_DEMO_CLUSTER", "MESHUI_CLUSTER_NAME")
+            for name in (
+                "MESHUI_KUBECONFIG",
+                "MESHUI_DEMO_CLUSTER",
+                "MESHUI_CLUSTER_NAME",
+                "MESHUI_PROMETHEUS_URL",
+            )
         }
         if not settings.MESHUI_KUBECONFIG and not in_cluster():
             demo = DemoCluster()
@@ -205,6 +255,23 @@ class Command(MeshuiCommand):
                     "sample mesh; set MESHUI_KUBECONFIG to use a real cluster)."
                 )
             )
+            if not settings.MESHUI_PROMETHEUS_URL:
+                demo_prometheus = DemoPrometheus()
+                prometheus_url = demo_prometheus.start()
+                if prometheus_url:
+                    settings.MESHUI_PROMETHEUS_URL = prometheus_url
+                    os.environ["MESHUI_PROMETHEUS_URL"] = prometheus_url
+                    self.stdout.write(
+                        f"meshui: DEMO TRAFFIC from a Prometheus at {prometheus_url} "
+                        "(Debian's prometheus, backfilled with the demo mesh's traffic)."
+                    )
+                else:
+                    self.stdout.write(
+                        "meshui: traffic data is off in this demo "
+                        f"({demo_prometheus.reason}; `make prometheus` installs Debian's "
+                        "prometheus), so readiness for STRICT is not shown."
+                    )
+                    demo_prometheus = None
             self.stdout.write("meshui: demo logins (new passwords on every start):")
             for username, password, role in demo_logins():
                 self.stdout.write(f"    {username:<8} {password}    ({role})")
@@ -216,6 +283,7 @@ class Command(MeshuiCommand):
             previous_sigterm = signal.signal(signal.SIGTERM, _exit_on_sigterm)
         try:
             self._first_sync()
+            self._first_traffic_read()
             if not settings.REDIS_URL:
                 # No broker, so no worker nor beat: this process syncs and runs timed
                 # restores itself (a restore that silently waits is the worst failure).
@@ -233,6 +301,15 @@ class Command(MeshuiCommand):
                         daemon=True,
                     ),
                 ]
+                if settings.MESHUI_PROMETHEUS_URL:
+                    threads.append(
+                        threading.Thread(
+                            target=periodic_traffic_read,
+                            args=(stop, float(settings.MESHUI_TRAFFIC_INTERVAL)),
+                            name="meshui-traffic-read",
+                            daemon=True,
+                        )
+                    )
                 for thread in threads:
                     thread.start()
                 self.stdout.write(
@@ -255,11 +332,20 @@ class Command(MeshuiCommand):
                 thread.join(timeout=THREAD_STOP_SECONDS)
             if previous_sigterm is not None:
                 signal.signal(signal.SIGTERM, previous_sigterm)
+            if demo_prometheus is not None:
+                demo_prometheus.stop()
             if demo is not None:
                 demo.stop()
                 for name, value in saved.items():
                     setattr(settings, name, value)
                 forget_clients()
+
+    def _first_traffic_read(self) -> None:
+        from policies.services.traffic import traffic_read
+
+        read = traffic_read(trigger="startup")
+        if read is not None and read.status != read.Status.SUCCEEDED:
+            self.stderr.write(f"meshui: the first traffic read failed: {read.error}")
 
     def _first_sync(self) -> None:
         try:

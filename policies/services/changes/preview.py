@@ -24,6 +24,7 @@ from policies.services.changes.permissions import require_permitted
 from policies.services.changes.plans import ChangePlan
 from policies.services.changes.records import Outcome, change_audit
 from policies.services.changes.takeover import require_toggle_takeover_for_preview
+from policies.services.traffic import RefusedCallers, refused_callers
 
 
 @dataclass
@@ -35,6 +36,16 @@ class ChangePreview:
     dry_run_message: str
     failure: ChangeFailure | None
     entry: AuditEntry
+    # Issue 14: the real plaintext callers this change would refuse, from Prometheus.
+    refused: RefusedCallers | None = None
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        if self.impact is None:
+            return ()
+        if self.refused is not None and self.refused.in_use:
+            return self.impact.warnings_with(callers_sentence=self.refused.warning)
+        return self.impact.warnings
 
 
 def impact_of(plan: ChangePlan):
@@ -107,4 +118,6 @@ def change_preview(*, user, plan: ChangePlan, force: bool = False) -> ChangePrev
     entry = change_audit(
         user, plan, Outcome.DRY_RUN, dry_run_result=message, error="" if ok else message
     )
-    return ChangePreview(plan, impact, note, ok, message, failure, entry)
+    return ChangePreview(
+        plan, impact, note, ok, message, failure, entry, refused=refused_callers(impact)
+    )
