@@ -105,7 +105,9 @@ def mesh_build(*, namespaces: int, workloads: int):
         taken_at=now - FIVE_PERCENT_AGE,
     )
     current = large_snapshot(
-        namespaces=namespaces, workloads_per_namespace=workloads, taken_at=now - timedelta(minutes=1)
+        namespaces=namespaces,
+        workloads_per_namespace=workloads,
+        taken_at=now - timedelta(minutes=1),
     )
     sync_run(snapshot=current)
     user_with_role("auditor", username="bench")
