@@ -6,7 +6,8 @@ build it only when it is missing or was built at another scale (`--rebuild` forc
 
 It holds two snapshots of the same 10,000 namespaces x 15 workloads:
 - "five percent", taken two hours ago: one namespace in 20 PERMISSIVE, so 5 % of
-  workloads are exceptions (the printed report's target mesh);
+  workloads are exceptions (the printed report's target mesh), with two findings on each
+  of those namespaces (1,000);
 - "current", taken a minute ago: namespaces cycle STRICT, PERMISSIVE, DISABLE, so two
   thirds of everything is below STRICT (the worst case for the report's pages);
 plus 500 namespace and 500 workload exemptions in force, 50 expired ones, 2,000 audit
@@ -103,6 +104,7 @@ def mesh_build(*, namespaces: int, workloads: int):
         workloads_per_namespace=workloads,
         modes=FIVE_PERCENT_MODES,
         taken_at=now - FIVE_PERCENT_AGE,
+        findings_with_modes=("PERMISSIVE",),
     )
     current = large_snapshot(
         namespaces=namespaces,

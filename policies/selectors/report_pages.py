@@ -130,13 +130,22 @@ def expired_after_snapshot(scope: ExportScope) -> list[ExpiredExemption]:
     ]
 
 
-def report_summary(scope: ExportScope, *, timed: dict[str, TimedState]) -> ReportSummary:
-    """The report's summary at `scope.at`: coverage, findings, changes, exemptions, counts."""
+def report_summary(
+    scope: ExportScope,
+    *,
+    timed: dict[str, TimedState],
+    late_expired: list[ExpiredExemption] | None = None,
+) -> ReportSummary:
+    """The report's summary at `scope.at`: coverage, findings, changes, exemptions, counts.
+
+    `late_expired` is `expired_after_snapshot(scope)` when the caller has read it already.
+    """
     snapshot = scope.snapshot
-    late_expired = len(expired_after_snapshot(scope))
+    if late_expired is None:
+        late_expired = expired_after_snapshot(scope)
     findings = {
         Severity.ERROR: snapshot.findings_error,
-        Severity.WARNING: snapshot.findings_warning + late_expired,
+        Severity.WARNING: snapshot.findings_warning + len(late_expired),
         Severity.INFO: snapshot.findings_info,
     }
     outcomes = (
@@ -340,7 +349,8 @@ def report_page_read(
     if scope is None:
         return None
     timed = timed_states_at(at=at)
-    summary = report_summary(scope, timed=timed)
+    late_expired = expired_after_snapshot(scope)
+    summary = report_summary(scope, timed=timed, late_expired=late_expired)
     snapshot = scope.snapshot
     unfiltered = not filters.active
 
@@ -412,7 +422,7 @@ def report_page_read(
         ),
         late_findings=tuple(
             expired.as_finding()
-            for expired in expired_after_snapshot(scope)
+            for expired in late_expired
             if filters.severity in ("", Severity.WARNING)
             and (not filters.namespace or filters.namespace.lower() in expired.namespace.lower())
         ),

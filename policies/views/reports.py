@@ -95,7 +95,7 @@ REPORT_PARTIALS = (
 def report_show(request: MeshuiHttpRequest) -> HttpResponse:
     """The report: its summary, then the exceptions, each section paged and filtered in place."""
     # Whole seconds: the moment is written into every link, and exports name it to the second.
-    now = timezone.now().replace(microsecond=0)
+    now = timezone.now()
     form = ReportPageForm(request.GET, now=now)  # bound even when empty: no parameters = now
     context = {"form": form, "now": now}
     if not form.is_valid():
@@ -114,7 +114,7 @@ def report_show(request: MeshuiHttpRequest) -> HttpResponse:
 def report_print(request: MeshuiHttpRequest) -> HttpResponse:
     """The report to file: the summary and every exception, unpaged, and the checksums of
     the exports that hold the complete listing (computed once per report and kept)."""
-    now = timezone.now().replace(microsecond=0)
+    now = timezone.now()
     form = ReportForm(request.GET, now=now)
     context = {"form": form, "now": now}
     if not form.is_valid():
