@@ -87,8 +87,8 @@ def test_printable_report_holds_every_exception_and_the_exports_checksums(
     assert hashlib.sha256(path.read_bytes()).hexdigest() == checksum
     assert download.value.suggested_filename in page.content()
 
+    screenshot(page, "report-print")
     page.emulate_media(media="print")
     expect(page.locator(".topbar")).to_be_hidden()
-    screenshot(page, "report-print")
     pdf = page.pdf(prefer_css_page_size=True, path=str(tmp_path / "report.pdf"))
     assert pdf.startswith(b"%PDF")
