@@ -213,8 +213,6 @@ def main() -> int:
         default=500,
         help="namespace exemptions in force, and as many workload ones (pages badge them)",
     )
-    args = parser.parse_args()
-
     parser.add_argument("--stored", action="store_true", help="bench/stored_mesh.py's mesh")
     args = parser.parse_args()
 

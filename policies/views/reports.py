@@ -99,7 +99,14 @@ def report_show(request: MeshuiHttpRequest) -> HttpResponse:
     form = ReportPageForm(request.GET, now=now)  # bound even when empty: no parameters = now
     context = {"form": form, "now": now}
     if not form.is_valid():
-        return page_response(request, "policies/report.html", context, status=400)
+        # A filter or page swapped in place shows its error where the rows would be.
+        return page_response(
+            request,
+            "policies/report.html",
+            context,
+            partials=("report-exceptions",),
+            status=400,
+        )
     arguments = report_arguments(form)
     report = report_page_read(**arguments)
     context["report"] = report

@@ -320,3 +320,18 @@ def test_every_page_costs_the_same_queries_on_a_ten_times_larger_mesh(client_as,
     large = queries_per_page(client, mesh_of(400))
 
     assert large == small
+
+
+def test_a_bad_filter_swapped_in_place_shows_its_error_where_the_rows_were(
+    client_as, auditor_user, mesh
+):
+    response = client_as(auditor_user).get(
+        "/reports/",
+        {**AT, "mode": "STRICT"},
+        headers={"HX-Request": "true", "HX-Target": "report-exceptions"},
+    )
+    fragment = response.content.decode()
+
+    assert response.status_code == 400
+    assert fragment.lstrip().startswith('<div id="report-exceptions"')
+    assert "This filter cannot be applied." in fragment and "Select a valid choice." in fragment
