@@ -335,3 +335,36 @@ def test_a_bad_filter_swapped_in_place_shows_its_error_where_the_rows_were(
     assert response.status_code == 400
     assert fragment.lstrip().startswith('<div id="report-exceptions"')
     assert "This filter cannot be applied." in fragment and "Select a valid choice." in fragment
+
+
+def test_the_change_preview_costs_the_same_queries_on_a_ten_times_larger_mesh(kube, client):
+    from tests.factories import user_with_role
+
+    kube.seed(
+        [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns-00001"}},
+            {
+                "apiVersion": "security.istio.io/v1",
+                "kind": "PeerAuthentication",
+                "metadata": {"name": "default", "namespace": "ns-00001"},
+                "spec": {"mtls": {"mode": "PERMISSIVE"}},
+            },
+        ]
+    )
+    client.force_login(user_with_role("admin", username="preview-admin"))
+    form = {"mode": "STRICT", "reason": "INC-9: preview only"}
+
+    def preview_queries() -> int:
+        client.post("/namespaces/ns-00001/mode/", form)
+        with CaptureQueriesContext(connection) as queries:
+            response = client.post("/namespaces/ns-00001/mode/", form)
+        assert response.status_code == 200
+        assert "dry run" in response.content.decode().lower()
+        return len(queries)
+
+    small_snapshot = mesh_of(40)
+    small = preview_queries()
+    small_snapshot.delete()
+    large_snapshot_ = mesh_of(400)
+    assert large_snapshot_.namespaces_total == 400
+    assert preview_queries() == small
