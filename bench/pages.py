@@ -1,13 +1,16 @@
-"""Server time and SQL queries of the namespace list and overview on a big snapshot.
+"""Server time and SQL queries of every page of meshui on a big snapshot.
 
     .venv/bin/python bench/pages.py               # a temporary SQLite file
     .venv/bin/python bench/pages.py --postgres    # a scratch database on 127.0.0.1:5432
+    .venv/bin/python bench/pages.py --stored      # bench/stored_mesh.py's kept PostgreSQL mesh
 
-Builds one snapshot of 10,000 namespaces and 150,000 workloads, then requests each page
-through Django's test client (the whole request: middleware, view, queries, template) and
-prints median and 95th percentile milliseconds and the query count. The target is under
-150 ms with a query count that does not depend on the mesh size. It prints figures; it
-asserts nothing (tests never assert wall-clock times).
+Builds one snapshot of 10,000 namespaces and 150,000 workloads (or, with --stored, reuses
+the two kept ones), then requests each page through Django's test client (the whole
+request: middleware, view, queries, template) and prints median and 95th percentile
+milliseconds and the query count. The change preview is a POST that asks the API server
+double (devcluster) for a dry run, as it asks a real cluster. The target is under 150 ms
+with a query count that does not depend on the mesh size. It prints figures; it asserts
+nothing (tests never assert wall-clock times).
 """
 
 from __future__ import annotations
@@ -60,7 +63,92 @@ def pages_for(namespaces: int) -> list[tuple[str, str, dict]]:
             {"HX-Request": "true", "HX-Target": "namespace-table"},
         ),
         (f"namespace detail ({middle})", f"/namespaces/{middle}/", {}),
+        (
+            f"workload detail ({middle}/app-01)",
+            f"/namespaces/{middle}/workloads/Deployment/app-01/",
+            {},
+        ),
+        ("policies", "/policies/", {}),
+        (
+            "policies, PERMISSIVE namespace policies, page 20",
+            "/policies/?mode=PERMISSIVE&pa_page=20",
+            {},
+        ),
+        ("findings", "/findings/", {}),
+        ("findings, warnings in ns-0", "/findings/?severity=warning&namespace=ns-00003", {}),
+        ("audit log", "/audit/", {}),
+        ("audit log, page 40", "/audit/?page=40", {}),
+        ("exemptions", "/exemptions/", {}),
+        ("report, first page", "/reports/", {}),
+        ("report, workloads page 2,000", "/reports/?workloads_page=2000", {}),
+        ("report, namespaces ns-09 DISABLE", "/reports/?namespace=ns-09&mode=DISABLE", {}),
+        (
+            "report, htmx swap of namespaces page 100",
+            "/reports/?namespaces_page=100",
+            {"HX-Request": "true", "HX-Target": "report-namespaces"},
+        ),
+        ("trends, 30 days", "/reports/trends/", {}),
     ]
+
+
+def compare_page(snapshots) -> tuple[str, str, dict]:
+    """Compare the oldest snapshot with now (the stored mesh: 5 % -> two thirds below STRICT)."""
+    from policies.forms.reports import moment_param
+
+    oldest = min(snapshots, key=lambda snapshot: snapshot.taken_at)
+    return (
+        "compare, oldest snapshot to now",
+        f"/reports/compare/?from={moment_param(oldest.taken_at)}",
+        {},
+    )
+
+
+def change_preview_timings(client, repeat: int) -> tuple[float, float, int]:
+    """POST the on-call toggle's form without `confirm`: the preview, with the cluster's dry run.
+
+    The API server double holds the namespace and its policy; meshui reads them live, plans,
+    evaluates the namespace's impact on the snapshot and asks for a dry run, as in production.
+    """
+    from django.conf import settings
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from devcluster import DevCluster
+    from policies import cluster as gateway
+
+    kube = DevCluster()
+    kube.seed(
+        [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns-00001"}},
+            {
+                "apiVersion": "security.istio.io/v1",
+                "kind": "PeerAuthentication",
+                "metadata": {"name": "default", "namespace": "ns-00001"},
+                "spec": {"mtls": {"mode": "PERMISSIVE"}},
+            },
+        ]
+    )
+    settings.MESHUI_KUBECONFIG = str(kube.kubeconfig)
+    settings.MESHUI_KUBE_CONTEXT = ""
+    gateway.forget_clients()
+    try:
+        url = "/namespaces/ns-00001/mode/"
+        form = {"mode": "STRICT", "reason": "bench: preview"}
+        for _ in range(2):
+            client.post(url, form)
+        timings = []
+        for _ in range(repeat):
+            with CaptureQueriesContext(connection) as queries:
+                begin = time.perf_counter()
+                response = client.post(url, form)
+                timings.append((time.perf_counter() - begin) * 1000)
+            assert response.status_code == 200, response.status_code
+            assert b"dry run" in response.content.lower(), response.content[:2000]
+    finally:
+        gateway.forget_clients()
+        kube.stop()
+    ordered = sorted(timings)
+    return statistics.median(timings), ordered[max(0, int(len(ordered) * 0.95) - 1)], len(queries)
 
 
 def configure(postgres: bool) -> callable:
@@ -125,45 +213,63 @@ def main() -> int:
         default=500,
         help="namespace exemptions in force, and as many workload ones (pages badge them)",
     )
+    parser.add_argument("--stored", action="store_true", help="bench/stored_mesh.py's mesh")
     args = parser.parse_args()
 
     # WhiteNoise warns that collectstatic has not run; irrelevant to page timings.
     warnings.filterwarnings("ignore", message="No directory at")
-    cleanup = configure(args.postgres)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "meshui.settings")
-    os.environ.pop("MESHUI_TEST_DB_NAME", None)
+    if args.stored:
+        sys.path.insert(0, str(ROOT / "bench"))
+        from stored_mesh import stored_mesh
+
+        stored_mesh(namespaces=args.namespaces, workloads=args.workloads_per_namespace)
+
+        def cleanup():
+            return None
+    else:
+        cleanup = configure(args.postgres)
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "meshui.settings")
+        os.environ.pop("MESHUI_TEST_DB_NAME", None)
     try:
         import django
 
         django.setup()
+        from django.contrib.auth import get_user_model
         from django.core.management import call_command
         from django.db import connection
         from django.test import Client
         from django.test.utils import CaptureQueriesContext, setup_test_environment
 
+        from policies.models import Snapshot
         from tests.factories import large_snapshot, sync_run, user_with_role
 
-        setup_test_environment()
-        call_command("migrate", verbosity=0, interactive=False)
-        started = time.perf_counter()
-        snapshot = large_snapshot(
-            namespaces=args.namespaces, workloads_per_namespace=args.workloads_per_namespace
-        )
-        sync_run(snapshot=snapshot)
-        exemptions_record(args.exemptions, namespaces=args.namespaces)
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("ANALYZE")
-        print(
-            f"{connection.vendor}: built a snapshot of {snapshot.namespaces_total:,} namespaces "
-            f"and {snapshot.workloads_total:,} workloads in {time.perf_counter() - started:.1f} s"
-            f" ({args.exemptions:,} namespace and {args.exemptions:,} workload exemptions)"
-        )
+        if not args.stored:
+            setup_test_environment()
+            call_command("migrate", verbosity=0, interactive=False)
+            started = time.perf_counter()
+            snapshot = large_snapshot(
+                namespaces=args.namespaces, workloads_per_namespace=args.workloads_per_namespace
+            )
+            sync_run(snapshot=snapshot)
+            exemptions_record(args.exemptions, namespaces=args.namespaces)
+            user_with_role("auditor", username="bench")
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("ANALYZE")
+            print(
+                f"{connection.vendor}: built a snapshot of {snapshot.namespaces_total:,} "
+                f"namespaces and {snapshot.workloads_total:,} workloads in "
+                f"{time.perf_counter() - started:.1f} s ({args.exemptions:,} namespace and "
+                f"{args.exemptions:,} workload exemptions)"
+            )
+        else:
+            print(f"{connection.vendor}: the stored mesh (bench/stored_mesh.py)")
         client = Client()
-        client.force_login(user_with_role("auditor", username="bench"))
+        client.force_login(get_user_model().objects.get(username="bench"))
 
-        print(f"\n{'page':<48} {'median':>8} {'p95':>8} {'queries':>8}  target < {TARGET_MS} ms")
-        for label, url, headers in pages_for(args.namespaces):
+        print(f"\n{'page':<52} {'median':>8} {'p95':>8} {'queries':>8}  target < {TARGET_MS} ms")
+        pages = [*pages_for(args.namespaces), compare_page(Snapshot.objects.all())]
+        for label, url, headers in pages:
             for _ in range(3):  # warm caches (templates, connection, database pages)
                 client.get(url, headers=headers)
             timings = []
@@ -176,7 +282,14 @@ def main() -> int:
             median = statistics.median(timings)
             p95 = sorted(timings)[max(0, int(len(timings) * 0.95) - 1)]
             verdict = "ok" if median < TARGET_MS else "OVER"
-            print(f"{label:<48} {median:>6.1f}ms {p95:>6.1f}ms {len(queries):>8}  {verdict}")
+            print(f"{label:<52} {median:>6.1f}ms {p95:>6.1f}ms {len(queries):>8}  {verdict}")
+
+        admin = user_with_role("admin", username=f"bench-admin-{time.time_ns()}")
+        client.force_login(admin)
+        median, p95, queries = change_preview_timings(client, args.repeat)
+        verdict = "ok" if median < TARGET_MS else "OVER"
+        label = "change preview (toggle ns-00001, with dry run)"
+        print(f"{label:<52} {median:>6.1f}ms {p95:>6.1f}ms {queries:>8}  {verdict}")
     finally:
         cleanup()
     return 0

@@ -151,6 +151,18 @@ def exemption_fields(exemption) -> dict:
 # --- Rows: one dict per row, keys = JSON field names (CSV columns are a subset) -------------
 
 
+# Fields added after 0.1, in the order they were added: every export keeps them last, so a
+# reader of the older fields (by position in CSV, by order in JSON) sees nothing move.
+APPENDED_FIELDS = ("readiness", "plaintext_share")
+
+
+def appended_last(values: dict) -> dict:
+    for key in APPENDED_FIELDS:
+        if key in values:
+            values[key] = values.pop(key)
+    return values
+
+
 def namespace_rows(scope: ExportScope) -> Iterator[dict]:
     fields = ("name", "mode", "policy", "source", "reason") + NAMESPACE_COLUMNS[4:13]
     fields += ("readiness", "plaintext_share")
@@ -158,7 +170,7 @@ def namespace_rows(scope: ExportScope) -> Iterator[dict]:
     for values in rows.order_by("name").values(*fields).iterator(2000):
         values["policy"] = values["policy"] or None
         values.update(exemption_fields(scope.exemptions.for_namespace(values["name"])))
-        yield values
+        yield appended_last(values)
 
 
 WORKLOAD_FIELDS = (
@@ -191,7 +203,7 @@ def workload_rows(
         values["reason"] = {key: value for key, value in reason.items() if key != "ports"}
         exemption = scope.exemptions.for_workload(values["namespace"], values["name"])
         values.update(exemption_fields(exemption))
-        yield values
+        yield appended_last(values)
 
 
 def finding_rows(scope: ExportScope) -> Iterator[dict]:

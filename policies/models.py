@@ -184,6 +184,19 @@ class WorkloadRecord(models.Model):
         indexes = [
             models.Index(fields=["snapshot", "namespace", "name"]),
             models.Index(fields=["snapshot", "mode", "namespace", "name"]),
+            # The report pages through exceptions in this order: the offset walks this index
+            # alone (PostgreSQL's index-only scan; elsewhere `include` is ignored).
+            models.Index(
+                fields=["snapshot", "namespace", "name", "kind"],
+                include=["id", "mode", "has_port_exceptions"],
+                name="workload_report_order",
+            ),
+            # The report counts workloads with a port below their mode on every visit.
+            models.Index(
+                fields=["snapshot"],
+                condition=models.Q(has_port_exceptions=True),
+                name="workload_port_exceptions",
+            ),
         ]
 
 
@@ -445,6 +458,32 @@ class Exemption(models.Model):
     class Meta:
         ordering = ["namespace", "workload", "-created_at"]
         indexes = [models.Index(fields=["namespace", "workload"])]
+
+
+class ExportChecksum(models.Model):
+    """The SHA-256 of one export of a report, so a filed report names the exact file.
+
+    An export at a moment is a function of the snapshot in force then, the exemptions as they
+    stood then and the audit entries of the period, all of which are history that no longer
+    changes; so it is computed once per (snapshot, table, format, at, since) and kept. It goes
+    with its snapshot when retention removes that.
+    """
+
+    snapshot = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="checksums")
+    table = models.CharField(max_length=32)
+    fmt = models.CharField(max_length=8)
+    at = models.DateTimeField()
+    since = models.DateTimeField()
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.BigIntegerField()
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["snapshot", "table", "fmt", "at", "since"], name="export_checksum_once"
+            )
+        ]
 
 
 class PasswordChangeRequired(models.Model):

@@ -39,6 +39,7 @@ urlpatterns = [
     path("sync/status/", sync_now.sync_status, name="sync-status"),
     # Auditor reports (issue 7)
     path("reports/", report_views.report_show, name="report-show"),
+    path("reports/print/", report_views.report_print, name="report-print"),
     path("reports/print.css", report_views.report_print_css, name="report-print-css"),
     path("reports/report.json", report_views.report_json, name="report-json"),
     path(

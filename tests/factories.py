@@ -453,12 +453,23 @@ def snapshot_from_manifests(
 
 
 def large_snapshot(
-    *, namespaces: int = 10_000, workloads_per_namespace: int = 15, batch_size: int = 5_000
+    *,
+    namespaces: int = 10_000,
+    workloads_per_namespace: int = 15,
+    batch_size: int = 5_000,
+    modes: tuple[str, ...] = ("STRICT", "PERMISSIVE", "DISABLE"),
+    taken_at=None,
+    findings_with_modes: tuple[str, ...] | None = None,
 ) -> Snapshot:
-    """A big snapshot for benchmarks and query-count tests, written with bulk inserts."""
-    modes = ("STRICT", "PERMISSIVE", "DISABLE")
+    """A big snapshot for benchmarks and query-count tests, written with bulk inserts.
+
+    Namespace i takes `modes[i % len(modes)]` and its workloads follow it: the default
+    leaves two thirds below STRICT; 19 STRICT and one PERMISSIVE leave 5 %. Namespace i
+    carries i % 5 findings, or, with `findings_with_modes`, two findings when its mode is one
+    of those and none otherwise (findings where the exceptions are, as in a real mesh).
+    """
     snapshot = Snapshot.objects.create(
-        taken_at=timezone.now(),
+        taken_at=taken_at or timezone.now(),
         cluster_name="bench",
         mesh_mode="PERMISSIVE",
         mesh_reason=reason("PERMISSIVE"),
@@ -506,7 +517,10 @@ def large_snapshot(
                     has_sidecar=number < with_sidecar,
                 )
             )
-        for number in range(index % 5):
+        findings = (
+            index % 5 if findings_with_modes is None else (2 if mode in findings_with_modes else 0)
+        )
+        for number in range(findings):
             code = BENCH_FINDING_CODES[number % len(BENCH_FINDING_CODES)]
             severity, message = engine_finding(code, namespace=name, name=f"app-{number:02d}")
             finding_rows.append(

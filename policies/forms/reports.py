@@ -9,6 +9,7 @@ from django import forms
 
 from policies.exports import FORMATS, TABLES
 from policies.forms.dates import EARLIEST, LATEST
+from policies.selectors.report_pages import SECTIONS as REPORT_SECTIONS
 
 DEFAULT_PERIOD = timedelta(days=30)
 DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -126,3 +127,46 @@ class TrendForm(forms.Form):
 
     def clean_days(self):
         return self.cleaned_data.get("days") or 30
+
+
+class ReportPageForm(ReportForm):
+    """The report page: its moment and period, the exceptions' filters and each section's page.
+
+    A page past the end shows the last page; one that is not a number is refused in words.
+    """
+
+    MODES = [("", "Any mode below STRICT"), ("PERMISSIVE", "PERMISSIVE"), ("DISABLE", "DISABLE")]
+    SEVERITIES = [
+        ("", "Any severity"),
+        ("error", "Error"),
+        ("warning", "Warning"),
+        ("info", "Info"),
+    ]
+
+    def __init__(self, data=None, *, now: datetime, **kwargs):
+        super().__init__(data, now=now, **kwargs)
+        self.fields["namespace"] = forms.CharField(
+            required=False, max_length=63, label="Namespace contains"
+        )
+        self.fields["mode"] = forms.ChoiceField(required=False, choices=self.MODES, label="Mode")
+        self.fields["severity"] = forms.ChoiceField(
+            required=False, choices=self.SEVERITIES, label="Finding severity"
+        )
+        self.fields["compliant"] = forms.BooleanField(required=False, label="List compliant rows")
+        for section in REPORT_SECTIONS:
+            self.fields[f"{section}_page"] = forms.IntegerField(
+                required=False, min_value=1, max_value=10_000_000, label=f"Page of {section}"
+            )
+
+    def pages(self) -> dict[str, int]:
+        return {
+            section: self.cleaned_data.get(f"{section}_page") or 1 for section in REPORT_SECTIONS
+        }
+
+
+def moment_param(moment: datetime) -> str:
+    """A moment as a URL parameter that parses back to exactly the same instant."""
+    text = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond:06d}"
+    return text + "Z"

@@ -22,12 +22,9 @@ from policies.models import (
     Snapshot,
     WorkloadRecord,
 )
-from policies.selectors.restores import TimedState, timed_states_at
-from policies.selectors.traffic import TrafficStatus, traffic_status_at, with_readiness
+from policies.selectors.restores import TimedState
 
 EXEMPTION_EXPIRED = "EXEMPTION_EXPIRED"
-# A report page lists at most this many non-STRICT workloads; the exports hold every one.
-REPORT_WORKLOAD_ROWS = 1000
 REPORT_AUDIT_ROWS = 1000
 
 NON_STRICT = (Mode.PERMISSIVE, Mode.DISABLE)
@@ -266,29 +263,6 @@ class FindingRow:
         return (self.code, self.namespace, self.name, self.kind)
 
 
-@dataclass
-class PostureReport:
-    at: datetime
-    since: datetime
-    snapshot: Snapshot
-    exemptions: ExemptionsAt
-    coverage: Coverage
-    namespaces: list[NamespaceRow]
-    weak_workloads: list[WorkloadRow]
-    weak_workloads_total: int
-    findings: list[FindingRow]
-    audit_entries: list[AuditEntry]
-    audit_entries_total: int
-    traffic: TrafficStatus | None = None  # the traffic read in force at `at` (issue 14)
-
-    @property
-    def findings_by_severity(self) -> list[tuple[str, list[FindingRow]]]:
-        return [
-            (severity.value, [row for row in self.findings if row.severity == severity.value])
-            for severity in (Severity.ERROR, Severity.WARNING, Severity.INFO)
-        ]
-
-
 def weak_ports(workload: WorkloadRecord) -> tuple[PortRow, ...]:
     """Ports of a workload that end up below STRICT, each with its own reason chain."""
     port_reasons = (workload.reason or {}).get("ports") or {}
@@ -297,27 +271,6 @@ def weak_ports(workload: WorkloadRecord) -> tuple[PortRow, ...]:
         for port, mode in sorted(workload.ports.items(), key=lambda item: int(item[0]))
         if mode != Mode.STRICT
     )
-
-
-def weak_workloads_query(snapshot: Snapshot):
-    """Workloads below STRICT or with a port below STRICT (a superset; callers filter ports)."""
-    return snapshot.workloads.filter(Q(mode__in=NON_STRICT) | Q(has_port_exceptions=True)).order_by(
-        "namespace", "name"
-    )
-
-
-def weak_workloads_count(snapshot: Snapshot) -> int:
-    """Workloads below STRICT plus STRICT ones with a port below STRICT, without full rows."""
-    below = snapshot.workloads.filter(mode__in=NON_STRICT).count()
-    strict_with_port_exceptions = snapshot.workloads.filter(
-        mode=Mode.STRICT, has_port_exceptions=True
-    ).values_list("ports", flat=True)
-    weak_ports_only = sum(
-        1
-        for ports in strict_with_port_exceptions.iterator(chunk_size=2000)
-        if any(mode != Mode.STRICT for mode in (ports or {}).values())
-    )
-    return below + weak_ports_only
 
 
 def findings_with_exemptions(snapshot: Snapshot, exemptions: ExemptionsAt) -> list[FindingRow]:
@@ -379,47 +332,6 @@ def audit_entries_between(*, start: datetime, end: datetime):
     """Audit entries in (start, end], oldest first: the changes that happened in a period."""
     return AuditEntry.objects.filter(created_at__gt=start, created_at__lte=end).order_by(
         "created_at", "id"
-    )
-
-
-def posture_report(
-    *, at: datetime, since: datetime, workload_rows: int = REPORT_WORKLOAD_ROWS
-) -> PostureReport | None:
-    """The report for `at` (None when no snapshot had been taken by then)."""
-    snapshot = snapshot_at(at=at)
-    if snapshot is None:
-        return None
-    exemptions = exemptions_at(at=at)
-    timed = timed_states_at(at=at)
-    traffic = traffic_status_at(at=at)
-    namespaces = [
-        NamespaceRow(record, exemptions.for_namespace(record.name), timed.get(record.name))
-        for record in with_readiness(snapshot.namespaces.all(), traffic).order_by("name")
-    ]
-    weak = []
-    for record in weak_workloads_query(snapshot).iterator(chunk_size=500):
-        if len(weak) >= workload_rows:
-            break  # the page shows the first rows; counting the rest needs no full rows
-        ports = weak_ports(record)
-        if record.mode == Mode.STRICT and not ports:
-            continue
-        weak.append(
-            WorkloadRow(record, exemptions.for_workload(record.namespace, record.name), ports)
-        )
-    audit = audit_entries_between(start=since, end=at)
-    return PostureReport(
-        at=at,
-        since=since,
-        snapshot=snapshot,
-        exemptions=exemptions,
-        coverage=coverage_of(snapshot, exemptions),
-        namespaces=namespaces,
-        weak_workloads=weak,
-        weak_workloads_total=weak_workloads_count(snapshot),
-        findings=findings_with_exemptions(snapshot, exemptions),
-        audit_entries=list(audit[:REPORT_AUDIT_ROWS]),
-        audit_entries_total=audit.count(),
-        traffic=traffic,
     )
 
 

@@ -8,6 +8,7 @@ from policies.engine.meaning import enforcement_words, enforcer_of, mode_meaning
 from policies.engine.readiness import Readiness
 from policies.ownership import OwnerKind
 from policies.selectors.audit import action_label
+from policies.selectors.reports import reason_chain_text
 
 register = template.Library()
 
@@ -133,9 +134,9 @@ def sort_header(context, key: str, label: str, target: str, numeric: bool = Fals
 
 
 @register.simple_tag(takes_context=True)
-def page_query(context, param: str, number: int) -> str:
-    """The current query string with `param` (a page number parameter) set to `number`."""
-    params = context["request"].GET.copy()
+def page_query(context, param: str, number: int, params=None) -> str:
+    """The current query string (or `params`) with `param`, a page parameter, set to `number`."""
+    params = (params or context["request"].GET).copy()
     params[param or "page"] = number
     return f"?{params.urlencode()}"
 
@@ -180,3 +181,9 @@ def share(value) -> str:
 def volume(value) -> str:
     """A counter's increase, whole (Prometheus extrapolates fractions)."""
     return f"{round(value or 0):,}"
+
+
+@register.filter
+def chain_line(reason: dict) -> str:
+    """A reason chain on one line, as the exports write it (for the printed report)."""
+    return reason_chain_text(reason or {})

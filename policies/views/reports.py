@@ -5,7 +5,7 @@ Every page here reads snapshots and the audit log; none writes. Auditors see all
 
 from __future__ import annotations
 
-import re
+from urllib.parse import urlencode
 
 from django.http import HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -13,15 +13,28 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from policies.charts import line_chart
-from policies.exports import TABLES, export_scope, report_json_chunks, table_chunks
-from policies.forms.reports import CompareForm, ExportForm, ReportForm, TrendForm
+from policies.exports import export_scope, report_json_chunks, table_chunks
+from policies.forms.reports import (
+    CompareForm,
+    ExportForm,
+    ReportForm,
+    ReportPageForm,
+    TrendForm,
+    moment_param,
+)
+from policies.selectors.report_pages import (
+    LISTED_EXPORTS,
+    ReportFilters,
+    export_filename,
+    report_page_read,
+)
 from policies.selectors.reports import (
     coverage_trend,
-    posture_report,
     snapshot_at,
     snapshot_compare,
     snapshot_oldest,
 )
+from policies.services.export_checksums import export_checksums_ensure
 from policies.views.access import reader_required
 from policies.views.rendering import page_response
 from policies.views.requests import MeshuiHttpRequest
@@ -30,7 +43,6 @@ CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "json": "application/json; charset=utf-8",
 }
-UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def no_snapshot_context(at) -> dict:
@@ -38,22 +50,92 @@ def no_snapshot_context(at) -> dict:
     return {"no_snapshot_at": at, "oldest_snapshot": oldest}
 
 
+def report_arguments(form: ReportPageForm) -> dict:
+    cleaned = form.cleaned_data
+    return {
+        "at": cleaned["at"],
+        "since": cleaned["since"],
+        "filters": ReportFilters(
+            namespace=cleaned["namespace"], mode=cleaned["mode"], severity=cleaned["severity"]
+        ),
+        "pages": form.pages(),
+        "show_compliant": cleaned["compliant"],
+    }
+
+
+def pinned_context(request: MeshuiHttpRequest, *, at, since) -> dict:
+    """The report's moment and period written out exactly, for every link the page makes.
+
+    A report "as at now" stays the report of that second: its pages, filters, exports and
+    printable version all read the same snapshot, exemptions and period, so the files a
+    printed report names are the files its links download.
+    """
+    pinned = {"at": moment_param(at), "since": moment_param(since)}
+    params = request.GET.copy()
+    params.update(pinned)
+    return {"pinned": pinned, "pinned_params": params, "moment_query": urlencode(pinned)}
+
+
+REPORT_PARTIALS = (
+    "report-summary",
+    "report-exceptions",
+    "report-namespaces",
+    "report-workloads",
+    "report-findings",
+    "report-expired",
+    "report-exemptions",
+    "report-changes",
+    "report-compliant",
+    "report-exports",
+)
+
+
 @require_GET
 @reader_required
 def report_show(request: MeshuiHttpRequest) -> HttpResponse:
+    """The report: its summary, then the exceptions, each section paged and filtered in place."""
+    # Whole seconds: the moment is written into every link, and exports name it to the second.
     now = timezone.now()
-    # Bound even when empty: every field is optional, so no parameters means "now".
-    form = ReportForm(request.GET, now=now)
-    context = {"form": form, "now": now, "tables": TABLES}
+    form = ReportPageForm(request.GET, now=now)  # bound even when empty: no parameters = now
+    context = {"form": form, "now": now}
     if not form.is_valid():
-        return page_response(request, "policies/report.html", context, status=400)
-    cleaned = form.cleaned_data
-    report = posture_report(at=cleaned["at"], since=cleaned["since"])
+        # A filter or page swapped in place shows its error where the rows would be.
+        return page_response(
+            request,
+            "policies/report.html",
+            context,
+            partials=("report-exceptions",),
+            status=400,
+        )
+    arguments = report_arguments(form)
+    report = report_page_read(**arguments)
     context["report"] = report
-    context["query"] = request.GET.urlencode()
+    context.update(pinned_context(request, at=arguments["at"], since=arguments["since"]))
     if report is None:
-        context.update(no_snapshot_context(cleaned["at"]))
-    return page_response(request, "policies/report.html", context)
+        context.update(no_snapshot_context(arguments["at"]))
+    return page_response(request, "policies/report.html", context, partials=REPORT_PARTIALS)
+
+
+@require_GET
+@reader_required
+def report_print(request: MeshuiHttpRequest) -> HttpResponse:
+    """The report to file: the summary and every exception, unpaged, and the checksums of
+    the exports that hold the complete listing (computed once per report and kept)."""
+    now = timezone.now()
+    form = ReportForm(request.GET, now=now)
+    context = {"form": form, "now": now}
+    if not form.is_valid():
+        return page_response(request, "policies/report_print.html", context, status=400)
+    at, since = form.cleaned_data["at"], form.cleaned_data["since"]
+    scope = export_scope(at=at, since=since)
+    if scope is not None:
+        export_checksums_ensure(scope=scope, exports=LISTED_EXPORTS)
+    report = report_page_read(at=at, since=since, filters=ReportFilters(), pages={}, whole=True)
+    context["report"] = report
+    context.update(pinned_context(request, at=at, since=since))
+    if report is None:
+        context.update(no_snapshot_context(at))
+    return page_response(request, "policies/report_print.html", context)
 
 
 def css_string(text: str) -> str:
@@ -100,11 +182,6 @@ def report_print_css(request: MeshuiHttpRequest) -> HttpResponse:
     return response
 
 
-def attachment_name(scope, table: str, fmt: str) -> str:
-    cluster = UNSAFE_IN_FILENAME.sub("-", scope.snapshot.cluster_name or "cluster").strip("-")
-    return f"meshui-{cluster}-{table}-{scope.at:%Y%m%dT%H%M%SZ}.{fmt}"
-
-
 def streamed(chunks, *, fmt: str, filename: str) -> StreamingHttpResponse:
     response = StreamingHttpResponse(chunks, content_type=CONTENT_TYPES[fmt])
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -144,7 +221,7 @@ def report_export(request: MeshuiHttpRequest, table: str, fmt: str) -> HttpRespo
     return scoped_export(
         ExportForm(data, now=timezone.now()),
         lambda scope: streamed(
-            table_chunks(table, fmt, scope), fmt=fmt, filename=attachment_name(scope, table, fmt)
+            table_chunks(table, fmt, scope), fmt=fmt, filename=export_filename(scope, table, fmt)
         ),
     )
 
@@ -159,7 +236,7 @@ def report_json(request: MeshuiHttpRequest) -> HttpResponseBase:
         lambda scope: streamed(
             report_json_chunks(scope, generated_at=now),
             fmt="json",
-            filename=attachment_name(scope, "report", "json"),
+            filename=export_filename(scope, "report", "json"),
         ),
     )
 

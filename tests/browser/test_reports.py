@@ -47,7 +47,6 @@ def test_auditor_opens_a_past_report_and_compares_two_dates(
     expect(page.get_by_test_id("report-snapshot")).to_contain_text("taken 2026-11-01 09:00:00")
     expect(page.get_by_test_id("coverage-namespaces")).to_have_text("50%")
     expect(page.get_by_role("heading", name="shop/cart")).to_be_visible()
-    screenshot(page, "report")
 
     pdf = page.pdf(prefer_css_page_size=True, path=str(tmp_path / "report.pdf"))
     assert pdf.startswith(b"%PDF")

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from policies.models import AuditEntry, TimedRestore
-from policies.selectors.reports import posture_report
+from policies.selectors.report_pages import ReportFilters, report_page_read
 from tests.factories import user_with_role
 from tests.reports.builders import snapshot_build
 
@@ -108,8 +108,15 @@ def test_the_report_shows_the_timed_mode_as_it_stood_at_the_reports_moment(audit
     assert f"PERMISSIVE {until_words(at)}, then STRICT" in page
 
     def timed_in_report(moment):
-        report = posture_report(at=moment, since=moment - timedelta(days=1))
-        return {row.record.name: row.timed for row in report.namespaces if row.timed}
+        report = report_page_read(
+            at=moment,
+            since=moment - timedelta(days=1),
+            filters=ReportFilters(),
+            pages={},
+            show_compliant=True,
+        )
+        rows = [*report.namespaces.rows, *report.compliant_namespaces.rows]
+        return {row.record.name: row.timed for row in rows if row.timed}
 
     assert set(timed_in_report(timezone.now())) == {"shop"}
     # Before the change was made there was nothing timed; after the restore ran, neither.

@@ -115,7 +115,10 @@ def snapshot_build(
             source=w.get("source", "namespace"),
             policy=w.get("policy", f"{w['namespace']}/default"),
             ports=w.get("ports", {}),
-            has_port_exceptions=bool(w.get("ports")),
+            # As the sync sets it: a port whose mode differs from the workload's.
+            has_port_exceptions=any(
+                mode != w.get("mode", "STRICT") for mode in w.get("ports", {}).values()
+            ),
             reason=w.get("reason")
             or reason(w.get("mode", "STRICT"), policy=f"{w['namespace']}/default"),
             has_sidecar=w.get("has_sidecar", True),

@@ -81,7 +81,7 @@ def test_report_explains_each_workload_below_strict_with_its_reason_chain(client
     )
     page = client_as(auditor_user).get("/reports/").content.decode()
 
-    assert "Workloads and ports below STRICT (2)" in page
+    assert 'Workloads and ports below STRICT <span class="count">2</span>' in page
     assert "shop/cart" in page and "shop/api" in page and "shop/web" not in page
     assert "Port <strong>9090</strong>" in page and "Port <strong>8080</strong>" not in page
     assert "The namespace policy sets PERMISSIVE." in page  # the chain's note
@@ -129,7 +129,7 @@ def test_report_lists_audit_entries_of_the_period_only(client_as, auditor_user, 
 
     assert "shop to STRICT, ticket SEC-42" in page
     assert "long ago" not in page
-    assert "Changes in the period (1)" in page
+    assert 'Changes in the period <span class="count">1</span>' in page
 
 
 @pytest.mark.parametrize(
@@ -187,8 +187,8 @@ def test_print_stylesheet_escapes_a_hostile_cluster_name(client_as, auditor_user
     assert css.count("{") == css.count("}") == 3
 
 
-def test_report_counts_every_weak_row_but_lists_only_the_first_ones():
-    from policies.selectors.reports import posture_report
+def test_report_counts_every_weak_row_but_lists_one_page_of_them(settings):
+    from policies.selectors import report_pages
 
     snapshot_build(
         taken_at=moment("2026-11-01 09:00"),
@@ -201,11 +201,29 @@ def test_report_counts_every_weak_row_but_lists_only_the_first_ones():
         ],
     )
     at = moment("2026-11-02 00:00")
-    report = posture_report(at=at, since=at - timedelta(days=1), workload_rows=2)
+    sizes = {**report_pages.PAGE_SIZES, "workloads": 2}
 
-    assert report.weak_workloads_total == 3
-    assert [row.record.name for row in report.weak_workloads] == ["a", "b"]
-    assert [port.port for port in report.weak_workloads[1].weak_ports] == ["81"]
+    def read(page):
+        return report_pages.report_page_read(
+            at=at,
+            since=at - timedelta(days=1),
+            filters=report_pages.ReportFilters(),
+            pages={"workloads": page},
+        )
+
+    original = report_pages.PAGE_SIZES
+    report_pages.PAGE_SIZES = sizes
+    try:
+        first, second = read(1), read(2)
+    finally:
+        report_pages.PAGE_SIZES = original
+
+    assert first.summary.workloads_below_strict == 3
+    assert first.workloads.total == 3
+    assert [row.record.name for row in first.workloads.rows] == ["a", "b"]
+    assert [port.port for port in first.workloads.rows[1].weak_ports] == ["81"]
+    assert [row.record.name for row in second.workloads.rows] == ["d"]
+    assert first.summary.workloads_compliant == 1
 
 
 def test_a_changes_period_that_starts_after_the_report_date_is_refused(
