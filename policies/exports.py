@@ -42,6 +42,9 @@ NAMESPACE_COLUMNS = (
     "exemption_owner",
     "exemption_expires_at",
     "reason_chain",
+    # Added in 0.2 (coverage that counts what is enforced, policies/engine/coverage.py).
+    "workloads_strict_declared",
+    "workloads_strict_enforced",
 )
 WORKLOAD_COLUMNS = (
     "namespace",
@@ -58,6 +61,11 @@ WORKLOAD_COLUMNS = (
     "exemption_owner",
     "exemption_expires_at",
     "reason_chain",
+    # Added in 0.2: empty for snapshots taken before coverage was recorded.
+    "strict_declared",
+    "strict_enforced",
+    "coverage_rule",
+    "host_network",
 )
 FINDING_COLUMNS = ("severity", "code", "namespace", "name", "kind", "message")
 # The audit log has one CSV shape across meshui: the audit page's export and this one.
@@ -139,7 +147,11 @@ def exemption_fields(exemption) -> dict:
 
 
 def namespace_rows(scope: ExportScope) -> Iterator[dict]:
-    fields = ("name", "mode", "policy", "source", "reason") + NAMESPACE_COLUMNS[4:13]
+    fields = (
+        ("name", "mode", "policy", "source", "reason")
+        + NAMESPACE_COLUMNS[4:13]
+        + ("workloads_strict_declared", "workloads_strict_enforced")
+    )
     for values in scope.snapshot.namespaces.order_by("name").values(*fields).iterator(2000):
         values["policy"] = values["policy"] or None
         values.update(exemption_fields(scope.exemptions.for_namespace(values["name"])))
@@ -159,6 +171,10 @@ WORKLOAD_FIELDS = (
     "has_sidecar",
     "ambient",
     "findings_count",
+    "strict_declared",
+    "strict_enforced",
+    "coverage_rule",
+    "host_network",
 )
 
 

@@ -54,9 +54,25 @@ def snapshot_objects(snapshot: Snapshot, *, namespaces: Iterable[str] | None = N
         for name, labels in namespace_rows
     ]
     workloads = rows(WorkloadRecord, namespace__in=scope).values_list(
-        "namespace", "name", "kind", "labels", "container_ports", "has_sidecar", "ambient"
+        "namespace",
+        "name",
+        "kind",
+        "labels",
+        "container_ports",
+        "has_sidecar",
+        "ambient",
+        "host_network",
     )
-    for namespace, name, kind, labels, container_ports, has_sidecar, ambient in workloads:
+    for (
+        namespace,
+        name,
+        kind,
+        labels,
+        container_ports,
+        has_sidecar,
+        ambient,
+        host_network,
+    ) in workloads:
         objects += workload_objects(
             namespace=namespace,
             name=name,
@@ -66,6 +82,7 @@ def snapshot_objects(snapshot: Snapshot, *, namespaces: Iterable[str] | None = N
             has_sidecar=has_sidecar,
             ambient=ambient,
             namespace_ambient=namespace in ambient_namespaces,
+            host_network=host_network,
         )
     policies = PolicyRecord.objects.filter(snapshot=snapshot)
     if scope is not None:
@@ -98,6 +115,7 @@ def workload_objects(
     has_sidecar: bool,
     ambient: bool,
     namespace_ambient: bool = False,
+    host_network: bool = False,
 ) -> list[dict]:
     """A minimal controller (or Pod) whose pod template carries the given facts.
 
@@ -115,7 +133,7 @@ def workload_objects(
         containers.append({"name": PROXY_CONTAINER})
         annotations[INJECTION_STATUS_ANNOTATION] = "{}"
     pod_spec: dict = {"containers": containers}
-    if (
+    if host_network or (
         namespace_ambient
         and not ambient
         and not has_sidecar

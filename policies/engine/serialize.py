@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from policies.engine.coverage import coverage_counts, coverage_rule
 from policies.engine.model import (
     NamespacePosture,
     PolicyRef,
@@ -46,6 +47,17 @@ def workload_as_json(workload: WorkloadPosture) -> dict[str, Any]:
         "has_sidecar": workload.has_sidecar,
         "ambient": workload.ambient,
         "reason": workload.reason.as_dict(),
+        "host_network": workload.host_network,
+        **_coverage_fields(workload),
+    }
+
+
+def _coverage_fields(workload: WorkloadPosture) -> dict[str, Any]:
+    rule = coverage_rule(workload)
+    return {
+        "coverage_rule": str(rule),
+        "strict_declared": rule.declared,
+        "strict_enforced": rule.enforced,
     }
 
 
@@ -82,4 +94,14 @@ def posture_as_json(posture: Posture) -> dict[str, Any]:
         "findings": [finding.as_dict() for finding in posture.findings],
         "policies": [policy_as_json(policy) for policy in posture.policies],
         "object_counts": dict(posture.object_counts),
+        "coverage": _coverage_as_json(posture),
+    }
+
+
+def _coverage_as_json(posture: Posture) -> dict[str, Any]:
+    counts = coverage_counts(posture.workloads)
+    return {
+        "workloads_total": counts.total,
+        "workloads_strict_declared": counts.strict_declared,
+        "workloads_strict_enforced": counts.strict_enforced,
     }

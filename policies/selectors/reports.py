@@ -168,9 +168,10 @@ def reason_chain_text(reason: dict) -> str:
 # --- The posture report ---------------------------------------------------------------------
 
 
-def share(part: int, whole: int) -> float | None:
-    """part/whole, or None when there is nothing to measure (no namespaces is not 0 % STRICT)."""
-    return part / whole if whole else None
+def share(part: int | None, whole: int) -> float | None:
+    """part/whole, or None when there is nothing to measure (no namespaces is not 0 % STRICT)
+    or the part was not recorded (None: a figure older snapshots lack)."""
+    return part / whole if whole and part is not None else None
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,12 @@ class Coverage:
     """STRICT coverage with exempt rows taken out of the score while their exemption holds.
 
     Only exempt rows *below* STRICT leave the score: an exempt row that is STRICT anyway
-    still counts as STRICT, so an exemption can never lower the figure.
+    still counts as STRICT, so an exemption can never lower the figure. The workload figure
+    comes three ways (policies/engine/coverage.py): *STRICT enforced* (the headline: every
+    port STRICT and a sidecar or ztunnel enforcing it), *STRICT declared* (every port STRICT
+    by policy) and the workload-wide mode alone (`workloads_strict`, kept for old readers).
+    Each figure leaves out the exempt rows it does not count. The declared and enforced
+    figures are None for snapshots taken before they were recorded.
     """
 
     namespaces_total: int
@@ -188,6 +194,10 @@ class Coverage:
     workloads_strict: int
     workloads_exempt: int
     workloads_with_sidecar: int
+    workloads_strict_declared: int | None = None
+    workloads_declared_exempt: int = 0
+    workloads_strict_enforced: int | None = None
+    workloads_enforced_exempt: int = 0
 
     @property
     def namespaces_scored(self) -> int:
@@ -198,12 +208,40 @@ class Coverage:
         return self.workloads_total - self.workloads_exempt
 
     @property
+    def workloads_declared_scored(self) -> int:
+        return self.workloads_total - self.workloads_declared_exempt
+
+    @property
+    def workloads_enforced_scored(self) -> int:
+        return self.workloads_total - self.workloads_enforced_exempt
+
+    @property
+    def measured(self) -> bool:
+        """Whether the snapshot recorded the declared and enforced figures."""
+        return self.workloads_strict_enforced is not None
+
+    @property
     def namespaces_strict_share(self) -> float | None:
         return share(self.namespaces_strict, self.namespaces_scored)
 
     @property
     def workloads_strict_share(self) -> float | None:
         return share(self.workloads_strict, self.workloads_scored)
+
+    @property
+    def workloads_declared_share(self) -> float | None:
+        return share(self.workloads_strict_declared, self.workloads_declared_scored)
+
+    @property
+    def workloads_enforced_share(self) -> float | None:
+        return share(self.workloads_strict_enforced, self.workloads_enforced_scored)
+
+    @property
+    def workloads_declared_not_enforced(self) -> int | None:
+        """STRICT on paper, with nothing enforcing it."""
+        if self.workloads_strict_enforced is None or self.workloads_strict_declared is None:
+            return None
+        return self.workloads_strict_declared - self.workloads_strict_enforced
 
     @property
     def workloads_sidecar_share(self) -> float | None:
@@ -221,6 +259,12 @@ class Coverage:
             "workloads_strict_share": self.workloads_strict_share,
             "workloads_with_sidecar": self.workloads_with_sidecar,
             "workloads_sidecar_share": self.workloads_sidecar_share,
+            "workloads_strict_declared": self.workloads_strict_declared,
+            "workloads_declared_exempt": self.workloads_declared_exempt,
+            "workloads_strict_declared_share": self.workloads_declared_share,
+            "workloads_strict_enforced": self.workloads_strict_enforced,
+            "workloads_enforced_exempt": self.workloads_enforced_exempt,
+            "workloads_strict_enforced_share": self.workloads_enforced_share,
         }
 
 
@@ -342,28 +386,45 @@ def coverage_of(snapshot: Snapshot, exemptions: ExemptionsAt) -> Coverage:
         if exempt_namespaces
         else 0
     )
-    below = snapshot.workloads.filter(mode__in=NON_STRICT)
-    workloads_exempt = (
-        below.filter(namespace__in=exempt_namespaces).count() if exempt_namespaces else 0
-    )
-    # Workloads exempt on their own (their namespace is not): read a small superset by
-    # namespace and name, then keep the exact pairs.
+    # Workloads exempt on their own (their namespace is not) are found by namespace and
+    # name among a small superset, then kept as exact pairs.
     own = {target for target in exempt_workloads if target[0] not in exempt_namespaces}
-    if own:
-        candidates = below.filter(
-            namespace__in={namespace for namespace, _ in own}, name__in={name for _, name in own}
+
+    def exempt_among(uncounted) -> int:
+        """Exempt rows among the ones a figure does not count."""
+        if not exemptions.in_force:
+            return 0
+        exempt = (
+            uncounted.filter(namespace__in=exempt_namespaces).count() if exempt_namespaces else 0
         )
-        workloads_exempt += sum(
-            1 for target in candidates.values_list("namespace", "name") if target in own
-        )
+        if own:
+            candidates = uncounted.filter(
+                namespace__in={namespace for namespace, _ in own},
+                name__in={name for _, name in own},
+            )
+            exempt += sum(
+                1 for target in candidates.values_list("namespace", "name") if target in own
+            )
+        return exempt
+
+    workloads = snapshot.workloads
+    measured = snapshot.workloads_strict_enforced is not None
     return Coverage(
         namespaces_total=snapshot.namespaces_total,
         namespaces_strict=snapshot.namespaces_strict,
         namespaces_exempt=namespaces_exempt,
         workloads_total=snapshot.workloads_total,
         workloads_strict=snapshot.workloads_strict,
-        workloads_exempt=workloads_exempt,
+        workloads_exempt=exempt_among(workloads.filter(mode__in=NON_STRICT)),
         workloads_with_sidecar=snapshot.workloads_with_sidecar,
+        workloads_strict_declared=snapshot.workloads_strict_declared,
+        workloads_declared_exempt=(
+            exempt_among(workloads.filter(strict_declared=False)) if measured else 0
+        ),
+        workloads_strict_enforced=snapshot.workloads_strict_enforced,
+        workloads_enforced_exempt=(
+            exempt_among(workloads.filter(strict_enforced=False)) if measured else 0
+        ),
     )
 
 
@@ -546,6 +607,8 @@ class TrendPoint:
     findings_error: int
     findings_warning: int
     findings_info: int
+    workloads_strict_declared: int | None = None  # None: not recorded by that snapshot
+    workloads_strict_enforced: int | None = None
 
     @property
     def namespaces_strict_share(self) -> float | None:
@@ -554,6 +617,14 @@ class TrendPoint:
     @property
     def workloads_strict_share(self) -> float | None:
         return share(self.workloads_strict, self.workloads_total)
+
+    @property
+    def workloads_declared_share(self) -> float | None:
+        return share(self.workloads_strict_declared, self.workloads_total)
+
+    @property
+    def workloads_enforced_share(self) -> float | None:
+        return share(self.workloads_strict_enforced, self.workloads_total)
 
     @property
     def findings_total(self) -> int:
@@ -569,6 +640,8 @@ TREND_FIELDS = (
     "findings_error",
     "findings_warning",
     "findings_info",
+    "workloads_strict_declared",
+    "workloads_strict_enforced",
 )
 
 

@@ -4,6 +4,7 @@ import yaml
 from django import template
 from django.urls import NoReverseMatch, reverse
 
+from policies.engine import CoverageRule
 from policies.ownership import OwnerKind
 from policies.selectors.audit import action_label
 
@@ -54,6 +55,15 @@ def outcome_words(outcome: str) -> str:
 @register.filter
 def source_words(source: str) -> str:
     return SOURCE_WORDS.get(source or "", source or "")
+
+
+@register.filter
+def coverage_words(rule: str) -> str:
+    """A stored CoverageRule as a sentence ("" for rows from before it was recorded)."""
+    try:
+        return CoverageRule(rule).words
+    except ValueError:
+        return ""
 
 
 @register.filter

@@ -208,12 +208,17 @@ def test_overview_never_calls_permissive_secured(auditor_client, mesh):
     assert "🔒" not in page
 
 
-def test_overview_counts_modes_and_share_of_workloads_strict(auditor_client, mesh):
+def test_overview_headline_is_strict_enforced_then_declared(auditor_client, mesh):
     page = text(auditor_client.get("/"))
     # ledger by pay's namespace policy, cart and legacy by their own; shop/web is PERMISSIVE.
+    # Only ledger is enforced: cart's port 9090 is PERMISSIVE (not declared) and legacy has
+    # no sidecar (declared, on paper only). The workload-wide mode alone would say 75%.
     assert 'Workloads <span class="count">4</span>' in page
     assert 'Namespaces <span class="count">2</span>' in page
-    assert "<strong>75%</strong> of workloads STRICT" in page
+    assert "<strong>25%</strong> of workloads STRICT enforced" in page
+    assert "STRICT declared: <strong>50%</strong> (2 of 4)" in page
+    assert "1 STRICT on paper only" in page
+    assert page.index("STRICT enforced") < page.index("STRICT declared")
 
 
 def test_overview_lists_findings_by_severity_worst_first(auditor_client, mesh):
