@@ -58,14 +58,18 @@ ENGINE_FINDINGS = {
     "DUPLICATE_NAMESPACE_POLICY": (
         "warning",
         "2 PeerAuthentications compete for the namespace-wide mode of {namespace}: {where} "
-        "({mode}) is the oldest and is the only one Istio applies; {where}-v2 is ignored. "
-        "Delete the ignored ones or merge their settings into {where}.",
+        "({mode}) wins Istio's tie-break (older creation time, then name, then namespace) and "
+        "is the only one Istio applies. Ignored: {where}-v2: {where} was created earlier "
+        "(2026-01-01T00:00:00Z; {where}-v2: 2026-02-01T00:00:00Z). Delete the ignored ones or "
+        "merge their settings into {where}.",
     ),
     "DUPLICATE_WORKLOAD_POLICY": (
         "warning",
         "2 PeerAuthentications compete to select Deployment {where}: {namespace}/{name} "
-        "({mode}) is the oldest and is the only one Istio applies; {namespace}/{name}-v2 is "
-        "ignored. Delete the ignored ones or merge their settings into {namespace}/{name}.",
+        "({mode}) wins Istio's tie-break (older creation time, then name, then namespace) and "
+        "is the only one Istio applies. Ignored: {namespace}/{name}-v2: both have the same "
+        "creation time, and the name {name} sorts before {name}-v2. Delete the ignored ones or "
+        "merge their settings into {namespace}/{name}.",
     ),
     "SELECTOR_MATCHES_NOTHING": (
         "warning",

@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
@@ -477,6 +478,15 @@ def posture_report(
 # --- Compare two dates ----------------------------------------------------------------------
 
 
+class ChangeKind(StrEnum):
+    """What happened to a row between two snapshots."""
+
+    ADDED = "added"  # not in the first snapshot
+    REMOVED = "removed"  # not in the second snapshot
+    MODE = "mode"  # its effective mode changed (its ports may have too)
+    PORTS = "ports"  # same mode; some port's effective mode changed
+
+
 @dataclass(frozen=True)
 class ModeChange:
     namespace: str
@@ -495,6 +505,36 @@ class ModeChange:
     @property
     def ports_after(self) -> dict:
         return json.loads(self.ports_after_json)
+
+    @property
+    def change(self) -> ChangeKind:
+        if not self.before:
+            return ChangeKind.ADDED
+        if not self.after:
+            return ChangeKind.REMOVED
+        return ChangeKind.MODE if self.before != self.after else ChangeKind.PORTS
+
+    @property
+    def port_moves(self) -> list[tuple[str, str, str]]:
+        """(port, mode before, mode after) for each port whose effective mode moved."""
+        return port_moves(self.before, self.ports_before, self.after, self.ports_after)
+
+
+def port_moves(
+    mode_before: str, ports_before: dict, mode_after: str, ports_after: dict
+) -> list[tuple[str, str, str]]:
+    """Ports whose effective mode differs: a port no policy names takes the workload's mode."""
+    moves = []
+    for port in sorted(ports_before.keys() | ports_after.keys(), key=_port_number):
+        before = ports_before.get(port, mode_before)
+        after = ports_after.get(port, mode_after)
+        if before != after:
+            moves.append((port, before, after))
+    return moves
+
+
+def _port_number(port: str) -> int:
+    return int(port) if str(port).isdigit() else 0
 
 
 @dataclass
@@ -518,7 +558,7 @@ class Comparison:
 def changes_between(
     before: dict[tuple, tuple], after: dict[tuple, tuple], *, kind_of
 ) -> list[ModeChange]:
-    """Rows whose mode or port modes differ, plus rows only one side has.
+    """Rows whose mode or some port's effective mode differs, plus rows only one side has.
 
     Port modes arrive as JSON text: equal text is equal ports; text is decoded only to
     settle a same-mode row whose text differs, or later for the rows a page shows.
@@ -527,8 +567,13 @@ def changes_between(
     for key in sorted(before.keys() | after.keys()):
         mode_before, ports_before = before.get(key, ("", "{}"))
         mode_after, ports_after = after.get(key, ("", "{}"))
+        # The same mode and no port whose effective mode moved is no change, even when the
+        # policy now names a port with the mode it had anyway.
         if mode_before == mode_after and (
-            ports_before == ports_after or json.loads(ports_before) == json.loads(ports_after)
+            ports_before == ports_after
+            or not port_moves(
+                mode_before, json.loads(ports_before), mode_after, json.loads(ports_after)
+            )
         ):
             continue
         namespace, name = key[0], key[1]

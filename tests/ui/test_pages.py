@@ -28,9 +28,11 @@ LEGACY_UNENFORCED = (
     "namespace in ambient."
 )
 PAY_DUPLICATE = (
-    "2 PeerAuthentications compete for the namespace-wide mode of pay: pay/default (STRICT) is "
-    "the oldest and is the only one Istio applies; pay/zz-newer is ignored. Delete the ignored "
-    "ones or merge their settings into pay/default."
+    "2 PeerAuthentications compete for the namespace-wide mode of pay: pay/default (STRICT) "
+    "wins Istio's tie-break (older creation time, then name, then namespace) and is the only "
+    "one Istio applies. Ignored: pay/zz-newer: pay/default was created earlier "
+    "(2026-01-01T00:00:00Z; pay/zz-newer: 2026-02-01T00:00:00Z). Delete the ignored ones or "
+    "merge their settings into pay/default."
 )
 MESH_PERMISSIVE = (
     "The mesh-wide mode is PERMISSIVE because the mesh-wide policy istio-system/default sets "
@@ -300,7 +302,7 @@ def test_namespace_detail_explains_why_with_winner_and_losers(auditor_client, me
     assert "decided at the <strong>namespace</strong> level by <code>pay/default</code>" in page
     assert "overridden by a more specific level" in page  # the mesh step
     assert "Ignored: <code>pay/zz-newer</code> (DISABLE)" in page
-    assert "lost because newer" in page
+    assert "lost because it was created later, and the older creation time wins" in page
 
 
 def test_namespace_detail_lists_workloads_policies_and_findings(auditor_client, mesh):
