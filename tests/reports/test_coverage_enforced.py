@@ -205,8 +205,8 @@ def test_report_page_leads_with_enforced(client, mesh):
 def test_namespace_list_and_page_show_enforced_and_declared(client, mesh):
     auditor(client)
     listing = client.get("/namespaces/?sort=-enforced").content.decode()
-    assert "STRICT enforced" in listing
-    assert "declared 3" in listing
+    assert "Enforced / declared" in listing
+    assert "<strong>1</strong> / 3" in listing
     page = client.get("/namespaces/shop/").content.decode()
     assert "1 of 3 (33%): every port STRICT and a sidecar or ztunnel enforcing it" in page
     assert "on paper only" in page
