@@ -55,8 +55,8 @@ class CoverageRule(StrEnum):
 
 
 _WORDS = {
-    CoverageRule.SIDECAR: "STRICT, enforced by its Istio sidecar",
-    CoverageRule.AMBIENT: "STRICT, enforced by ztunnel (ambient)",
+    CoverageRule.SIDECAR: "STRICT enforced: its Istio sidecar enforces the policy",
+    CoverageRule.AMBIENT: "STRICT enforced: ztunnel (ambient) enforces the policy",
     CoverageRule.HOST_NETWORK: (
         "STRICT on paper only: it runs on the host network, where no sidecar or ztunnel "
         "captures its traffic"
@@ -66,10 +66,10 @@ _WORDS = {
         "nothing refuses plaintext"
     ),
     CoverageRule.PORT_BELOW_STRICT: (
-        "not STRICT: its workload policy sets a port below STRICT, and that port accepts "
-        "plaintext whether or not the container declares it"
+        "not counted as STRICT: its workload policy sets a port below STRICT, and that port "
+        "accepts plaintext whether or not the container declares it"
     ),
-    CoverageRule.NOT_STRICT: "not STRICT: its effective mode accepts plaintext",
+    CoverageRule.NOT_STRICT: "not counted as STRICT: its effective mode accepts plaintext",
 }
 _ENFORCED = frozenset({CoverageRule.SIDECAR, CoverageRule.AMBIENT})
 _NOT_DECLARED = frozenset({CoverageRule.PORT_BELOW_STRICT, CoverageRule.NOT_STRICT})
