@@ -172,8 +172,10 @@ def snapshot_inputs(snapshot: Snapshot, *, namespaces: Iterable[str] | None = No
                 if container_ports
                 else (),
                 has_sidecar=has_sidecar,
-                host_network=_on_host_network(
-                    host_network, namespace_ambient, ambient, has_sidecar, pod_labels
+                host_network=host_network
+                or (
+                    namespace_ambient
+                    and _on_host_network(host_network, True, ambient, has_sidecar, pod_labels)
                 ),
             )
         )

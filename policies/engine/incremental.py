@@ -41,7 +41,9 @@ def workload_input_from_facts(
     workload.kind = kind
     workload.labels = pod_labels
     workload.inject_annotation = ""
-    workload.container_ports = tuple(sorted(set(container_ports)))
+    workload.container_ports = (
+        container_ports if len(container_ports) < 2 else tuple(sorted(set(container_ports)))
+    )
     workload.containers = []
     workload.host_network = host_network
     workload.has_proxy = has_sidecar
