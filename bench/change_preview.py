@@ -11,7 +11,9 @@ postures (policies/engine/impact.py). This builds a mesh of N namespaces with W 
 each (a third without sidecars), switches one namespace to STRICT and prints the time of
 each step in milliseconds (median of --repeat runs). With --snapshot it stores a big snapshot
 and times the preview service itself, which evaluates only the namespace a change touches
-(plus the root namespace), against a mesh-wide change, which evaluates everything.
+(plus the root namespace), against a mesh-wide change, which evaluates everything: the
+first one builds the snapshot's engine input from its rows and keeps it with its posture;
+the next ones reuse both and resolve only the changed mesh (issue 13 §5: under 3 s).
 It prints figures; it asserts nothing.
 """
 
@@ -150,10 +152,14 @@ def run_service(namespaces: int, workloads: int, repeat: int) -> None:
     mesh_wide = changes.peer_authentication_plan(
         scope="mesh", namespace="", name="default", spec={"mtls": {"mode": "STRICT"}}
     )
-    for label, plan, runs in (("one namespace", one, repeat), ("mesh-wide", mesh_wide, 1)):
+    for label, plan, runs in (
+        ("one namespace", one, repeat),
+        ("mesh-wide, first", mesh_wide, 1),  # builds and keeps the snapshot's input
+        ("mesh-wide, next", mesh_wide, repeat),  # reuses it, as later previews do
+    ):
         took, (impact, _note) = timed(lambda plan=plan: changes.impact_of(plan), runs)
         print(
-            f"preview service, {label:<14} {took:8.0f} ms "
+            f"preview service, {label:<17} {took:8.0f} ms "
             f"({len(impact.workload_changes):,} workloads change, "
             f"{impact.plaintext_callers_total:,} potential plaintext callers)"
         )

@@ -46,6 +46,9 @@ NAMESPACE_COLUMNS = (
     # Issue 14: from the traffic read in force at the report's time ("no_data" without one).
     "readiness",
     "plaintext_share",
+    # Added in 0.2 (coverage that counts what is enforced, policies/engine/coverage.py).
+    "workloads_strict_declared",
+    "workloads_strict_enforced",
 )
 WORKLOAD_COLUMNS = (
     "namespace",
@@ -64,6 +67,11 @@ WORKLOAD_COLUMNS = (
     "reason_chain",
     "readiness",
     "plaintext_share",
+    # Added in 0.2: empty for snapshots taken before coverage was recorded.
+    "strict_declared",
+    "strict_enforced",
+    "coverage_rule",
+    "host_network",
 )
 FINDING_COLUMNS = ("severity", "code", "namespace", "name", "kind", "message")
 # The audit log has one CSV shape across meshui: the audit page's export and this one.
@@ -153,7 +161,16 @@ def exemption_fields(exemption) -> dict:
 
 # Fields added after 0.1, in the order they were added: every export keeps them last, so a
 # reader of the older fields (by position in CSV, by order in JSON) sees nothing move.
-APPENDED_FIELDS = ("readiness", "plaintext_share")
+APPENDED_FIELDS = (
+    "readiness",
+    "plaintext_share",
+    "workloads_strict_declared",
+    "workloads_strict_enforced",
+    "strict_declared",
+    "strict_enforced",
+    "coverage_rule",
+    "host_network",
+)
 
 
 def appended_last(values: dict) -> dict:
@@ -164,8 +181,12 @@ def appended_last(values: dict) -> dict:
 
 
 def namespace_rows(scope: ExportScope) -> Iterator[dict]:
-    fields = ("name", "mode", "policy", "source", "reason") + NAMESPACE_COLUMNS[4:13]
-    fields += ("readiness", "plaintext_share")
+    fields = (
+        ("name", "mode", "policy", "source", "reason")
+        + NAMESPACE_COLUMNS[4:13]
+        + ("workloads_strict_declared", "workloads_strict_enforced")
+        + ("readiness", "plaintext_share")
+    )
     rows = with_readiness(scope.snapshot.namespaces.all(), scope.traffic)
     for values in rows.order_by("name").values(*fields).iterator(2000):
         values["policy"] = values["policy"] or None
@@ -188,6 +209,10 @@ WORKLOAD_FIELDS = (
     "findings_count",
     "readiness",
     "plaintext_share",
+    "strict_declared",
+    "strict_enforced",
+    "coverage_rule",
+    "host_network",
 )
 
 

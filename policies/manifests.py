@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import orjson
 import yaml
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -129,6 +130,13 @@ def read_manifest_file(file: Path, *, max_file_bytes: int = MAX_FILE_BYTES) -> l
                 f"the file has {size:,} bytes; manifest files over {max_file_bytes:,} bytes "
                 "are refused (MESHUI_MANIFEST_MAX_BYTES)",
             )
+        if file.suffix.lower() == ".json":
+            # Most JSON manifests take the fast path; anything it does not accept as is
+            # (invalid JSON, huge numbers, NaN, bad UTF-8) is read again below, so every
+            # refusal keeps its own words.
+            fast = _fast_json_objects(file, file.read_bytes())
+            if fast is not None:
+                return fast
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise ManifestError(file, f"not UTF-8 text (byte {error.start})") from error
@@ -155,6 +163,63 @@ def _document_line(text: str, number: int) -> int | None:
     except yaml.YAMLError:
         return None
     return None
+
+
+def _fast_json_objects(file: Path, data: bytes) -> list[dict[str, Any]] | None:
+    """The objects of a JSON file read by orjson (C, a few times faster than `json`), or None
+    when orjson refuses it and the standard reader must judge (and word) it.
+
+    orjson nests up to 1024 levels, so the nesting limit is checked on the raw bytes first,
+    without building anything: a deep file goes to the standard reader, which refuses it.
+    """
+    if _json_nests_deeper_than(data, MAX_NESTING) or _has_long_digit_run(data):
+        return None
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    objects: list[dict[str, Any]] = []
+    try:
+        _collect(file, 1, document, objects)
+    except ManifestError:
+        return None  # the standard reader says it with the line
+    return objects
+
+
+# orjson reads an integer beyond 64 bits as a float; `json` keeps it exact (and refuses one
+# of more than 4300 digits). Any run of 19 digits, even inside a string, takes that path;
+# found by mapping every digit to 0 and everything else to a space, then a substring search.
+_DIGITS_AS_ZERO = bytes(ord("0") if 48 <= byte <= 57 else ord(" ") for byte in range(256))
+_LONG_DIGIT_RUN = b"0" * 19
+
+
+def _has_long_digit_run(data: bytes) -> bool:
+    return _LONG_DIGIT_RUN in data.translate(_DIGITS_AS_ZERO)
+
+
+_NOT_BRACKETS = bytes(range(256)).translate(None, b'{}[]"')
+
+
+def _json_nests_deeper_than(data: bytes, limit: int) -> bool:
+    """Whether the JSON text nests arrays and objects more than `limit` deep (C-speed steps).
+
+    Escaped backslashes and quotes go first, so every quote left delimits a string; the
+    strings' contents go next, leaving only the brackets of the structure; each pass then
+    removes the innermost pairs. Text that is not JSON may be misjudged either way: the
+    parser that follows refuses it.
+    """
+    if b"\\" in data:  # most manifests have no escapes at all: skip two copies of the text
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    structure = data.translate(None, _NOT_BRACKETS)
+    structure = b"".join(structure.split(b'"')[::2])
+    for _ in range(limit):
+        if not structure:
+            return False
+        inner_removed = structure.replace(b"{}", b"").replace(b"[]", b"")
+        if inner_removed == structure:
+            return False  # unbalanced: not JSON, the parser will say so
+        structure = inner_removed
+    return bool(structure)
 
 
 def _json_documents(file: Path, text: str) -> list[tuple[int, Any]] | None:

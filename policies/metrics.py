@@ -65,6 +65,25 @@ class PostureCollector(Collector):
             "Workloads in the current snapshot whose pods carry an Istio sidecar.",
             value=snapshot.workloads_with_sidecar if snapshot else 0,
         )
+        # Absent (rather than 0) for a snapshot taken before they were recorded, so an
+        # upgrade never looks like coverage falling to nothing.
+        if snapshot is not None and snapshot.workloads_strict_enforced is not None:
+            yield GaugeMetricFamily(
+                "meshui_workloads_strict_enforced",
+                "Workloads every port of which is STRICT by policy and a sidecar or ztunnel "
+                "enforces it (the coverage headline).",
+                value=snapshot.workloads_strict_enforced,
+            )
+            yield GaugeMetricFamily(
+                "meshui_workloads_strict_declared",
+                "Workloads every port of which is STRICT by policy, enforced or not.",
+                value=snapshot.workloads_strict_declared,
+            )
+        yield GaugeMetricFamily(
+            "meshui_workloads_total",
+            "Workloads in the current snapshot (the denominator of the coverage shares).",
+            value=snapshot.workloads_total if snapshot else 0,
+        )
 
         findings = GaugeMetricFamily(
             "meshui_findings",

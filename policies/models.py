@@ -14,7 +14,7 @@ from enum import StrEnum
 from django.conf import settings
 from django.db import models
 
-from policies.engine import Level, Mode, PolicyScope, PolicyStatus, Severity
+from policies.engine import CoverageRule, Level, Mode, PolicyScope, PolicyStatus, Severity
 from policies.engine.readiness import Readiness
 from policies.ownership import OwnerKind, PolicyOwnership
 
@@ -34,6 +34,7 @@ POLICY_STATUS_CHOICES = engine_choices(*PolicyStatus)
 TRAFFIC_READINESS_CHOICES = engine_choices(
     Readiness.READY, Readiness.NOT_READY, Readiness.NO_TRAFFIC, Readiness.NOT_ENOUGH_HISTORY
 )
+COVERAGE_RULE_CHOICES = engine_choices(*CoverageRule)
 OWNER_KIND_CHOICES = [(kind.value, kind.label) for kind in OwnerKind]
 
 
@@ -115,6 +116,10 @@ class Snapshot(models.Model):
     workloads_disable = models.PositiveIntegerField(default=0)
     workloads_with_sidecar = models.PositiveIntegerField(default=0)
     workloads_ambient = models.PositiveIntegerField(default=0)
+    # Coverage (policies/engine/coverage.py): every port STRICT by policy, and of those the
+    # ones a sidecar or ztunnel enforces. Null on snapshots taken before they were counted.
+    workloads_strict_declared = models.PositiveIntegerField(null=True)
+    workloads_strict_enforced = models.PositiveIntegerField(null=True)
     findings_error = models.PositiveIntegerField(default=0)
     findings_warning = models.PositiveIntegerField(default=0)
     findings_info = models.PositiveIntegerField(default=0)
@@ -146,6 +151,8 @@ class NamespaceRecord(models.Model):
     workloads_disable = models.PositiveIntegerField(default=0)
     workloads_with_port_exceptions = models.PositiveIntegerField(default=0)
     workloads_with_sidecar = models.PositiveIntegerField(default=0)
+    workloads_strict_declared = models.PositiveIntegerField(null=True)
+    workloads_strict_enforced = models.PositiveIntegerField(null=True)
     findings_count = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -177,6 +184,12 @@ class WorkloadRecord(models.Model):
     container_ports = models.JSONField(default=list)
     has_sidecar = models.BooleanField(default=False)
     ambient = models.BooleanField(default=False)
+    host_network = models.BooleanField(default=False)
+    # The CoverageRule that decided it ("" on snapshots taken before coverage was recorded)
+    # and what it means, stored so reports filter and count in the database.
+    coverage_rule = models.CharField(max_length=32, blank=True, choices=COVERAGE_RULE_CHOICES)
+    strict_declared = models.BooleanField(null=True)
+    strict_enforced = models.BooleanField(null=True)
     findings_count = models.PositiveIntegerField(default=0)
 
     class Meta:

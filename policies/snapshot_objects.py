@@ -10,10 +10,15 @@ these objects gives the snapshot's own posture back.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
-from django.db.models import Q
+import orjson
+from django.db import connections
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
 
+from policies.engine.incremental import workload_input_from_facts
+from policies.engine.inputs import Inputs, NamespaceInput, parse_objects
 from policies.models import NamespaceRecord, PolicyRecord, ServiceRecord, Snapshot, WorkloadRecord
 
 # What the sidecar injector leaves on a pod; the engine counts either as "has a sidecar".
@@ -40,23 +45,35 @@ def snapshot_objects(snapshot: Snapshot, *, namespaces: Iterable[str] | None = N
     so a preview on a 150,000-workload mesh evaluates a few dozen workloads. None means all.
     """
     scope = None if namespaces is None else set(namespaces)
-
-    def rows(model, **in_scope):
-        query = model.objects.filter(snapshot=snapshot)
-        return query if scope is None else query.filter(**in_scope)
-
-    namespace_rows = list(rows(NamespaceRecord, name__in=scope).values_list("name", "labels"))
+    objects = snapshot_objects_without_workloads(snapshot, scope)
     ambient_namespaces = {
-        name for name, labels in namespace_rows if (labels or {}).get(AMBIENT_LABEL) == "ambient"
+        obj["metadata"]["name"]
+        for obj in objects
+        if obj["kind"] == "Namespace"
+        and (obj["metadata"].get("labels") or {}).get(AMBIENT_LABEL) == "ambient"
     }
-    objects: list[dict] = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
-        for name, labels in namespace_rows
-    ]
-    workloads = rows(WorkloadRecord, namespace__in=scope).values_list(
-        "namespace", "name", "kind", "labels", "container_ports", "has_sidecar", "ambient"
-    )
-    for namespace, name, kind, labels, container_ports, has_sidecar, ambient in workloads:
+    workloads = WorkloadRecord.objects.filter(snapshot=snapshot)
+    if scope is not None:
+        workloads = workloads.filter(namespace__in=scope)
+    for (
+        namespace,
+        name,
+        kind,
+        labels,
+        container_ports,
+        has_sidecar,
+        ambient,
+        host_network,
+    ) in workloads.values_list(
+        "namespace",
+        "name",
+        "kind",
+        "labels",
+        "container_ports",
+        "has_sidecar",
+        "ambient",
+        "host_network",
+    ):
         objects += workload_objects(
             namespace=namespace,
             name=name,
@@ -66,7 +83,23 @@ def snapshot_objects(snapshot: Snapshot, *, namespaces: Iterable[str] | None = N
             has_sidecar=has_sidecar,
             ambient=ambient,
             namespace_ambient=namespace in ambient_namespaces,
+            host_network=host_network,
         )
+    return objects
+
+
+def snapshot_objects_without_workloads(snapshot: Snapshot, scope: set[str] | None) -> list[dict]:
+    """Namespaces, policies (every DestinationRule whatever the scope) and Services."""
+
+    def rows(model, **in_scope):
+        query = model.objects.filter(snapshot=snapshot)
+        return query if scope is None else query.filter(**in_scope)
+
+    namespace_rows = rows(NamespaceRecord, name__in=scope).values_list("name", "labels")
+    objects: list[dict] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+        for name, labels in namespace_rows
+    ]
     policies = PolicyRecord.objects.filter(snapshot=snapshot)
     if scope is not None:
         policies = policies.filter(
@@ -88,6 +121,97 @@ def snapshot_objects(snapshot: Snapshot, *, namespaces: Iterable[str] | None = N
     return objects
 
 
+def snapshot_inputs(snapshot: Snapshot, *, namespaces: Iterable[str] | None = None) -> Inputs:
+    """The engine's parsed input for `snapshot`: equal to parse_objects(snapshot_objects(...)).
+
+    Workloads, by far the most numerous, become the engine's records straight from their
+    stored facts (no dicts built, none parsed, JSON columns read by orjson); namespaces,
+    policies and Services are parsed as usual. A preview of a mesh-wide change on 150,000
+    workloads spends most of its time here, so this is the fast way to the same input.
+    """
+    scope = None if namespaces is None else set(namespaces)
+    inputs = parse_objects(
+        snapshot_objects_without_workloads(snapshot, scope), snapshot.root_namespace
+    )
+    ambient_namespaces = {
+        name
+        for name, namespace in inputs.namespaces.items()
+        if namespace.declared and namespace.labels.get(AMBIENT_LABEL) == "ambient"
+    }
+    rows = WorkloadRecord.objects.filter(snapshot=snapshot)
+    if scope is not None:
+        rows = rows.filter(namespace__in=scope)
+    counts = inputs.object_counts
+    workloads = inputs.workloads
+    query = rows.values_list(
+        "namespace",
+        "name",
+        "kind",
+        Cast("labels", TextField()),
+        Cast("container_ports", TextField()),
+        "has_sidecar",
+        "ambient",
+        "host_network",
+    )
+    for namespace, name, kind, labels, container_ports, *flags in _raw_rows(query):
+        # Booleans as the driver gives them (SQLite: 0 and 1).
+        has_sidecar, ambient, host_network = map(bool, flags)
+        pod_labels = orjson.loads(labels) if labels else {}
+        pod_labels = pod_labels or {}
+        namespace_ambient = namespace in ambient_namespaces
+        if ambient and not namespace_ambient:
+            pod_labels[AMBIENT_LABEL] = "ambient"
+        kind = kind if kind in _API_VERSIONS else "Deployment"
+        workloads.append(
+            workload_input_from_facts(
+                namespace=namespace,
+                name=name,
+                kind=kind,
+                pod_labels=pod_labels,
+                container_ports=tuple(orjson.loads(container_ports) or ())
+                if container_ports
+                else (),
+                has_sidecar=has_sidecar,
+                host_network=host_network
+                or (
+                    namespace_ambient
+                    and _on_host_network(host_network, True, ambient, has_sidecar, pod_labels)
+                ),
+            )
+        )
+        counts[kind] = counts.get(kind, 0) + 1
+        if kind != "Pod" and not has_sidecar:
+            counts["Pod"] = counts.get("Pod", 0) + 1
+        if namespace not in inputs.namespaces:
+            inputs.namespaces[namespace] = NamespaceInput(namespace, {}, False)
+    inputs.object_counts = dict(sorted(counts.items()))
+    return inputs
+
+
+def _raw_rows(query) -> Iterator[tuple]:
+    """The rows of a values_list query straight from the database cursor, without Django's
+    per-row converters (a third of the read on 150,000 rows): SQL as Django writes it for
+    this database, JSON columns cast to text."""
+    sql, params = query.query.sql_with_params()
+    with connections[query.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        while batch := cursor.fetchmany(5000):
+            yield from batch
+
+
+def _on_host_network(
+    host_network: bool, namespace_ambient: bool, ambient: bool, has_sidecar: bool, labels: dict
+) -> bool:
+    # Snapshots from before host_network was stored say it only this way: a pod of an
+    # ambient namespace that is neither captured nor opted out must be on the host network.
+    return host_network or (
+        namespace_ambient
+        and not ambient
+        and not has_sidecar
+        and labels.get(AMBIENT_LABEL) != "none"
+    )
+
+
 def workload_objects(
     *,
     namespace: str,
@@ -98,6 +222,7 @@ def workload_objects(
     has_sidecar: bool,
     ambient: bool,
     namespace_ambient: bool = False,
+    host_network: bool = False,
 ) -> list[dict]:
     """A minimal controller (or Pod) whose pod template carries the given facts.
 
@@ -115,12 +240,7 @@ def workload_objects(
         containers.append({"name": PROXY_CONTAINER})
         annotations[INJECTION_STATUS_ANNOTATION] = "{}"
     pod_spec: dict = {"containers": containers}
-    if (
-        namespace_ambient
-        and not ambient
-        and not has_sidecar
-        and pod_labels.get(AMBIENT_LABEL) != "none"
-    ):
+    if _on_host_network(host_network, namespace_ambient, ambient, has_sidecar, pod_labels):
         pod_spec["hostNetwork"] = True
     template = {"metadata": {"labels": pod_labels, "annotations": annotations}, "spec": pod_spec}
     kind = kind if kind in _API_VERSIONS else "Deployment"

@@ -58,14 +58,18 @@ ENGINE_FINDINGS = {
     "DUPLICATE_NAMESPACE_POLICY": (
         "warning",
         "2 PeerAuthentications compete for the namespace-wide mode of {namespace}: {where} "
-        "({mode}) is the oldest and is the only one Istio applies; {where}-v2 is ignored. "
-        "Delete the ignored ones or merge their settings into {where}.",
+        "({mode}) wins Istio's tie-break (older creation time, then name, then namespace) and "
+        "is the only one Istio applies. Ignored: {where}-v2: {where} was created earlier "
+        "(2026-01-01T00:00:00Z; {where}-v2: 2026-02-01T00:00:00Z). Delete the ignored ones or "
+        "merge their settings into {where}.",
     ),
     "DUPLICATE_WORKLOAD_POLICY": (
         "warning",
         "2 PeerAuthentications compete to select Deployment {where}: {namespace}/{name} "
-        "({mode}) is the oldest and is the only one Istio applies; {namespace}/{name}-v2 is "
-        "ignored. Delete the ignored ones or merge their settings into {namespace}/{name}.",
+        "({mode}) wins Istio's tie-break (older creation time, then name, then namespace) and "
+        "is the only one Istio applies. Ignored: {namespace}/{name}-v2: both have the same "
+        "creation time, and the name {name} sorts before {name}-v2. Delete the ignored ones or "
+        "merge their settings into {namespace}/{name}.",
     ),
     "SELECTOR_MATCHES_NOTHING": (
         "warning",
@@ -218,6 +222,29 @@ def _as_dict(item: str | dict, key: str = "name") -> dict:
     return {key: item} if isinstance(item, str) else dict(item)
 
 
+def stored_coverage(
+    *, mode: str, ports: dict, has_sidecar: bool, ambient: bool, host_network: bool = False
+) -> dict:
+    """The coverage columns the sync stores for a workload row, by the engine's own rules."""
+    from types import SimpleNamespace
+
+    from policies.engine import Mode, coverage_rule
+
+    workload = SimpleNamespace(
+        mode=Mode(mode),
+        ports=[SimpleNamespace(mode=Mode(port_mode)) for port_mode in ports.values()],
+        has_sidecar=has_sidecar,
+        ambient=ambient,
+        host_network=host_network,
+    )
+    rule = coverage_rule(workload)
+    return {
+        "coverage_rule": str(rule),
+        "strict_declared": rule.declared,
+        "strict_enforced": rule.enforced,
+    }
+
+
 def snapshot_with(
     *,
     namespaces: list[str | dict] = (),
@@ -290,6 +317,14 @@ def snapshot_with(
             spec["reason"] = with_port_reasons(spec["reason"], ports=ports, policy=policy)
         spec.setdefault("kind", "Deployment")
         spec.setdefault("has_sidecar", True)
+        for field_name, value in stored_coverage(
+            mode=mode,
+            ports=ports,
+            has_sidecar=spec["has_sidecar"],
+            ambient=spec.get("ambient", False),
+            host_network=spec.get("host_network", False),
+        ).items():
+            spec.setdefault(field_name, value)
         workload_rows.append(
             WorkloadRecord(
                 snapshot=snapshot,
@@ -331,6 +366,8 @@ def snapshot_with(
             "workloads_disable": sum(w.mode == "DISABLE" for w in mine),
             "workloads_with_port_exceptions": sum(w.has_port_exceptions for w in mine),
             "workloads_with_sidecar": sum(w.has_sidecar for w in mine),
+            "workloads_strict_declared": sum(bool(w.strict_declared) for w in mine),
+            "workloads_strict_enforced": sum(bool(w.strict_enforced) for w in mine),
             "findings_count": sum(f.namespace == name for f in finding_rows),
         }.items():
             if field_name not in explicit:
@@ -396,6 +433,8 @@ def _aggregate(snapshot, namespace_rows, workload_rows, finding_rows) -> None:
     snapshot.workloads_disable = sum(w.mode == "DISABLE" for w in workload_rows)
     snapshot.workloads_with_sidecar = sum(w.has_sidecar for w in workload_rows)
     snapshot.workloads_ambient = sum(w.ambient for w in workload_rows)
+    snapshot.workloads_strict_declared = sum(bool(w.strict_declared) for w in workload_rows)
+    snapshot.workloads_strict_enforced = sum(bool(w.strict_enforced) for w in workload_rows)
     snapshot.findings_error = sum(f.severity == "error" for f in finding_rows)
     snapshot.findings_warning = sum(f.severity == "warning" for f in finding_rows)
     snapshot.findings_info = sum(f.severity == "info" for f in finding_rows)
@@ -498,6 +537,8 @@ def large_snapshot(
                 workloads_disable=workloads_per_namespace if mode == "DISABLE" else 0,
                 workloads_with_port_exceptions=index % 2,
                 workloads_with_sidecar=max(with_sidecar, 0),
+                workloads_strict_declared=workloads_per_namespace if mode == "STRICT" else 0,
+                workloads_strict_enforced=max(with_sidecar, 0) if mode == "STRICT" else 0,
                 findings_count=index % 5,
             )
         )
@@ -515,6 +556,9 @@ def large_snapshot(
                     labels={"app": f"app-{number:02d}"},
                     container_ports=[8080],
                     has_sidecar=number < with_sidecar,
+                    **stored_coverage(
+                        mode=mode, ports={}, has_sidecar=number < with_sidecar, ambient=False
+                    ),
                 )
             )
         findings = (

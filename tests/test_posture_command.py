@@ -259,3 +259,17 @@ def test_cli_unknown_format_is_a_usage_error():
     result = cli("--manifests", ".", "--format", "xml")
     assert result.returncode == 2
     assert "invalid choice" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_json_with_shared_reasons_is_the_same_document():
+    """`posture --format json` converts each shared reason once; the text must not change."""
+    import json as stdlib_json
+
+    from bench.engine import synthetic_mesh
+    from policies.engine import evaluate, posture_as_json
+    from policies.management.commands.posture import posture_json
+
+    posture = evaluate(synthetic_mesh(0.01))
+    assert stdlib_json.loads(posture_json(posture)) == stdlib_json.loads(
+        stdlib_json.dumps(posture_as_json(posture))
+    )

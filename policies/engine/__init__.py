@@ -5,6 +5,7 @@ posture = evaluate(objects, root_namespace="istio-system")
 document = posture_as_json(posture)
 """
 
+from policies.engine.coverage import CoverageCounts, CoverageRule, coverage_counts, coverage_rule
 from policies.engine.labels import selector_matches
 from policies.engine.model import (
     SEVERITY_RANK,
@@ -34,6 +35,10 @@ from policies.engine.resolve import DEFAULT_ROOT_NAMESPACE, evaluate
 from policies.engine.serialize import posture_as_json
 
 __all__ = [
+    "CoverageCounts",
+    "CoverageRule",
+    "coverage_counts",
+    "coverage_rule",
     "DEFAULT_ROOT_NAMESPACE",
     "SEVERITY_RANK",
     "Finding",

@@ -8,6 +8,7 @@ from operator import attrgetter
 from typing import Any
 
 from policies.engine.inputs import (
+    MISSING_TIME_KEY,
     PeerAuthenticationInput,
 )
 from policies.engine.model import (
@@ -82,6 +83,33 @@ def lost_because(loser: PeerAuthenticationInput, winner: PeerAuthenticationInput
     return "same creation time and name, namespace sorts later"
 
 
+# Istio's order at one level (pilot/pkg/model/config.go SortConfigByCreationTime), in words.
+TIE_BREAK = "older creation time wins, then name, then namespace"
+
+
+def tie_break_words(winner: PeerAuthenticationInput, loser: PeerAuthenticationInput) -> str:
+    """Why `winner` sorts before `loser` in Istio's order, naming the rule that decided."""
+    winner_ref = f"{winner.namespace}/{winner.name}"
+    if winner.sort_key[0] != loser.sort_key[0]:
+        if winner.sort_key[0] == MISSING_TIME_KEY:
+            return f"{winner_ref} has no creationTimestamp, which counts as the oldest"
+        return (
+            f"{winner_ref} was created earlier ({winner.created}; "
+            f"{loser.namespace}/{loser.name}: {loser.created})"
+        )
+    same = (
+        "both have the same creation time"
+        if winner.sort_key[0] != MISSING_TIME_KEY
+        else "neither has a creationTimestamp"
+    )
+    if winner.name != loser.name:
+        return f"{same}, and the name {winner.name} sorts before {loser.name}"
+    return (
+        f"{same} and the same name, and the namespace {winner.namespace} sorts before "
+        f"{loser.namespace}"
+    )
+
+
 def _note(competition: Competition, outcome: Outcome) -> str:
     winner = competition.winner
     ref = competition.ref
@@ -97,7 +125,7 @@ def _note(competition: Competition, outcome: Outcome) -> str:
             f"{loser.namespace}/{loser.name} ({loser.lost_because})"
             for loser in competition.loser_values
         )
-        text += f" Ignored because only the oldest policy at a level counts: {ignored}."
+        text += f" Ignored, since one policy counts at a level ({TIE_BREAK}): {ignored}."
     return text
 
 

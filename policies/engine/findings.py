@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
+from policies.engine.competition import tie_break_words
 from policies.engine.destinations import (
     Destinations,
 )
@@ -75,13 +76,19 @@ def collect_findings(context: FindingContext) -> tuple[Finding, ...]:
     return tuple(findings)
 
 
+# The tie-break as the finding words it: the rule's order, not who won.
+TIE_BREAK_SHORT = "older creation time, then name, then namespace"
+
+
 def _duplicate_message(competition: Competition, where: str) -> str:
     winner = competition.winner
-    ignored = listed([policy_ref(policy) for policy in competition.losers])
+    ignored = "; ".join(
+        f"{policy_ref(loser)}: {tie_break_words(winner, loser)}" for loser in competition.losers
+    )
     return (
         f"{len(competition.losers) + 1} PeerAuthentications compete {where}: "
-        f"{policy_ref(winner)} ({winner.mode}) is the oldest and is the only one Istio applies; "
-        f"{ignored} {'is' if len(competition.losers) == 1 else 'are'} ignored. "
+        f"{policy_ref(winner)} ({winner.mode}) wins Istio's tie-break ({TIE_BREAK_SHORT}) "
+        f"and is the only one Istio applies. Ignored: {ignored}. "
         f"Delete the ignored ones or merge their settings into {policy_ref(winner)}."
     )
 

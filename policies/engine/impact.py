@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from policies.engine.model import Finding, Mode, Posture, WorkloadPosture, WorkloadRef
 
@@ -19,9 +20,12 @@ from policies.engine.model import Finding, Mode, Posture, WorkloadPosture, Workl
 PLAINTEXT_CALLERS_SHOWN = 25
 
 
-@dataclass(frozen=True, slots=True)
-class ModeChange:
-    """One namespace, workload or workload port whose effective mode moves."""
+class ModeChange(NamedTuple):
+    """One namespace, workload or workload port whose effective mode moves.
+
+    A named tuple rather than a frozen dataclass: a mesh-wide preview makes one per workload
+    (150,000 on a large mesh), and a tuple is built several times faster.
+    """
 
     kind: str  # "Namespace", the workload's kind, or "Port"
     namespace: str
@@ -172,6 +176,26 @@ def _workload_ports(workload: WorkloadPosture) -> dict[int, Mode]:
     return {port.port: port.mode for port in workload.ports}
 
 
+def _workload_pairs(before: tuple[WorkloadPosture, ...], after: tuple[WorkloadPosture, ...]):
+    """(before, after) for each workload in both postures.
+
+    A policy change adds or removes no workload, and both tuples are sorted the same way,
+    so the pairs are usually position by position; any difference in the lists falls back
+    to matching by namespace, name and kind.
+    """
+    if len(before) == len(after) and all(
+        old.name == new.name and old.namespace == new.namespace and old.kind == new.kind
+        for old, new in zip(before, after, strict=True)
+    ):
+        return zip(before, after, strict=True)
+    workloads_before = {_workload_key(w): w for w in before}
+    return (
+        (workloads_before[_workload_key(w)], w)
+        for w in after
+        if _workload_key(w) in workloads_before
+    )
+
+
 def posture_impact(
     before: Posture,
     after: Posture,
@@ -201,13 +225,9 @@ def posture_impact(
         if ns.name in namespaces_before and namespaces_before[ns.name].mode != ns.mode
     )
 
-    workloads_before = {_workload_key(w): w for w in before.workloads}
     workload_changes: list[ModeChange] = []
     port_changes: list[ModeChange] = []
-    for workload in after.workloads:
-        old = workloads_before.get(_workload_key(workload))
-        if old is None:
-            continue
+    for old, workload in _workload_pairs(before.workloads, after.workloads):
         if old.mode != workload.mode:
             workload_changes.append(
                 ModeChange(
@@ -254,13 +274,13 @@ def posture_impact(
         if change.becomes_strict and not change.has_sidecar and not change.ambient
     )
     newly_strict = {
-        f"{c.namespace}/{c.name}" for c in (*workload_changes, *port_changes) if c.becomes_strict
+        (c.namespace, c.name) for c in (*workload_changes, *port_changes) if c.becomes_strict
     }
     callers: list[WorkloadRef] = []
     callers_total = 0
     if newly_strict:
         for w in after.workloads:
-            if w.has_sidecar or w.ambient or f"{w.namespace}/{w.name}" in newly_strict:
+            if w.has_sidecar or w.ambient or (w.namespace, w.name) in newly_strict:
                 continue
             callers_total += 1
             if len(callers) < PLAINTEXT_CALLERS_SHOWN:

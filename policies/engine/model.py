@@ -217,6 +217,8 @@ class WorkloadPosture:
     container_ports: tuple[int, ...]
     has_sidecar: bool
     ambient: bool
+    # On the node's network: no sidecar nor ztunnel captures its traffic, whatever it runs.
+    host_network: bool = False
 
 
 @dataclass(frozen=True, slots=True)

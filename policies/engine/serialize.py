@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from policies.engine.coverage import coverage_counts, coverage_rule
 from policies.engine.model import (
     NamespacePosture,
     PolicyRef,
     PolicyVerdict,
     Posture,
+    Reason,
     WorkloadPosture,
 )
 
@@ -31,7 +34,9 @@ def namespace_as_json(namespace: NamespacePosture) -> dict[str, Any]:
     }
 
 
-def workload_as_json(workload: WorkloadPosture) -> dict[str, Any]:
+def workload_as_json(
+    workload: WorkloadPosture, reason_json: Callable[[Reason], dict[str, Any]] = Reason.as_dict
+) -> dict[str, Any]:
     """One entry of `"workloads"`; port keys are strings because JSON keys must be."""
     return {
         "namespace": workload.namespace,
@@ -41,11 +46,22 @@ def workload_as_json(workload: WorkloadPosture) -> dict[str, Any]:
         "policy": _ref(workload.policy),
         "source": str(workload.source),
         "ports": {str(port.port): str(port.mode) for port in workload.ports},
-        "port_reasons": {str(port.port): port.reason.as_dict() for port in workload.ports},
+        "port_reasons": {str(port.port): reason_json(port.reason) for port in workload.ports},
         "container_ports": list(workload.container_ports),
         "has_sidecar": workload.has_sidecar,
         "ambient": workload.ambient,
-        "reason": workload.reason.as_dict(),
+        "reason": reason_json(workload.reason),
+        "host_network": workload.host_network,
+        **_coverage_fields(workload),
+    }
+
+
+def _coverage_fields(workload: WorkloadPosture) -> dict[str, Any]:
+    rule = coverage_rule(workload)
+    return {
+        "coverage_rule": str(rule),
+        "strict_declared": rule.declared,
+        "strict_enforced": rule.enforced,
     }
 
 
@@ -67,9 +83,19 @@ def policy_as_json(policy: PolicyVerdict) -> dict[str, Any]:
     }
 
 
-def posture_as_json(posture: Posture) -> dict[str, Any]:
-    """The whole posture as one JSON-ready dict: fresh objects, safe for the caller to change."""
+def posture_as_json(posture: Posture, *, shared: bool = False) -> dict[str, Any]:
+    """The whole posture as one JSON-ready dict: fresh objects, safe for the caller to change.
+
+    With `shared`, a reason many workloads share (the engine computes one per namespace and
+    set of competing policies) is converted once and the same dict appears in each place:
+    for callers that only serialise the result, it saves most of the conversion.
+    """
     mesh = posture.mesh
+    workloads = (
+        _workloads_sharing_reasons(posture.workloads)
+        if shared
+        else [workload_as_json(workload) for workload in posture.workloads]
+    )
     return {
         "root_namespace": posture.root_namespace,
         "mesh": {
@@ -78,8 +104,30 @@ def posture_as_json(posture: Posture) -> dict[str, Any]:
             "reason": mesh.reason.as_dict(),
         },
         "namespaces": [namespace_as_json(namespace) for namespace in posture.namespaces],
-        "workloads": [workload_as_json(workload) for workload in posture.workloads],
+        "workloads": workloads,
         "findings": [finding.as_dict() for finding in posture.findings],
         "policies": [policy_as_json(policy) for policy in posture.policies],
         "object_counts": dict(posture.object_counts),
+        "coverage": _coverage_as_json(posture),
+    }
+
+
+def _workloads_sharing_reasons(workloads: tuple[WorkloadPosture, ...]) -> list[dict[str, Any]]:
+    reasons: dict[int, dict[str, Any]] = {}
+
+    def reason_json(reason: Reason) -> dict[str, Any]:
+        converted = reasons.get(id(reason))
+        if converted is None:
+            converted = reasons[id(reason)] = reason.as_dict()
+        return converted
+
+    return [workload_as_json(workload, reason_json) for workload in workloads]
+
+
+def _coverage_as_json(posture: Posture) -> dict[str, Any]:
+    counts = coverage_counts(posture.workloads)
+    return {
+        "workloads_total": counts.total,
+        "workloads_strict_declared": counts.strict_declared,
+        "workloads_strict_enforced": counts.strict_enforced,
     }

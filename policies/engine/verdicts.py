@@ -1,13 +1,15 @@
-"""Each policy's verdict: effective, shadowed by an older one at its level, or ignored."""
+"""Each policy's verdict: effective, shadowed by the one Istio prefers at its level, or ignored."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from policies.engine.competition import (
+    TIE_BREAK,
     Competition,
     name_and_kind,
     sorted_by_namespace,
+    tie_break_words,
 )
 from policies.engine.destinations import rule_summary
 from policies.engine.inputs import (
@@ -48,12 +50,12 @@ def policy_verdicts(
         else:
             words = f"It decides the {scope} mode: {winner.mode}."
         status[id(winner)] = (scope, PolicyStatus.EFFECTIVE, words)
-        for loser, value in zip(competition.losers, competition.loser_values, strict=True):
+        for loser in competition.losers:
             status[id(loser)] = (
                 scope,
                 PolicyStatus.SHADOWED,
-                f"Ignored: {competition.ref} is preferred at the {scope} level "
-                f"({value.lost_because}), and only one policy counts there.",
+                f"Ignored: only one policy counts at the {scope} level ({TIE_BREAK}), and "
+                f"{competition.ref} wins: {tie_break_words(winner, loser)}.",
             )
 
     level_status(mesh, PolicyScope.MESH)
@@ -71,7 +73,9 @@ def policy_verdicts(
             for policy in (competition.winner, *competition.losers):
                 selected[id(policy)] = selected.get(id(policy), 0) + count
             for loser in competition.losers:
-                beaten_by.setdefault(id(loser), set()).add(str(competition.ref))
+                beaten_by.setdefault(id(loser), set()).add(
+                    f"{competition.ref} wins: {tie_break_words(competition.winner, loser)}"
+                )
     for policy in root_selector_policies:
         status[id(policy)] = (
             PolicyScope.IGNORED,
@@ -96,11 +100,12 @@ def policy_verdicts(
                     f"It applies to {wins} of the {chosen} workloads it selects.",
                 )
             else:
-                older = ", ".join(sorted(beaten_by.get(id(policy), ())))
+                winners = "; ".join(sorted(beaten_by.get(id(policy), ())))
                 status[id(policy)] = (
                     PolicyScope.WORKLOAD,
                     PolicyStatus.SHADOWED,
-                    f"Every workload it selects is decided by an older policy: {older}.",
+                    "Every workload it selects is decided by another policy that selects it "
+                    f"too, and only one counts ({TIE_BREAK}): {winners}.",
                 )
     for policy in inputs.peer_authentications:
         scope, state, words = status[id(policy)]

@@ -167,6 +167,13 @@ def services_selecting_workloads(namespace: str, selector: dict) -> list[str]:
     return names
 
 
+def destination_rules_with_wildcard_hosts(snapshot: Snapshot) -> bool:
+    """Whether any DestinationRule of the snapshot has a wildcard host (`*.local`, ...)."""
+    return PolicyRecord.objects.filter(
+        snapshot=snapshot, kind=PolicyRecord.Kind.DESTINATION_RULE, host__contains="*"
+    ).exists()
+
+
 def outside_plaintext_workloads(snapshot: Snapshot, namespaces: set[str]):
     """Sidecar-less workloads outside `namespaces` (callers a change may refuse): the first
     few, and how many in all."""

@@ -124,6 +124,7 @@ NAMESPACE_SORTS: dict[str, tuple[str, ...]] = {
     "disable": ("workloads_disable", "name"),
     "exceptions": ("workloads_with_port_exceptions", "name"),
     "sidecars": ("sidecar_share", "name"),
+    "enforced": ("enforced_share", "name"),
     "findings": ("findings_count", "name"),
     # Issue 14: readiness for STRICT from traffic, and the plaintext share behind it.
     "readiness": ("readiness_rank", "name"),
@@ -195,6 +196,17 @@ def namespace_list_read(
             sidecar_share=Case(
                 When(workloads_total=0, then=Value(-1.0)),
                 default=Cast(F("workloads_with_sidecar"), FloatField())
+                / Cast(F("workloads_total"), FloatField()),
+                output_field=FloatField(),
+            )
+        )
+    if key == "enforced":
+        # Namespaces without workloads, or from before coverage was recorded, sort first.
+        rows = rows.annotate(
+            enforced_share=Case(
+                When(workloads_total=0, then=Value(-1.0)),
+                When(workloads_strict_enforced__isnull=True, then=Value(-1.0)),
+                default=Cast(F("workloads_strict_enforced"), FloatField())
                 / Cast(F("workloads_total"), FloatField()),
                 output_field=FloatField(),
             )

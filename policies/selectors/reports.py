@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
@@ -172,9 +173,10 @@ def reason_chain_text(reason: dict) -> str:
 # --- The posture report ---------------------------------------------------------------------
 
 
-def share(part: int, whole: int) -> float | None:
-    """part/whole, or None when there is nothing to measure (no namespaces is not 0 % STRICT)."""
-    return part / whole if whole else None
+def share(part: int | None, whole: int) -> float | None:
+    """part/whole, or None when there is nothing to measure (no namespaces is not 0 % STRICT)
+    or the part was not recorded (None: a figure older snapshots lack)."""
+    return part / whole if whole and part is not None else None
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,12 @@ class Coverage:
     """STRICT coverage with exempt rows taken out of the score while their exemption holds.
 
     Only exempt rows *below* STRICT leave the score: an exempt row that is STRICT anyway
-    still counts as STRICT, so an exemption can never lower the figure.
+    still counts as STRICT, so an exemption can never lower the figure. The workload figure
+    comes three ways (policies/engine/coverage.py): *STRICT enforced* (the headline: every
+    port STRICT and a sidecar or ztunnel enforcing it), *STRICT declared* (every port STRICT
+    by policy) and the workload-wide mode alone (`workloads_strict`, kept for old readers).
+    Each figure leaves out the exempt rows it does not count. The declared and enforced
+    figures are None for snapshots taken before they were recorded.
     """
 
     namespaces_total: int
@@ -192,6 +199,10 @@ class Coverage:
     workloads_strict: int
     workloads_exempt: int
     workloads_with_sidecar: int
+    workloads_strict_declared: int | None = None
+    workloads_declared_exempt: int = 0
+    workloads_strict_enforced: int | None = None
+    workloads_enforced_exempt: int = 0
 
     @property
     def namespaces_scored(self) -> int:
@@ -202,12 +213,40 @@ class Coverage:
         return self.workloads_total - self.workloads_exempt
 
     @property
+    def workloads_declared_scored(self) -> int:
+        return self.workloads_total - self.workloads_declared_exempt
+
+    @property
+    def workloads_enforced_scored(self) -> int:
+        return self.workloads_total - self.workloads_enforced_exempt
+
+    @property
+    def measured(self) -> bool:
+        """Whether the snapshot recorded the declared and enforced figures."""
+        return self.workloads_strict_enforced is not None
+
+    @property
     def namespaces_strict_share(self) -> float | None:
         return share(self.namespaces_strict, self.namespaces_scored)
 
     @property
     def workloads_strict_share(self) -> float | None:
         return share(self.workloads_strict, self.workloads_scored)
+
+    @property
+    def workloads_declared_share(self) -> float | None:
+        return share(self.workloads_strict_declared, self.workloads_declared_scored)
+
+    @property
+    def workloads_enforced_share(self) -> float | None:
+        return share(self.workloads_strict_enforced, self.workloads_enforced_scored)
+
+    @property
+    def workloads_declared_not_enforced(self) -> int | None:
+        """STRICT on paper, with nothing enforcing it."""
+        if self.workloads_strict_enforced is None or self.workloads_strict_declared is None:
+            return None
+        return self.workloads_strict_declared - self.workloads_strict_enforced
 
     @property
     def workloads_sidecar_share(self) -> float | None:
@@ -225,6 +264,12 @@ class Coverage:
             "workloads_strict_share": self.workloads_strict_share,
             "workloads_with_sidecar": self.workloads_with_sidecar,
             "workloads_sidecar_share": self.workloads_sidecar_share,
+            "workloads_strict_declared": self.workloads_strict_declared,
+            "workloads_declared_exempt": self.workloads_declared_exempt,
+            "workloads_strict_declared_share": self.workloads_declared_share,
+            "workloads_strict_enforced": self.workloads_strict_enforced,
+            "workloads_enforced_exempt": self.workloads_enforced_exempt,
+            "workloads_strict_enforced_share": self.workloads_enforced_share,
         }
 
 
@@ -303,28 +348,45 @@ def coverage_of(snapshot: Snapshot, exemptions: ExemptionsAt) -> Coverage:
         if exempt_namespaces
         else 0
     )
-    below = snapshot.workloads.filter(mode__in=NON_STRICT)
-    workloads_exempt = (
-        below.filter(namespace__in=exempt_namespaces).count() if exempt_namespaces else 0
-    )
-    # Workloads exempt on their own (their namespace is not): read a small superset by
-    # namespace and name, then keep the exact pairs.
+    # Workloads exempt on their own (their namespace is not) are found by namespace and
+    # name among a small superset, then kept as exact pairs.
     own = {target for target in exempt_workloads if target[0] not in exempt_namespaces}
-    if own:
-        candidates = below.filter(
-            namespace__in={namespace for namespace, _ in own}, name__in={name for _, name in own}
+
+    def exempt_among(uncounted) -> int:
+        """Exempt rows among the ones a figure does not count."""
+        if not exemptions.in_force:
+            return 0
+        exempt = (
+            uncounted.filter(namespace__in=exempt_namespaces).count() if exempt_namespaces else 0
         )
-        workloads_exempt += sum(
-            1 for target in candidates.values_list("namespace", "name") if target in own
-        )
+        if own:
+            candidates = uncounted.filter(
+                namespace__in={namespace for namespace, _ in own},
+                name__in={name for _, name in own},
+            )
+            exempt += sum(
+                1 for target in candidates.values_list("namespace", "name") if target in own
+            )
+        return exempt
+
+    workloads = snapshot.workloads
+    measured = snapshot.workloads_strict_enforced is not None
     return Coverage(
         namespaces_total=snapshot.namespaces_total,
         namespaces_strict=snapshot.namespaces_strict,
         namespaces_exempt=namespaces_exempt,
         workloads_total=snapshot.workloads_total,
         workloads_strict=snapshot.workloads_strict,
-        workloads_exempt=workloads_exempt,
+        workloads_exempt=exempt_among(workloads.filter(mode__in=NON_STRICT)),
         workloads_with_sidecar=snapshot.workloads_with_sidecar,
+        workloads_strict_declared=snapshot.workloads_strict_declared,
+        workloads_declared_exempt=(
+            exempt_among(workloads.filter(strict_declared=False)) if measured else 0
+        ),
+        workloads_strict_enforced=snapshot.workloads_strict_enforced,
+        workloads_enforced_exempt=(
+            exempt_among(workloads.filter(strict_enforced=False)) if measured else 0
+        ),
     )
 
 
@@ -336,6 +398,15 @@ def audit_entries_between(*, start: datetime, end: datetime):
 
 
 # --- Compare two dates ----------------------------------------------------------------------
+
+
+class ChangeKind(StrEnum):
+    """What happened to a row between two snapshots."""
+
+    ADDED = "added"  # not in the first snapshot
+    REMOVED = "removed"  # not in the second snapshot
+    MODE = "mode"  # its effective mode changed (its ports may have too)
+    PORTS = "ports"  # same mode; some port's effective mode changed
 
 
 @dataclass(frozen=True)
@@ -356,6 +427,36 @@ class ModeChange:
     @property
     def ports_after(self) -> dict:
         return json.loads(self.ports_after_json)
+
+    @property
+    def change(self) -> ChangeKind:
+        if not self.before:
+            return ChangeKind.ADDED
+        if not self.after:
+            return ChangeKind.REMOVED
+        return ChangeKind.MODE if self.before != self.after else ChangeKind.PORTS
+
+    @property
+    def port_moves(self) -> list[tuple[str, str, str]]:
+        """(port, mode before, mode after) for each port whose effective mode moved."""
+        return port_moves(self.before, self.ports_before, self.after, self.ports_after)
+
+
+def port_moves(
+    mode_before: str, ports_before: dict, mode_after: str, ports_after: dict
+) -> list[tuple[str, str, str]]:
+    """Ports whose effective mode differs: a port no policy names takes the workload's mode."""
+    moves = []
+    for port in sorted(ports_before.keys() | ports_after.keys(), key=_port_number):
+        before = ports_before.get(port, mode_before)
+        after = ports_after.get(port, mode_after)
+        if before != after:
+            moves.append((port, before, after))
+    return moves
+
+
+def _port_number(port: str) -> int:
+    return int(port) if str(port).isdigit() else 0
 
 
 @dataclass
@@ -379,7 +480,7 @@ class Comparison:
 def changes_between(
     before: dict[tuple, tuple], after: dict[tuple, tuple], *, kind_of
 ) -> list[ModeChange]:
-    """Rows whose mode or port modes differ, plus rows only one side has.
+    """Rows whose mode or some port's effective mode differs, plus rows only one side has.
 
     Port modes arrive as JSON text: equal text is equal ports; text is decoded only to
     settle a same-mode row whose text differs, or later for the rows a page shows.
@@ -388,8 +489,13 @@ def changes_between(
     for key in sorted(before.keys() | after.keys()):
         mode_before, ports_before = before.get(key, ("", "{}"))
         mode_after, ports_after = after.get(key, ("", "{}"))
+        # The same mode and no port whose effective mode moved is no change, even when the
+        # policy now names a port with the mode it had anyway.
         if mode_before == mode_after and (
-            ports_before == ports_after or json.loads(ports_before) == json.loads(ports_after)
+            ports_before == ports_after
+            or not port_moves(
+                mode_before, json.loads(ports_before), mode_after, json.loads(ports_after)
+            )
         ):
             continue
         namespace, name = key[0], key[1]
@@ -468,6 +574,8 @@ class TrendPoint:
     findings_error: int
     findings_warning: int
     findings_info: int
+    workloads_strict_declared: int | None = None  # None: not recorded by that snapshot
+    workloads_strict_enforced: int | None = None
 
     @property
     def namespaces_strict_share(self) -> float | None:
@@ -476,6 +584,14 @@ class TrendPoint:
     @property
     def workloads_strict_share(self) -> float | None:
         return share(self.workloads_strict, self.workloads_total)
+
+    @property
+    def workloads_declared_share(self) -> float | None:
+        return share(self.workloads_strict_declared, self.workloads_total)
+
+    @property
+    def workloads_enforced_share(self) -> float | None:
+        return share(self.workloads_strict_enforced, self.workloads_total)
 
     @property
     def findings_total(self) -> int:
@@ -491,6 +607,8 @@ TREND_FIELDS = (
     "findings_error",
     "findings_warning",
     "findings_info",
+    "workloads_strict_declared",
+    "workloads_strict_enforced",
 )
 
 

@@ -9,7 +9,7 @@ from enum import StrEnum
 from django.conf import settings
 from django.utils import timezone
 
-from policies.models import Snapshot, SyncRun
+from policies.models import NamespaceRecord, Snapshot, SyncRun
 
 # A sync is stale after this many missed intervals (issue 5: "older than three intervals").
 STALE_AFTER_INTERVALS = 3
@@ -20,6 +20,20 @@ _GOOD = (SyncRun.Status.SUCCEEDED, SyncRun.Status.NO_CHANGE)
 def snapshot_current() -> Snapshot | None:
     """The newest stored snapshot, or None before the first successful sync."""
     return Snapshot.objects.current()
+
+
+def namespace_last_seen(name: str) -> datetime | None:
+    """When the newest snapshot holding namespace `name` was taken (None: meshui never saw it).
+
+    Asked only when the cluster says a namespace does not exist, to tell "deleted since" from
+    "never there".
+    """
+    return (
+        NamespaceRecord.objects.filter(name=name)
+        .order_by("-snapshot__taken_at")
+        .values_list("snapshot__taken_at", flat=True)
+        .first()
+    )
 
 
 def sync_run_latest(*, finished: bool = False) -> SyncRun | None:

@@ -24,7 +24,7 @@ from django.utils.dateparse import parse_datetime
 
 from policies import cluster
 from policies.cluster.errors import ClusterError
-from policies.engine import SEVERITY_RANK, Mode, Severity, evaluate
+from policies.engine import SEVERITY_RANK, Mode, Severity, coverage_rule, evaluate
 from policies.errors import MeshuiError
 from policies.gc_pause import gc_paused
 from policies.models import (
@@ -296,7 +296,8 @@ def _snapshot_write(
 
     per_namespace: dict[str, Counter] = defaultdict(Counter)
     workload_modes = Counter()
-    for workload in posture.workloads:
+    coverage_rules = [coverage_rule(workload) for workload in posture.workloads]
+    for workload, rule in zip(posture.workloads, coverage_rules, strict=True):
         counts = per_namespace[workload.namespace]
         mode = str(workload.mode)
         counts["total"] += 1
@@ -306,6 +307,12 @@ def _snapshot_write(
             counts["port_exceptions"] += 1
         if workload.has_sidecar:
             counts["sidecar"] += 1
+        if rule.declared:
+            counts["declared"] += 1
+            workload_modes["declared"] += 1
+        if rule.enforced:
+            counts["enforced"] += 1
+            workload_modes["enforced"] += 1
     namespace_modes = Counter(str(namespace.mode) for namespace in posture.namespaces)
 
     with transaction.atomic():
@@ -333,6 +340,8 @@ def _snapshot_write(
             workloads_disable=workload_modes[Mode.DISABLE],
             workloads_with_sidecar=sum(1 for w in posture.workloads if w.has_sidecar),
             workloads_ambient=sum(1 for w in posture.workloads if w.ambient),
+            workloads_strict_declared=workload_modes["declared"],
+            workloads_strict_enforced=workload_modes["enforced"],
             findings_error=severities[Severity.ERROR],
             findings_warning=severities[Severity.WARNING],
             findings_info=severities[Severity.INFO],
@@ -356,6 +365,8 @@ def _snapshot_write(
                     workloads_disable=per_namespace[namespace.name][Mode.DISABLE],
                     workloads_with_port_exceptions=per_namespace[namespace.name]["port_exceptions"],
                     workloads_with_sidecar=per_namespace[namespace.name]["sidecar"],
+                    workloads_strict_declared=per_namespace[namespace.name]["declared"],
+                    workloads_strict_enforced=per_namespace[namespace.name]["enforced"],
                     findings_count=findings_by_namespace[namespace.name],
                 )
                 for namespace in posture.namespaces
@@ -379,9 +390,13 @@ def _snapshot_write(
                     container_ports=list(workload.container_ports),
                     has_sidecar=workload.has_sidecar,
                     ambient=workload.ambient,
+                    host_network=workload.host_network,
+                    coverage_rule=str(rule),
+                    strict_declared=rule.declared,
+                    strict_enforced=rule.enforced,
                     findings_count=findings_by_object[(workload.namespace, workload.name)],
                 )
-                for workload in posture.workloads
+                for workload, rule in zip(posture.workloads, coverage_rules, strict=True)
             ),
         )
         _rows_insert(

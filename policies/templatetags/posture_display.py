@@ -4,6 +4,7 @@ import yaml
 from django import template
 from django.urls import NoReverseMatch, reverse
 
+from policies.engine import CoverageRule
 from policies.engine.meaning import enforcement_words, enforcer_of, mode_meaning
 from policies.engine.readiness import Readiness
 from policies.ownership import OwnerKind
@@ -70,6 +71,33 @@ def outcome_words(outcome: str) -> str:
 @register.filter
 def source_words(source: str) -> str:
     return SOURCE_WORDS.get(source or "", source or "")
+
+
+# A chain's `lost_because` values (docs/contracts.md §1), as a sentence about the loser.
+LOST_BECAUSE_WORDS = {
+    "newer": "it was created later, and the older creation time wins",
+    "same creation time, name sorts later": (
+        "it has the same creation time as the winner, and its name sorts later"
+    ),
+    "same creation time and name, namespace sorts later": (
+        "it has the same creation time and name as the winner, and its namespace sorts later"
+    ),
+}
+
+
+@register.filter
+def lost_because_words(value: str) -> str:
+    """Why a policy lost at its level, naming the tie-break that decided."""
+    return LOST_BECAUSE_WORDS.get(value, value)
+
+
+@register.filter
+def coverage_words(rule: str) -> str:
+    """A stored CoverageRule as a sentence ("" for rows from before it was recorded)."""
+    try:
+        return CoverageRule(rule).words
+    except ValueError:
+        return ""
 
 
 @register.filter

@@ -277,11 +277,14 @@ def trends_show(request: MeshuiHttpRequest) -> HttpResponse:
     start = now - timezone.timedelta(days=days)
     points = coverage_trend(start=start, end=now)
     moments = [point.taken_at for point in points]
+    enforced = [point.workloads_enforced_share for point in points]
+    declared = [point.workloads_declared_share for point in points]
     coverage_chart = line_chart(
         moments,
         [
-            ("Namespaces STRICT", "#1d6b3a", "", [p.namespaces_strict_share for p in points]),
-            ("Workloads STRICT", "#2458c5", "6 3", [p.workloads_strict_share for p in points]),
+            ("Workloads STRICT enforced", "#1d6b3a", "", enforced),
+            ("Workloads STRICT declared", "#2458c5", "6 3", declared),
+            ("Namespaces STRICT", "#5b6675", "2 3", [p.namespaces_strict_share for p in points]),
         ],
         y_max=1.0,
         y_label=percent_label,

@@ -56,7 +56,7 @@ def test_auditor_opens_a_past_report_and_compares_two_dates(
     page.get_by_label("To").fill("2026-11-10")
     page.get_by_role("button", name="Compare").click()
     result = page.locator("#compare-result")
-    expect(result).to_contain_text("Namespaces that changed mode (1)")
+    expect(result).to_contain_text("Namespaces that changed (1)")
     expect(result).to_contain_text("shop to STRICT, ticket SEC-42")
     expect(result).to_contain_text("Findings that cleared (1)")
     # htmx swapped the result in place and kept the dates in the address bar.

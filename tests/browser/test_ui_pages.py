@@ -138,7 +138,7 @@ def test_open_a_namespace_and_read_why_it_has_its_mode(logged_in_page, live_serv
     expect(why).to_contain_text("decided at the namespace level by checkout/default")
     expect(why).to_contain_text("overridden by a more specific level")
     expect(why).to_contain_text("Ignored: checkout/strict-v2 (STRICT)")
-    expect(why).to_contain_text("lost because newer")
+    expect(why).to_contain_text("lost because it was created later")
     screenshot(page, "namespace")
 
     # A workload's chain is one click away and needs no JavaScript (<details>).

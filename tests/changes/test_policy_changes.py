@@ -240,12 +240,33 @@ def test_timeout_is_told_in_words(mesh, users, settings):
     assert "did not answer" in failed.value.message
 
 
-def test_namespace_gone_is_told_in_words(mesh, users):
+def test_a_namespace_that_never_existed_is_not_said_to_be_gone(mesh, users):
+    """`nowhere` is in no snapshot: it never existed as far as meshui knows (issue 13 §4)."""
     with pytest.raises(changes.ChangeFailure) as failed:
         changes.namespace_mode_set(
-            user=users["oncall"], namespace="gone", mode="STRICT", reason="x"
+            user=users["oncall"], namespace="nowhere", mode="STRICT", reason="x"
         )
-    assert failed.value.message.startswith("Namespace gone no longer exists")
+    message = failed.value.message
+    assert "no longer" not in message
+    assert message.startswith("Namespace nowhere does not exist in the cluster")
+    assert "meshui has never seen it" in message
+
+
+def test_a_namespace_deleted_since_the_last_sync_is_said_to_no_longer_exist(mesh, users):
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{mesh.url}/api/v1/namespaces/legacy",
+        method="DELETE",
+        headers={"Authorization": f"Bearer {mesh.token}"},
+    )
+    urllib.request.urlopen(request, timeout=10).close()
+    with pytest.raises(changes.ChangeFailure) as failed:
+        changes.namespace_mode_set(
+            user=users["oncall"], namespace="legacy", mode="STRICT", reason="x"
+        )
+    assert failed.value.message.startswith("Namespace legacy no longer exists in the cluster")
+    assert "meshui last saw it in the snapshot of" in failed.value.message
 
 
 def test_istio_not_installed_is_told_in_words(kube, db, users):

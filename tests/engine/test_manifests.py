@@ -148,3 +148,76 @@ def test_non_utf8_file(tmp_path):
     (tmp_path / "x.yaml").write_bytes(b"kind: \xff\xfe\n")
     with pytest.raises(ManifestError, match="not UTF-8"):
         read_manifests(tmp_path)
+
+
+# --- The fast JSON path (orjson) reads exactly what the standard reader reads ----------------
+
+
+def _nested(depth: int) -> str:
+    return "[" * (depth - 1) + "1" + "]" * (depth - 1)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        '"a string with } and ] and { inside"',
+        '"escaped \\" quote \\\\ and a backslash then a bracket ]"',
+        '"ends with a backslash \\\\"',
+        '"\\\\\\" still inside [ the string"',
+        '{"deep": ' + _nested(90) + "}",
+        "12345678901234567890123456789",  # beyond 64 bits: orjson would read a float
+        '"ünïcödé ✓"',
+        "1.5e300",
+    ],
+    ids=[
+        "brackets in strings",
+        "escapes",
+        "trailing backslash",
+        "escaped backslashes then an escaped quote",
+        "90 deep",
+        "big int",
+        "utf-8",
+        "float",
+    ],
+)
+def test_fast_json_reader_reads_what_the_standard_reader_reads(tmp_path, value):
+    from policies.manifests import _json_documents, read_manifest_file
+
+    text = (
+        '{"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "ConfigMap",'
+        f' "metadata": {{"name": "x", "namespace": "shop"}}, "data": {{"v": {value}}}}}]}}'
+    )
+    path = tmp_path / "objects.json"
+    path.write_text(text, encoding="utf-8")
+    standard: list = []
+    for number, document in _json_documents(path, text):
+        from policies.manifests import _collect
+
+        _collect(path, number, document, standard)
+    assert read_manifest_file(path) == standard
+
+
+@pytest.mark.parametrize(
+    ("depth", "refused"), [(99, False), (100, False), (101, True), (102, True)]
+)
+def test_fast_json_reader_keeps_the_nesting_limit_at_the_boundary(tmp_path, depth, refused):
+    import json
+
+    from policies.manifests import (
+        ManifestError,
+        _deeper_than,
+        _json_nests_deeper_than,
+        read_manifest_file,
+    )
+
+    # `depth` objects and arrays in all: the document, and depth - 1 arrays in `value`.
+    text = '{"kind": "ConfigMap", "metadata": {"name": "x"}, "value": ' + _nested(depth) + "}"
+    path = tmp_path / "deep.json"
+    path.write_text(text, encoding="utf-8")
+    assert _deeper_than(json.loads(text), 100) is refused  # the standard reader's judgement
+    assert _json_nests_deeper_than(text.encode(), 100) is refused
+    if refused:
+        with pytest.raises(ManifestError, match="nest more than 100 levels"):
+            read_manifest_file(path)
+    else:
+        assert read_manifest_file(path)[0]["metadata"]["name"] == "x"

@@ -11,7 +11,7 @@ from policies.models import (
     Snapshot,
     WorkloadRecord,
 )
-from tests.factories import engine_finding
+from tests.factories import engine_finding, stored_coverage
 
 
 def moment(text: str) -> datetime:
@@ -65,7 +65,18 @@ def snapshot_build(
 ) -> Snapshot:
     """A snapshot with namespaces {name: mode} and workloads [{namespace, name, mode, ...}]."""
     namespaces = namespaces or {}
-    workloads = workloads or []
+    workloads = [
+        {
+            **w,
+            **stored_coverage(
+                mode=w.get("mode", "STRICT"),
+                ports=w.get("ports", {}),
+                has_sidecar=w.get("has_sidecar", True),
+                ambient=w.get("ambient", False),
+            ),
+        }
+        for w in workloads or []
+    ]
     findings = [
         {"severity": engine_finding(f["code"])[0], **f} for f in findings or []
     ]  # the engine's severity for the code unless the test names one
@@ -84,6 +95,8 @@ def snapshot_build(
         workloads_permissive=sum(1 for w in workloads if w.get("mode") == "PERMISSIVE"),
         workloads_disable=sum(1 for w in workloads if w.get("mode") == "DISABLE"),
         workloads_with_sidecar=sum(1 for w in workloads if w.get("has_sidecar", True)),
+        workloads_strict_declared=sum(w["strict_declared"] for w in workloads),
+        workloads_strict_enforced=sum(w["strict_enforced"] for w in workloads),
         findings_error=sum(1 for f in findings if f["severity"] == "error"),
         findings_warning=sum(1 for f in findings if f["severity"] == "warning"),
         findings_info=sum(1 for f in findings if f["severity"] == "info"),
@@ -101,6 +114,12 @@ def snapshot_build(
                 1
                 for w in workloads
                 if w["namespace"] == name and w.get("mode", "STRICT") == "STRICT"
+            ),
+            workloads_strict_declared=sum(
+                w["strict_declared"] for w in workloads if w["namespace"] == name
+            ),
+            workloads_strict_enforced=sum(
+                w["strict_enforced"] for w in workloads if w["namespace"] == name
             ),
         )
         for name, mode in namespaces.items()
@@ -122,6 +141,9 @@ def snapshot_build(
             reason=w.get("reason")
             or reason(w.get("mode", "STRICT"), policy=f"{w['namespace']}/default"),
             has_sidecar=w.get("has_sidecar", True),
+            coverage_rule=w["coverage_rule"],
+            strict_declared=w["strict_declared"],
+            strict_enforced=w["strict_enforced"],
         )
         for w in workloads
     )

@@ -47,8 +47,8 @@ def test_compare_lists_mode_changes_findings_and_audit_entries(client_as, audito
         .content.decode()
     )
 
-    assert "Namespaces that changed mode (3)" in page  # shop, gone (absent after), new
-    assert "Workloads that changed mode (2)" in page  # cart mode, ledger port
+    assert "Namespaces that changed (3)" in page  # shop, gone (removed), new (added)
+    assert "Workloads that changed (2)" in page  # cart mode, ledger port
     assert "port 8443 DISABLE" in page
     assert "Findings that appeared (1)" in page and "Findings that cleared (1)" in page
     assert "shop to STRICT, SEC-42" in page

@@ -56,9 +56,10 @@ PUBLISHED_COLUMNS = {
     "namespaces": "name,mode,source,policy,injection,is_root,workloads_total,workloads_strict,"
     "workloads_permissive,workloads_disable,workloads_with_port_exceptions,workloads_with_sidecar,"
     "findings_count,exempt,exemption_owner,exemption_expires_at,reason_chain,"
-    "readiness,plaintext_share",
+    "readiness,plaintext_share,workloads_strict_declared,workloads_strict_enforced",
     "workloads": "namespace,name,kind,mode,source,policy,ports,has_sidecar,ambient,findings_count,"
-    "exempt,exemption_owner,exemption_expires_at,reason_chain,readiness,plaintext_share",
+    "exempt,exemption_owner,exemption_expires_at,reason_chain,readiness,plaintext_share,"
+    "strict_declared,strict_enforced,coverage_rule,host_network",
     "findings": "severity,code,namespace,name,kind,message",
     "audit": "id,created_at,username,role,action,target_kind,target_namespace,target_name,"
     "reason,outcome,error,dry_run_result,restore_of",

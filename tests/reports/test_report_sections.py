@@ -246,8 +246,13 @@ def test_report_json_command_is_the_complete_record_as_before(mesh, tmp_path):
         "exempt",
         "exemption_owner",
         "exemption_expires_at",
-        "readiness",  # added by issue 14, at the end: the contract is append-only
+        # Added in 0.2, at the end: the contract is append-only.
+        "readiness",
         "plaintext_share",
+        "strict_declared",
+        "strict_enforced",
+        "coverage_rule",
+        "host_network",
     ]
     assert document["coverage"]["namespaces_total"] == 35
     assert {row["code"] for row in document["findings"]} == {

@@ -37,6 +37,8 @@ def test_sync_once_prints_a_summary(kube):
     assert "findings: 0 errors, 1 warning, 0 notes" in output
     assert "mesh-wide mode: STRICT (istio-system/default)" in output
     assert "workloads: 3 (2 STRICT, 1 PERMISSIVE, 0 DISABLE; 2 with a sidecar)" in output
+    # payments/api behind its sidecar; batch/report STRICT with none: declared only.
+    assert "coverage: 1 STRICT enforced, 2 STRICT declared" in output
     assert "No change since snapshot" in run("sync_cluster", "--once")
 
 

@@ -154,7 +154,9 @@ def test_exports_append_readiness_and_plaintext_share(reader, mesh_with_traffic)
 
     body = b"".join(reader.get("/reports/namespaces.csv").streaming_content).decode()
     rows = {row["name"]: row for row in csv.DictReader(io.StringIO(body))}
-    assert list(rows["legacy"])[-2:] == ["readiness", "plaintext_share"]
+    # Appended after reason_chain (issue 14), before the coverage columns added after them.
+    columns = list(rows["legacy"])
+    assert columns[columns.index("reason_chain") + 1 :][:2] == ["readiness", "plaintext_share"]
     assert rows["legacy"]["readiness"] == "not_ready"
     assert rows["shop"]["readiness"] == "ready"
     assert rows["shop"]["plaintext_share"] == "0.0"

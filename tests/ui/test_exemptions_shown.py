@@ -140,9 +140,10 @@ def test_overview_leaves_exempt_rows_below_strict_out_of_the_strict_share(audito
     assert "50% of namespaces STRICT" in text
     assert "Exempt and below STRICT: 1 namespace, left out of this share" in text
     assert "(1 of 2 scored)" in text
-    # Workloads: ledger STRICT; batch (namespace exemption) and cart exempt; web is scored.
-    assert "50% of workloads STRICT" in text
-    assert "Exempt and below STRICT: 2 workloads, left out of this share" in text
+    # Workloads: ledger STRICT enforced; batch (namespace exemption) and cart exempt; web is
+    # scored.
+    assert "50% of workloads STRICT enforced" in text
+    assert "Exempt and not enforced: 2 workloads, left out of the enforced share" in text
 
 
 def test_overview_without_exemptions_scores_every_row(auditor_client, db):
@@ -152,8 +153,9 @@ def test_overview_without_exemptions_scores_every_row(auditor_client, db):
     )
     text = _text(auditor_client.get("/").content.decode())
     assert "50% of namespaces STRICT" in text
-    assert "100% of workloads STRICT" in text
+    assert "100% of workloads STRICT enforced" in text
     assert "Exempt and below STRICT" not in text
+    assert "Exempt and not enforced" not in text
 
 
 @pytest.mark.parametrize(

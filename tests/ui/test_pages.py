@@ -28,9 +28,11 @@ LEGACY_UNENFORCED = (
     "namespace in ambient."
 )
 PAY_DUPLICATE = (
-    "2 PeerAuthentications compete for the namespace-wide mode of pay: pay/default (STRICT) is "
-    "the oldest and is the only one Istio applies; pay/zz-newer is ignored. Delete the ignored "
-    "ones or merge their settings into pay/default."
+    "2 PeerAuthentications compete for the namespace-wide mode of pay: pay/default (STRICT) "
+    "wins Istio's tie-break (older creation time, then name, then namespace) and is the only "
+    "one Istio applies. Ignored: pay/zz-newer: pay/default was created earlier "
+    "(2026-01-01T00:00:00Z; pay/zz-newer: 2026-02-01T00:00:00Z). Delete the ignored ones or "
+    "merge their settings into pay/default."
 )
 MESH_PERMISSIVE = (
     "The mesh-wide mode is PERMISSIVE because the mesh-wide policy istio-system/default sets "
@@ -208,12 +210,17 @@ def test_overview_never_calls_permissive_secured(auditor_client, mesh):
     assert "🔒" not in page
 
 
-def test_overview_counts_modes_and_share_of_workloads_strict(auditor_client, mesh):
+def test_overview_headline_is_strict_enforced_then_declared(auditor_client, mesh):
     page = text(auditor_client.get("/"))
     # ledger by pay's namespace policy, cart and legacy by their own; shop/web is PERMISSIVE.
+    # Only ledger is enforced: cart's port 9090 is PERMISSIVE (not declared) and legacy has
+    # no sidecar (declared, on paper only). The workload-wide mode alone would say 75%.
     assert 'Workloads <span class="count">4</span>' in page
     assert 'Namespaces <span class="count">2</span>' in page
-    assert "<strong>75%</strong> of workloads STRICT" in page
+    assert "<strong>25%</strong> of workloads STRICT enforced" in page
+    assert "STRICT declared: <strong>50%</strong> (2 of 4)" in page
+    assert "1 STRICT on paper only" in page
+    assert page.index("STRICT enforced") < page.index("STRICT declared")
 
 
 def test_overview_lists_findings_by_severity_worst_first(auditor_client, mesh):
@@ -295,7 +302,7 @@ def test_namespace_detail_explains_why_with_winner_and_losers(auditor_client, me
     assert "decided at the <strong>namespace</strong> level by <code>pay/default</code>" in page
     assert "overridden by a more specific level" in page  # the mesh step
     assert "Ignored: <code>pay/zz-newer</code> (DISABLE)" in page
-    assert "lost because newer" in page
+    assert "lost because it was created later, and the older creation time wins" in page
 
 
 def test_namespace_detail_lists_workloads_policies_and_findings(auditor_client, mesh):

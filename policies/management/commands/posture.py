@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.core.management.base import CommandError
 
-from policies import cluster
-from policies.cluster.errors import ClusterError
 from policies.engine import Posture, Severity, evaluate, posture_as_json
 from policies.exports import spreadsheet_safe
 from policies.gc_pause import gc_paused
@@ -61,7 +59,12 @@ def read_live_cluster(kubeconfig: str, context: str | None) -> ObjectSource:
     """Read the live cluster through the gateway (policies/cluster/).
 
     The gateway owns the client, timeouts and error words; this only adapts its result.
+    It is imported here, not at the top: the kubernetes client costs a tenth of a second to
+    import, which an offline check of manifests never needs.
     """
+    from policies import cluster
+    from policies.cluster.errors import ClusterError
+
     try:
         read = cluster.cluster_read_all(kubeconfig=kubeconfig, context=context)
     except ClusterError as error:
@@ -99,23 +102,36 @@ class Command(MeshuiCommand):
             help="exit 1 when a finding of this severity or worse exists",
         )
 
+    def write_bytes(self, data: bytes) -> None:
+        """Write encoded output straight to the stream's bytes, without a 60 MB decode."""
+        stream = self.stdout._out
+        buffer = getattr(stream, "buffer", None)
+        if buffer is None:  # a text stream (call_command(stdout=StringIO()) in tests)
+            stream.write(data.decode())
+            return
+        stream.flush()
+        buffer.write(data)
+        buffer.flush()
+
     def handle(self, *args, **options):
-        source = read_object_source(options)
-        root_namespace = (
-            options["root_namespace"]
-            or source.root_namespace
-            or getattr(settings, "MESHUI_ROOT_NAMESPACE", "")
-            or "istio-system"
-        )
+        # Reading, evaluating and writing build millions of acyclic objects: the collector
+        # would rescan them all for nothing (gc_pause.py).
         with gc_paused():
+            source = read_object_source(options)
+            root_namespace = (
+                options["root_namespace"]
+                or source.root_namespace
+                or getattr(settings, "MESHUI_ROOT_NAMESPACE", "")
+                or "istio-system"
+            )
             posture = evaluate(source.objects, root_namespace=root_namespace)
-        output_format = options["format"]
-        if output_format == "json":
-            self.stdout.write(json.dumps(posture_as_json(posture), indent=2))
-        elif output_format == "csv":
-            self.stdout.write(posture_as_csv(posture), ending="")
-        else:
-            self.stdout.write(posture_as_table(posture))
+            output_format = options["format"]
+            if output_format == "json":
+                self.write_bytes(posture_json(posture))
+            elif output_format == "csv":
+                self.stdout.write(posture_as_csv(posture), ending="")
+            else:
+                self.stdout.write(posture_as_table(posture))
         if options["fail_on"]:
             threshold = Severity(options["fail_on"]).rank
             failing = [f for f in posture.findings if f.severity.rank >= threshold]
@@ -124,6 +140,19 @@ class Command(MeshuiCommand):
                     f"{len(failing)} finding(s) at or above {options['fail_on']}",
                     returncode=EXIT_FINDINGS,
                 )
+
+
+def posture_json(posture: Posture) -> bytes:
+    """`posture --format json`: the engine's document, indented by two, UTF-8, newline-ended.
+
+    orjson writes it about ten times faster than `json.dumps(indent=2)` with the same
+    layout; reasons shared by many workloads are converted once (`shared=True`).
+    Non-string keys (a YAML label key `1:`) become strings, as `json` makes them.
+    """
+    return orjson.dumps(
+        posture_as_json(posture, shared=True),
+        option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE,
+    )
 
 
 def _ports_text(ports) -> str:

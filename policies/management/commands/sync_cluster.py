@@ -37,6 +37,8 @@ def sync_summary(run: SyncRun) -> str:
         f"  workloads: {snapshot.workloads_total} ({snapshot.workloads_strict} STRICT, "
         f"{snapshot.workloads_permissive} PERMISSIVE, {snapshot.workloads_disable} DISABLE; "
         f"{snapshot.workloads_with_sidecar} with a sidecar)",
+        f"  coverage: {snapshot.workloads_strict_enforced} STRICT enforced, "
+        f"{snapshot.workloads_strict_declared} STRICT declared",
         f"  findings: {_count(snapshot.findings_error, 'error')}, "
         f"{_count(snapshot.findings_warning, 'warning')}, {_count(snapshot.findings_info, 'note')}",
     ]

@@ -20,6 +20,7 @@ from policies.cluster.errors import (
 from policies.errors import MeshuiError
 from policies.kinds import RESOURCE_NAMES
 from policies.models import AuditEntry
+from policies.selectors.sync import namespace_last_seen
 from policies.services.changes.plans import ChangePlan, manifests_yaml
 
 
@@ -89,9 +90,7 @@ def describe_cluster_error(
         )
     if isinstance(error, NotFound):
         if f'namespaces "{namespace}" not found' in (error.message or ""):
-            return ChangeFailure(
-                f"Namespace {namespace} no longer exists in the cluster.", status=404
-            )
+            return ChangeFailure(_namespace_missing_words(namespace), status=404)
         if "the server could not find the requested resource" in (error.message or "").lower():
             return ChangeFailure(
                 f"This cluster does not serve {kind}: Istio is not installed (or its CRDs are "
@@ -173,3 +172,17 @@ def current_or_none(kind: str, namespace: str, name: str) -> dict | None:
         return None
     (current.get("metadata") or {}).pop("managedFields", None)
     return current
+
+
+def _namespace_missing_words(namespace: str) -> str:
+    """A namespace the cluster does not have: deleted since meshui saw it, or never there."""
+    seen = namespace_last_seen(namespace)
+    if seen is None:
+        return (
+            f"Namespace {namespace} does not exist in the cluster, and meshui has never seen "
+            "it: check the name, or create the namespace first."
+        )
+    return (
+        f"Namespace {namespace} no longer exists in the cluster: meshui last saw it in the "
+        f"snapshot of {seen:%Y-%m-%d %H:%M} UTC, so it was deleted since."
+    )
