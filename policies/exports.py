@@ -167,13 +167,18 @@ def workload_rows(
 ) -> Iterator[dict]:
     rows = scope.snapshot.workloads.order_by("namespace", "name", "kind").values(*fields)
     for values in rows.iterator(2000):
-        reason = values["reason"] or {}
-        values["policy"] = values["policy"] or None
-        values["port_reasons"] = reason.get("ports") or {}
-        values["reason"] = {key: value for key, value in reason.items() if key != "ports"}
-        exemption = scope.exemptions.for_workload(values["namespace"], values["name"])
-        values.update(exemption_fields(exemption))
-        yield values
+        yield workload_values(values, scope.exemptions)
+
+
+def workload_values(values: dict, exemptions: ExemptionsAt) -> dict:
+    """A workload row's stored values as the exports show them (the workloads list's CSV
+    uses it too, so both files have one shape)."""
+    reason = values["reason"] or {}
+    values["policy"] = values["policy"] or None
+    values["port_reasons"] = reason.get("ports") or {}
+    values["reason"] = {key: value for key, value in reason.items() if key != "ports"}
+    values.update(exemption_fields(exemptions.for_workload(values["namespace"], values["name"])))
+    return values
 
 
 def finding_rows(scope: ExportScope) -> Iterator[dict]:

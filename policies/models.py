@@ -121,6 +121,11 @@ class Snapshot(models.Model):
         ordering = ["-taken_at", "-id"]
         get_latest_by = ["taken_at", "id"]
 
+    @property
+    def workloads_without_sidecar(self) -> int:
+        """What the workloads list shows for `?sidecar=no` (ambient ones included)."""
+        return self.workloads_total - self.workloads_with_sidecar
+
 
 class NamespaceRecord(models.Model):
     """A namespace as a snapshot saw it: the engine's NamespacePosture, stored with counts."""

@@ -16,6 +16,44 @@
     region.focus({ preventScroll: true });
   });
 
+  // Form state follows the URL. htmx's history snapshots keep the page's HTML, not what was
+  // typed into it, so Back would show the right table under a stale search box: after a
+  // history restore (and on first load, for browsers that restore typed values themselves),
+  // set every filter field from the query string the page is showing.
+  function syncFiltersFromUrl() {
+    var params = new URLSearchParams(window.location.search);
+    var forms = document.querySelectorAll("form.filters");
+    Array.prototype.forEach.call(forms, function (form) {
+      if ((form.getAttribute("method") || "get").toLowerCase() !== "get") return;
+      Array.prototype.forEach.call(form.elements, function (field) {
+        if (!field.name || field.type === "submit" || field.type === "button") return;
+        if (field.type === "hidden") return; // rendered by the server with the swapped table
+        var value = params.has(field.name) ? params.get(field.name) : null;
+        if (field.tagName === "SELECT") {
+          var wanted = value === null ? "" : value;
+          var found = Array.prototype.some.call(field.options, function (option) {
+            return option.value === wanted;
+          });
+          if (found) {
+            field.value = wanted;
+          } else if (value === null) {
+            // No such parameter: the form's own default (per page, say).
+            var initial = Array.prototype.filter.call(field.options, function (option) {
+              return option.defaultSelected;
+            })[0];
+            field.value = initial ? initial.value : field.options.length ? field.options[0].value : "";
+          }
+        } else if (field.type === "checkbox" || field.type === "radio") {
+          field.checked = value !== null && value === field.value;
+        } else {
+          field.value = value === null ? "" : value;
+        }
+      });
+    });
+  }
+  document.addEventListener("htmx:historyRestore", syncFiltersFromUrl);
+  window.addEventListener("pageshow", syncFiltersFromUrl);
+
   // A failed request must not fail silently: say so in words.
   function showError(message) {
     var main = document.getElementById("page-body") || document.body;

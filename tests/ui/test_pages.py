@@ -430,7 +430,7 @@ def test_findings_filter_by_code_severity_and_namespace(auditor_client, mesh, qu
         "/namespaces/?page=zero",
         "/namespaces/?per_page=100000",
         "/namespaces/?sort=password",
-        "/namespaces/shop/?page=-1",
+        "/namespaces/shop/?page=minus-one",
     ],
 )
 def test_bad_filters_answer_400_with_a_message(auditor_client, mesh, url):
