@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from policies.audit_modes import mode_change
 from policies.models import Snapshot
 from policies.selectors.reports import (
     ExemptionsAt,
@@ -75,7 +76,13 @@ AUDIT_COLUMNS = (
     "error",
     "dry_run_result",
     "restore_of",
+    # Added with change groups: the change an attempt belongs to, and the mode it moved.
+    "change_id",
+    "mode_from",
+    "mode_to",
 )
+# Columns computed from what the entry recorded, not stored as they are.
+AUDIT_COMPUTED = ("restore_of", "mode_from", "mode_to")
 TABLE_COLUMNS = {
     "namespaces": NAMESPACE_COLUMNS,
     "workloads": WORKLOAD_COLUMNS,
@@ -193,13 +200,29 @@ def finding_rows(scope: ExportScope) -> Iterator[dict]:
         }
 
 
+AUDIT_STORED = [column for column in AUDIT_COLUMNS if column not in AUDIT_COMPUTED] + [
+    "restore_of_id",
+    "object_sent",
+    "object_before",
+]
+
+
+def audit_values(values: dict) -> dict:
+    """An entry's stored values (AUDIT_STORED) as the exports show them: every column."""
+    values["created_at"] = iso(values["created_at"])
+    values["restore_of"] = values.pop("restore_of_id")
+    values["mode_from"], values["mode_to"] = mode_change(
+        object_sent=values.pop("object_sent"),
+        object_before=values.pop("object_before"),
+        outcome=values["outcome"],
+    )
+    return values
+
+
 def audit_rows(scope: ExportScope) -> Iterator[dict]:
-    fields = [column for column in AUDIT_COLUMNS if column != "restore_of"] + ["restore_of_id"]
-    entries = audit_entries_between(start=scope.since, end=scope.at).values(*fields)
+    entries = audit_entries_between(start=scope.since, end=scope.at).values(*AUDIT_STORED)
     for values in entries.iterator(2000):
-        values["created_at"] = iso(values["created_at"])
-        values["restore_of"] = values.pop("restore_of_id")
-        yield values
+        yield audit_values(values)
 
 
 ROW_SOURCES = {

@@ -80,3 +80,48 @@ def test_a_page_past_the_end_says_which_page_it_shows(logged_in_page, live_serve
         "There is no page -1: showing page 1 of 3, the first."
     )
     expect(page.locator("#namespace-table tbody tr").first).to_be_visible()
+
+
+LINES_OF = """(element) => {
+  // The text of each rendered line of `element`, read from where each character lands.
+  const lines = [];
+  let lastTop = null;
+  const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+  let node;
+  while ((node = walker.nextNode())) {
+    for (let i = 0; i < node.length; i++) {
+      const range = document.createRange();
+      range.setStart(node, i);
+      range.setEnd(node, i + 1);
+      const rect = range.getClientRects()[0];
+      if (!rect) continue;
+      const top = Math.round(rect.top);
+      if (lastTop === null || Math.abs(top - lastTop) > 2) { lines.push(""); lastTop = top; }
+      lines[lines.length - 1] += node.data[i];
+    }
+  }
+  return lines;
+}"""
+
+
+def _assert_wraps_at_underscores(lines: list[str], code: str):
+    assert "".join(lines) == code
+    assert len(lines) > 1, "the cell was wide enough not to wrap: the test proves nothing"
+    for line in lines[:-1]:
+        assert line.endswith("_"), f"broke mid-word: {lines}"
+
+
+def test_long_codes_wrap_at_underscores_on_screen_and_in_print(logged_in_page, live_server):
+    demo_mesh()
+    page = logged_in_page("auditor")
+    page.set_viewport_size({"width": 420, "height": 900})
+    page.goto(f"{live_server.url}/findings/?severity=error")
+    code = page.locator("#finding-table td code").first
+    expect(code).to_contain_text("DESTINATION_RULE_DISABLES_MTLS_TO_STRICT")
+    _assert_wraps_at_underscores(
+        code.evaluate(LINES_OF), "DESTINATION_RULE_DISABLES_MTLS_TO_STRICT"
+    )
+    page.emulate_media(media="print")
+    _assert_wraps_at_underscores(
+        code.evaluate(LINES_OF), "DESTINATION_RULE_DISABLES_MTLS_TO_STRICT"
+    )

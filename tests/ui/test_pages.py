@@ -188,7 +188,8 @@ def mesh(db):
 
 
 def text(response) -> str:
-    return response.content.decode()
+    """The page's HTML without <wbr> (a break opportunity, invisible to the reader)."""
+    return response.content.decode().replace("<wbr>", "")
 
 
 # --- Overview ------------------------------------------------------------------------------
