@@ -19,6 +19,7 @@ from policies.selectors.workloads import NO, WORKLOAD_SORTS, YES, WorkloadFilter
 NAME_MAX = 253
 NAMESPACE_MAX = 63
 PER_PAGE_CHOICES = [(25, "25"), (50, "50"), (100, "100"), (200, "200")]
+DEFAULT_PER_PAGE = 50
 
 
 def _with_any(choices, label="Any"):
@@ -56,13 +57,20 @@ class FilterForm(forms.Form):
     # Any whole number: one out of range shows the nearest page and says so (selectors.paging).
     page = forms.IntegerField(required=False)
     per_page = forms.TypedChoiceField(
-        choices=PER_PAGE_CHOICES, coerce=int, required=False, empty_value=50
+        choices=PER_PAGE_CHOICES, coerce=int, required=False, empty_value=DEFAULT_PER_PAGE
     )
+
+    def __init__(self, data=None, *args, **kwargs):
+        if data is not None and not data.get("per_page"):
+            # The select shows the page size in force, not its first choice.
+            data = data.copy()
+            data["per_page"] = str(DEFAULT_PER_PAGE)
+        super().__init__(data, *args, **kwargs)
 
     def cleaned(self) -> dict:
         data = dict(self.cleaned_data)
         data["page"] = 1 if data.get("page") is None else data["page"]
-        data["per_page"] = data.get("per_page") or 50
+        data["per_page"] = data.get("per_page") or DEFAULT_PER_PAGE
         return data
 
     def query_without(self, *names: str) -> str:
@@ -75,8 +83,8 @@ class FilterForm(forms.Form):
         return params.urlencode()
 
     def query_without_page(self) -> str:
-        """The filters and sort without the page: an export covers every page."""
-        return self.query_without("page")
+        """The filters and sort without paging: an export covers every page."""
+        return self.query_without("page", "per_page")
 
 
 class NamespaceFilterForm(FilterForm):

@@ -50,6 +50,8 @@ def test_workloads_list_filters_in_place_and_back_restores_the_fields(
 
     page.goto(f"{live_server.url}/workloads/?sidecar=no&sort=-findings")
     expect(page.get_by_label("Sidecar")).to_have_value("no")
+    expect(page.get_by_label("Per page")).to_have_value("50")  # the size in force
+    page.goto(f"{live_server.url}/workloads/?sort=-findings&per_page=25")
     screenshot(page, "workloads")
 
 
