@@ -42,6 +42,7 @@ class Toggle:
     mode: str
     reason: str
     previews: int = 1
+    confirm: bool = True  # False: previewed only, never applied
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ STORY = (
     Toggle(12, 10, "oncall", "inventory", "STRICT", "CHG-1131: stock services ready", 3),
     Toggle(9, 16, "oncall", "inventory", "PERMISSIVE", "INC-4870: stock-db callers refused"),
     Toggle(3, 9, "oncall", "inventory", "STRICT", "CHG-1140: stock-db callers fixed", 1),
-    Toggle(1, 13, "oncall", "batch", "STRICT", "CHG-1144: export job moved into the mesh", 2),
+    Toggle(1, 13, "oncall", "batch", "STRICT", "CHG-1144: what would STRICT break?", 2, False),
 )
 
 
@@ -106,7 +107,8 @@ def demo_history_write(*, now: datetime, users: dict) -> int:
 
 
 def _toggle(step: Toggle, user, moment: datetime) -> bool:
-    """Preview (maybe several times), then confirm; False when meshui refused it."""
+    """Preview (maybe several times), then confirm; False when nothing was applied (only
+    previewed, or refused)."""
     reason = f"{DEMO_MARK} {step.reason}"
     with audit_change(change_id_new()):
         try:
@@ -116,6 +118,8 @@ def _toggle(step: Toggle, user, moment: datetime) -> bool:
                         namespace=step.namespace, mode=step.mode, reason=reason
                     )
                     change_services.change_preview(user=user, plan=plan)
+            if not step.confirm:
+                return False
             with audit_entries_dated(moment + timedelta(minutes=step.previews * 3 + 1)):
                 change_services.namespace_mode_set(
                     user=user, namespace=step.namespace, mode=step.mode, reason=reason

@@ -33,7 +33,11 @@ def test_demo_trends_show_the_month_at_once(logged_in_page, live_server, demo, s
 def test_audit_log_folds_previews_under_their_change(logged_in_page, live_server, demo, screenshot):
     page = logged_in_page("auditor")
     page.get_by_role("link", name="Audit log").click()
-    first = page.locator("tbody.audit-change").first
+    changes = page.locator("tbody.audit-change")
+    # The newest change was previewed twice and never confirmed: its last preview leads.
+    expect(changes.first.locator("tr").first).to_contain_text("Previewed")
+    expect(changes.first.locator("summary")).to_have_text("1 more attempt: 1 previewed")
+    first = changes.nth(1)
     expect(first.locator("tr").first).to_contain_text("Applied")
     expect(first.locator("tr").first).to_contain_text("PERMISSIVE → STRICT")
     summary = first.locator("summary")
@@ -60,7 +64,7 @@ def test_audit_log_folds_previews_under_their_change(logged_in_page, live_server
     # Last: Playwright's screenshot leaves style="" on inputs, which a later history
     # restore would re-insert (a CSP report that is the test's, not meshui's).
     page.goto(f"{live_server.url}/audit/")
-    page.locator("tbody.audit-change summary").first.click()
+    page.locator("tbody.audit-change summary").nth(1).click()
     screenshot(page, "demo-audit-log")
 
 
