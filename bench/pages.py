@@ -1,9 +1,10 @@
-"""Server time and SQL queries of the namespace list and overview on a big snapshot.
+"""Server time and SQL queries of the list pages and overview on a big snapshot.
 
     .venv/bin/python bench/pages.py               # a temporary SQLite file
     .venv/bin/python bench/pages.py --postgres    # a scratch database on 127.0.0.1:5432
 
-Builds one snapshot of 10,000 namespaces and 150,000 workloads, then requests each page
+Builds one snapshot of 10,000 namespaces and 150,000 workloads and an audit log of 20,000
+changes (60,000 attempts: two previews and a confirm each), then requests each page
 through Django's test client (the whole request: middleware, view, queries, template) and
 prints median and 95th percentile milliseconds and the query count. The target is under
 150 ms with a query count that does not depend on the mesh size. It prints figures; it
@@ -60,26 +61,75 @@ def pages_for(namespaces: int) -> list[tuple[str, str, dict]]:
             {"HX-Request": "true", "HX-Target": "namespace-table"},
         ),
         (f"namespace detail ({middle})", f"/namespaces/{middle}/", {}),
+        ("workloads, first page", "/workloads/", {}),
+        ("workloads, sorted by findings", "/workloads/?sort=-findings", {}),
+        ("workloads, no sidecar, not exempt", "/workloads/?sidecar=no&exempt=no", {}),
+        (f"workloads of {middle}", f"/workloads/?namespace={middle}", {}),
+        ("workloads, page past the end (clamped)", "/workloads/?page=99999", {}),
+        ("audit log, first page of changes", "/audit/", {}),
+        ("audit log, page 200", "/audit/?page=200", {}),
+        ("audit log, refused only", "/audit/?outcome=denied", {}),
     ]
 
 
-def configure(postgres: bool) -> callable:
+def audit_changes_record(changes: int) -> None:
+    """`changes` changes of three attempts each (two previews and a confirm), and every
+    tenth a refusal, inserted in bulk (reads only: the chain is not what is measured)."""
+    import uuid
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from policies.models import AuditEntry
+
+    now = timezone.now()
+    batch = []
+    for index in range(changes):
+        change_id = uuid.uuid4().hex
+        moment = now - timedelta(minutes=changes - index)
+        outcomes = ["dry_run", "dry_run", "denied" if index % 10 == 0 else "applied"]
+        for step, outcome in enumerate(outcomes):
+            batch.append(
+                AuditEntry(
+                    created_at=moment + timedelta(seconds=step),
+                    username="bench",
+                    role="oncall",
+                    action="namespace_mode_set",
+                    target_kind="PeerAuthentication",
+                    target_namespace=f"ns-{index % 10_000:05d}",
+                    target_name="default",
+                    reason="bench",
+                    outcome=outcome,
+                    object_sent={
+                        "kind": "PeerAuthentication",
+                        "spec": {"mtls": {"mode": "STRICT"}},
+                    },
+                    change_id=change_id,
+                )
+            )
+        if len(batch) >= 3000:
+            AuditEntry.objects.bulk_create(batch)
+            batch = []
+    AuditEntry.objects.bulk_create(batch)
+
+
+def configure(postgres: bool, database: str = "meshui_bench") -> callable:
     """Point Django at a scratch database; return a cleanup function."""
     if postgres:
         import psycopg
 
         admin_url = "postgresql://postgres@127.0.0.1:5432/postgres"
         with psycopg.connect(admin_url, autocommit=True) as connection:
-            connection.execute("DROP DATABASE IF EXISTS meshui_bench")
-            connection.execute("CREATE DATABASE meshui_bench")
-        os.environ["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/meshui_bench"
+            connection.execute(f"DROP DATABASE IF EXISTS {database}")
+            connection.execute(f"CREATE DATABASE {database}")
+        os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{database}"
 
         def cleanup():
             from django.db import connections
 
             connections.close_all()
             with psycopg.connect(admin_url, autocommit=True) as connection:
-                connection.execute("DROP DATABASE IF EXISTS meshui_bench")
+                connection.execute(f"DROP DATABASE IF EXISTS {database}")
 
         return cleanup
     folder = tempfile.TemporaryDirectory(prefix="meshui-bench-")
@@ -119,6 +169,10 @@ def main() -> int:
     parser.add_argument("--namespaces", type=int, default=10_000)
     parser.add_argument("--workloads-per-namespace", type=int, default=15)
     parser.add_argument("--repeat", type=int, default=25)
+    parser.add_argument("--audit-changes", type=int, default=20_000)
+    parser.add_argument(
+        "--database", default="meshui_bench", help="the scratch PostgreSQL database's name"
+    )
     parser.add_argument(
         "--exemptions",
         type=int,
@@ -129,7 +183,9 @@ def main() -> int:
 
     # WhiteNoise warns that collectstatic has not run; irrelevant to page timings.
     warnings.filterwarnings("ignore", message="No directory at")
-    cleanup = configure(args.postgres)
+    if not args.database.isidentifier():
+        parser.error("--database: letters, digits and underscores only")
+    cleanup = configure(args.postgres, args.database)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "meshui.settings")
     os.environ.pop("MESHUI_TEST_DB_NAME", None)
     try:
@@ -151,13 +207,15 @@ def main() -> int:
         )
         sync_run(snapshot=snapshot)
         exemptions_record(args.exemptions, namespaces=args.namespaces)
+        audit_changes_record(args.audit_changes)
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
         print(
             f"{connection.vendor}: built a snapshot of {snapshot.namespaces_total:,} namespaces "
             f"and {snapshot.workloads_total:,} workloads in {time.perf_counter() - started:.1f} s"
-            f" ({args.exemptions:,} namespace and {args.exemptions:,} workload exemptions)"
+            f" ({args.exemptions:,} namespace and {args.exemptions:,} workload exemptions,"
+            f" {args.audit_changes:,} audit changes of 3 attempts)"
         )
         client = Client()
         client.force_login(user_with_role("auditor", username="bench"))
