@@ -64,7 +64,7 @@ def audit_change(change_id: str) -> Iterator[None]:
     """Every entry written inside belongs to the change `change_id` (a correlation id, as a
     request id is for logs): the view opens it around a preview or a confirm, so the
     services that write entries need not pass it along. An id that is not one of ours, or
-    that another person's or another target's entries already use, is not joined:
+    that entries of another person, action or namespace already use, is not joined:
     `audit_entry_record` then starts a change of its own."""
     token = _current_change.set(change_id if CHANGE_ID.match(change_id or "") else "")
     try:
@@ -96,16 +96,11 @@ def _change_id_for(*, username: str, action: str, target: tuple[str, str, str]) 
     change_id = _current_change.get()
     if not change_id:
         return ""
-    kind, namespace, name = target
+    kind, namespace, _name = target
+    # Not the name: a toggle's preview names the snapshot's policy, its confirm the live one.
     strangers = (
         AuditEntry.objects.filter(change_id=change_id)
-        .exclude(
-            username=username,
-            action=action,
-            target_kind=kind,
-            target_namespace=namespace,
-            target_name=name,
-        )
+        .exclude(username=username, action=action, target_kind=kind, target_namespace=namespace)
         .exists()
     )
     return change_id_new() if strangers else change_id
