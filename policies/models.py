@@ -185,6 +185,11 @@ class WorkloadRecord(models.Model):
         indexes = [
             models.Index(fields=["snapshot", "namespace", "name"]),
             models.Index(fields=["snapshot", "mode", "namespace", "name"]),
+            # The workloads list sorted by findings, most first (the useful direction).
+            models.Index(
+                fields=["snapshot", "-findings_count", "namespace", "name"],
+                name="policies_wl_findings_idx",
+            ),
         ]
 
 
