@@ -18,13 +18,20 @@
 
   // Form state follows the URL. htmx's history snapshots keep the page's HTML, not what was
   // typed into it, so Back would show the right table under a stale search box: after a
-  // history restore (and on first load, for browsers that restore typed values themselves),
-  // set every filter field from the query string the page is showing.
+  // history restore, set every filter field from the query string the page is showing.
   function syncFiltersFromUrl() {
-    var params = new URLSearchParams(window.location.search);
     var forms = document.querySelectorAll("form.filters");
     Array.prototype.forEach.call(forms, function (form) {
       if ((form.getAttribute("method") || "get").toLowerCase() !== "get") return;
+      var params = new URLSearchParams(window.location.search);
+      // Shorter names a URL may use for a field (the audit log's ?from= for date_from).
+      var aliases = form.getAttribute("data-url-aliases");
+      if (aliases) {
+        aliases.split(",").forEach(function (pair) {
+          var names = pair.split("=");
+          if (params.has(names[0]) && !params.has(names[1])) params.set(names[1], params.get(names[0]));
+        });
+      }
       Array.prototype.forEach.call(form.elements, function (field) {
         if (!field.name || field.type === "submit" || field.type === "button") return;
         if (field.type === "hidden") return; // rendered by the server with the swapped table
@@ -52,7 +59,10 @@
     });
   }
   document.addEventListener("htmx:historyRestore", syncFiltersFromUrl);
-  window.addEventListener("pageshow", syncFiltersFromUrl);
+  // A page the browser kept in its back-forward cache shows what was typed, not its URL.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) syncFiltersFromUrl();
+  });
 
   // A failed request must not fail silently: say so in words.
   function showError(message) {

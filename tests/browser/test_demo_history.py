@@ -73,3 +73,15 @@ def test_an_invalid_audit_filter_shows_the_error_and_no_entries(logged_in_page, 
     page.goto(f"{live_server.url}/audit/?from=notadate")
     expect(page.get_by_role("alert")).to_contain_text("From: Enter a valid date.")
     expect(page.locator("tbody.audit-change")).to_have_count(0)
+
+
+def test_the_audit_logs_short_date_names_fill_the_date_fields(logged_in_page, live_server, demo):
+    page = logged_in_page("auditor")
+    page.goto(f"{live_server.url}/audit/?from=2026-11-01&to=2099-12-31")
+    expect(page.get_by_label("From")).to_have_value("2026-11-01")
+    expect(page.get_by_label("To")).to_have_value("2099-12-31")
+    page.get_by_label("Outcome").select_option("denied")
+    expect(page).to_have_url(re.compile(r"outcome=denied"))
+    page.go_back()
+    expect(page.get_by_label("From")).to_have_value("2026-11-01")
+    expect(page.get_by_label("Outcome")).to_have_value("")
