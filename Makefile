@@ -43,9 +43,11 @@ prometheus:
 	    { $(SUDO) service $$service stop 2>/dev/null; $(SUDO) update-rc.d $$service disable 2>/dev/null; }; \
 	  done; true; }
 
-## run: install into .venv and run meshui on its embedded default (SQLite, demo cluster).
+## run: install into .venv and run meshui on its embedded default (SQLite, demo cluster),
+## with Django's development server on ADDRPORT (`make run ADDRPORT=0.0.0.0:8080`).
+ADDRPORT ?= 127.0.0.1:8000
 run: install
-	$(BIN)/python manage.py serve
+	$(BIN)/python manage.py serve --addrport $(ADDRPORT)
 
 lint: install-test
 	$(BIN)/ruff check .

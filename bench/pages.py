@@ -76,6 +76,11 @@ def pages_for(namespaces: int) -> list[tuple[str, str, dict]]:
         ),
         ("findings", "/findings/", {}),
         ("findings, warnings in ns-0", "/findings/?severity=warning&namespace=ns-00003", {}),
+        ("workloads, first page", "/workloads/", {}),
+        ("workloads, sorted by findings", "/workloads/?sort=-findings", {}),
+        ("workloads, no sidecar, not exempt", "/workloads/?sidecar=no&exempt=no", {}),
+        (f"workloads of {middle}", f"/workloads/?namespace={middle}", {}),
+        ("workloads, page past the end (clamped)", "/workloads/?page=99999", {}),
         ("audit log", "/audit/", {}),
         ("audit log, page 40", "/audit/?page=40", {}),
         ("exemptions", "/exemptions/", {}),
@@ -151,6 +156,47 @@ def change_preview_timings(client, repeat: int) -> tuple[float, float, int]:
     return statistics.median(timings), ordered[max(0, int(len(ordered) * 0.95) - 1)], len(queries)
 
 
+def audit_changes_record(changes: int) -> None:
+    """`changes` changes of three attempts each (two previews and a confirm), and every
+    tenth a refusal, inserted in bulk (reads only: the chain is not what is measured)."""
+    import uuid
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from policies.models import AuditEntry
+
+    now = timezone.now()
+    batch = []
+    for index in range(changes):
+        change_id = uuid.uuid4().hex
+        moment = now - timedelta(minutes=changes - index)
+        outcomes = ["dry_run", "dry_run", "denied" if index % 10 == 0 else "applied"]
+        for step, outcome in enumerate(outcomes):
+            batch.append(
+                AuditEntry(
+                    created_at=moment + timedelta(seconds=step),
+                    username="bench",
+                    role="oncall",
+                    action="namespace_mode_set",
+                    target_kind="PeerAuthentication",
+                    target_namespace=f"ns-{index % 10_000:05d}",
+                    target_name="default",
+                    reason="bench",
+                    outcome=outcome,
+                    object_sent={
+                        "kind": "PeerAuthentication",
+                        "spec": {"mtls": {"mode": "STRICT"}},
+                    },
+                    change_id=change_id,
+                )
+            )
+        if len(batch) >= 3000:
+            AuditEntry.objects.bulk_create(batch)
+            batch = []
+    AuditEntry.objects.bulk_create(batch)
+
+
 def configure(postgres: bool) -> callable:
     """Point Django at a scratch database; return a cleanup function."""
     if postgres:
@@ -213,6 +259,12 @@ def main() -> int:
         default=500,
         help="namespace exemptions in force, and as many workload ones (pages badge them)",
     )
+    parser.add_argument(
+        "--audit-changes",
+        type=int,
+        default=20_000,
+        help="changes in the audit log (three attempts each); not added to --stored's mesh",
+    )
     parser.add_argument("--stored", action="store_true", help="bench/stored_mesh.py's mesh")
     args = parser.parse_args()
 
@@ -252,6 +304,7 @@ def main() -> int:
             )
             sync_run(snapshot=snapshot)
             exemptions_record(args.exemptions, namespaces=args.namespaces)
+            audit_changes_record(args.audit_changes)
             user_with_role("auditor", username="bench")
             if connection.vendor == "postgresql":
                 with connection.cursor() as cursor:

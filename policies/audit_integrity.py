@@ -120,10 +120,19 @@ HASHED_FIELDS = (
 )
 
 
+# Fields added after the chain began: hashed when they hold a value, left out of the canonical
+# form when empty, so every entry written before them keeps the hash it was given (and
+# verify_audit still passes), while a value written since cannot be changed or blanked
+# without breaking the entry's hash.
+HASHED_WHEN_SET = ("change_id",)
+
+
 def audit_entry_hash(content: Mapping[str, Any], previous_hash: str) -> str:
-    """SHA-256 of an entry's HASHED_FIELDS and the previous entry's hash, as compact,
-    key-sorted JSON with the time in UTC to the microsecond (what both databases store)."""
+    """SHA-256 of an entry's HASHED_FIELDS (and HASHED_WHEN_SET that hold a value) and the
+    previous entry's hash, as compact, key-sorted JSON with the time in UTC to the
+    microsecond (what both databases store)."""
     canonical = {name: content[name] for name in HASHED_FIELDS}
+    canonical.update({name: content[name] for name in HASHED_WHEN_SET if content.get(name)})
     canonical["created_at"] = (
         content["created_at"].astimezone(UTC).isoformat(timespec="microseconds")
     )

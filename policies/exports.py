@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from policies.audit_modes import mode_change
 from policies.models import Snapshot
 from policies.selectors.reports import (
     ExemptionsAt,
@@ -89,7 +90,13 @@ AUDIT_COLUMNS = (
     "error",
     "dry_run_result",
     "restore_of",
+    # Added with change groups: the change an attempt belongs to, and the mode it moved.
+    "change_id",
+    "mode_from",
+    "mode_to",
 )
+# Columns computed from what the entry recorded, not stored as they are.
+AUDIT_COMPUTED = ("restore_of", "mode_from", "mode_to")
 TABLE_COLUMNS = {
     "namespaces": NAMESPACE_COLUMNS,
     "workloads": WORKLOAD_COLUMNS,
@@ -222,13 +229,18 @@ def workload_rows(
     rows = with_readiness(scope.snapshot.workloads.all(), scope.traffic, workloads=True)
     rows = rows.order_by("namespace", "name", "kind").values(*fields)
     for values in rows.iterator(2000):
-        reason = values["reason"] or {}
-        values["policy"] = values["policy"] or None
-        values["port_reasons"] = reason.get("ports") or {}
-        values["reason"] = {key: value for key, value in reason.items() if key != "ports"}
-        exemption = scope.exemptions.for_workload(values["namespace"], values["name"])
-        values.update(exemption_fields(exemption))
-        yield appended_last(values)
+        yield appended_last(workload_values(values, scope.exemptions))
+
+
+def workload_values(values: dict, exemptions: ExemptionsAt) -> dict:
+    """A workload row's stored values as the exports show them (the workloads list's CSV
+    uses it too, so both files have one shape)."""
+    reason = values["reason"] or {}
+    values["policy"] = values["policy"] or None
+    values["port_reasons"] = reason.get("ports") or {}
+    values["reason"] = {key: value for key, value in reason.items() if key != "ports"}
+    values.update(exemption_fields(exemptions.for_workload(values["namespace"], values["name"])))
+    return values
 
 
 def finding_rows(scope: ExportScope) -> Iterator[dict]:
@@ -243,13 +255,29 @@ def finding_rows(scope: ExportScope) -> Iterator[dict]:
         }
 
 
+AUDIT_STORED = [column for column in AUDIT_COLUMNS if column not in AUDIT_COMPUTED] + [
+    "restore_of_id",
+    "object_sent",
+    "object_before",
+]
+
+
+def audit_values(values: dict) -> dict:
+    """An entry's stored values (AUDIT_STORED) as the exports show them: every column."""
+    values["created_at"] = iso(values["created_at"])
+    values["restore_of"] = values.pop("restore_of_id")
+    values["mode_from"], values["mode_to"] = mode_change(
+        object_sent=values.pop("object_sent"),
+        object_before=values.pop("object_before"),
+        outcome=values["outcome"],
+    )
+    return values
+
+
 def audit_rows(scope: ExportScope) -> Iterator[dict]:
-    fields = [column for column in AUDIT_COLUMNS if column != "restore_of"] + ["restore_of_id"]
-    entries = audit_entries_between(start=scope.since, end=scope.at).values(*fields)
+    entries = audit_entries_between(start=scope.since, end=scope.at).values(*AUDIT_STORED)
     for values in entries.iterator(2000):
-        values["created_at"] = iso(values["created_at"])
-        values["restore_of"] = values.pop("restore_of_id")
-        yield values
+        yield audit_values(values)
 
 
 ROW_SOURCES = {

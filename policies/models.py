@@ -130,6 +130,11 @@ class Snapshot(models.Model):
         ordering = ["-taken_at", "-id"]
         get_latest_by = ["taken_at", "id"]
 
+    @property
+    def workloads_without_sidecar(self) -> int:
+        """What the workloads list shows for `?sidecar=no` (ambient ones included)."""
+        return self.workloads_total - self.workloads_with_sidecar
+
 
 class NamespaceRecord(models.Model):
     """A namespace as a snapshot saw it: the engine's NamespacePosture, stored with counts."""
@@ -209,6 +214,11 @@ class WorkloadRecord(models.Model):
                 fields=["snapshot"],
                 condition=models.Q(has_port_exceptions=True),
                 name="workload_port_exceptions",
+            ),
+            # The workloads list sorted by findings, most first (the useful direction).
+            models.Index(
+                fields=["snapshot", "-findings_count", "namespace", "name"],
+                name="policies_wl_findings_idx",
             ),
         ]
 
@@ -363,17 +373,22 @@ class AuditEntry(models.Model):
     """
 
     class Outcome(models.TextChoices):
-        APPLIED = "applied"
-        DRY_RUN = "dry_run"
-        FAILED = "failed"
-        DENIED = "denied"
-        CONFLICT = "conflict"
-        ROLLED_BACK = "rolled_back"
+        """Stored values stay as written; the labels are what people read."""
+
+        APPLIED = "applied", "Applied"
+        # A preview: the impact and the cluster's dry run, nothing changed.
+        DRY_RUN = "dry_run", "Previewed"
+        FAILED = "failed", "Failed"
+        # Refused by meshui (role, scope, reconciler, rate): nothing was sent to the cluster.
+        DENIED = "denied", "Refused"
+        CONFLICT = "conflict", "Failed: conflict"
+        # A half-done pair undone, back to what was there before.
+        ROLLED_BACK = "rolled_back", "Restored (rolled back)"
         # The first object of a pair applied, a later one not: the only kind of entry that
         # may be retried or rolled back.
         PARTIAL = "partial", "Half done"
         # No answer after sending (a timeout): re-read, and not found in force.
-        UNKNOWN = "unknown"
+        UNKNOWN = "unknown", "Unknown: no answer"
 
     created_at = models.DateTimeField(db_index=True)
     # Deleting an account leaves its entries as written (SET_NULL would rewrite each one):
@@ -402,6 +417,10 @@ class AuditEntry(models.Model):
     restore_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="restores"
     )
+    # The change this attempt belongs to: its previews and its confirm share one id (32 hex
+    # digits), so the log shows a change as one entry with its previews folded under it.
+    # "" for an attempt that stands alone (and for every entry written before 0014).
+    change_id = models.CharField(max_length=32, blank=True, db_index=True)
     # The hash chain (policies/audit_integrity.py): the entry before this one's entry_hash
     # ("" for the first), and the SHA-256 of this entry's content with it.
     previous_hash = models.CharField(max_length=64, blank=True, editable=False)

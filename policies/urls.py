@@ -23,6 +23,8 @@ urlpatterns = [
     path("", overview.overview, name="overview"),
     path("namespaces/", namespaces.namespace_list, name="namespace-list"),
     path("namespaces/<str:name>/", namespaces.namespace_detail, name="namespace-detail"),
+    path("workloads/", workloads.workload_list, name="workload-list"),
+    path("workloads/export.csv", workloads.workload_export, name="workload-export"),
     path(
         "namespaces/<str:namespace>/workloads/<str:kind>/<str:name>/",
         workloads.workload_detail,

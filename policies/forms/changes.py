@@ -148,6 +148,11 @@ class ConfirmFields(forms.Form):
 
     reason = reason_field()
     confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    # Which change the previews and the confirm belong to (set by the first preview), so the
+    # audit log shows them as one change.
+    change_id = forms.RegexField(
+        regex=r"^[0-9a-f]{32}$", max_length=32, required=False, widget=forms.HiddenInput
+    )
     force = forms.BooleanField(
         required=False,
         label="Take over fields another manager owns",
@@ -493,10 +498,26 @@ class AuditFilterForm(forms.Form):
         required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
     )
 
-    def __init__(self, *args, recorded_actions: list[str] = (), **kwargs):
+    # Any whole number: one out of range shows the nearest page and says so.
+    page = forms.IntegerField(required=False)
+
+    # Shorter names people type into the URL (`?from=2026-11-01`), read as the fields.
+    ALIASES = {"from": "date_from", "to": "date_to"}
+
+    def __init__(self, data=None, *args, recorded_actions: list[str] = (), **kwargs):
         from policies.models import AuditEntry
 
-        super().__init__(*args, **kwargs)
+        self.unknown_filters: list[str] = []
+        if data is not None:
+            data = data.copy()
+            for alias, name in self.ALIASES.items():
+                if alias in data:
+                    data.setdefault(name, data[alias])
+                    data.pop(alias)
+        super().__init__(data, *args, **kwargs)
+        if data is not None:
+            # A misspelt filter must not show the whole log as if it were the filtered one.
+            self.unknown_filters = sorted(key for key in data if key not in self.fields)
         self.fields["outcome"].choices = [("", "Any outcome"), *AuditEntry.Outcome.choices]
         # Other features audit too (exemptions): their actions are filterable as recorded.
         known = {action.value for action in AuditAction}
@@ -515,4 +536,10 @@ class AuditFilterForm(forms.Form):
         start, end = cleaned.get("date_from"), cleaned.get("date_to")
         if start and end and start > end:
             self.add_error("date_to", "The end date is before the start date.")
+        for name in self.unknown_filters:
+            self.add_error(
+                None,
+                f"“{name}” is not a filter of the audit log (it filters by user, namespace, "
+                "action, outcome, from and to).",
+            )
         return cleaned

@@ -8,31 +8,70 @@ from django import forms
 
 from policies.engine import Level, Mode, PolicyScope, PolicyStatus
 from policies.engine.readiness import READINESS_ORDER
-from policies.models import EFFECTIVE_MODE_CHOICES, SEVERITY_CHOICES, PolicyRecord
+from policies.models import (
+    EFFECTIVE_MODE_CHOICES,
+    SEVERITY_CHOICES,
+    PolicyRecord,
+)
 from policies.selectors.posture import NAMESPACE_SORTS
+from policies.selectors.workloads import NO, WORKLOAD_SORTS, YES, WorkloadFilters
 
 # Kubernetes names are at most 253 characters; namespaces at most 63.
 NAME_MAX = 253
 NAMESPACE_MAX = 63
 PER_PAGE_CHOICES = [(25, "25"), (50, "50"), (100, "100"), (200, "200")]
+DEFAULT_PER_PAGE = 50
 
 
 def _with_any(choices, label="Any"):
     return [("", label), *choices]
 
 
+def _sorts(keys) -> list[tuple[str, str]]:
+    return [(key, key) for name in keys for key in (name, f"-{name}")]
+
+
+def _yes_no(label: str, yes: str, no: str) -> forms.ChoiceField:
+    return forms.ChoiceField(label=label, required=False, choices=_with_any([(YES, yes), (NO, no)]))
+
+
+# The level that decided a row's mode, in the words the tables use.
+LEVEL_WORDS = {
+    Level.WORKLOAD: "Workload policy",
+    Level.NAMESPACE: "Namespace policy",
+    Level.MESH: "Mesh policy (inherited)",
+    Level.DEFAULT: "Built-in default",
+}
+
+
+def _decided_by(*levels: Level) -> forms.ChoiceField:
+    return forms.ChoiceField(
+        label="Decided by",
+        required=False,
+        choices=_with_any([(level, LEVEL_WORDS[level]) for level in levels]),
+    )
+
+
 class FilterForm(forms.Form):
     """A GET form whose empty fields mean "no filter"; `cleaned` is safe to pass on."""
 
-    page = forms.IntegerField(min_value=1, required=False)
+    # Any whole number: one out of range shows the nearest page and says so (selectors.paging).
+    page = forms.IntegerField(required=False)
     per_page = forms.TypedChoiceField(
-        choices=PER_PAGE_CHOICES, coerce=int, required=False, empty_value=50
+        choices=PER_PAGE_CHOICES, coerce=int, required=False, empty_value=DEFAULT_PER_PAGE
     )
+
+    def __init__(self, data=None, *args, **kwargs):
+        if data is not None and not data.get("per_page"):
+            # The select shows the page size in force, not its first choice.
+            data = data.copy()
+            data["per_page"] = str(DEFAULT_PER_PAGE)
+        super().__init__(data, *args, **kwargs)
 
     def cleaned(self) -> dict:
         data = dict(self.cleaned_data)
-        data["page"] = data.get("page") or 1
-        data["per_page"] = data.get("per_page") or 50
+        data["page"] = 1 if data.get("page") is None else data["page"]
+        data["per_page"] = data.get("per_page") or DEFAULT_PER_PAGE
         return data
 
     def query_without(self, *names: str) -> str:
@@ -44,23 +83,17 @@ class FilterForm(forms.Form):
             params.pop(key)
         return params.urlencode()
 
+    def query_without_page(self) -> str:
+        """The filters and sort without paging: an export covers every page."""
+        return self.query_without("page", "per_page")
+
 
 class NamespaceFilterForm(FilterForm):
     q = forms.CharField(label="Search", max_length=NAMESPACE_MAX, required=False, strip=True)
     mode = forms.ChoiceField(
         label="Mode", choices=_with_any(EFFECTIVE_MODE_CHOICES), required=False
     )
-    source = forms.ChoiceField(
-        label="Decided by",
-        required=False,
-        choices=_with_any(
-            [
-                (Level.NAMESPACE, "Namespace policy"),
-                (Level.MESH, "Mesh policy (inherited)"),
-                (Level.DEFAULT, "Built-in default"),
-            ]
-        ),
-    )
+    source = _decided_by(Level.NAMESPACE, Level.MESH, Level.DEFAULT)
     readiness = forms.ChoiceField(
         label="Ready for STRICT",
         required=False,
@@ -68,13 +101,45 @@ class NamespaceFilterForm(FilterForm):
     )
     sort = forms.ChoiceField(
         required=False,
-        choices=[(key, key) for name in NAMESPACE_SORTS for key in (name, f"-{name}")],
+        choices=_sorts(NAMESPACE_SORTS),
     )
 
     def cleaned(self) -> dict:
         data = super().cleaned()
         data["sort"] = data.get("sort") or "name"
         return data
+
+
+class WorkloadFilterForm(FilterForm):
+    q = forms.CharField(label="Search", max_length=NAME_MAX, required=False, strip=True)
+    namespace = forms.CharField(
+        label="Namespace", max_length=NAMESPACE_MAX, required=False, strip=True
+    )
+    mode = forms.ChoiceField(
+        label="Mode", choices=_with_any(EFFECTIVE_MODE_CHOICES), required=False
+    )
+    source = _decided_by(Level.WORKLOAD, Level.NAMESPACE, Level.MESH, Level.DEFAULT)
+    sidecar = _yes_no("Sidecar", "With a sidecar", "Without a sidecar")
+    findings = _yes_no("Findings", "With findings", "Without findings")
+    exempt = _yes_no("Exemption", "Exempt now", "Not exempt")
+    sort = forms.ChoiceField(required=False, choices=_sorts(WORKLOAD_SORTS))
+
+    def cleaned(self) -> dict:
+        data = super().cleaned()
+        data["sort"] = data.get("sort") or "namespace"
+        return data
+
+    def filters(self) -> WorkloadFilters:
+        data = self.cleaned_data
+        return WorkloadFilters(
+            search=data["q"],
+            namespace=data["namespace"],
+            mode=data["mode"],
+            source=data["source"],
+            sidecar=data["sidecar"],
+            findings=data["findings"],
+            exempt=data["exempt"],
+        )
 
 
 class PolicyFilterForm(FilterForm):
@@ -121,13 +186,13 @@ class PolicyFilterForm(FilterForm):
             [(mode, mode) for mode in ("ISTIO_MUTUAL", "MUTUAL", "SIMPLE", "DISABLE")]
         ),
     )
-    pa_page = forms.IntegerField(min_value=1, required=False)
-    dr_page = forms.IntegerField(min_value=1, required=False)
+    pa_page = forms.IntegerField(required=False)
+    dr_page = forms.IntegerField(required=False)
 
     def cleaned(self) -> dict:
         data = super().cleaned()
-        data["pa_page"] = data.get("pa_page") or 1
-        data["dr_page"] = data.get("dr_page") or 1
+        for name in ("pa_page", "dr_page"):
+            data[name] = 1 if data.get(name) is None else data[name]
         return data
 
 

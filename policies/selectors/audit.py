@@ -5,12 +5,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import QuerySet
+from django.core.paginator import Page
+from django.db.models import CharField, Max, Q, QuerySet, Value
+from django.db.models.functions import Cast, Coalesce, Concat, NullIf
 from django.utils import timezone
 
-from policies.audit_integrity import HASHED_FIELDS, audit_entry_hash
-from policies.exports import AUDIT_COLUMNS, iso, spreadsheet_safe
+from policies.audit_integrity import HASHED_FIELDS, HASHED_WHEN_SET, audit_entry_hash
+from policies.audit_modes import mode_change
+from policies.exports import AUDIT_COLUMNS, AUDIT_STORED, audit_values, spreadsheet_safe
 from policies.models import AuditAction, AuditEntry
+from policies.selectors.paging import page_clamped
 
 # The column names, the timestamp format and the cell escaping are the exports' own, so the
 # audit page's CSV and the report's audit table stay one published shape.
@@ -63,19 +67,11 @@ def audit_recorded_actions() -> list[str]:
 
 
 def audit_csv_rows(entries: QuerySet[AuditEntry]) -> Iterator[list[str]]:
-    """The header, then one row per entry, streamed in chunks."""
+    """The header, then one row per entry (every attempt, previews included), streamed."""
     yield list(CSV_COLUMNS)
-    for entry in entries.iterator(chunk_size=1000):
-        yield [
-            spreadsheet_safe(
-                iso(entry.created_at)
-                if column == "created_at"
-                else entry.restore_of_id
-                if column == "restore_of"
-                else getattr(entry, column)
-            )
-            for column in CSV_COLUMNS
-        ]
+    for values in entries.values(*AUDIT_STORED).iterator(chunk_size=1000):
+        row = audit_values(values)
+        yield [spreadsheet_safe(row[column]) for column in CSV_COLUMNS]
 
 
 def action_label(action: str) -> str:
@@ -86,12 +82,108 @@ def action_label(action: str) -> str:
         return action.replace("_", " ").capitalize()
 
 
+# Actions that put back what an earlier change replaced: applied, they read "Restored".
+RESTORING_ACTIONS = frozenset({AuditAction.RESTORE, AuditAction.RESTORE_NOW})
+
+
+def outcome_label(action: str, outcome: str) -> str:
+    """An outcome in words: "Refused" (never a dry run), "Previewed", "Applied", "Restored"."""
+    if outcome == AuditEntry.Outcome.APPLIED and action in RESTORING_ACTIONS:
+        return "Restored"
+    try:
+        return AuditEntry.Outcome(outcome).label
+    except ValueError:
+        return outcome.replace("_", " ").capitalize()
+
+
 def with_action_labels(entries) -> list[AuditEntry]:
-    """The entries with `.action_label`, the action in words ("Namespace mode set")."""
+    """The entries with what the pages show of them: `.action_label` ("Namespace mode
+    set"), `.outcome_label` ("Refused") and `.mode_from` / `.mode_to`."""
     labelled = list(entries)
     for entry in labelled:
         entry.action_label = action_label(entry.action)
+        entry.outcome_label = outcome_label(entry.action, entry.outcome)
+        entry.mode_from, entry.mode_to = mode_change(
+            object_sent=entry.object_sent,
+            object_before=entry.object_before,
+            outcome=entry.outcome,
+        )
     return labelled
+
+
+@dataclass(frozen=True)
+class AuditChange:
+    """One change as the log shows it: its deciding attempt (the confirm, a refusal, or the
+    last preview of a change never confirmed) with the other attempts folded under it."""
+
+    lead: AuditEntry
+    folded: list[AuditEntry]  # oldest first
+
+    @property
+    def folded_summary(self) -> str:
+        """ "3 more attempts: 2 previewed, 1 refused"."""
+        counts: dict[str, int] = {}
+        for entry in self.folded:
+            label = getattr(entry, "outcome_label", entry.outcome).lower()
+            counts[label] = counts.get(label, 0) + 1
+        total = len(self.folded)
+        kinds = ", ".join(f"{count} {label}" for label, count in counts.items())
+        return f"{total} more attempt{'s' if total != 1 else ''}: {kinds}"
+
+
+def _lead_of(entries: list[AuditEntry]) -> AuditEntry:
+    """The newest attempt that is not a preview, else the newest preview."""
+    decided = [entry for entry in entries if entry.outcome != AuditEntry.Outcome.DRY_RUN]
+    return max(decided or entries, key=lambda entry: (entry.created_at, entry.id))
+
+
+def audit_change_page(entries: QuerySet[AuditEntry], *, page_number: int, per_page: int) -> Page:
+    """One page of changes made of `entries` (already filtered), newest change first.
+
+    Attempts that share a change id are one change; an entry without one stands alone. The
+    page is cut by change, not by entry, and costs two queries whatever it holds.
+    """
+    group = Coalesce(
+        NullIf("change_id", Value("")),
+        Concat(Value("#"), Cast("id", CharField())),
+        output_field=CharField(),
+    )
+    groups = (
+        entries.annotate(group=group)
+        .values("group")
+        .annotate(latest=Max("created_at"), newest_id=Max("id"))
+        .order_by("-latest", "-newest_id")
+    )
+    page = page_clamped(groups, per_page, page_number)
+    keys = [row["group"] for row in page.object_list]
+    ids = [int(key[1:]) for key in keys if key.startswith("#")]
+    members = with_action_labels(
+        entries.filter(
+            Q(change_id__in=[key for key in keys if not key.startswith("#")])
+            | Q(change_id="", id__in=ids)
+        ).order_by("created_at", "id")
+    )
+    by_group: dict[str, list[AuditEntry]] = {}
+    for entry in members:
+        by_group.setdefault(entry.change_id or f"#{entry.id}", []).append(entry)
+    changes = []
+    for key in keys:
+        attempts = by_group.get(key, [])
+        if not attempts:
+            continue
+        lead = _lead_of(attempts)
+        changes.append(AuditChange(lead=lead, folded=[e for e in attempts if e is not lead]))
+    page.object_list = changes
+    return page
+
+
+def audit_change_attempts(*, entry: AuditEntry) -> list[AuditEntry]:
+    """Every attempt of the change `entry` belongs to, oldest first (just it, alone)."""
+    if not entry.change_id:
+        return with_action_labels([entry])
+    return with_action_labels(
+        AuditEntry.objects.filter(change_id=entry.change_id).order_by("created_at", "id")
+    )
 
 
 def namespace_recent_changes(*, namespace: str, limit: int = 10) -> list[AuditEntry]:
@@ -183,7 +275,7 @@ def audit_chain_check(*, anchor: str = "") -> AuditChainCheck:
     """
     previous_hash, previous_id, count, anchor_found = "", None, 0, not anchor
     rows = AuditEntry.objects.order_by("id").values(
-        "id", "previous_hash", "entry_hash", *HASHED_FIELDS
+        "id", "previous_hash", "entry_hash", *HASHED_FIELDS, *HASHED_WHEN_SET
     )
     for row in rows.iterator(chunk_size=2000):
         if row["previous_hash"] != previous_hash:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.core.paginator import Page, Paginator
+from django.core.paginator import Page
 from django.db.models import (
     Case,
     Count,
@@ -39,6 +39,7 @@ from policies.models import (
     SyncRun,
     WorkloadRecord,
 )
+from policies.selectors.paging import page_clamped
 from policies.selectors.reports import Coverage, coverage_of, exemptions_at
 from policies.selectors.restores import TimedState, timed_states
 
@@ -140,7 +141,7 @@ class NamespaceList:
     traffic: TrafficStatus | None = None
 
 
-def _with_exemptions(page: Page, exemption_of) -> Page:
+def with_exemptions(page: Page, exemption_of) -> Page:
     """The page's rows, each with `.exemption`: the one in force for it, or None.
 
     Pages badge exempt rows as the report does; the exemptions come from one query, so a
@@ -157,7 +158,7 @@ def _matching(rows: QuerySet, **filters) -> QuerySet:
     return rows.filter(**{lookup: value for lookup, value in filters.items() if value})
 
 
-def _ordering(columns: tuple[str, ...], descending: bool) -> list:
+def sort_ordering(columns: tuple[str, ...], descending: bool) -> list:
     if not descending:
         return list(columns)
     # Descending on the key column, ascending names as the tie-break.
@@ -211,15 +212,15 @@ def namespace_list_read(
                 output_field=FloatField(),
             )
         )
-    rows = rows.order_by(*_ordering(NAMESPACE_SORTS[key], sort.startswith("-")))
+    rows = rows.order_by(*sort_ordering(NAMESPACE_SORTS[key], sort.startswith("-")))
     rows = _with_policy_owner(rows)
-    page = Paginator(rows, per_page).get_page(page_number)
+    page = page_clamped(rows, per_page, page_number)
     page.object_list = list(page.object_list)
     if traffic.enabled and not by_readiness:
         readiness_on_page(page.object_list, traffic)
     names = [row.name for row in page.object_list]
     exemptions = exemptions_at(at=timezone.now(), namespaces=names, in_force_only=True)
-    _with_exemptions(page, lambda row: exemptions.for_namespace(row.name))
+    with_exemptions(page, lambda row: exemptions.for_namespace(row.name))
     # Each row's timed mode, if any ("STRICT until 14:30, then PERMISSIVE"): one query.
     timed = timed_states(namespaces=names)
     for row in page.object_list:
@@ -288,8 +289,8 @@ def namespace_detail_read(*, name: str, workload_page: int = 1, per_page: int = 
         )[:NAMESPACE_FINDINGS_SHOWN]
     )
     exemptions = exemptions_at(at=timezone.now(), namespaces=[name], in_force_only=True)
-    workload_rows = Paginator(workloads, per_page).get_page(workload_page)
-    _with_exemptions(workload_rows, lambda row: exemptions.for_workload(row.namespace, row.name))
+    workload_rows = page_clamped(workloads, per_page, workload_page)
+    with_exemptions(workload_rows, lambda row: exemptions.for_workload(row.namespace, row.name))
     return NamespaceDetail(
         snapshot=snapshot,
         sync=sync_status(snapshot=snapshot),
@@ -486,14 +487,14 @@ def policy_list_read(
             status=status,
             **shared,
         ).order_by("namespace", "name")
-        peer_authentications = Paginator(rows, per_page).get_page(pa_page)
+        peer_authentications = page_clamped(rows, per_page, pa_page)
     if kind in ("", PolicyRecord.Kind.DESTINATION_RULE):
         rows = _matching(
             PolicyRecord.objects.filter(snapshot=snapshot, kind=PolicyRecord.Kind.DESTINATION_RULE),
             mode=tls_mode,
             **shared,
         ).order_by("namespace", "name")
-        destination_rules = Paginator(rows, per_page).get_page(dr_page)
+        destination_rules = page_clamped(rows, per_page, dr_page)
     return PolicyList(
         snapshot=snapshot,
         sync=sync,
@@ -551,7 +552,7 @@ def finding_list_read(
     return FindingList(
         snapshot=snapshot,
         sync=sync,
-        page=Paginator(rows, per_page).get_page(page_number),
+        page=page_clamped(rows, per_page, page_number),
         codes=codes,
     )
 

@@ -8,6 +8,11 @@ megabytes, nor fail the write (PostgreSQL refuses over-long names and NUL charac
 
 import hashlib
 import json
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -44,6 +49,63 @@ REFUSALS_WINDOW = timedelta(minutes=1)
 CHAIN_LOCK_KEYS = (0x6D657368, 1)
 
 
+# The change the entries being written belong to (see `audit_change`).
+_current_change: ContextVar[str] = ContextVar("meshui_audit_change", default="")
+CHANGE_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def change_id_new() -> str:
+    """A fresh change id: what a change's first preview starts."""
+    return uuid.uuid4().hex
+
+
+@contextmanager
+def audit_change(change_id: str) -> Iterator[None]:
+    """Every entry written inside belongs to the change `change_id` (a correlation id, as a
+    request id is for logs): the view opens it around a preview or a confirm, so the
+    services that write entries need not pass it along. An id that is not one of ours, or
+    that entries of another person, action or namespace already use, is not joined:
+    `audit_entry_record` then starts a change of its own."""
+    token = _current_change.set(change_id if CHANGE_ID.match(change_id or "") else "")
+    try:
+        yield
+    finally:
+        _current_change.reset(token)
+
+
+# The moment entries written now are dated (see `audit_entries_dated`); None: the clock.
+_dated: ContextVar[datetime | None] = ContextVar("meshui_audit_dated", default=None)
+
+
+@contextmanager
+def audit_entries_dated(moment: datetime) -> Iterator[None]:
+    """Entries written inside are dated `moment` instead of the clock, as `now=` does for
+    one entry. Only the demo's made-up history uses it (services/demo_history.py), to run
+    the real change services as of a past day on an empty log; the chain still links by
+    id, so an entry dated back on a live log would stand out in the order of the log."""
+    token = _dated.set(moment)
+    try:
+        yield
+    finally:
+        _dated.reset(token)
+
+
+def _change_id_for(*, username: str, action: str, target: tuple[str, str, str]) -> str:
+    """The current change's id if this entry may join it, else a new one (or "" outside any
+    change). A change is one person's attempts at one action on one target."""
+    change_id = _current_change.get()
+    if not change_id:
+        return ""
+    kind, namespace, _name = target
+    # Not the name: a toggle's preview names the snapshot's policy, its confirm the live one.
+    strangers = (
+        AuditEntry.objects.filter(change_id=change_id)
+        .exclude(username=username, action=action, target_kind=kind, target_namespace=namespace)
+        .exists()
+    )
+    return change_id_new() if strangers else change_id
+
+
 def audit_entry_record(
     *,
     user,
@@ -66,7 +128,7 @@ def audit_entry_record(
     A refusal past the user's MESHUI_AUDIT_DENIED_PER_MINUTE is recorded as one summary
     entry, then not at all (None) until the minute has passed.
     """
-    now = now or timezone.now()
+    now = now or _dated.get() or timezone.now()
     is_person = user is not None and getattr(user, "is_authenticated", False)
     role = user_role(user) if is_person else None
     if is_person:
@@ -96,15 +158,22 @@ def audit_entry_record(
             "dry_run_result": dry_run_result,
             "error": error,
         }
+        texts = {name: _text_within_limit(name, text) for name, text in texts.items()}
+        change_id = _change_id_for(
+            username=texts["username"],
+            action=texts["action"],
+            target=(texts["target_kind"], texts["target_namespace"], texts["target_name"]),
+        )
         return _chain_append(
             {
+                "change_id": change_id,
                 "created_at": now,
                 "user_id": user.pk if is_person else None,
                 "outcome": outcome,
                 "restore_of_id": restore_of.pk if restore_of else None,
                 "object_sent": _object_within_limit(object_sent),
                 "object_before": _object_within_limit(object_before),
-                **{name: _text_within_limit(name, text) for name, text in texts.items()},
+                **texts,
             }
         )
 

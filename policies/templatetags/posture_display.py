@@ -3,12 +3,14 @@
 import yaml
 from django import template
 from django.urls import NoReverseMatch, reverse
+from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
 
 from policies.engine import CoverageRule
 from policies.engine.meaning import enforcement_words, enforcer_of, mode_meaning
 from policies.engine.readiness import Readiness
 from policies.ownership import OwnerKind
-from policies.selectors.audit import action_label
+from policies.selectors.audit import action_label, outcome_label
 from policies.selectors.reports import reason_chain_text
 
 register = template.Library()
@@ -61,6 +63,22 @@ def enforcement(workload) -> str:
     """Who enforces a workload's (or a port's) mode: its sidecar, ztunnel, or nobody."""
     enforcer = enforcer_of(has_sidecar=workload.has_sidecar, ambient=workload.ambient)
     return enforcement_words(workload.mode, enforcer)
+
+
+@register.filter
+def audit_outcome_words(entry) -> str:
+    """An audit entry's outcome as the audit page names it ("Refused", "Restored")."""
+    return outcome_label(entry.action, entry.outcome)
+
+
+@register.filter(needs_autoescape=True)
+def wrap_underscores(value, autoescape: bool = True) -> str:
+    """Long codes (`WORKLOAD_POLICY_WITHOUT_DESTINATION_RULE`) may break after each
+    underscore, on screen and in print, instead of mid-word or not at all."""
+    parts = str(value).split("_")
+    escape = conditional_escape if autoescape else str
+    # Each part is escaped; the only markup added is meshui's own <wbr>.
+    return mark_safe("_<wbr>".join(str(escape(part)) for part in parts))  # noqa: S308
 
 
 @register.filter

@@ -5,7 +5,6 @@ There is deliberately no view that edits or deletes an entry.
 
 import csv
 
-from django.core.paginator import Paginator
 from django.http import HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils import timezone
@@ -13,12 +12,12 @@ from django.views.decorators.http import require_GET
 
 from policies.forms.changes import AuditFilterForm
 from policies.selectors.audit import (
+    audit_change_page,
     audit_csv_rows,
     audit_entry_list,
     audit_recorded_actions,
     audit_usernames,
     namespace_recent_changes,
-    with_action_labels,
 )
 from policies.selectors.oncall_scopes import namespace_toggle_allowed
 from policies.selectors.restores import timed_states
@@ -44,14 +43,20 @@ def _filtered(form: AuditFilterForm):
 @require_GET
 @reader_required
 def audit_list(request: MeshuiHttpRequest) -> HttpResponse:
-    """Every attempted change, newest first, filtered by user, namespace, action and date."""
+    """Every attempted change, newest first, filtered by user, namespace, action and date:
+    a change's previews are folded under its confirm (or refusal)."""
     form = AuditFilterForm(request.GET, recorded_actions=audit_recorded_actions())
     if not form.is_valid():
         return page_response(
-            request, "policies/audit_list.html", {"form": form, "page": None}, status=400
+            request,
+            "policies/audit_list.html",
+            {"form": form, "page": None},
+            partials=("audit-table",),
+            status=400,
         )
-    page = Paginator(_filtered(form), PER_PAGE).get_page(request.GET.get("page"))
-    page.object_list = with_action_labels(page.object_list)
+    page = audit_change_page(
+        _filtered(form), page_number=form.cleaned_data["page"] or 1, per_page=PER_PAGE
+    )
     return page_response(
         request,
         "policies/audit_list.html",
@@ -73,6 +78,7 @@ def audit_export(request: MeshuiHttpRequest) -> HttpResponseBase:
     """The filtered audit log as CSV, streamed (cells that look like formulas are quoted)."""
     form = AuditFilterForm(request.GET, recorded_actions=audit_recorded_actions())
     if not form.is_valid():
+        # The error, as on the page: never a file that looks filtered and is not.
         return page_response(
             request, "policies/audit_list.html", {"form": form, "page": None}, status=400
         )

@@ -31,12 +31,17 @@ from policies.forms.filters import NAME_MAX, NAMESPACE_MAX
 from policies.kinds import DESTINATION_RULE, PEER_AUTHENTICATION
 from policies.models import AuditEntry
 from policies.selectors import changes as change_reads
-from policies.selectors.audit import audit_entry_get, change_sync_state, half_done_change_open
+from policies.selectors.audit import (
+    audit_change_attempts,
+    audit_entry_get,
+    change_sync_state,
+    half_done_change_open,
+)
 from policies.selectors.oncall_scopes import oncall_scope_refusal
 from policies.selectors.posture import policy_read
 from policies.selectors.restores import timed_restores_of, timed_state_of, timed_states
 from policies.services import changes as change_services
-from policies.services.audit import AuditAction
+from policies.services.audit import AuditAction, audit_change, change_id_new
 from policies.services.changes import SEEN_ABSENT, ChangeFailure, ChangePlan
 from policies.views.access import reader_required
 from policies.views.rendering import page_response
@@ -153,7 +158,12 @@ def _preview(
     if request.POST.get("edit"):
         return _render(request, page, form=form, plan=plan)
     force = bool(form.cleaned_data.get("force")) if force is None else force
-    preview = change_services.change_preview(user=request.user, plan=plan, force=force)
+    # The first preview starts the change; previewing again and confirming join it.
+    change_id = form.cleaned_data.get("change_id") or change_id_new()
+    with audit_change(change_id):
+        preview = change_services.change_preview(user=request.user, plan=plan, force=force)
+    form.data = form.data.copy()
+    form.data["change_id"] = change_id
     if preview.failure and preview.failure.field_errors:
         _put_failure_on_form(form, preview.failure)
     return _render(request, page, form=form, plan=plan, preview=preview)
@@ -162,7 +172,8 @@ def _preview(
 def _apply(request: MeshuiHttpRequest, page: ChangePage, *, form, plan, apply):
     """Confirm: `apply(force=...)` calls the service; a failure is shown on the page."""
     try:
-        result = apply(force=bool(form.cleaned_data.get("force")))
+        with audit_change(form.cleaned_data.get("change_id") or change_id_new()):
+            result = apply(force=bool(form.cleaned_data.get("force")))
     except change_services.PartialChange as partial:
         return redirect("policies:change-detail", entry_id=partial.entry.pk)
     except ChangeFailure as failure:
@@ -525,6 +536,7 @@ def _change_detail_page(
 ):
     context = {
         "entry": entry,
+        "attempts": audit_change_attempts(entry=entry),
         # A delete finds nothing to read before it when the object was gone already; the
         # cluster calls that a success, but nothing was deleted, and the page says so.
         "already_gone": entry.action == AuditAction.POLICY_DELETE

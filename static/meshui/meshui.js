@@ -16,6 +16,54 @@
     region.focus({ preventScroll: true });
   });
 
+  // Form state follows the URL. htmx's history snapshots keep the page's HTML, not what was
+  // typed into it, so Back would show the right table under a stale search box: after a
+  // history restore, set every filter field from the query string the page is showing.
+  function syncFiltersFromUrl() {
+    var forms = document.querySelectorAll("form.filters");
+    Array.prototype.forEach.call(forms, function (form) {
+      if ((form.getAttribute("method") || "get").toLowerCase() !== "get") return;
+      var params = new URLSearchParams(window.location.search);
+      // Shorter names a URL may use for a field (the audit log's ?from= for date_from).
+      var aliases = form.getAttribute("data-url-aliases");
+      if (aliases) {
+        aliases.split(",").forEach(function (pair) {
+          var names = pair.split("=");
+          if (params.has(names[0]) && !params.has(names[1])) params.set(names[1], params.get(names[0]));
+        });
+      }
+      Array.prototype.forEach.call(form.elements, function (field) {
+        if (!field.name || field.type === "submit" || field.type === "button") return;
+        if (field.type === "hidden") return; // rendered by the server with the swapped table
+        var value = params.has(field.name) ? params.get(field.name) : null;
+        if (field.tagName === "SELECT") {
+          var wanted = value === null ? "" : value;
+          var found = Array.prototype.some.call(field.options, function (option) {
+            return option.value === wanted;
+          });
+          if (found) {
+            field.value = wanted;
+          } else if (value === null) {
+            // No such parameter: the form's own default (per page, say).
+            var initial = Array.prototype.filter.call(field.options, function (option) {
+              return option.defaultSelected;
+            })[0];
+            field.value = initial ? initial.value : field.options.length ? field.options[0].value : "";
+          }
+        } else if (field.type === "checkbox" || field.type === "radio") {
+          field.checked = value !== null && value === field.value;
+        } else {
+          field.value = value === null ? "" : value;
+        }
+      });
+    });
+  }
+  document.addEventListener("htmx:historyRestore", syncFiltersFromUrl);
+  // A page the browser kept in its back-forward cache shows what was typed, not its URL.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) syncFiltersFromUrl();
+  });
+
   // A failed request must not fail silently: say so in words.
   function showError(message) {
     var main = document.getElementById("page-body") || document.body;

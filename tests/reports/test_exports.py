@@ -62,7 +62,7 @@ PUBLISHED_COLUMNS = {
     "strict_declared,strict_enforced,coverage_rule,host_network",
     "findings": "severity,code,namespace,name,kind,message",
     "audit": "id,created_at,username,role,action,target_kind,target_namespace,target_name,"
-    "reason,outcome,error,dry_run_result,restore_of",
+    "reason,outcome,error,dry_run_result,restore_of,change_id,mode_from,mode_to",
 }
 
 

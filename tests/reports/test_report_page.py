@@ -38,7 +38,7 @@ def test_report_for_a_past_date_uses_the_snapshot_in_force_then(
     assert "2026-11-10" not in page.split("Changes period")[0]
     assert 'data-testid="coverage-namespaces">50%' in page
     assert "shop/cart" in page  # below STRICT then
-    assert "DUPLICATE_NAMESPACE_POLICY" in page
+    assert "DUPLICATE_NAMESPACE_POLICY" in page.replace("<wbr>", "")
 
 
 def test_report_for_now_uses_the_newest_snapshot(client_as, auditor_user, two_snapshots):
@@ -118,7 +118,7 @@ def test_an_expired_exemption_is_a_finding_even_when_the_snapshot_predates_the_e
 
     assert "EXEMPTION_EXPIRED" not in before
     assert 'data-testid="coverage-namespaces">–' in before  # the only namespace is exempt
-    assert "EXEMPTION_EXPIRED" in after
+    assert "EXEMPTION_EXPIRED" in after.replace("<wbr>", "")
     assert 'data-testid="coverage-namespaces">0%' in after
 
 

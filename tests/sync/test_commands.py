@@ -12,13 +12,23 @@ from django.contrib.auth import authenticate
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from policies.models import Snapshot, SyncRun
+from policies.models import AuditEntry, Snapshot, SyncRun
 
 from .builders import small_mesh
 from .test_sync_service import demo_mesh
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_SEED = ROOT / "devcluster" / "seeds" / "demo"
+
+
+@pytest.fixture
+def no_cluster(settings, monkeypatch):
+    """No cluster configured, no Redis: `serve` starts its demo cluster."""
+    monkeypatch.setenv("MESHUI_KUBECONFIG", "")
+    monkeypatch.setenv("MESHUI_DEMO_CLUSTER", "")
+    settings.MESHUI_KUBECONFIG = ""
+    settings.MESHUI_CLUSTER_NAME = ""
+    settings.REDIS_URL = ""
 
 
 def run(*args, **options) -> str:
@@ -81,13 +91,8 @@ def test_posture_of_an_unreachable_cluster_is_a_message_and_exit_2(tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_serve_without_a_cluster_starts_the_seeded_demo_and_prints_logins(settings, monkeypatch):
-    monkeypatch.setenv("MESHUI_KUBECONFIG", "")
-    monkeypatch.setenv("MESHUI_DEMO_CLUSTER", "")
-    settings.MESHUI_KUBECONFIG = ""
-    settings.MESHUI_CLUSTER_NAME = ""
-    settings.REDIS_URL = ""
-    output = run("serve", "--no-runserver")
+def test_serve_without_a_cluster_starts_the_seeded_demo_and_prints_logins(no_cluster):
+    output = run("serve", "--no-runserver", "--no-demo-history")
     assert "DEMO CLUSTER at http://127.0.0.1:" in output
     snapshot = Snapshot.objects.get()
     assert snapshot.cluster_name == "demo"
@@ -99,6 +104,20 @@ def test_serve_without_a_cluster_starts_the_seeded_demo_and_prints_logins(settin
     for username, password in logins.items():
         assert authenticate(username=username, password=password) is not None
     # A second start still prints logins that work (fresh passwords for the same accounts).
-    again = run("serve", "--no-runserver")
+    again = run("serve", "--no-runserver", "--no-demo-history")
     admin_password = re.search(r"^\s+admin\s+(\S+)", again, re.MULTILINE).group(1)
     assert authenticate(username="admin", password=admin_password) is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_serve_gives_a_new_demo_a_month_of_history_once(no_cluster):
+    output = run("serve", "--no-runserver")
+    assert "demo history: 30 days" in output
+    snapshots = Snapshot.objects.count()
+    assert snapshots >= 5
+    entries = AuditEntry.objects.count()
+    # A second start keeps the history it has (and never writes one over real records).
+    again = run("serve", "--no-runserver")
+    assert "demo history" not in again
+    assert AuditEntry.objects.count() == entries
+    assert Snapshot.objects.count() == snapshots

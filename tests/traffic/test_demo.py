@@ -23,7 +23,7 @@ def demo_settings(settings, monkeypatch):
 
 @pytest.mark.django_db(transaction=True)
 def test_demo_starts_a_loopback_prometheus_with_the_demo_meshs_traffic(demo_settings):
-    output = run("serve", "--no-runserver")
+    output = run("serve", "--no-runserver", "--no-demo-history")
     assert "DEMO TRAFFIC from a Prometheus at http://127.0.0.1:" in output
     read = TrafficRead.objects.get()
     assert read.status == "succeeded", read.error
@@ -33,6 +33,16 @@ def test_demo_starts_a_loopback_prometheus_with_the_demo_meshs_traffic(demo_sett
     assert rows["legacy"] == "not_ready"
     assert "inventory" not in rows  # no sidecars there: no proxy reports its traffic
     assert Snapshot.objects.get().namespaces.get(name="shop").mode == "PERMISSIVE"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_history_leaves_the_namespaces_as_the_traffic_demo_tells_them(demo_settings):
+    # The month of history ends where the demo mesh starts: the readiness the demo's traffic
+    # shows (shop PERMISSIVE and ready, legacy not ready) still describes today's modes.
+    run("serve", "--no-runserver")
+    latest = Snapshot.objects.latest("taken_at").namespaces
+    assert latest.get(name="shop").mode == "PERMISSIVE"
+    assert latest.get(name="legacy").mode != "STRICT"
     assert demo_settings.MESHUI_PROMETHEUS_URL == ""  # put back when serve ends
 
 

@@ -31,6 +31,12 @@ from policies.management.base import MeshuiCommand
 from policies.management.commands.sync_cluster import sync_summary
 from policies.roles import Role
 from policies.services.accounts import password_change_required_clear
+from policies.services.demo_history import DAYS as DEMO_DAYS
+from policies.services.demo_history import (
+    DEMO_MARK,
+    demo_history_wanted,
+    demo_history_write,
+)
 from policies.services.sync import cluster_sync
 
 DEMO_SEED = Path(settings.BASE_DIR) / "devcluster" / "seeds" / "demo"
@@ -227,8 +233,15 @@ class Command(MeshuiCommand):
             action="store_true",
             help="prepare (migrate, demo cluster, first sync) and exit; for tests and scripts",
         )
+        parser.add_argument(
+            "--no-demo-history",
+            action="store_true",
+            help="start the demo cluster without its made-up month of snapshots and changes",
+        )
 
-    def handle(self, *args, addrport: str, no_runserver: bool, **options):
+    def handle(
+        self, *args, addrport: str, no_runserver: bool, no_demo_history: bool = False, **options
+    ):
         call_command("migrate", verbosity=0, interactive=False)
         demo = None
         demo_prometheus = None
@@ -273,8 +286,11 @@ class Command(MeshuiCommand):
                     )
                     demo_prometheus = None
             self.stdout.write("meshui: demo logins (new passwords on every start):")
-            for username, password, role in demo_logins():
+            logins = demo_logins()
+            for username, password, role in logins:
                 self.stdout.write(f"    {username:<8} {password}    ({role})")
+            if not no_demo_history and demo_history_wanted():
+                self._demo_history([username for username, _password, _role in logins])
         stop = threading.Event()
         threads: list[threading.Thread] = []
         previous_sigterm = None
@@ -346,6 +362,23 @@ class Command(MeshuiCommand):
         read = traffic_read(trigger="startup")
         if read is not None and read.status != read.Status.SUCCEEDED:
             self.stderr.write(f"meshui: the first traffic read failed: {read.error}")
+
+    def _demo_history(self, usernames: list[str]) -> None:
+        """A month of snapshots and changes before today, made by meshui's own services."""
+        from django.contrib.auth import get_user_model
+
+        users = {
+            user.username: user for user in get_user_model().objects.filter(username__in=usernames)
+        }
+        try:
+            snapshots = demo_history_write(now=timezone.now(), users=users)
+        except ClusterError as error:
+            self.stderr.write(f"meshui: the demo history could not be written: {error.summary}")
+            return
+        self.stdout.write(
+            f"meshui: demo history: {DEMO_DAYS} days, {snapshots} snapshots and their changes "
+            f"(their reasons say {DEMO_MARK})."
+        )
 
     def _first_sync(self) -> None:
         try:
