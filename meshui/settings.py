@@ -311,6 +311,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(MESHUI_SYNC_INTERVAL),
         "options": {"expires": float(MESHUI_SYNC_INTERVAL)},
     },
+    # One sync task per registered cluster of the fleet, each when its own interval is due
+    # (policies.selectors.fleet.FLEET_SCHEDULE_SECONDS).
+    "sync-fleet": {
+        "task": "policies.sync_fleet",
+        "schedule": 15.0,
+        "options": {"expires": 15.0},
+    },
     # Timed namespace-mode restores are queued with an eta; this sweep catches any the broker
     # lost or that fell due while the worker was down. (Without Redis, serve sweeps itself.)
     "restore-namespace-modes": {

@@ -120,10 +120,17 @@ HASHED_FIELDS = (
 )
 
 
+# Columns added after the chain began: hashed only when set, so every entry written before
+# them keeps its hash (and 0007's migration, which predates them, never reads them).
+OPTIONAL_HASHED_FIELDS = ("cluster",)
+
+
 def audit_entry_hash(content: Mapping[str, Any], previous_hash: str) -> str:
-    """SHA-256 of an entry's HASHED_FIELDS and the previous entry's hash, as compact,
-    key-sorted JSON with the time in UTC to the microsecond (what both databases store)."""
+    """SHA-256 of an entry's HASHED_FIELDS (and OPTIONAL_HASHED_FIELDS that are set) and the
+    previous entry's hash, as compact, key-sorted JSON with the time in UTC to the
+    microsecond (what both databases store)."""
     canonical = {name: content[name] for name in HASHED_FIELDS}
+    canonical.update({name: content[name] for name in OPTIONAL_HASHED_FIELDS if content.get(name)})
     canonical["created_at"] = (
         content["created_at"].astimezone(UTC).isoformat(timespec="microseconds")
     )

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from policies.audit_integrity import HASHED_FIELDS, audit_entry_hash
+from policies.audit_integrity import HASHED_FIELDS, OPTIONAL_HASHED_FIELDS, audit_entry_hash
 from policies.exports import AUDIT_COLUMNS, iso, spreadsheet_safe
 from policies.models import AuditAction, AuditEntry
 
@@ -183,7 +183,7 @@ def audit_chain_check(*, anchor: str = "") -> AuditChainCheck:
     """
     previous_hash, previous_id, count, anchor_found = "", None, 0, not anchor
     rows = AuditEntry.objects.order_by("id").values(
-        "id", "previous_hash", "entry_hash", *HASHED_FIELDS
+        "id", "previous_hash", "entry_hash", *HASHED_FIELDS, *OPTIONAL_HASHED_FIELDS
     )
     for row in rows.iterator(chunk_size=2000):
         if row["previous_hash"] != previous_hash:

@@ -17,6 +17,8 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from django.conf import settings
@@ -38,6 +40,8 @@ DEMO_KUBECONFIG = Path(settings.BASE_DIR) / "var" / "demo-kubeconfig"
 DEMO_START_SECONDS = 30
 # How long stopping serve waits for its background threads to finish what they are doing.
 THREAD_STOP_SECONDS = 10
+# Registered clusters synced at once by `serve` without Redis (a worker pool does it with).
+FLEET_THREADS = 4
 
 logger = logging.getLogger(__name__)
 
@@ -131,14 +135,32 @@ def demo_logins() -> list[tuple[str, str, str]]:
 
 
 def periodic_sync(stop: threading.Event, interval: float) -> None:
-    """Sync every `interval` seconds in this process (the embedded default has no beat)."""
+    """Sync every `interval` seconds in this process (the embedded default has no beat), and
+    each registered cluster of the fleet when its own interval is due, in threads of their
+    own so a cluster that does not answer holds up only itself."""
+    from policies.selectors.fleet import FLEET_SCHEDULE_SECONDS, fleet_syncs_due
     from policies.tasks import sync_cluster
 
-    while not stop.wait(interval):
+    def sync_one(cluster_id: int | None) -> None:
         try:
-            sync_cluster.apply(kwargs={"trigger": "schedule"})
+            sync_cluster.apply(kwargs={"trigger": "schedule", "cluster_id": cluster_id})
         finally:
             close_old_connections()
+
+    next_configured = time.monotonic() + interval
+    with ThreadPoolExecutor(max_workers=FLEET_THREADS, thread_name_prefix="meshui-fleet") as pool:
+        running: dict[int, Future] = {}
+        while not stop.wait(min(interval, FLEET_SCHEDULE_SECONDS)):
+            if time.monotonic() >= next_configured:
+                next_configured = time.monotonic() + interval
+                sync_one(None)
+            try:
+                due = fleet_syncs_due()
+            finally:
+                close_old_connections()
+            for cluster_id in due:
+                if cluster_id not in running or running[cluster_id].done():
+                    running[cluster_id] = pool.submit(sync_one, cluster_id)
 
 
 def timed_restore_sweeper(stop: threading.Event, interval: float) -> None:
