@@ -79,6 +79,8 @@ MIDDLEWARE = [
     "policies.middleware.NoStoreForLoggedInMiddleware",
     # Before axes, so its 400 page passes through CSP and frame headers.
     "policies.bad_requests.NulByteRefusalMiddleware",
+    # Which cluster of the fleet the request shows (?cluster=, kept in the session).
+    "policies.middleware_fleet.ClusterScopeMiddleware",
     # Last, as axes asks: it turns a login refused for lockout into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]

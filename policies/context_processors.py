@@ -12,7 +12,11 @@ def meshui(request):
     return {
         "meshui_role": role,
         "meshui_demo_cluster": settings.MESHUI_DEMO_CLUSTER,
-        "meshui_cluster_name": settings.MESHUI_CLUSTER_NAME,
+        # The cluster of the fleet this page shows (policies.middleware_fleet), else the
+        # configured one's name.
+        "meshui_cluster_name": getattr(getattr(request, "meshui_cluster", None), "name", "")
+        or settings.MESHUI_CLUSTER_NAME,
+        "meshui_all_clusters": getattr(request, "meshui_all_clusters", False),
         "meshui_oidc_enabled": settings.MESHUI_OIDC_ENABLED,
         # Read when a page renders the banner (one small query); only a role sees pages.
         "meshui_overdue_restores": SimpleLazyObject(restores_overdue) if role else [],

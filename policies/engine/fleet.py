@@ -7,8 +7,10 @@ proxies from that cluster's PeerAuthentications, so the effective mode is a per-
 fact. When it differs, a client's call succeeds or fails depending on the endpoint it gets.
 
 - NAMESPACE_MODE_DIFFERS_ACROSS_CLUSTERS: a namespace that exists in two or more clusters has
-  different effective namespace modes. Each cluster's own root namespace is left out: its
-  namespace-wide policy is that cluster's mesh-wide one, compared below.
+  different effective namespace modes. A namespace that is the root namespace in every
+  cluster that has it is left out: its namespace-wide policy is the mesh-wide one, compared
+  below. Where the root namespaces differ (each cluster's `istio` ConfigMap), the root of one
+  cluster and the same-named plain namespace of another are still one namespace to Istio.
 - SERVICE_MODE_DIFFERS_ACROSS_CLUSTERS: a Service (same namespace and name) whose selected
   workloads serve in different modes in different clusters (one Service, one set of
   clients, endpoints that disagree), even when the namespaces' modes agree.
@@ -112,13 +114,17 @@ def fleet_findings(clusters: Iterable[ClusterPosture]) -> tuple[Finding, ...]:
         )
 
     by_namespace: dict[str, dict[str, str]] = {}
+    roots = {posture.root_namespace for posture in clusters}
     for posture in clusters:
         for namespace, mode in posture.namespaces.items():
-            if namespace == posture.root_namespace:
-                continue
             by_namespace.setdefault(namespace, {})[posture.cluster] = mode
     for namespace in sorted(by_namespace):
         modes = by_namespace[namespace]
+        # A root namespace everywhere it exists is the mesh finding's to report.
+        if namespace in roots and all(
+            posture.root_namespace == namespace for posture in clusters if posture.cluster in modes
+        ):
+            continue
         if len(modes) > 1 and len(set(modes.values())) > 1:
             findings.append(
                 Finding(

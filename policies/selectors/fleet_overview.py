@@ -11,12 +11,19 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from policies.engine.fleet import ClusterPosture, fleet_findings
 from policies.engine.model import Finding
-from policies.models import Cluster, NamespaceRecord, ServiceRecord, Snapshot, SyncRun
+from policies.models import (
+    Cluster,
+    FindingRecord,
+    NamespaceRecord,
+    ServiceRecord,
+    Snapshot,
+    SyncRun,
+)
 from policies.selectors.fleet import FleetMember
 from policies.selectors.sync import SyncStatus, sync_status_of
 
@@ -222,3 +229,47 @@ def namespace_across_clusters(
     ]
     findings = [finding for finding in overview.findings if finding.namespace == name]
     return side_by_side, findings
+
+
+@dataclass(frozen=True)
+class FleetNamespaceRow:
+    """One namespace name and its effective mode in each cluster (None: not there)."""
+
+    name: str
+    modes: list[str | None]
+    differs: bool
+
+    @property
+    def clusters_present(self) -> int:
+        return sum(1 for mode in self.modes if mode is not None)
+
+
+def fleet_namespace_rows(
+    *, overview: FleetOverview, search: str = "", differing_only: bool = False
+) -> list[FleetNamespaceRow]:
+    """Every namespace name of the fleet with its mode in each cluster, in the overview's
+    cluster order, sorted by name: one query whatever the number of clusters."""
+    columns = {row.snapshot.pk: index for index, row in enumerate(overview.rows) if row.snapshot}
+    records = NamespaceRecord.objects.filter(snapshot_id__in=columns)
+    if search:
+        records = records.filter(name__icontains=search)
+    by_name: dict[str, list[str | None]] = {}
+    for snapshot_id, name, mode in records.values_list("snapshot_id", "name", "mode"):
+        by_name.setdefault(name, [None] * len(overview.rows))[columns[snapshot_id]] = mode
+    differing = {finding.namespace for finding in overview.findings if finding.kind == "Namespace"}
+    rows = [
+        FleetNamespaceRow(name=name, modes=modes, differs=name in differing)
+        for name, modes in sorted(by_name.items())
+    ]
+    return [row for row in rows if row.differs] if differing_only else rows
+
+
+def fleet_finding_records(*, overview: FleetOverview):
+    """Every cluster's findings in its current snapshot, worst first, with `cluster` (the
+    cluster's name) on each row: one query, to page through."""
+    snapshot_ids = [row.snapshot.pk for row in overview.rows if row.snapshot is not None]
+    return (
+        FindingRecord.objects.filter(snapshot_id__in=snapshot_ids)
+        .annotate(cluster=F("snapshot__cluster_name"))
+        .order_by("-severity_rank", "namespace", "name", "code", "cluster")
+    )

@@ -36,6 +36,7 @@ from policies.selectors.fleet import (
     fleet_scope,
 )
 from policies.services.audit import audit_entry_record
+from policies.services.sync import sync_request
 
 NAME_THE_REMOTE_SECRET = (
     "Give the remote secret's name (istioctl names it istio-remote-secret-NAME)."  # noqa: E501, S105
@@ -188,3 +189,9 @@ def cluster_remove(*, user, name: str) -> Cluster:
         )
     cluster.forget_client(cluster_connection(registered))
     return registered
+
+
+def cluster_sync_request(*, registered: Cluster, trigger: str) -> None:
+    """Ask for a sync of a registered cluster (after registering it), on its own task."""
+    with fleet_scope(FleetMember(name=registered.name, cluster=registered)):
+        sync_request(trigger=trigger)
