@@ -33,7 +33,18 @@ ALL_CLUSTERS_PAGES = {
 
 
 def _chosen_name(request: HttpRequest) -> tuple[str, bool]:
-    """(the cluster name asked for, whether the URL asked) — ("", False) when none."""
+    """(the cluster name asked for, whether the request asked) — ("", False) when none.
+
+    A change form posts the cluster it was rendered for (templates/policies/
+    _cluster_field.html): a confirm applies in the cluster that was previewed, even if
+    another tab has switched the session to another cluster since."""
+    if request.method == "POST" and request.content_type in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
+        posted = request.POST.get(PARAMETER, "").strip()
+        if posted:
+            return posted, True
     asked = request.GET.get(PARAMETER, "").strip()
     if asked:
         return asked, True
@@ -57,7 +68,7 @@ class ClusterScopeMiddleware:
             return self.get_response(request)
         if name == ALL_CLUSTERS:
             request.meshui_all_clusters = True
-            if from_url:
+            if from_url and request.method == "GET":
                 self._remember(request, name)
                 redirect = self._all_clusters_page(request)
                 if redirect is not None:

@@ -475,6 +475,12 @@ class AuditEntry(models.Model):
         ]
 
 
+class TimedRestoreQuerySet(models.QuerySet):
+    def in_scope(self) -> TimedRestoreQuerySet:
+        """The restores of namespaces in the cluster in scope (policies.cluster_scope)."""
+        return self.filter(cluster_id=cluster_scope_current().cluster_id)
+
+
 class TimedRestore(models.Model):
     """A temporary namespace mode change that meshui undoes by itself at `restore_at`.
 
@@ -509,6 +515,8 @@ class TimedRestore(models.Model):
     cluster = models.ForeignKey(
         Cluster, null=True, blank=True, on_delete=models.PROTECT, related_name="timed_restores"
     )
+
+    objects = TimedRestoreQuerySet.as_manager()
 
     class Meta:
         ordering = ["restore_at"]

@@ -44,6 +44,11 @@ urlpatterns = [
         fleet_views.fleet_namespace_detail,
         name="fleet-namespace-detail",
     ),
+    path(
+        "fleet/namespaces/<str:name>/mode/",
+        fleet_views.fleet_namespace_mode_set,
+        name="fleet-namespace-mode-set",
+    ),
     path("fleet/findings/", fleet_views.fleet_finding_list, name="fleet-finding-list"),
     path("fleet/switch/", fleet_views.fleet_switch, name="fleet-switch"),
     path("fleet/clusters/new/", fleet_views.cluster_create, name="cluster-create"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from django import forms
 
 from policies.cluster_sources import (
@@ -10,6 +12,7 @@ from policies.cluster_sources import (
     SOURCE_REMOTE_SECRET,
     SOURCE_TOKEN,
 )
+from policies.forms.changes import NamespaceModeForm
 
 SOURCE_CHOICES = [
     (SOURCE_KUBECONFIG, "A kubeconfig file and context (mounted into meshui's pods)"),
@@ -56,3 +59,37 @@ class FleetNamespaceFilterForm(forms.Form):
     q = forms.CharField(max_length=63, required=False, label="Name contains")
     differs = forms.BooleanField(required=False, label="Only namespaces whose mode differs")
     page = forms.IntegerField(min_value=1, max_value=100000, required=False)
+
+
+class FleetNamespaceModeForm(forms.Form):
+    """The on-call toggle in several clusters: mode, reason, maybe a duration, the clusters.
+
+    `clusters` offers the clusters where the namespace exists; the confirm carries, per
+    cluster, the policy version previewed there (`seen_name:<cluster>`,
+    `seen_version:<cluster>`), read by `previewed`."""
+
+    # The one-cluster toggle's fields, as they are there.
+    mode = copy.deepcopy(NamespaceModeForm.base_fields["mode"])
+    duration_minutes = copy.deepcopy(NamespaceModeForm.base_fields["duration_minutes"])
+    reason = copy.deepcopy(NamespaceModeForm.base_fields["reason"])
+    clusters = forms.MultipleChoiceField(
+        widget=forms.CheckboxSelectMultiple,
+        label="In the clusters",
+        error_messages={"required": "Choose at least one cluster."},
+    )
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, cluster_names: list[str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["clusters"].choices = [(name, name) for name in cluster_names]
+
+    clean_reason = NamespaceModeForm.clean_reason
+    duration = NamespaceModeForm.duration
+
+    def previewed(self, cluster: str) -> tuple[str, str] | None:
+        """(policy name, resourceVersion) previewed in `cluster`, or None if not previewed."""
+        name = self.data.get(f"seen_name:{cluster}", "")
+        version = self.data.get(f"seen_version:{cluster}", "")
+        if not version or len(version) > 64 or len(name) > 253:
+            return None
+        return name, version

@@ -130,6 +130,23 @@ def fleet_member_named(name: str) -> FleetMember | None:
     return None
 
 
+def fleet_member_of(cluster_id: int | None) -> FleetMember:
+    """The member a record names by its cluster id (None: the configured cluster), removed
+    clusters included: what was promised in a cluster (a timed restore) is kept there."""
+    if cluster_id is None:
+        return FleetMember(name=configured_cluster_name())
+    row = Cluster.objects.get(pk=cluster_id)
+    return FleetMember(name=row.name, cluster=row)
+
+
+def fleet_member_recorded(cluster_name: str) -> FleetMember:
+    """The member an audit entry names ("" : the configured cluster), removed ones included."""
+    if not cluster_name:
+        return FleetMember(name=configured_cluster_name())
+    row = Cluster.objects.get(name=cluster_name)
+    return FleetMember(name=row.name, cluster=row)
+
+
 def fleet_member_by_id(cluster_id: int | None) -> FleetMember | None:
     """The member a task names by id (None: the configured cluster); None once removed (or,
     for the configured cluster, when none is configured and the fleet is registered ones)."""

@@ -12,13 +12,14 @@ from urllib.parse import urlsplit
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpResponse, QueryDict
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from policies import roles
 from policies.cluster_sources import ALL_CLUSTERS
-from policies.forms.fleet import ClusterForm, FleetNamespaceFilterForm
+from policies.forms.fleet import ClusterForm, FleetNamespaceFilterForm, FleetNamespaceModeForm
 from policies.models import Cluster
 from policies.roles import can_manage_policies
 from policies.selectors.fleet import fleet_members
@@ -28,6 +29,9 @@ from policies.selectors.fleet_overview import (
     fleet_overview,
     namespace_across_clusters,
 )
+from policies.services.changes import fleet_toggle
+from policies.services.changes.failures import ChangeFailure
+from policies.services.changes.fleet_toggle import ClusterOutcome, ClusterTarget
 from policies.services.fleet import (
     ClusterRegistrationInvalid,
     ClusterSpec,
@@ -41,6 +45,7 @@ from policies.views.rendering import page_response
 from policies.views.requests import MeshuiHttpRequest
 
 FLEET_PAGE_SIZE = 100
+FLEET_TOGGLE = "policies/fleet_namespace_mode.html"
 
 
 @require_GET
@@ -93,7 +98,13 @@ def fleet_namespace_detail(request: MeshuiHttpRequest, name: str) -> HttpRespons
     return page_response(
         request,
         "policies/fleet_namespace_detail.html",
-        {"name": name, "side_by_side": side_by_side, "findings": findings, "overview": overview},
+        {
+            "name": name,
+            "side_by_side": side_by_side,
+            "findings": findings,
+            "overview": overview,
+            "can_toggle": roles.can_toggle_namespace(request.user),
+        },
         status=status,
     )
 
@@ -233,3 +244,75 @@ def cluster_check_view(request: MeshuiHttpRequest, name: str) -> HttpResponse:
         else:
             messages.success(request, f"{name} answers: Kubernetes {checked.check_version}.")
     return redirect("policies:fleet-overview")
+
+
+# --- The on-call toggle in several clusters ---------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@reader_required
+def fleet_namespace_mode_set(request: MeshuiHttpRequest, name: str) -> HttpResponse:
+    """Switch a namespace in every cluster chosen: form, a preview per cluster, then the
+    confirm applying in each exactly what was previewed there, with an outcome per cluster."""
+    if not roles.can_toggle_namespace(request.user):
+        raise PermissionDenied("Only on-call staff and admins change a mode.")
+    overview = fleet_overview(members=fleet_members())
+    side_by_side, _findings = namespace_across_clusters(name=name, overview=overview)
+    present = {entry.row.name: entry.row.member for entry in side_by_side if entry.record}
+    if not present:
+        raise Http404(f"Namespace {name} is in no cluster of the fleet.")
+    context = {"name": name, "side_by_side": side_by_side, "overview": overview}
+    if request.method == "GET":
+        modes = [entry.record.mode for entry in side_by_side if entry.record]
+        mode = request.GET.get("mode") or ("PERMISSIVE" if "STRICT" in modes else "STRICT")
+        form = FleetNamespaceModeForm(
+            initial={"mode": mode, "clusters": list(present)}, cluster_names=list(present)
+        )
+        return page_response(request, FLEET_TOGGLE, {**context, "form": form})
+
+    form = FleetNamespaceModeForm(request.POST, cluster_names=list(present))
+    if not form.is_valid():
+        return page_response(request, FLEET_TOGGLE, {**context, "form": form}, status=400)
+    chosen = [present[cluster] for cluster in form.cleaned_data["clusters"]]
+    change = {
+        "user": request.user,
+        "namespace": name,
+        "mode": form.cleaned_data["mode"],
+        "reason": form.cleaned_data["reason"],
+        "duration": form.duration,
+    }
+    if request.POST.get("edit"):
+        return page_response(request, FLEET_TOGGLE, {**context, "form": form})
+    if not form.cleaned_data["confirm"]:
+        previews = fleet_toggle.fleet_namespace_mode_preview(**change, members=chosen)
+        return page_response(request, FLEET_TOGGLE, {**context, "form": form, "previews": previews})
+    targets, unpreviewed = [], []
+    for member in chosen:
+        previewed = form.previewed(member.name)
+        if previewed is None:
+            unpreviewed.append(member)
+        else:
+            targets.append(ClusterTarget(member, *previewed))
+    outcomes = fleet_toggle.fleet_namespace_mode_set(**change, targets=targets)
+    outcomes += [
+        ClusterOutcome(
+            member,
+            failure=ChangeFailure(
+                "Not previewed in this cluster: nothing was applied there. Preview it first.",
+                status=400,
+            ),
+        )
+        for member in unpreviewed
+    ]
+    applied = sum(1 for outcome in outcomes if outcome.applied)
+    return page_response(
+        request,
+        FLEET_TOGGLE,
+        {
+            **context,
+            "form": form,
+            "outcomes": outcomes,
+            "applied": applied,
+            "partial": 0 < applied < len(outcomes),
+        },
+    )

@@ -54,3 +54,29 @@ def test_admin_registers_a_second_cluster_and_sees_the_cross_cluster_finding(
     page.get_by_role("link", name="west").click()
     expect(page).to_have_url(f"{live_server.url}/namespaces/?mode=PERMISSIVE&cluster=west")
     expect(page.locator("#namespace-table")).to_contain_text("payments")
+
+    # Switch payments to STRICT in both clusters: a preview per cluster, an outcome per cluster.
+    page.goto(f"{live_server.url}/fleet/namespaces/payments/")
+    page.get_by_role("link", name="Switch to STRICT in every cluster…").click()
+    expect(page.get_by_label("test-cluster")).to_be_checked()
+    expect(page.get_by_label("west")).to_be_checked()
+    page.get_by_label("Reason").fill("INC-4242: one mode in every cluster")
+    page.get_by_role("button", name="Preview in each cluster").click()
+    expect(page.locator("#preview-west .dry-run")).to_contain_text("accepted")
+    expect(page.locator("#preview-test-cluster .dry-run")).to_contain_text("accepted")
+    screenshot(page, "fleet-toggle-preview")
+    page.get_by_role("button", name="Apply in test-cluster, west").click()
+    expect(page.locator("#fleet-outcomes h2")).to_have_text("Applied in every cluster chosen")
+    expect(page.locator("#outcome-west")).to_contain_text("applied")
+    expect(page.locator("#outcome-test-cluster")).to_contain_text("applied")
+    screenshot(page, "fleet-toggle-outcomes")
+    assert west.get("PeerAuthentication", "payments", "default")["spec"]["mtls"]["mode"] == "STRICT"
+    assert (
+        _kube.get("PeerAuthentication", "payments", "default")["spec"]["mtls"]["mode"] == "STRICT"
+    )
+
+    # Once both clusters have synced, the cross-cluster finding is gone.
+    cluster_sync(trigger="test")
+    sync_member("west")
+    page.goto(f"{live_server.url}/fleet/")
+    expect(page.locator("#fleet-findings")).to_contain_text("The clusters agree")

@@ -98,3 +98,16 @@ def fleet(kube, west, db) -> Iterator[Fleet]:
     sync_member("west")
     yield Fleet(east=kube, west=west, west_cluster=registered)
     cluster.forget_clients()
+
+
+@pytest.fixture
+def client_as(users):  # noqa: F811 - the shared fixture, by name
+    """A logged-in test client for one of `users` ("admin", "oncall", "auditor")."""
+    from django.test import Client
+
+    def logged_in(role: str) -> Client:
+        client = Client()
+        client.force_login(users[role])
+        return client
+
+    return logged_in

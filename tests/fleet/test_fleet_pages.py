@@ -16,17 +16,13 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def auditor(users) -> Client:
-    client = Client()
-    client.force_login(users["auditor"])
-    return client
+def auditor(client_as) -> Client:
+    return client_as("auditor")
 
 
 @pytest.fixture
-def admin(users) -> Client:
-    client = Client()
-    client.force_login(users["admin"])
-    return client
+def admin(client_as) -> Client:
+    return client_as("admin")
 
 
 def test_fleet_overview_lists_each_cluster_with_mode_state_and_findings(fleet, auditor):
