@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from policies.models import Snapshot
+from policies.selectors.fleet import configured_cluster_name
 from policies.selectors.reports import (
     ExemptionsAt,
     audit_entries_between,
@@ -42,6 +43,7 @@ NAMESPACE_COLUMNS = (
     "exemption_owner",
     "exemption_expires_at",
     "reason_chain",
+    "cluster",
 )
 WORKLOAD_COLUMNS = (
     "namespace",
@@ -58,8 +60,10 @@ WORKLOAD_COLUMNS = (
     "exemption_owner",
     "exemption_expires_at",
     "reason_chain",
+    "cluster",
 )
-FINDING_COLUMNS = ("severity", "code", "namespace", "name", "kind", "message")
+# `cluster` (issue 16): the cluster of the fleet a row comes from, last as columns are added.
+FINDING_COLUMNS = ("severity", "code", "namespace", "name", "kind", "message", "cluster")
 # The audit log has one CSV shape across meshui: the audit page's export and this one.
 AUDIT_COLUMNS = (
     "id",
@@ -75,6 +79,7 @@ AUDIT_COLUMNS = (
     "error",
     "dry_run_result",
     "restore_of",
+    "cluster",
 )
 TABLE_COLUMNS = {
     "namespaces": NAMESPACE_COLUMNS,
@@ -191,9 +196,11 @@ def finding_rows(scope: ExportScope) -> Iterator[dict]:
 def audit_rows(scope: ExportScope) -> Iterator[dict]:
     fields = [column for column in AUDIT_COLUMNS if column != "restore_of"] + ["restore_of_id"]
     entries = audit_entries_between(start=scope.since, end=scope.at).values(*fields)
+    configured = configured_cluster_name()
     for values in entries.iterator(2000):
         values["created_at"] = iso(values["created_at"])
         values["restore_of"] = values.pop("restore_of_id")
+        values["cluster"] = values["cluster"] or configured
         yield values
 
 
@@ -262,11 +269,20 @@ def table_chunks(table: str, fmt: str, scope: ExportScope) -> Iterator[str]:
     if fmt == "csv" and table == "workloads":
         # The CSV has no container_ports column: not decoding that JSON saves a tenth.
         fields = tuple(field for field in WORKLOAD_FIELDS if field != "container_ports")
-        return csv_chunks(TABLE_COLUMNS[table], workload_rows(scope, fields=fields))
+        rows = with_cluster(workload_rows(scope, fields=fields), scope)
+        return csv_chunks(TABLE_COLUMNS[table], rows)
     rows = ROW_SOURCES[table](scope)
     if fmt == "csv":
-        return csv_chunks(TABLE_COLUMNS[table], rows)
+        return csv_chunks(TABLE_COLUMNS[table], with_cluster(rows, scope))
     return json_array_chunks(rows)
+
+
+def with_cluster(rows: Iterable[dict], scope: ExportScope) -> Iterator[dict]:
+    """The CSV's `cluster` cell: the snapshot's cluster (an audit row names its own). JSON
+    documents name it once, in the report's `snapshot.cluster_name`."""
+    for row in rows:
+        row.setdefault("cluster", scope.snapshot.cluster_name)
+        yield row
 
 
 def snapshot_header(scope: ExportScope, *, generated_at: datetime) -> dict:

@@ -29,7 +29,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from policies.engine.model import Finding, Mode, Severity
+from policies.engine.labels import selector_matches
+from policies.engine.model import Finding, Mode, Posture, ServiceInfo, Severity, WorkloadPosture
 
 NAMESPACE_MODE_DIFFERS_ACROSS_CLUSTERS = "NAMESPACE_MODE_DIFFERS_ACROSS_CLUSTERS"
 SERVICE_MODE_DIFFERS_ACROSS_CLUSTERS = "SERVICE_MODE_DIFFERS_ACROSS_CLUSTERS"
@@ -55,6 +56,46 @@ class ClusterPosture:
     mesh_policy: str = ""
     namespaces: Mapping[str, str] = field(default_factory=dict)
     services: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+
+
+def service_workload_modes(service: ServiceInfo, workloads: Iterable[WorkloadPosture]) -> list[str]:
+    """The modes a Service's endpoints serve in, sorted: the modes of the workloads it selects
+    (`workloads`: those of its namespace) on the ports it targets, a port-level mode where one
+    differs. A Service without a selector has no endpoints meshui can see."""
+    if not service.selector:
+        return []
+    modes: set[str] = set()
+    targets = [str(port.target_port) for port in service.ports]
+    for workload in workloads:
+        if not selector_matches(service.selector, workload.labels):
+            continue
+        port_modes = {str(port.port): str(port.mode) for port in workload.ports}
+        targeted = [port_modes[target] for target in targets if target in port_modes]
+        modes.update(targeted)
+        if len(targeted) < len(targets) or not targets:
+            modes.add(str(workload.mode))
+    return sorted(modes)
+
+
+def cluster_posture(cluster: str, posture: Posture) -> ClusterPosture:
+    """What sameness compares, from one cluster's evaluated posture."""
+    by_namespace: dict[str, list[WorkloadPosture]] = {}
+    for workload in posture.workloads:
+        by_namespace.setdefault(workload.namespace, []).append(workload)
+    services = {
+        (service.namespace, service.name): tuple(
+            service_workload_modes(service, by_namespace.get(service.namespace, ()))
+        )
+        for service in posture.services
+    }
+    return ClusterPosture(
+        cluster=cluster,
+        root_namespace=posture.root_namespace,
+        mesh_mode=str(posture.mesh.mode),
+        mesh_policy="" if posture.mesh.policy is None else str(posture.mesh.policy),
+        namespaces={namespace.name: str(namespace.mode) for namespace in posture.namespaces},
+        services={key: modes for key, modes in services.items() if modes},
+    )
 
 
 def _severity(modes: Iterable[str]) -> Severity:

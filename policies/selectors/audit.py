@@ -11,6 +11,7 @@ from django.utils import timezone
 from policies.audit_integrity import HASHED_FIELDS, OPTIONAL_HASHED_FIELDS, audit_entry_hash
 from policies.exports import AUDIT_COLUMNS, iso, spreadsheet_safe
 from policies.models import AuditAction, AuditEntry
+from policies.selectors.fleet import configured_cluster_name
 
 # The column names, the timestamp format and the cell escaping are the exports' own, so the
 # audit page's CSV and the report's audit table stay one published shape.
@@ -65,6 +66,7 @@ def audit_recorded_actions() -> list[str]:
 def audit_csv_rows(entries: QuerySet[AuditEntry]) -> Iterator[list[str]]:
     """The header, then one row per entry, streamed in chunks."""
     yield list(CSV_COLUMNS)
+    configured = configured_cluster_name()
     for entry in entries.iterator(chunk_size=1000):
         yield [
             spreadsheet_safe(
@@ -72,6 +74,8 @@ def audit_csv_rows(entries: QuerySet[AuditEntry]) -> Iterator[list[str]]:
                 if column == "created_at"
                 else entry.restore_of_id
                 if column == "restore_of"
+                else (entry.cluster or configured)
+                if column == "cluster"
                 else getattr(entry, column)
             )
             for column in CSV_COLUMNS

@@ -30,7 +30,8 @@ from policies.cluster_scope import (
     cluster_scope_active,
     cluster_scope_current,
 )
-from policies.engine import SEVERITY_RANK, Mode, Severity, evaluate, selector_matches
+from policies.engine import SEVERITY_RANK, Mode, Severity, evaluate
+from policies.engine.fleet import service_workload_modes
 from policies.errors import MeshuiError
 from policies.gc_pause import gc_paused
 from policies.models import (
@@ -483,31 +484,14 @@ def _snapshot_write(
                         }
                         for port in service.ports
                     ],
-                    workload_modes=_service_workload_modes(service, workloads_by_namespace),
+                    workload_modes=service_workload_modes(
+                        service, workloads_by_namespace.get(service.namespace, ())
+                    ),
                 )
                 for service in posture.services
             ),
         )
     return snapshot
-
-
-def _service_workload_modes(service, workloads_by_namespace: dict[str, list]) -> list[str]:
-    """The modes a Service's endpoints serve in: its workloads' modes, and their modes on the
-    ports it targets where a port-level mode differs. A Service without a selector has no
-    endpoints meshui can see."""
-    if not service.selector:
-        return []
-    modes: set[str] = set()
-    for workload in workloads_by_namespace.get(service.namespace, ()):
-        if not selector_matches(service.selector, workload.labels):
-            continue
-        port_modes = {str(port.port): str(port.mode) for port in workload.ports}
-        targets = [str(port.target_port) for port in service.ports]
-        targeted = [port_modes[target] for target in targets if target in port_modes]
-        modes.update(targeted or [str(workload.mode)])
-        if len(targeted) < len(targets):
-            modes.add(str(workload.mode))
-    return sorted(modes)
 
 
 def _ownership_fields(policy) -> dict:
