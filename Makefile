@@ -33,7 +33,7 @@ chromium:
 
 ## run: install into .venv and run meshui on its embedded default (SQLite, demo cluster).
 run: install
-	$(BIN)/python manage.py serve
+	MESHUI_DEMO_FLEET=$${MESHUI_DEMO_FLEET-1} $(BIN)/python manage.py serve
 
 lint: install-test
 	$(BIN)/ruff check .

@@ -280,6 +280,8 @@ MESHUI_SYNC_WATCH_SECONDS = env_int("MESHUI_SYNC_WATCH_SECONDS", 3)
 MESHUI_RESTORE_SWEEP_INTERVAL = env_int("MESHUI_RESTORE_SWEEP_INTERVAL", 30)
 MESHUI_SNAPSHOT_RETENTION_DAYS = env_int("MESHUI_SNAPSHOT_RETENTION_DAYS", 90)
 MESHUI_DEMO_CLUSTER = env_bool("MESHUI_DEMO_CLUSTER", False)
+# With the demo cluster, start a second one and register it: a demo fleet (`make run` sets it).
+MESHUI_DEMO_FLEET = env_bool("MESHUI_DEMO_FLEET", False)
 # A sync is cut short after the soft limit (recorded as failed) and killed at the hard one.
 MESHUI_SYNC_SOFT_TIME_LIMIT = env_int("MESHUI_SYNC_SOFT_TIME_LIMIT", 240)
 MESHUI_SYNC_TIME_LIMIT = env_int("MESHUI_SYNC_TIME_LIMIT", 300)

@@ -186,3 +186,34 @@ def test_beat_fan_out_queues_one_task_per_registered_cluster(kube, west, north, 
             time.sleep(0.2)
     north_snapshot = Snapshot.objects.get(cluster=north_cluster)
     assert north_snapshot.namespaces.get(name="payments").mode == "DISABLE"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_serve_with_the_demo_fleet_starts_two_clusters_that_differ_in_payments(
+    settings, monkeypatch
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from policies.selectors.fleet import fleet_members
+    from policies.selectors.fleet_overview import fleet_overview
+
+    monkeypatch.setenv("MESHUI_KUBECONFIG", "")
+    monkeypatch.setenv("MESHUI_DEMO_CLUSTER", "")
+    settings.MESHUI_KUBECONFIG = ""
+    settings.MESHUI_CLUSTER_NAME = ""
+    settings.MESHUI_DEMO_FLEET = True
+    settings.REDIS_URL = ""
+    output = StringIO()
+    call_command("serve", "--no-runserver", stdout=output, stderr=output)
+    assert "DEMO FLEET: a second demo cluster, demo-west" in output.getvalue()
+    settings.MESHUI_DEMO_CLUSTER = True  # as serve sets it while it runs
+    overview = fleet_overview(members=fleet_members())
+    assert [row.name for row in overview.rows] == ["demo", "demo-west"]
+    (finding,) = [
+        f
+        for f in overview.findings
+        if f.namespace == "payments" and f.code == "NAMESPACE_MODE_DIFFERS_ACROSS_CLUSTERS"
+    ]
+    assert "STRICT in demo, PERMISSIVE in demo-west" in finding.message

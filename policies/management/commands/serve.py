@@ -29,14 +29,22 @@ from django.utils import timezone
 
 from policies.cluster import forget_clients, in_cluster
 from policies.cluster.errors import ClusterError
+from policies.cluster_sources import SOURCE_KUBECONFIG
 from policies.management.base import MeshuiCommand
 from policies.management.commands.sync_cluster import sync_summary
 from policies.roles import Role
+from policies.selectors.fleet import fleet_members, fleet_scope
 from policies.services.accounts import password_change_required_clear
+from policies.services.fleet import ClusterSpec, cluster_register
 from policies.services.sync import cluster_sync
 
 DEMO_SEED = Path(settings.BASE_DIR) / "devcluster" / "seeds" / "demo"
 DEMO_KUBECONFIG = Path(settings.BASE_DIR) / "var" / "demo-kubeconfig"
+# The demo fleet's second cluster (MESHUI_DEMO_FLEET, on in `make run`): the demo mesh and
+# one deliberate difference (devcluster/seeds/demo-west/), registered as "demo-west".
+DEMO_WEST_SEEDS = (DEMO_SEED, Path(settings.BASE_DIR) / "devcluster" / "seeds" / "demo-west")
+DEMO_WEST_KUBECONFIG = Path(settings.BASE_DIR) / "var" / "demo-west-kubeconfig"
+DEMO_WEST_NAME = "demo-west"
 DEMO_START_SECONDS = 30
 # How long stopping serve waits for its background threads to finish what they are doing.
 THREAD_STOP_SECONDS = 10
@@ -49,12 +57,16 @@ logger = logging.getLogger(__name__)
 class DemoCluster:
     """The API server double in a child process, seeded with the demo mesh."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, *, seeds: tuple[Path, ...] = (DEMO_SEED,), kubeconfig: Path = DEMO_KUBECONFIG
+    ) -> None:
         self.process: subprocess.Popen | None = None
         self.url = ""
+        self.seeds = seeds
+        self.kubeconfig = kubeconfig
 
     def start(self) -> str:
-        DEMO_KUBECONFIG.parent.mkdir(parents=True, exist_ok=True)
+        self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         command = [
             sys.executable,
             "-m",
@@ -62,10 +74,9 @@ class DemoCluster:
             "serve",
             "--port",
             "0",
-            "--seed",
-            str(DEMO_SEED),
+            *(argument for seed in self.seeds for argument in ("--seed", str(seed))),
             "--kubeconfig-out",
-            str(DEMO_KUBECONFIG),
+            str(self.kubeconfig),
         ]
         self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
             command,
@@ -105,6 +116,22 @@ class DemoCluster:
             except subprocess.TimeoutExpired:
                 self.process.kill()
         self.process = None
+
+
+def demo_west_register() -> None:
+    """Register the demo fleet's second cluster once (its kubeconfig file is rewritten on
+    every start, so the registration stays right)."""
+    from policies.models import Cluster
+
+    if Cluster.objects.filter(name=DEMO_WEST_NAME).exists():
+        Cluster.objects.filter(name=DEMO_WEST_NAME).update(removed_at=None)
+        return
+    cluster_register(
+        user=None,
+        spec=ClusterSpec(
+            name=DEMO_WEST_NAME, source=SOURCE_KUBECONFIG, kubeconfig=str(DEMO_WEST_KUBECONFIG)
+        ),
+    )
 
 
 def demo_logins() -> list[tuple[str, str, str]]:
@@ -213,6 +240,7 @@ class Command(MeshuiCommand):
             name: getattr(settings, name)
             for name in ("MESHUI_KUBECONFIG", "MESHUI_DEMO_CLUSTER", "MESHUI_CLUSTER_NAME")
         }
+        demo_fleet: list[DemoCluster] = []
         if not settings.MESHUI_KUBECONFIG and not in_cluster():
             demo = DemoCluster()
             url = demo.start()
@@ -227,6 +255,17 @@ class Command(MeshuiCommand):
                     "sample mesh; set MESHUI_KUBECONFIG to use a real cluster)."
                 )
             )
+            if settings.MESHUI_DEMO_FLEET:
+                west = DemoCluster(seeds=DEMO_WEST_SEEDS, kubeconfig=DEMO_WEST_KUBECONFIG)
+                demo_fleet.append(west)
+                west_url = west.start()
+                demo_west_register()
+                self.stdout.write(
+                    self.style.WARNING(
+                        f"meshui: DEMO FLEET: a second demo cluster, {DEMO_WEST_NAME}, at "
+                        f"{west_url} (payments differs: see Clusters)."
+                    )
+                )
             self.stdout.write("meshui: demo logins (new passwords on every start):")
             for username, password, role in demo_logins():
                 self.stdout.write(f"    {username:<8} {password}    ({role})")
@@ -277,6 +316,8 @@ class Command(MeshuiCommand):
                 thread.join(timeout=THREAD_STOP_SECONDS)
             if previous_sigterm is not None:
                 signal.signal(signal.SIGTERM, previous_sigterm)
+            for west in demo_fleet:
+                west.stop()
             if demo is not None:
                 demo.stop()
                 for name, value in saved.items():
@@ -284,8 +325,15 @@ class Command(MeshuiCommand):
                 forget_clients()
 
     def _first_sync(self) -> None:
+        self._sync_one(None)
+        for member in fleet_members():
+            if not member.is_configured:
+                self._sync_one(member)
+
+    def _sync_one(self, member) -> None:
         try:
-            run = cluster_sync(trigger="startup")
+            with fleet_scope(member):
+                run = cluster_sync(trigger="startup")
         except ClusterError as error:
             self.stderr.write(f"meshui: the first sync failed: {error.summary}")
             return
