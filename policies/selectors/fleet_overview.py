@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import F, OuterRef, Subquery
+from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from policies.engine.fleet import ClusterPosture, fleet_findings
@@ -139,8 +139,11 @@ def _per_cluster_ids(members: list[FleetMember]) -> dict[int | None, dict[str, i
     return ids
 
 
-def fleet_overview(*, members: list[FleetMember], now: datetime | None = None) -> FleetOverview:
-    """Each cluster's current snapshot and freshness, and the cross-cluster findings."""
+def fleet_overview(
+    *, members: list[FleetMember], now: datetime | None = None, namespace: str | None = None
+) -> FleetOverview:
+    """Each cluster's current snapshot and freshness, and the cross-cluster findings (about
+    `namespace` only, when given: the mesh-wide one and that namespace's)."""
     now = now or timezone.now()
     ids = _per_cluster_ids(members)
     run_ids = {
@@ -170,26 +173,54 @@ def fleet_overview(*, members: list[FleetMember], now: datetime | None = None) -
                 ),
             )
         )
-    return FleetOverview(rows=rows, findings=fleet_findings(_postures(rows)))
+    return FleetOverview(rows=rows, findings=fleet_findings(_postures(rows, namespace=namespace)))
 
 
-def _postures(rows: list[FleetRow]) -> list[ClusterPosture]:
-    """What the cross-cluster findings compare, in two queries for the whole fleet."""
+def _postures(rows: list[FleetRow], *, namespace: str | None = None) -> list[ClusterPosture]:
+    """What the cross-cluster findings compare, in four queries for the whole fleet.
+
+    The database first names the candidates, namespaces and Services with more than one
+    mode among the clusters' current snapshots; only their rows are read and handed to the
+    engine, which decides. A namespace or Service with one mode everywhere can yield no
+    finding, so leaving it out changes nothing but the time (10 clusters of 1,000
+    namespaces: a few rows instead of 20,000). `namespace` limits it to one namespace.
+    """
     by_snapshot = {row.snapshot.pk: row for row in rows if row.snapshot is not None}
     if len(by_snapshot) < 2:
         return []
+    namespace_rows = NamespaceRecord.objects.filter(snapshot_id__in=by_snapshot)
+    service_rows = ServiceRecord.objects.filter(snapshot_id__in=by_snapshot).exclude(
+        workload_modes=[]
+    )
+    if namespace is not None:
+        namespace_rows = namespace_rows.filter(name=namespace)
+        service_rows = service_rows.filter(namespace=namespace)
+    differing_services = list(
+        service_rows.values("namespace", "name")
+        .annotate(modes=Count("workload_modes", distinct=True))
+        .filter(modes__gt=1)
+        .values_list("namespace", "name")
+    )
+    candidates = set(
+        namespace_rows.values("name")
+        .annotate(modes=Count("mode", distinct=True))
+        .filter(modes__gt=1)
+        .values_list("name", flat=True)
+    ) | {service_namespace for service_namespace, _name in differing_services}
     namespaces: dict[int, dict[str, str]] = defaultdict(dict)
-    for snapshot_id, name, mode in NamespaceRecord.objects.filter(
-        snapshot_id__in=by_snapshot
-    ).values_list("snapshot_id", "name", "mode"):
+    for snapshot_id, name, mode in namespace_rows.filter(name__in=candidates).values_list(
+        "snapshot_id", "name", "mode"
+    ):
         namespaces[snapshot_id][name] = mode
     services: dict[int, dict[tuple[str, str], tuple[str, ...]]] = defaultdict(dict)
-    for snapshot_id, namespace, name, modes in (
-        ServiceRecord.objects.filter(snapshot_id__in=by_snapshot)
-        .exclude(workload_modes=[])
-        .values_list("snapshot_id", "namespace", "name", "workload_modes")
-    ):
-        services[snapshot_id][(namespace, name)] = tuple(modes)
+    if differing_services:
+        wanted = Q()
+        for service_namespace, name in differing_services:
+            wanted |= Q(namespace=service_namespace, name=name)
+        for snapshot_id, service_namespace, name, modes in service_rows.filter(wanted).values_list(
+            "snapshot_id", "namespace", "name", "workload_modes"
+        ):
+            services[snapshot_id][(service_namespace, name)] = tuple(modes)
     return [
         ClusterPosture(
             cluster=row.name,

@@ -92,7 +92,7 @@ def fleet_namespace_list(request: MeshuiHttpRequest) -> HttpResponse:
 @reader_required
 def fleet_namespace_detail(request: MeshuiHttpRequest, name: str) -> HttpResponse:
     """One namespace in every cluster side by side, and the cross-cluster findings on it."""
-    overview = fleet_overview(members=fleet_members())
+    overview = fleet_overview(members=fleet_members(), namespace=name)
     side_by_side, findings = namespace_across_clusters(name=name, overview=overview)
     status = 200 if any(entry.record for entry in side_by_side) else 404
     return page_response(
@@ -256,7 +256,7 @@ def fleet_namespace_mode_set(request: MeshuiHttpRequest, name: str) -> HttpRespo
     confirm applying in each exactly what was previewed there, with an outcome per cluster."""
     if not roles.can_toggle_namespace(request.user):
         raise PermissionDenied("Only on-call staff and admins change a mode.")
-    overview = fleet_overview(members=fleet_members())
+    overview = fleet_overview(members=fleet_members(), namespace=name)
     side_by_side, _findings = namespace_across_clusters(name=name, overview=overview)
     present = {entry.row.name: entry.row.member for entry in side_by_side if entry.record}
     if not present:

@@ -9,6 +9,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from policies.models import Cluster
+from policies.services.sync import cluster_sync
 from tests.fleet.conftest import payments_mesh, register, sync_member
 from tests.sync.builders import peer_auth
 
@@ -150,3 +151,36 @@ def test_removing_the_shown_cluster_sends_the_session_back_to_the_configured_one
     admin.post("/fleet/clusters/west/remove/")
     page = admin.get("/").content.decode()
     assert "Snapshot of <strong>test-cluster</strong>" in page
+
+
+def test_a_services_workloads_differing_across_clusters_is_found_from_the_snapshots(
+    kube, west, auditor
+):
+    kube.seed(payments_mesh(payments_mode="STRICT"))
+    # west: the namespace is STRICT too, but a workload policy makes api PERMISSIVE there.
+    west.seed(
+        [
+            *payments_mesh(payments_mode="STRICT"),
+            peer_auth("payments", "api-permissive", mode="PERMISSIVE", selector={"app": "api"}),
+        ]
+    )
+    register("west", west)
+    cluster_sync(trigger="test")
+    sync_member("west")
+    page = auditor.get("/fleet/").content.decode()
+    assert "SERVICE_MODE_DIFFERS_ACROSS_CLUSTERS" in page
+    assert "Service payments/api has endpoints in several clusters" in page
+    assert "NAMESPACE_MODE_DIFFERS_ACROSS_CLUSTERS" not in page
+
+
+def test_the_mesh_wide_mode_differing_across_clusters_names_each_root_namespace(
+    kube, west, auditor
+):
+    kube.seed(payments_mesh(mesh_mode="STRICT"))
+    west.seed(payments_mesh(mesh_mode="PERMISSIVE"))
+    register("west", west)
+    cluster_sync(trigger="test")
+    sync_member("west")
+    page = auditor.get("/fleet/").content.decode()
+    assert "MESH_MODE_DIFFERS_ACROSS_CLUSTERS" in page
+    assert "root namespace istio-system" in page
