@@ -47,7 +47,7 @@ prometheus:
 ## with Django's development server on ADDRPORT (`make run ADDRPORT=0.0.0.0:8080`).
 ADDRPORT ?= 127.0.0.1:8000
 run: install
-	$(BIN)/python manage.py serve --addrport $(ADDRPORT)
+	MESHUI_DEMO_FLEET=$${MESHUI_DEMO_FLEET-1} $(BIN)/python manage.py serve --addrport $(ADDRPORT)
 
 lint: install-test
 	$(BIN)/ruff check .

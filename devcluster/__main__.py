@@ -1,4 +1,4 @@
-"""`python -m devcluster serve --port 0 [--seed DIR] [--kubeconfig-out FILE] [--token T]`."""
+"""`python -m devcluster serve --port 0 [--seed DIR]... [--kubeconfig-out FILE] [--token T]`."""
 
 from __future__ import annotations
 
@@ -56,7 +56,13 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve until SIGTERM or Ctrl-C")
     serve.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free)")
-    serve.add_argument("--seed", type=Path, help="directory of YAML/JSON manifests to create")
+    serve.add_argument(
+        "--seed",
+        type=Path,
+        action="append",
+        default=[],
+        help="directory of YAML/JSON manifests to create (repeatable, in order)",
+    )
     serve.add_argument("--kubeconfig-out", type=Path, help="write a kubeconfig for the server here")
     serve.add_argument("--token", help="require this bearer token on every request")
     serve.add_argument(
@@ -70,9 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= arguments.port <= 65535:
         print(f"devcluster: --port must be 0-65535, not {arguments.port}", file=sys.stderr)
         return 2
-    if arguments.seed is not None and not arguments.seed.is_dir():
-        print(f"devcluster: --seed {arguments.seed} is not a directory", file=sys.stderr)
-        return 2
+    for seed in arguments.seed:
+        if not seed.is_dir():
+            print(f"devcluster: --seed {seed} is not a directory", file=sys.stderr)
+            return 2
     for crd in arguments.crd:
         if not crd.is_file():
             print(f"devcluster: --crd {crd} does not exist", file=sys.stderr)
@@ -90,11 +97,11 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    if arguments.seed is not None:
+    for seed in arguments.seed:
         try:
-            server.state.seed(read_manifests(arguments.seed))
+            server.state.seed(read_manifests(seed))
         except ApiError as error:
-            print(f"devcluster: seeding {arguments.seed} failed: {error.message}", file=sys.stderr)
+            print(f"devcluster: seeding {seed} failed: {error.message}", file=sys.stderr)
             return 1
         # The seed lives until the server stops: keep the cyclic GC from rescanning it on
         # every page served (a Python cost kube-apiserver does not have).

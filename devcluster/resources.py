@@ -106,6 +106,8 @@ def builtin_resources() -> list[ResourceType]:
             name_rule="dns1035",
         ),
         _builtin("", "v1", "configmaps", "ConfigMap", short_names=("cm",), has_generation=False),
+        # Istio's remote secrets (istioctl create-remote-secret) live in the primary cluster.
+        _builtin("", "v1", "secrets", "Secret", has_generation=False),
         _builtin(
             "apps", "v1", "deployments", "Deployment", short_names=("deploy",), categories=("all",)
         ),

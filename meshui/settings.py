@@ -80,6 +80,8 @@ MIDDLEWARE = [
     "policies.middleware.NoStoreForLoggedInMiddleware",
     # Before axes, so its 400 page passes through CSP and frame headers.
     "policies.bad_requests.NulByteRefusalMiddleware",
+    # Which cluster of the fleet the request shows (?cluster=, kept in the session).
+    "policies.middleware_fleet.ClusterScopeMiddleware",
     # Last, as axes asks: it turns a login refused for lockout into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -279,6 +281,8 @@ MESHUI_SYNC_WATCH_SECONDS = env_int("MESHUI_SYNC_WATCH_SECONDS", 3)
 MESHUI_RESTORE_SWEEP_INTERVAL = env_int("MESHUI_RESTORE_SWEEP_INTERVAL", 30)
 MESHUI_SNAPSHOT_RETENTION_DAYS = env_int("MESHUI_SNAPSHOT_RETENTION_DAYS", 90)
 MESHUI_DEMO_CLUSTER = env_bool("MESHUI_DEMO_CLUSTER", False)
+# With the demo cluster, start a second one and register it: a demo fleet (`make run` sets it).
+MESHUI_DEMO_FLEET = env_bool("MESHUI_DEMO_FLEET", False)
 # A sync is cut short after the soft limit (recorded as failed) and killed at the hard one.
 MESHUI_SYNC_SOFT_TIME_LIMIT = env_int("MESHUI_SYNC_SOFT_TIME_LIMIT", 240)
 MESHUI_SYNC_TIME_LIMIT = env_int("MESHUI_SYNC_TIME_LIMIT", 300)
@@ -311,6 +315,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "policies.sync_cluster",
         "schedule": float(MESHUI_SYNC_INTERVAL),
         "options": {"expires": float(MESHUI_SYNC_INTERVAL)},
+    },
+    # One sync task per registered cluster of the fleet, each when its own interval is due
+    # (policies.selectors.fleet.FLEET_SCHEDULE_SECONDS).
+    "sync-fleet": {
+        "task": "policies.sync_fleet",
+        "schedule": 15.0,
+        "options": {"expires": 15.0},
     },
     # Timed namespace-mode restores are queued with an eta; this sweep catches any the broker
     # lost or that fell due while the worker was down. (Without Redis, serve sweeps itself.)

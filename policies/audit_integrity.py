@@ -124,7 +124,7 @@ HASHED_FIELDS = (
 # form when empty, so every entry written before them keeps the hash it was given (and
 # verify_audit still passes), while a value written since cannot be changed or blanked
 # without breaking the entry's hash.
-HASHED_WHEN_SET = ("change_id",)
+HASHED_WHEN_SET = ("change_id", "cluster")
 
 
 def audit_entry_hash(content: Mapping[str, Any], previous_hash: str) -> str:

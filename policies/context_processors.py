@@ -2,7 +2,13 @@ from django.conf import settings
 from django.utils.functional import SimpleLazyObject
 
 from policies.roles import user_role
+from policies.selectors.fleet import configured_cluster_name
 from policies.selectors.restores import restores_overdue
+
+
+def _cluster_key(request) -> str:
+    member = getattr(request, "meshui_cluster", None)
+    return member.name if member is not None else configured_cluster_name()
 
 
 def meshui(request):
@@ -12,7 +18,14 @@ def meshui(request):
     return {
         "meshui_role": role,
         "meshui_demo_cluster": settings.MESHUI_DEMO_CLUSTER,
-        "meshui_cluster_name": settings.MESHUI_CLUSTER_NAME,
+        # The cluster of the fleet this page shows (policies.middleware_fleet), else the
+        # configured one's name.
+        "meshui_cluster_name": getattr(getattr(request, "meshui_cluster", None), "name", "")
+        or settings.MESHUI_CLUSTER_NAME,
+        "meshui_all_clusters": getattr(request, "meshui_all_clusters", False),
+        # The cluster a change form applies in, by name (templates/policies/_cluster_field.html);
+        # read only by pages with such a form.
+        "meshui_cluster_key": SimpleLazyObject(lambda: _cluster_key(request)),
         "meshui_oidc_enabled": settings.MESHUI_OIDC_ENABLED,
         # Read when a page renders the banner (one small query); only a role sees pages.
         "meshui_overdue_restores": SimpleLazyObject(restores_overdue) if role else [],

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from policies.audit_modes import mode_change
 from policies.models import Snapshot
+from policies.selectors.fleet import configured_cluster_name
 from policies.selectors.reports import (
     ExemptionsAt,
     audit_entries_between,
@@ -50,6 +51,8 @@ NAMESPACE_COLUMNS = (
     # Added in 0.2 (coverage that counts what is enforced, policies/engine/coverage.py).
     "workloads_strict_declared",
     "workloads_strict_enforced",
+    # Added with the fleet (issue 16): the cluster the row describes, always last.
+    "cluster",
 )
 WORKLOAD_COLUMNS = (
     "namespace",
@@ -73,8 +76,11 @@ WORKLOAD_COLUMNS = (
     "strict_enforced",
     "coverage_rule",
     "host_network",
+    # Added with the fleet (issue 16): the cluster the row describes, always last.
+    "cluster",
 )
-FINDING_COLUMNS = ("severity", "code", "namespace", "name", "kind", "message")
+# `cluster` (issue 16): the cluster of the fleet a row comes from, last as columns are added.
+FINDING_COLUMNS = ("severity", "code", "namespace", "name", "kind", "message", "cluster")
 # The audit log has one CSV shape across meshui: the audit page's export and this one.
 AUDIT_COLUMNS = (
     "id",
@@ -94,6 +100,8 @@ AUDIT_COLUMNS = (
     "change_id",
     "mode_from",
     "mode_to",
+    # Added with the fleet (issue 16): the cluster the row describes, always last.
+    "cluster",
 )
 # Columns computed from what the entry recorded, not stored as they are.
 AUDIT_COMPUTED = ("restore_of", "mode_from", "mode_to")
@@ -262,9 +270,12 @@ AUDIT_STORED = [column for column in AUDIT_COLUMNS if column not in AUDIT_COMPUT
 ]
 
 
-def audit_values(values: dict) -> dict:
-    """An entry's stored values (AUDIT_STORED) as the exports show them: every column."""
+def audit_values(values: dict, *, configured_cluster: str) -> dict:
+    """An entry's stored values (AUDIT_STORED) as the exports show them: every column.
+
+    An entry without a cluster went to the configured one (`configured_cluster`)."""
     values["created_at"] = iso(values["created_at"])
+    values["cluster"] = values["cluster"] or configured_cluster
     values["restore_of"] = values.pop("restore_of_id")
     values["mode_from"], values["mode_to"] = mode_change(
         object_sent=values.pop("object_sent"),
@@ -276,8 +287,9 @@ def audit_values(values: dict) -> dict:
 
 def audit_rows(scope: ExportScope) -> Iterator[dict]:
     entries = audit_entries_between(start=scope.since, end=scope.at).values(*AUDIT_STORED)
+    configured = configured_cluster_name()
     for values in entries.iterator(2000):
-        yield audit_values(values)
+        yield audit_values(values, configured_cluster=configured)
 
 
 ROW_SOURCES = {
@@ -345,11 +357,20 @@ def table_chunks(table: str, fmt: str, scope: ExportScope) -> Iterator[str]:
     if fmt == "csv" and table == "workloads":
         # The CSV has no container_ports column: not decoding that JSON saves a tenth.
         fields = tuple(field for field in WORKLOAD_FIELDS if field != "container_ports")
-        return csv_chunks(TABLE_COLUMNS[table], workload_rows(scope, fields=fields))
+        rows = with_cluster(workload_rows(scope, fields=fields), scope)
+        return csv_chunks(TABLE_COLUMNS[table], rows)
     rows = ROW_SOURCES[table](scope)
     if fmt == "csv":
-        return csv_chunks(TABLE_COLUMNS[table], rows)
+        return csv_chunks(TABLE_COLUMNS[table], with_cluster(rows, scope))
     return json_array_chunks(rows)
+
+
+def with_cluster(rows: Iterable[dict], scope: ExportScope) -> Iterator[dict]:
+    """The CSV's `cluster` cell: the snapshot's cluster (an audit row names its own). JSON
+    documents name it once, in the report's `snapshot.cluster_name`."""
+    for row in rows:
+        row.setdefault("cluster", scope.snapshot.cluster_name)
+        yield row
 
 
 def snapshot_header(scope: ExportScope, *, generated_at: datetime) -> dict:

@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 
 from policies.engine import Mode
 from policies.models import NamespaceRecord, Snapshot, SyncRun, TimedRestore
+from policies.selectors.fleet import fleet_members, fleet_scope
 from policies.selectors.reports import exemptions_at
 from policies.selectors.restores import restores_overdue
 from policies.selectors.sync import snapshot_current
@@ -36,64 +37,88 @@ def mode_counts(snapshot: Snapshot | None, prefix: str) -> dict[str, int]:
 
 
 class PostureCollector(Collector):
-    """Gauges for the posture (current snapshot), exemptions, timed restores and sync health."""
+    """Gauges for the posture (current snapshot), exemptions, timed restores and sync health.
+
+    With a fleet (any registered cluster), every per-cluster gauge carries a `cluster` label
+    (last, after the others), one series per cluster; a meshui of one cluster exposes the
+    series it always did, without the label.
+    """
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         now = timezone.now()
-        snapshot = snapshot_current()
+        members = fleet_members()
+        labelled = not (len(members) == 1 and members[0].is_configured)
+        clusters = []
+        for member in members:
+            with fleet_scope(member):
+                clusters.append((member, snapshot_current()))
+        extra = ["cluster"] if labelled else []
+
+        def labels(member, *values: str) -> list[str]:
+            return [*values, member.name] if labelled else list(values)
 
         namespaces = GaugeMetricFamily(
             "meshui_namespaces",
             "Namespaces in the current snapshot, by effective mTLS mode.",
-            labels=["mode"],
+            labels=["mode", *extra],
         )
-        for mode, count in mode_counts(snapshot, "namespaces").items():
-            namespaces.add_metric([mode], count)
-        yield namespaces
-
         workloads = GaugeMetricFamily(
             "meshui_workloads",
             "Workloads in the current snapshot, by effective mTLS mode.",
-            labels=["mode"],
+            labels=["mode", *extra],
         )
-        for mode, count in mode_counts(snapshot, "workloads").items():
-            workloads.add_metric([mode], count)
-        yield workloads
-
-        yield GaugeMetricFamily(
+        with_sidecar = GaugeMetricFamily(
             "meshui_workloads_with_sidecar",
             "Workloads in the current snapshot whose pods carry an Istio sidecar.",
-            value=snapshot.workloads_with_sidecar if snapshot else 0,
+            labels=extra,
         )
         # Absent (rather than 0) for a snapshot taken before they were recorded, so an
         # upgrade never looks like coverage falling to nothing.
-        if snapshot is not None and snapshot.workloads_strict_enforced is not None:
-            yield GaugeMetricFamily(
-                "meshui_workloads_strict_enforced",
-                "Workloads every port of which is STRICT by policy and a sidecar or ztunnel "
-                "enforces it (the coverage headline).",
-                value=snapshot.workloads_strict_enforced,
-            )
-            yield GaugeMetricFamily(
-                "meshui_workloads_strict_declared",
-                "Workloads every port of which is STRICT by policy, enforced or not.",
-                value=snapshot.workloads_strict_declared,
-            )
-        yield GaugeMetricFamily(
+        enforced = GaugeMetricFamily(
+            "meshui_workloads_strict_enforced",
+            "Workloads every port of which is STRICT by policy and a sidecar or ztunnel "
+            "enforces it (the coverage headline).",
+            labels=extra,
+        )
+        declared = GaugeMetricFamily(
+            "meshui_workloads_strict_declared",
+            "Workloads every port of which is STRICT by policy, enforced or not.",
+            labels=extra,
+        )
+        total = GaugeMetricFamily(
             "meshui_workloads_total",
             "Workloads in the current snapshot (the denominator of the coverage shares).",
-            value=snapshot.workloads_total if snapshot else 0,
+            labels=extra,
         )
-
+        for member, snapshot in clusters:
+            if snapshot is not None and snapshot.workloads_strict_enforced is not None:
+                enforced.add_metric(labels(member), snapshot.workloads_strict_enforced)
+                declared.add_metric(labels(member), snapshot.workloads_strict_declared)
+            total.add_metric(labels(member), snapshot.workloads_total if snapshot else 0)
+        if enforced.samples:
+            yield enforced
+            yield declared
+        yield total
         findings = GaugeMetricFamily(
             "meshui_findings",
             "Findings in the current snapshot, by code and severity.",
-            labels=["code", "severity"],
+            labels=["code", "severity", *extra],
         )
-        if snapshot is not None:
-            counted = snapshot.findings.values("code", "severity").annotate(count=Count("id"))
-            for row in counted.order_by("code", "severity"):
-                findings.add_metric([row["code"], row["severity"]], row["count"])
+        for member, snapshot in clusters:
+            for mode, count in mode_counts(snapshot, "namespaces").items():
+                namespaces.add_metric(labels(member, mode), count)
+            for mode, count in mode_counts(snapshot, "workloads").items():
+                workloads.add_metric(labels(member, mode), count)
+            with_sidecar.add_metric(
+                labels(member), snapshot.workloads_with_sidecar if snapshot else 0
+            )
+            if snapshot is not None:
+                counted = snapshot.findings.values("code", "severity").annotate(count=Count("id"))
+                for row in counted.order_by("code", "severity"):
+                    findings.add_metric(labels(member, row["code"], row["severity"]), row["count"])
+        yield namespaces
+        yield workloads
+        yield with_sidecar
         yield findings
 
         state = exemptions_at(at=now)
@@ -119,8 +144,18 @@ class PostureCollector(Collector):
             value=TimedRestore.objects.filter(status=TimedRestore.Status.PENDING).count(),
         )
 
-        yield from self.sync_metrics(snapshot)
-        yield from self.traffic_metrics(snapshot)
+        families = {}
+        for member, snapshot in clusters:
+            with fleet_scope(member):
+                for family in self.sync_metrics(snapshot, extra=extra, label=labels(member)):
+                    if family.name in families:
+                        families[family.name].samples.extend(family.samples)
+                    else:
+                        families[family.name] = family
+        yield from families.values()
+        # Traffic comes from the one Prometheus of the configured cluster (issue 14).
+        configured = next((snap for member, snap in clusters if member.is_configured), None)
+        yield from self.traffic_metrics(configured)
 
     def traffic_metrics(self, snapshot: Snapshot | None) -> Iterable[GaugeMetricFamily]:
         """Readiness for STRICT per namespace count (issue 14); nothing while traffic is off."""
@@ -150,49 +185,59 @@ class PostureCollector(Collector):
             value=1 if status.failure is not None else 0,
         )
 
-    def sync_metrics(self, snapshot: Snapshot | None) -> Iterable[GaugeMetricFamily]:
+    def sync_metrics(
+        self, snapshot: Snapshot | None, *, extra: list[str], label: list[str]
+    ) -> Iterable[GaugeMetricFamily]:
+        """Sync health of the cluster in scope; `label` its label values (or none)."""
+
+        def gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+            family = GaugeMetricFamily(name, documentation, labels=extra)
+            family.add_metric(label, value)
+            return family
+
         good = (SyncRun.Status.SUCCEEDED, SyncRun.Status.NO_CHANGE)
+        runs = SyncRun.objects.in_scope()
         last_success = (
-            SyncRun.objects.filter(status__in=good, finished_at__isnull=False)
+            runs.filter(status__in=good, finished_at__isnull=False)
             .order_by("-finished_at", "-id")
             .first()
         )
         if last_success is not None:
-            yield GaugeMetricFamily(
+            yield gauge(
                 "meshui_last_sync_success_timestamp_seconds",
                 "When the last successful sync finished (Unix time).",
-                value=last_success.finished_at.timestamp(),
+                last_success.finished_at.timestamp(),
             )
-            yield GaugeMetricFamily(
+            yield gauge(
                 "meshui_last_sync_duration_seconds",
                 "How long the last successful sync took.",
-                value=(last_success.duration_ms or 0) / 1000,
+                (last_success.duration_ms or 0) / 1000,
             )
         if snapshot is not None:
-            yield GaugeMetricFamily(
+            yield gauge(
                 "meshui_snapshot_timestamp_seconds",
                 "When the current snapshot was taken (Unix time).",
-                value=snapshot.taken_at.timestamp(),
+                snapshot.taken_at.timestamp(),
             )
-        failures = SyncRun.objects.filter(status=SyncRun.Status.FAILED)
+        failures = runs.filter(status=SyncRun.Status.FAILED)
         if last_success is not None:
             failures = failures.filter(started_at__gt=last_success.started_at)
         failed = failures.aggregate(count=Count("id"), last=Max("started_at"))
-        yield GaugeMetricFamily(
+        yield gauge(
             "meshui_sync_consecutive_failures",
             "Failed syncs since the last successful one (0 when the last sync succeeded).",
-            value=failed["count"],
+            failed["count"],
         )
-        yield GaugeMetricFamily(
+        yield gauge(
             "meshui_sync_failures",
             "Failed syncs still in the history (pruned with snapshot retention).",
-            value=SyncRun.objects.filter(status=SyncRun.Status.FAILED).count(),
+            runs.filter(status=SyncRun.Status.FAILED).count(),
         )
         if failed["last"] is not None:
-            yield GaugeMetricFamily(
+            yield gauge(
                 "meshui_last_sync_failure_timestamp_seconds",
                 "When the newest failed sync since the last success started (Unix time).",
-                value=failed["last"].timestamp(),
+                failed["last"].timestamp(),
             )
 
 

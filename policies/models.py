@@ -14,6 +14,12 @@ from enum import StrEnum
 from django.conf import settings
 from django.db import models
 
+from policies.cluster_scope import cluster_scope_current
+from policies.cluster_sources import (
+    SOURCE_KUBECONFIG,
+    SOURCE_REMOTE_SECRET,
+    SOURCE_TOKEN,
+)
 from policies.engine import CoverageRule, Level, Mode, PolicyScope, PolicyStatus, Severity
 from policies.engine.readiness import Readiness
 from policies.ownership import OwnerKind, PolicyOwnership
@@ -38,8 +44,64 @@ COVERAGE_RULE_CHOICES = engine_choices(*CoverageRule)
 OWNER_KIND_CHOICES = [(kind.value, kind.label) for kind in OwnerKind]
 
 
+class ClusterQuerySet(models.QuerySet):
+    def registered(self) -> ClusterQuerySet:
+        """Clusters in the fleet now: removed ones keep their rows for history and reports."""
+        return self.filter(removed_at__isnull=True)
+
+
+class Cluster(models.Model):
+    """A cluster of the fleet that an admin registered (policies.services.fleet).
+
+    The cluster that MESHUI_KUBECONFIG (or the pod, or the demo) configures has no row: its
+    snapshots and sync runs carry no cluster, so setups from before fleets work unchanged.
+    Only where the credentials live is stored, never a credential.
+    """
+
+    class Source(models.TextChoices):
+        KUBECONFIG = SOURCE_KUBECONFIG, "kubeconfig file and context"
+        TOKEN = SOURCE_TOKEN, "mounted service-account token"
+        REMOTE_SECRET = SOURCE_REMOTE_SECRET, "Istio remote secret"
+
+    name = models.CharField(max_length=63, unique=True)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    kubeconfig = models.CharField(max_length=1024, blank=True)
+    context = models.CharField(max_length=253, blank=True)
+    server = models.CharField(max_length=512, blank=True)
+    token_file = models.CharField(max_length=1024, blank=True)
+    ca_file = models.CharField(max_length=1024, blank=True)
+    secret_namespace = models.CharField(max_length=63, blank=True)
+    secret_name = models.CharField(max_length=253, blank=True)
+    secret_key = models.CharField(max_length=253, blank=True)
+    # Seconds between scheduled syncs; null = MESHUI_SYNC_INTERVAL.
+    sync_interval = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    created_by = models.CharField(max_length=150, blank=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+    removed_by = models.CharField(max_length=150, blank=True)
+    # The last connection check (at registration, or on request): when, the API server's
+    # version or the error in words.
+    checked_at = models.DateTimeField(null=True, blank=True)
+    check_error = models.TextField(blank=True)
+    check_version = models.CharField(max_length=64, blank=True)
+
+    objects = ClusterQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SyncRunQuerySet(models.QuerySet):
+    def in_scope(self) -> SyncRunQuerySet:
+        """The runs of the cluster in scope (policies.cluster_scope)."""
+        return self.filter(cluster_id=cluster_scope_current().cluster_id)
+
+
 class SyncRun(models.Model):
-    """One attempt to read the cluster; a success points at the snapshot it stored."""
+    """One attempt to read a cluster; a success points at the snapshot it stored."""
 
     class Status(models.TextChoices):
         RUNNING = "running"
@@ -62,23 +124,36 @@ class SyncRun(models.Model):
     # and the digest of the objects those lists held; empty when this run read nothing.
     list_resource_versions = models.JSONField(default=dict, blank=True)
     cluster_fingerprint = models.CharField(max_length=64, blank=True)
+    # The registered cluster read; null = the configured cluster (MESHUI_KUBECONFIG).
+    cluster = models.ForeignKey(
+        Cluster, null=True, blank=True, on_delete=models.PROTECT, related_name="sync_runs"
+    )
+
+    objects = SyncRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-started_at"]
-        indexes = [models.Index(fields=["status", "-started_at"])]
+        indexes = [
+            models.Index(fields=["status", "-started_at"]),
+            models.Index(fields=["cluster", "status", "-started_at"]),
+        ]
 
 
 class SnapshotQuerySet(models.QuerySet):
-    """Snapshots, and the one rule for which is current: the newest (a failed sync stores
-    none, so the last good snapshot stays current)."""
+    """Snapshots, and the one rule for which is current: the newest of its cluster (a failed
+    sync stores none, so the last good snapshot stays current)."""
 
     def newest_first(self) -> SnapshotQuerySet:
         return self.order_by("-taken_at", "-id")
 
+    def in_scope(self) -> SnapshotQuerySet:
+        """The snapshots of the cluster in scope (policies.cluster_scope)."""
+        return self.filter(cluster_id=cluster_scope_current().cluster_id)
+
     def current(self) -> Snapshot | None:
-        """The newest of these snapshots: of all, the one pages show; of those taken by a
-        date, the one in force then."""
-        return self.newest_first().first()
+        """The newest of these snapshots of the cluster in scope: of all, the one pages show;
+        of those taken by a date, the one in force then."""
+        return self.in_scope().newest_first().first()
 
 
 class Snapshot(models.Model):
@@ -123,12 +198,18 @@ class Snapshot(models.Model):
     findings_error = models.PositiveIntegerField(default=0)
     findings_warning = models.PositiveIntegerField(default=0)
     findings_info = models.PositiveIntegerField(default=0)
+    # The registered cluster it was read from; null = the configured cluster. Every record
+    # belongs to a snapshot, so this one column puts them all in their cluster.
+    cluster = models.ForeignKey(
+        Cluster, null=True, blank=True, on_delete=models.PROTECT, related_name="snapshots"
+    )
 
     objects = SnapshotQuerySet.as_manager()
 
     class Meta:
         ordering = ["-taken_at", "-id"]
         get_latest_by = ["taken_at", "id"]
+        indexes = [models.Index(fields=["cluster", "-taken_at", "-id"])]
 
     @property
     def workloads_without_sidecar(self) -> int:
@@ -320,6 +401,9 @@ class ServiceRecord(models.Model):
     name = models.CharField(max_length=253)
     selector = models.JSONField(default=dict)
     ports = models.JSONField(default=list)  # [{"port": 80, "targetPort": 8080, "name": "http"}]
+    # The effective modes its selected workloads serve in, sorted (cross-cluster findings
+    # compare them, policies.engine.fleet); [] when it selects none.
+    workload_modes = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["namespace", "name"]
@@ -346,6 +430,9 @@ class AuditAction(StrEnum):
     EXEMPTION_RENEW = "exemption_renew"
     # Stands for a user's further refusals within a minute, which are not recorded.
     REFUSALS_RATE_LIMITED = "refusals_rate_limited"
+    # The fleet: an admin adds or removes a cluster (its history stays).
+    CLUSTER_REGISTER = "cluster_register"
+    CLUSTER_REMOVE = "cluster_remove"
 
     @property
     def label(self) -> str:
@@ -363,6 +450,8 @@ class AuditAction(StrEnum):
             "exemption_revoke": "Exemption revoked",
             "exemption_renew": "Exemption renewed",
             "refusals_rate_limited": "Refusals no longer recorded",
+            "cluster_register": "Cluster registered",
+            "cluster_remove": "Cluster removed",
         }[self.value]
 
 
@@ -425,6 +514,9 @@ class AuditEntry(models.Model):
     # ("" for the first), and the SHA-256 of this entry's content with it.
     previous_hash = models.CharField(max_length=64, blank=True, editable=False)
     entry_hash = models.CharField(max_length=64, blank=True, editable=False)
+    # The cluster the change went to, by name (entries outlive a removed cluster's row);
+    # "" = the configured cluster. Hashed when set (audit_integrity.audit_entry_hash).
+    cluster = models.CharField(max_length=63, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -433,6 +525,12 @@ class AuditEntry(models.Model):
             models.Index(fields=["username", "-created_at"]),
             models.Index(fields=["action", "-created_at"]),
         ]
+
+
+class TimedRestoreQuerySet(models.QuerySet):
+    def in_scope(self) -> TimedRestoreQuerySet:
+        """The restores of namespaces in the cluster in scope (policies.cluster_scope)."""
+        return self.filter(cluster_id=cluster_scope_current().cluster_id)
 
 
 class TimedRestore(models.Model):
@@ -465,6 +563,12 @@ class TimedRestore(models.Model):
     next_try_at = models.DateTimeField(null=True, blank=True)
     # When it stopped being pending (done or cancelled): reports as at a past moment need it.
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The registered cluster the namespace lives in; null = the configured cluster.
+    cluster = models.ForeignKey(
+        Cluster, null=True, blank=True, on_delete=models.PROTECT, related_name="timed_restores"
+    )
+
+    objects = TimedRestoreQuerySet.as_manager()
 
     class Meta:
         ordering = ["restore_at"]
@@ -548,6 +652,8 @@ class OnCallScope(models.Model):
     namespace_patterns = models.JSONField(default=list, blank=True)  # fnmatch globs
     namespace_labels = models.JSONField(default=dict, blank=True)  # matchLabels: all must match
     include_system = models.BooleanField(default=False)
+    # Cluster names (fnmatch globs) the scope holds in; [] = every cluster of the fleet.
+    clusters = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.CharField(max_length=150, blank=True)
 

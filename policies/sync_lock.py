@@ -1,5 +1,7 @@
 """The lock that keeps two syncs of one cluster from overlapping, and the "sync again" flag.
 
+One lock per cluster of the fleet: syncs of different clusters never wait for each other.
+
 With REDIS_URL the lock lives in Redis (redis-py's `Lock`, with a timeout so a killed worker
 cannot hold it forever) and works across workers and hosts. Without it, tasks run in this
 process and a process-level lock does the same job.
@@ -113,10 +115,10 @@ class ProcessSyncLock:
             return False
 
 
-def sync_lock(*, timeout: float) -> SyncLock:
-    """The sync lock for the configured cluster: in Redis when REDIS_URL is set."""
+def sync_lock(*, timeout: float, cluster_id: int | None = None) -> SyncLock:
+    """The sync lock of one cluster (a registered one by id; None: the configured one), in
+    Redis when REDIS_URL is set. Each cluster has its own, so N workers sync N clusters."""
+    scope = _scope() if cluster_id is None else f"cluster-{cluster_id}"
     if settings.REDIS_URL:
-        return RedisSyncLock(
-            settings.REDIS_URL, scope=_scope(), timeout=timeout + LOCK_MARGIN_SECONDS
-        )
-    return ProcessSyncLock(scope=_scope())
+        return RedisSyncLock(settings.REDIS_URL, scope=scope, timeout=timeout + LOCK_MARGIN_SECONDS)
+    return ProcessSyncLock(scope=scope)

@@ -8,7 +8,8 @@ import random
 from celery import shared_task
 from django.conf import settings
 
-from policies.cluster.errors import ClusterError
+from policies import cluster
+from policies.cluster.errors import ClusterError, Unauthorized
 
 logger = logging.getLogger(__name__)
 
@@ -43,48 +44,79 @@ def _sync_retry_countdown(error: ClusterError, retries: int) -> float:
     time_limit=settings.MESHUI_SYNC_TIME_LIMIT,
     acks_late=True,
 )
-def sync_cluster(self, trigger: str = "schedule") -> dict:
-    """Sync the cluster into a snapshot, unless a sync is running: then ask it to go again.
+def sync_cluster(self, trigger: str = "schedule", cluster_id: int | None = None) -> dict:
+    """Sync one cluster into a snapshot, unless its sync is running: then ask it to go again.
 
+    `cluster_id` names a registered cluster of the fleet; None is the configured one. Each
+    cluster has its own lock, so syncs of different clusters run side by side on as many
+    workers as there are, and a cluster that does not answer holds up only itself.
     Idempotent: running it twice on an unchanged cluster records a cheap no-change run.
     Retries (with backoff, honouring Retry-After) only when the cluster is unavailable or
-    rate limiting; a 403 or a missing resource fails at once with its reason recorded.
+    rate limiting; a 401, 403 or a missing resource fails at once with its reason recorded.
     """
+    from policies.selectors.fleet import fleet_member_by_id, fleet_scope
     from policies.services.sync import cluster_sync, sync_run_record_failure
     from policies.sync_lock import LOCK_OPERATION, sync_lock
 
-    lock = sync_lock(timeout=settings.MESHUI_SYNC_TIME_LIMIT)
+    member = fleet_member_by_id(cluster_id)
+    if member is None:  # removed since it was queued
+        return {"status": "removed", "cluster": cluster_id}
+    lock = sync_lock(timeout=settings.MESHUI_SYNC_TIME_LIMIT, cluster_id=cluster_id)
     result: dict = {"status": "coalesced"}
-    try:
-        for _attempt in range(SYNC_RERUNS_PER_TASK + 1):
-            if not lock.acquire():
-                lock.request_rerun()
-                # The holder may have finished between our two looks: try once more so the
-                # request is never left with nobody to run it.
+    with fleet_scope(member):
+        try:
+            for _attempt in range(SYNC_RERUNS_PER_TASK + 1):
                 if not lock.acquire():
-                    return result
-            lock.take_rerun()  # this run reads after every request made so far
-            try:
-                run = cluster_sync(trigger=trigger)
-            finally:
-                lock.release()
-            result = {"status": run.status, "run": run.pk, "snapshot": run.snapshot_id}
-            if not lock.take_rerun():
-                break
-            trigger = "coalesced"
-        return result
-    except ClusterError as error:
-        if error.operation == LOCK_OPERATION:  # cluster_sync records its own failures
-            sync_run_record_failure(trigger=trigger, reason=error.summary)
-        if not error.retryable or self.request.is_eager:
-            # Eager (no Redis): the next periodic sync is the retry; never block a request.
-            return {"status": "failed", "error": error.summary}
-        if self.request.retries >= self.max_retries:
-            logger.warning("sync gave up after %s retries: %s", self.request.retries, error)
-            return {"status": "failed", "error": error.summary}
-        raise self.retry(
-            exc=error, countdown=_sync_retry_countdown(error, self.request.retries)
-        ) from error
+                    lock.request_rerun()
+                    # The holder may have finished between our two looks: try once more so
+                    # the request is never left with nobody to run it.
+                    if not lock.acquire():
+                        return result
+                lock.take_rerun()  # this run reads after every request made so far
+                try:
+                    run = cluster_sync(trigger=trigger)
+                finally:
+                    lock.release()
+                result = {"status": run.status, "run": run.pk, "snapshot": run.snapshot_id}
+                if not lock.take_rerun():
+                    break
+                trigger = "coalesced"
+            return result
+        except ClusterError as error:
+            if error.operation == LOCK_OPERATION:  # cluster_sync records its own failures
+                sync_run_record_failure(trigger=trigger, reason=error.summary)
+            if isinstance(error, Unauthorized):
+                # Credentials rotate (a token, a remote secret): read them again next time.
+                cluster.forget_client(member.connection)
+            if not error.retryable or self.request.is_eager:
+                # Eager (no Redis): the next periodic sync is the retry; never block a request.
+                return {"status": "failed", "error": error.summary}
+            if self.request.retries >= self.max_retries:
+                logger.warning(
+                    "sync of %s gave up after %s retries: %s",
+                    member.name,
+                    self.request.retries,
+                    error,
+                )
+                return {"status": "failed", "error": error.summary}
+            raise self.retry(
+                exc=error, countdown=_sync_retry_countdown(error, self.request.retries)
+            ) from error
+
+
+@shared_task(name="policies.sync_fleet", soft_time_limit=30, time_limit=60)
+def sync_fleet(trigger: str = "schedule") -> dict:
+    """Queue one sync task per registered cluster whose interval has passed (beat's fan-out;
+    the configured cluster keeps its own beat entry). Quick: it only publishes."""
+    from policies.selectors.fleet import fleet_syncs_due
+
+    queued = []
+    for cluster_id in fleet_syncs_due():
+        sync_cluster.apply_async(
+            kwargs={"trigger": trigger, "cluster_id": cluster_id}, **PUBLISH_AT_ONCE
+        )
+        queued.append(cluster_id)
+    return {"queued": queued}
 
 
 # --- Timed restores of namespace modes (issue 6) ---------------------------------------------

@@ -12,6 +12,7 @@ from policies.views import (
     sync_now,
     workloads,
 )
+from policies.views import fleet as fleet_views
 from policies.views import metrics as metrics_views
 from policies.views import reports as report_views
 from policies.views import restores as restore_views
@@ -37,6 +38,26 @@ urlpatterns = [
         name="policy-detail",
     ),
     path("findings/", findings.finding_list, name="finding-list"),
+    # The fleet (issue 16): every cluster at once, namespaces side by side, the clusters.
+    path("fleet/", fleet_views.fleet_overview_page, name="fleet-overview"),
+    path("fleet/namespaces/", fleet_views.fleet_namespace_list, name="fleet-namespace-list"),
+    path(
+        "fleet/namespaces/<str:name>/",
+        fleet_views.fleet_namespace_detail,
+        name="fleet-namespace-detail",
+    ),
+    path(
+        "fleet/namespaces/<str:name>/mode/",
+        fleet_views.fleet_namespace_mode_set,
+        name="fleet-namespace-mode-set",
+    ),
+    path("fleet/findings/", fleet_views.fleet_finding_list, name="fleet-finding-list"),
+    path("fleet/switch/", fleet_views.fleet_switch, name="fleet-switch"),
+    path("fleet/clusters/new/", fleet_views.cluster_create, name="cluster-create"),
+    path(
+        "fleet/clusters/<str:name>/remove/", fleet_views.cluster_remove_view, name="cluster-remove"
+    ),
+    path("fleet/clusters/<str:name>/check/", fleet_views.cluster_check_view, name="cluster-check"),
     path("sync/", sync_now.sync_now, name="sync-now"),
     path("sync/status/", sync_now.sync_status, name="sync-status"),
     # Auditor reports (issue 7)

@@ -6,15 +6,29 @@ the client's typed models (slow, snake_case) entirely. Every call carries a time
 leave this package as meshui's own (errors.py), raised `from` the client's.
 
     client.py   the client, built once (in-cluster config, else kubeconfig), and `_call`
+    connections.py  which cluster of a fleet the calls go to (connection_active)
     errors.py   NotFound, Conflict, Forbidden, Invalid, ... and the ApiException translation
     reads.py    discovery, the root namespace, paged lists, single gets
     watch.py    has anything changed since the last lists? (the no-change check)
+    probe.py    a cluster's version (the registration check), Istio remote secrets
     writes.py   server-side apply and delete
 
 Callers use the package: `from policies import cluster; cluster.object_get(...)`.
 """
 
-from policies.cluster.client import api_client, cluster_describe, forget_clients, in_cluster
+from policies.cluster.client import (
+    api_client,
+    cluster_describe,
+    forget_client,
+    forget_clients,
+    in_cluster,
+)
+from policies.cluster.connections import (
+    ISTIO_REMOTE_SECRET_LABEL,
+    ClusterConnection,
+    connection_active,
+    connection_current,
+)
 from policies.cluster.errors import (
     ClusterError,
     Conflict,
@@ -27,6 +41,7 @@ from policies.cluster.errors import (
     Unauthorized,
     Unavailable,
 )
+from policies.cluster.probe import istio_remote_secrets, server_version
 from policies.cluster.reads import (
     CORE_LISTS,
     DEFAULT_ROOT_NAMESPACE,
@@ -52,6 +67,11 @@ from policies.cluster.writes import (
 
 __all__ = [
     "APPLY_PATCH_CONTENT_TYPE",
+    "ISTIO_REMOTE_SECRET_LABEL",
+    "ClusterConnection",
+    "connection_active",
+    "connection_current",
+    "forget_client",
     "CORE_LISTS",
     "DEFAULT_ROOT_NAMESPACE",
     "FIELD_MANAGER",
@@ -84,4 +104,6 @@ __all__ = [
     "objects_list",
     "objects_fingerprint",
     "root_namespace",
+    "istio_remote_secrets",
+    "server_version",
 ]

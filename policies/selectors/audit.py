@@ -14,6 +14,7 @@ from policies.audit_integrity import HASHED_FIELDS, HASHED_WHEN_SET, audit_entry
 from policies.audit_modes import mode_change
 from policies.exports import AUDIT_COLUMNS, AUDIT_STORED, audit_values, spreadsheet_safe
 from policies.models import AuditAction, AuditEntry
+from policies.selectors.fleet import configured_cluster_name
 from policies.selectors.paging import page_clamped
 
 # The column names, the timestamp format and the cell escaping are the exports' own, so the
@@ -69,8 +70,9 @@ def audit_recorded_actions() -> list[str]:
 def audit_csv_rows(entries: QuerySet[AuditEntry]) -> Iterator[list[str]]:
     """The header, then one row per entry (every attempt, previews included), streamed."""
     yield list(CSV_COLUMNS)
+    configured = configured_cluster_name()
     for values in entries.values(*AUDIT_STORED).iterator(chunk_size=1000):
-        row = audit_values(values)
+        row = audit_values(values, configured_cluster=configured)
         yield [spreadsheet_safe(row[column]) for column in CSV_COLUMNS]
 
 

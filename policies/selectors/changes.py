@@ -126,7 +126,9 @@ def istio_api_versions_seen() -> dict[str, str]:
 
 
 def pending_restores_query(namespace: str):
-    return TimedRestore.objects.filter(namespace=namespace, status=TimedRestore.Status.PENDING)
+    return TimedRestore.objects.in_scope().filter(
+        namespace=namespace, status=TimedRestore.Status.PENDING
+    )
 
 
 def namespace_current_mode(namespace: str) -> str:

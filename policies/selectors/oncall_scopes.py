@@ -20,9 +20,11 @@ from fnmatch import fnmatchcase
 
 from django.conf import settings
 
+from policies.cluster_scope import cluster_scope_current
 from policies.models import IdentityProviderGroups, NamespaceRecord, OnCallScope
 from policies.roles import Role, group_names, user_role
 from policies.selectors.changes import root_namespace
+from policies.selectors.fleet import configured_cluster_name
 from policies.selectors.sync import snapshot_current
 
 
@@ -43,10 +45,13 @@ class ScopeRule:
             return True
         return bool(self.labels) and all(labels.get(key) == value for key, value in self.labels)
 
+    clusters: tuple[str, ...] = ()
+
     @property
     def words(self) -> str:
         text = ", ".join([*self.patterns, *(f"{key}={value}" for key, value in self.labels)])
-        return f"{text} with system namespaces" if self.include_system else text
+        text = f"{text} with system namespaces" if self.include_system else text
+        return f"{text} in cluster {', '.join(self.clusters)}" if self.clusters else text
 
     @classmethod
     def of(cls, row: OnCallScope) -> ScopeRule:
@@ -54,6 +59,7 @@ class ScopeRule:
             patterns=tuple(row.namespace_patterns or ()),
             labels=tuple(sorted((row.namespace_labels or {}).items())),
             include_system=row.include_system,
+            clusters=tuple(row.clusters or ()),
         )
 
 
@@ -131,12 +137,25 @@ def oncall_scope_of(*, user, root: str | None = None) -> NamespaceScope:
     if role != Role.ONCALL:
         return NamespaceScope(rules=(), system=system)
     groups = user_scope_groups(user)
-    rows = list(OnCallScope.objects.filter(group__in=groups))
+    rows = _rows_in_this_cluster(list(OnCallScope.objects.filter(group__in=groups)))
     if not rows and not OnCallScope.objects.exists():
         return NamespaceScope(rules=None, system=system)
     return NamespaceScope(
         rules=tuple(ScopeRule.of(row) for row in rows), system=system, groups=tuple(sorted(groups))
     )
+
+
+def _rows_in_this_cluster(rows: list[OnCallScope]) -> list[OnCallScope]:
+    """The rows that hold in the cluster in scope: those naming no cluster (every cluster of
+    the fleet), and those with a cluster pattern that matches its name."""
+    if not any(row.clusters for row in rows):
+        return rows
+    name = cluster_scope_current().name or configured_cluster_name()
+    return [
+        row
+        for row in rows
+        if not row.clusters or any(fnmatchcase(name, pattern) for pattern in row.clusters)
+    ]
 
 
 def namespace_labels_seen(namespace: str) -> dict | None:

@@ -575,10 +575,10 @@ class SyncProgress:
 
 
 def sync_progress_read(*, after: int) -> SyncProgress:
-    """The newest sync run started after run id `after` (0: any run)."""
-    run = SyncRun.objects.filter(id__gt=after).order_by("-id").first()
+    """The newest sync run of the cluster in scope started after run id `after` (0: any)."""
+    run = SyncRun.objects.in_scope().filter(id__gt=after).order_by("-id").first()
     return SyncProgress(after=after, run=run)
 
 
 def sync_run_latest_id() -> int:
-    return SyncRun.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    return SyncRun.objects.in_scope().order_by("-id").values_list("id", flat=True).first() or 0

@@ -112,9 +112,10 @@ def _with_change(restores: QuerySet[TimedRestore]) -> QuerySet[TimedRestore]:
 def timed_states(
     *, namespaces: Iterable[str] | None = None, now: datetime | None = None
 ) -> dict[str, TimedState]:
-    """Namespace -> its timed state now, for every namespace or the ones named: one query."""
+    """Namespace -> its timed state now, for every namespace or the ones named, in the
+    cluster in scope: one query."""
     now = now or timezone.now()
-    restores = TimedRestore.objects.filter(status=PENDING)
+    restores = TimedRestore.objects.in_scope().filter(status=PENDING)
     if namespaces is not None:
         restores = restores.filter(namespace__in=list(namespaces))
     return _by_namespace(_with_change(restores), now)
@@ -123,8 +124,10 @@ def timed_states(
 def timed_states_at(*, at: datetime) -> dict[str, TimedState]:
     """Namespace -> its timed state as it stood at `at` (a report's moment): restores made by
     then and not yet done or cancelled then. One query."""
-    restores = TimedRestore.objects.filter(change__created_at__lte=at).filter(
-        Q(status=PENDING) | Q(finished_at__gt=at)
+    restores = (
+        TimedRestore.objects.in_scope()
+        .filter(change__created_at__lte=at)
+        .filter(Q(status=PENDING) | Q(finished_at__gt=at))
     )
     return _by_namespace(_with_change(restores), at)
 

@@ -18,7 +18,8 @@ _GOOD = (SyncRun.Status.SUCCEEDED, SyncRun.Status.NO_CHANGE)
 
 
 def snapshot_current() -> Snapshot | None:
-    """The newest stored snapshot, or None before the first successful sync."""
+    """The newest stored snapshot of the cluster in scope, or None before its first
+    successful sync."""
     return Snapshot.objects.current()
 
 
@@ -37,8 +38,9 @@ def namespace_last_seen(name: str) -> datetime | None:
 
 
 def sync_run_latest(*, finished: bool = False) -> SyncRun | None:
-    """The most recent sync attempt (only finished ones with `finished=True`)."""
-    runs = SyncRun.objects.order_by("-started_at", "-id")
+    """The most recent sync attempt of the cluster in scope (only finished ones with
+    `finished=True`)."""
+    runs = SyncRun.objects.in_scope().order_by("-started_at", "-id")
     if finished:
         runs = runs.filter(status__in=_FINISHED)
     return runs.select_related("snapshot").first()
@@ -85,7 +87,7 @@ _NOT_GIVEN = object()
 
 
 def sync_status(*, now: datetime | None = None, snapshot=_NOT_GIVEN) -> SyncStatus:
-    """Fresh or stale, the one rule every page and command uses.
+    """Fresh or stale, the one rule every page and command uses, for the cluster in scope.
 
     Stale when there is no data yet, the last sync failed, the newest sync has been
     "running" longer than the task's hard time limit (its worker died), or the last good
@@ -94,8 +96,6 @@ def sync_status(*, now: datetime | None = None, snapshot=_NOT_GIVEN) -> SyncStat
     when the caller already read snapshot_current().
     """
     now = now or timezone.now()
-    interval = timedelta(seconds=settings.MESHUI_SYNC_INTERVAL)
-    hard_limit = timedelta(seconds=settings.MESHUI_SYNC_TIME_LIMIT)
     if snapshot is _NOT_GIVEN:
         snapshot = snapshot_current()
     last_run = sync_run_latest(finished=True)
@@ -103,11 +103,39 @@ def sync_status(*, now: datetime | None = None, snapshot=_NOT_GIVEN) -> SyncStat
         last_success = last_run
     else:
         last_success = (
-            SyncRun.objects.filter(status__in=_GOOD).order_by("-started_at", "-id").first()
+            SyncRun.objects.in_scope()
+            .filter(status__in=_GOOD)
+            .order_by("-started_at", "-id")
+            .first()
         )
     newest_running = (
-        SyncRun.objects.filter(status=SyncRun.Status.RUNNING).order_by("-started_at", "-id").first()
+        SyncRun.objects.in_scope()
+        .filter(status=SyncRun.Status.RUNNING)
+        .order_by("-started_at", "-id")
+        .first()
     )
+    return sync_status_of(
+        now=now,
+        snapshot=snapshot,
+        last_run=last_run,
+        last_success=last_success,
+        newest_running=newest_running,
+    )
+
+
+def sync_status_of(
+    *,
+    now: datetime,
+    snapshot: Snapshot | None,
+    last_run: SyncRun | None,
+    last_success: SyncRun | None,
+    newest_running: SyncRun | None,
+    interval_seconds: int | None = None,
+) -> SyncStatus:
+    """The rule of sync_status on runs already read (the fleet overview reads every
+    cluster's at once). `interval_seconds` is the cluster's own sync interval, if it has one."""
+    interval = timedelta(seconds=interval_seconds or settings.MESHUI_SYNC_INTERVAL)
+    hard_limit = timedelta(seconds=settings.MESHUI_SYNC_TIME_LIMIT)
     running = abandoned = None
     if newest_running is not None:
         if now - newest_running.started_at <= hard_limit:

@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from policies import cluster
 from policies.audit_integrity import audit_entry_hash
 from policies.models import AuditAction, AuditEntry
 from policies.roles import user_role
@@ -121,9 +122,11 @@ def audit_entry_record(
     error: str = "",
     restore_of: AuditEntry | None = None,
     now: datetime | None = None,
+    cluster_name: str | None = None,
 ) -> AuditEntry | None:
     """Append one entry, written at `now` (default: this moment). `user` None means meshui
-    itself (a timed restore).
+    itself (a timed restore). `cluster_name` is the registered cluster the change went to;
+    None: the one gateway calls go to now (`cluster.connection_active`), "" the configured one.
 
     A refusal past the user's MESHUI_AUDIT_DENIED_PER_MINUTE is recorded as one summary
     entry, then not at all (None) until the minute has passed.
@@ -136,6 +139,9 @@ def audit_entry_record(
     else:
         username = SYSTEM_USERNAME if user is None else ANONYMOUS_USERNAME
     username = _text_within_limit("username", username)
+    if cluster_name is None:
+        connection = cluster.connection_current()
+        cluster_name = connection.name if connection is not None else ""
     with transaction.atomic():
         # Held to the end of the transaction: the refusal count and the chain's head stay
         # what they are until this entry is in.
@@ -173,6 +179,7 @@ def audit_entry_record(
                 "restore_of_id": restore_of.pk if restore_of else None,
                 "object_sent": _object_within_limit(object_sent),
                 "object_before": _object_within_limit(object_before),
+                "cluster": cluster_name[:63],
                 **texts,
             }
         )

@@ -23,6 +23,9 @@ _LABEL_KEY = re.compile(
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 
 
+_CLUSTER_PATTERN = re.compile(r"^[A-Za-z0-9._*?\[\]-]{1,63}$")
+
+
 class OnCallScopeInvalid(MeshuiError):
     """A scope that could never match what its author meant; nothing was stored."""
 
@@ -34,8 +37,10 @@ def oncall_scope_create(
     namespace_labels: dict[str, str] | None = None,
     include_system: bool = False,
     created_by: str = "",
+    clusters: Sequence[str] = (),
 ) -> OnCallScope:
-    """Let the on-call of `group` switch namespaces matching a pattern or all the labels."""
+    """Let the on-call of `group` switch namespaces matching a pattern or all the labels, in
+    the clusters of the fleet whose names match `clusters` (none: every cluster)."""
     group = group.strip()
     patterns = list(dict.fromkeys(pattern.strip() for pattern in namespace_patterns))
     labels = dict(namespace_labels or {})
@@ -55,7 +60,15 @@ def oncall_scope_create(
     for key, value in labels.items():
         if not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(value):
             raise OnCallScopeInvalid(f'"{key}={value}" is not a Kubernetes label and value.')
+    clusters = list(dict.fromkeys(name.strip() for name in clusters if name.strip()))
+    for pattern in clusters:
+        if not _CLUSTER_PATTERN.match(pattern):
+            raise OnCallScopeInvalid(
+                f'"{pattern}" is not a cluster name pattern: letters, digits, ".", "_", "-" '
+                "and the wildcards * ? and [...]."
+            )
     return OnCallScope.objects.create(
+        clusters=clusters,
         group=group,
         namespace_patterns=patterns,
         namespace_labels=labels,

@@ -24,7 +24,14 @@ from django.utils.dateparse import parse_datetime
 
 from policies import cluster
 from policies.cluster.errors import ClusterError
+from policies.cluster_scope import (
+    CONFIGURED,
+    ClusterScope,
+    cluster_scope_active,
+    cluster_scope_current,
+)
 from policies.engine import SEVERITY_RANK, Mode, Severity, coverage_rule, evaluate
+from policies.engine.fleet import service_workload_modes
 from policies.errors import MeshuiError
 from policies.gc_pause import gc_paused
 from policies.models import (
@@ -52,7 +59,8 @@ class SyncFailed(MeshuiError):
 
 
 def cluster_sync(*, trigger: str, now: datetime | None = None) -> SyncRun:
-    """Read the cluster, compute its posture and store it as the current snapshot.
+    """Read the cluster in scope (policies.cluster_scope; the configured one outside any
+    scope), compute its posture and store it as that cluster's current snapshot.
 
     Returns the SyncRun. When the cluster is unchanged since the current snapshot, records a
     cheap "no_change" run pointing at that snapshot: known from watches opened at the last
@@ -63,7 +71,10 @@ def cluster_sync(*, trigger: str, now: datetime | None = None) -> SyncRun:
     started = time.monotonic()
     sync_runs_abandoned_close(now=now or timezone.now())
     run = SyncRun.objects.create(
-        started_at=now or timezone.now(), trigger=trigger, status=SyncRun.Status.RUNNING
+        started_at=now or timezone.now(),
+        trigger=trigger,
+        status=SyncRun.Status.RUNNING,
+        cluster_id=cluster_scope_current().cluster_id,
     )
     try:
         extra_findings = _meshui_findings(now or timezone.now())
@@ -144,9 +155,8 @@ def _unchanged_since_last_read(
     if current is None or settings.MESHUI_SYNC_WATCH_SECONDS <= 0:
         return None
     base = (
-        SyncRun.objects.filter(
-            snapshot=current, status__in=(SyncRun.Status.SUCCEEDED, SyncRun.Status.NO_CHANGE)
-        )
+        SyncRun.objects.in_scope()
+        .filter(snapshot=current, status__in=(SyncRun.Status.SUCCEEDED, SyncRun.Status.NO_CHANGE))
         .exclude(cluster_fingerprint="")
         .order_by("-started_at", "-id")
         .first()
@@ -204,13 +214,17 @@ def _fail(run: SyncRun, started: float, reason: str) -> None:
 def sync_runs_abandoned_close(*, now: datetime) -> int:
     """Mark runs still "running" past the hard time limit as failed: their worker died."""
     limit = timedelta(seconds=settings.MESHUI_SYNC_TIME_LIMIT)
-    return SyncRun.objects.filter(status=SyncRun.Status.RUNNING, started_at__lt=now - limit).update(
-        status=SyncRun.Status.FAILED,
-        finished_at=now,
-        error=(
-            "The sync was interrupted: its worker stopped or was killed at "
-            "MESHUI_SYNC_TIME_LIMIT before it finished."
-        ),
+    return (
+        SyncRun.objects.in_scope()
+        .filter(status=SyncRun.Status.RUNNING, started_at__lt=now - limit)
+        .update(
+            status=SyncRun.Status.FAILED,
+            finished_at=now,
+            error=(
+                "The sync was interrupted: its worker stopped or was killed at "
+                "MESHUI_SYNC_TIME_LIMIT before it finished."
+            ),
+        )
     )
 
 
@@ -224,6 +238,7 @@ def sync_run_record_failure(*, trigger: str, reason: str) -> SyncRun:
         trigger=trigger,
         status=SyncRun.Status.FAILED,
         error=reason,
+        cluster_id=cluster_scope_current().cluster_id,
     )
 
 
@@ -234,21 +249,27 @@ def sync_request(*, trigger: str) -> None:
     With Redis a worker runs it; without, it runs here and now. If the queue is unreachable
     the attempt is recorded as a failed run with the reason, so the page can say so.
     """
-    transaction.on_commit(lambda: _sync_enqueue(trigger))
+    # The cluster in scope now: the commit may come after the scope has ended.
+    scope = cluster_scope_current()
+    transaction.on_commit(lambda: _sync_enqueue(trigger, scope))
 
 
-def _sync_enqueue(trigger: str) -> None:
+def _sync_enqueue(trigger: str, scope: ClusterScope = CONFIGURED) -> None:
     from kombu.exceptions import OperationalError
 
     from policies.tasks import PUBLISH_AT_ONCE, sync_cluster
 
+    kwargs: dict = {"trigger": trigger}
+    if not scope.is_configured:
+        kwargs["cluster_id"] = scope.cluster_id
     try:
-        sync_cluster.apply_async(kwargs={"trigger": trigger}, **PUBLISH_AT_ONCE)
+        sync_cluster.apply_async(kwargs=kwargs, **PUBLISH_AT_ONCE)
     except (OperationalError, OSError) as error:
-        sync_run_record_failure(
-            trigger=trigger,
-            reason=f"Could not queue the sync: the task queue (Redis) is unreachable: {error}",
-        )
+        with cluster_scope_active(scope):
+            sync_run_record_failure(
+                trigger=trigger,
+                reason=f"Could not queue the sync: the task queue (Redis) is unreachable: {error}",
+            )
 
 
 def _meshui_findings(now: datetime) -> list:
@@ -314,9 +335,13 @@ def _snapshot_write(
             counts["enforced"] += 1
             workload_modes["enforced"] += 1
     namespace_modes = Counter(str(namespace.mode) for namespace in posture.namespaces)
+    workloads_by_namespace: dict[str, list] = defaultdict(list)
+    for workload in posture.workloads:
+        workloads_by_namespace[workload.namespace].append(workload)
 
     with transaction.atomic():
         snapshot = Snapshot.objects.create(
+            cluster_id=cluster_scope_current().cluster_id,
             taken_at=taken_at,
             cluster_name=read.cluster_name,
             cluster_server=read.cluster_server,
@@ -474,6 +499,9 @@ def _snapshot_write(
                         }
                         for port in service.ports
                     ],
+                    workload_modes=service_workload_modes(
+                        service, workloads_by_namespace.get(service.namespace, ())
+                    ),
                 )
                 for service in posture.services
             ),
@@ -546,20 +574,21 @@ def _timestamp(created: str) -> datetime | None:
 
 
 def snapshots_prune(*, now: datetime) -> int:
-    """Delete snapshots (and sync runs) older than the retention; the newest always stays."""
+    """Delete the cluster in scope's snapshots (and sync runs) older than the retention; its
+    newest always stays."""
     days = settings.MESHUI_SNAPSHOT_RETENTION_DAYS
     if days <= 0:
         return 0
     cutoff = now - timedelta(days=days)
-    newest = Snapshot.objects.newest_first().values_list("id", flat=True).first()
+    newest = Snapshot.objects.in_scope().newest_first().values_list("id", flat=True).first()
     if newest is None:
         return 0
-    expired = Snapshot.objects.filter(taken_at__lt=cutoff).exclude(id=newest)
+    expired = Snapshot.objects.in_scope().filter(taken_at__lt=cutoff).exclude(id=newest)
     deleted = 0
     for snapshot_id in list(expired.values_list("id", flat=True)):
         # One snapshot per transaction: a big history never holds one huge lock.
         with transaction.atomic():
             Snapshot.objects.filter(id=snapshot_id).delete()
         deleted += 1
-    SyncRun.objects.filter(started_at__lt=cutoff).exclude(snapshot_id=newest).delete()
+    SyncRun.objects.in_scope().filter(started_at__lt=cutoff).exclude(snapshot_id=newest).delete()
     return deleted

@@ -23,7 +23,9 @@ SNAPSHOT_UPDATED_EVENT = "meshui:snapshot-updated"
 @role_required(can_sync)
 def sync_now(request: MeshuiHttpRequest) -> HttpResponse:
     """Queue a sync; answer with the progress widget (htmx) or the progress page."""
-    running = SyncRun.objects.filter(status=SyncRun.Status.RUNNING).order_by("-id").first()
+    running = (
+        SyncRun.objects.in_scope().filter(status=SyncRun.Status.RUNNING).order_by("-id").first()
+    )
     # A sync already running absorbs this request (the task coalesces): follow that one.
     after = running.id - 1 if running else sync_run_latest_id()
     # The one way to queue a sync: a queue that cannot be reached leaves a failed run with

@@ -1,5 +1,6 @@
-"""Migration 0018 (change groups) on a log that already has entries: every old entry keeps
-its hash, verify_audit passes, and the append-only guard is still in force afterwards."""
+"""Migration 0018 (change groups), and 0020 (the fleet's cluster) after it, on a log that
+already has entries: every old entry keeps its hash, verify_audit passes, and the append-only
+guard is still in force afterwards. Both add a column hashed only when set."""
 
 import pytest
 from django.db import DatabaseError, connection, transaction
@@ -11,7 +12,11 @@ from policies.models import AuditEntry
 from policies.selectors.audit import audit_chain_check
 
 BEFORE = [("policies", "0017_coverage_enforced")]
-AFTER = [("policies", "0018_audit_change_groups")]
+
+
+def newest():
+    """The newest migration: the model (and verify_audit) read every column added since."""
+    return MigrationExecutor(connection).loader.graph.leaf_nodes("policies")
 
 
 def _migrate(target):
@@ -22,7 +27,7 @@ def _migrate(target):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_migration_0014_keeps_every_old_entry_verifying_and_the_guard_on():
+def test_migrations_0018_and_0020_keep_every_old_entry_verifying_and_the_guard_on():
     old_apps = _migrate(BEFORE)
     try:
         OldEntry = old_apps.get_model("policies", "AuditEntry")
@@ -50,7 +55,7 @@ def test_migration_0014_keeps_every_old_entry_verifying_and_the_guard_on():
             OldEntry.objects.create(**content, previous_hash=previous_hash, entry_hash=entry_hash)
             previous_hash = entry_hash
     finally:
-        _migrate(AFTER)
+        _migrate(newest())
 
     assert list(AuditEntry.objects.values_list("change_id", flat=True)) == ["", "", ""]
     check = audit_chain_check()

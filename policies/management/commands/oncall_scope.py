@@ -60,6 +60,12 @@ class Command(BaseCommand):
             help="namespace labels, all required: team=payments[,tier=web]",
         )
         add.add_argument(
+            "--clusters",
+            action="append",
+            default=[],
+            help="clusters of the fleet it holds in, names or globs (default: every one)",
+        )
+        add.add_argument(
             "--include-system",
             action="store_true",
             help="let the patterns and labels match system namespaces too",
@@ -75,7 +81,7 @@ class Command(BaseCommand):
         except OnCallScopeInvalid as error:
             raise CommandError(str(error), returncode=USAGE_ERROR) from error
 
-    def add(self, *, group, namespaces, labels, include_system, **_options):
+    def add(self, *, group, namespaces, labels, include_system, clusters, **_options):
         scope = oncall_scope_create(
             group=group,
             namespace_patterns=[
@@ -87,6 +93,7 @@ class Command(BaseCommand):
             namespace_labels=labels_parsed(labels),
             include_system=include_system,
             created_by="manage.py oncall_scope",
+            clusters=[name for value in clusters for name in value.split(",")],
         )
         self.stdout.write(
             f"Added on-call scope #{scope.pk} for group {scope.group}. On-call users whose "

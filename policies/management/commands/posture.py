@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from policies.engine import Posture, Severity, evaluate, posture_as_json
+from policies.engine.fleet import cluster_posture, fleet_findings
 from policies.exports import spreadsheet_safe
 from policies.gc_pause import gc_paused
 from policies.management.base import MeshuiCommand
@@ -48,7 +50,8 @@ def read_object_source(options: dict[str, Any]) -> ObjectSource:
         except ManifestError as error:
             raise CommandError(str(error), returncode=EXIT_BAD_INPUT) from None
     if options["kubeconfig"]:
-        return read_live_cluster(options["kubeconfig"], options["context"])
+        contexts = options["context"] or []
+        return read_live_cluster(options["kubeconfig"], contexts[0] if contexts else None)
     raise CommandError(
         "say what to evaluate: --manifests PATH (a file or directory) or --kubeconfig PATH",
         returncode=EXIT_BAD_INPUT,
@@ -89,7 +92,13 @@ class Command(MeshuiCommand):
         parser.add_argument(
             "--kubeconfig", metavar="PATH", help="read a live cluster instead of manifests"
         )
-        parser.add_argument("--context", metavar="NAME", help="kubeconfig context to use")
+        parser.add_argument(
+            "--context",
+            metavar="NAME",
+            action="append",
+            help="kubeconfig context to use; repeat it to report a fleet: each cluster, and "
+            "where they disagree (namespace sameness)",
+        )
         parser.add_argument(
             "--root-namespace",
             metavar="NAME",
@@ -114,6 +123,9 @@ class Command(MeshuiCommand):
         buffer.flush()
 
     def handle(self, *args, **options):
+        contexts = list(dict.fromkeys(options["context"] or []))
+        if len(contexts) > 1:
+            return self.handle_fleet(contexts, **options)
         # Reading, evaluating and writing build millions of acyclic objects: the collector
         # would rescan them all for nothing (gc_pause.py).
         with gc_paused():
@@ -132,14 +144,73 @@ class Command(MeshuiCommand):
                 self.stdout.write(posture_as_csv(posture), ending="")
             else:
                 self.stdout.write(posture_as_table(posture))
-        if options["fail_on"]:
-            threshold = Severity(options["fail_on"]).rank
-            failing = [f for f in posture.findings if f.severity.rank >= threshold]
-            if failing:
-                raise CommandError(
-                    f"{len(failing)} finding(s) at or above {options['fail_on']}",
-                    returncode=EXIT_FINDINGS,
-                )
+        fail_on(options["fail_on"], posture.findings)
+
+    def handle_fleet(self, contexts: list[str], **options) -> None:
+        """Several contexts of one kubeconfig: each cluster's posture, then the findings
+        across them (policies.engine.fleet), in the chosen format."""
+        if not options["kubeconfig"] or options["manifests"]:
+            raise CommandError(
+                "several --context values need --kubeconfig (and no --manifests)",
+                returncode=EXIT_BAD_INPUT,
+            )
+        postures: dict[str, Posture] = {}
+        for context in contexts:
+            source = read_live_cluster(options["kubeconfig"], context)
+            root = options["root_namespace"] or source.root_namespace or "istio-system"
+            with gc_paused():
+                postures[context] = evaluate(source.objects, root_namespace=root)
+        across = fleet_findings(cluster_posture(name, p) for name, p in postures.items())
+        output_format = options["format"]
+        if output_format == "json":
+            document = {
+                "clusters": [
+                    {"cluster": name, **posture_as_json(posture)}
+                    for name, posture in postures.items()
+                ],
+                "fleet_findings": [finding_as_json(finding) for finding in across],
+            }
+            self.stdout.write(json.dumps(document, indent=2))
+        elif output_format == "csv":
+            self.stdout.write(fleet_as_csv(postures, across), ending="")
+        else:
+            for name, posture in postures.items():
+                self.stdout.write(f"== Cluster {name} ==")
+                self.stdout.write(posture_as_table(posture))
+            self.stdout.write("== Across clusters ==")
+            rows = [[f.severity, f.code, f.namespace or "(mesh)", f.message] for f in across]
+            self.stdout.write(
+                "\n".join(_table(["severity", "code", "namespace", "message"], rows))
+                if rows
+                else "The clusters agree."
+            )
+        fail_on(
+            options["fail_on"],
+            [f for posture in postures.values() for f in posture.findings] + list(across),
+        )
+
+
+def fail_on(severity: str | None, findings) -> None:
+    """Exit 1 when a finding of `severity` or worse exists (--fail-on)."""
+    if not severity:
+        return
+    threshold = Severity(severity).rank
+    failing = [f for f in findings if f.severity.rank >= threshold]
+    if failing:
+        raise CommandError(
+            f"{len(failing)} finding(s) at or above {severity}", returncode=EXIT_FINDINGS
+        )
+
+
+def finding_as_json(finding) -> dict:
+    return {
+        "code": finding.code,
+        "severity": str(finding.severity),
+        "namespace": finding.namespace,
+        "name": finding.name,
+        "kind": finding.kind,
+        "message": finding.message,
+    }
 
 
 def posture_json(posture: Posture) -> bytes:
@@ -250,6 +321,25 @@ def _csv_rows(posture: Posture):
         + (f.severity, f.code, f.message)
         for f in posture.findings
     )
+
+
+def fleet_as_csv(postures: dict[str, Posture], across) -> str:
+    """posture_as_csv's table for several clusters, with a `cluster` column at the end; the
+    findings across clusters have the cluster "(fleet)"."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([*CSV_COLUMNS, "cluster"])
+    width = len(CSV_COLUMNS)
+    for name, posture in postures.items():
+        for row in _csv_rows(posture):
+            cells = [spreadsheet_safe(value) for value in row]
+            writer.writerow(cells + [""] * (width - len(cells)) + [spreadsheet_safe(name)])
+    for finding in across:
+        row = ("finding", finding.namespace, finding.name, finding.kind, "", "", "", "", "", "")
+        cells = [spreadsheet_safe(value) for value in row]
+        cells += [spreadsheet_safe(v) for v in (finding.severity, finding.code, finding.message)]
+        writer.writerow(cells + [""] * (width - len(cells)) + ["(fleet)"])
+    return buffer.getvalue()
 
 
 def posture_as_csv(posture: Posture) -> str:

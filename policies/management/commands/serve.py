@@ -17,6 +17,8 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from django.conf import settings
@@ -27,9 +29,11 @@ from django.utils import timezone
 
 from policies.cluster import forget_clients, in_cluster
 from policies.cluster.errors import ClusterError
+from policies.cluster_sources import SOURCE_KUBECONFIG
 from policies.management.base import MeshuiCommand
 from policies.management.commands.sync_cluster import sync_summary
 from policies.roles import Role
+from policies.selectors.fleet import fleet_members, fleet_scope
 from policies.services.accounts import password_change_required_clear
 from policies.services.demo_history import DAYS as DEMO_DAYS
 from policies.services.demo_history import (
@@ -37,13 +41,21 @@ from policies.services.demo_history import (
     demo_history_wanted,
     demo_history_write,
 )
+from policies.services.fleet import ClusterSpec, cluster_register
 from policies.services.sync import cluster_sync
 
 DEMO_SEED = Path(settings.BASE_DIR) / "devcluster" / "seeds" / "demo"
 DEMO_KUBECONFIG = Path(settings.BASE_DIR) / "var" / "demo-kubeconfig"
+# The demo fleet's second cluster (MESHUI_DEMO_FLEET, on in `make run`): the demo mesh and
+# one deliberate difference (devcluster/seeds/demo-west/), registered as "demo-west".
+DEMO_WEST_SEEDS = (DEMO_SEED, Path(settings.BASE_DIR) / "devcluster" / "seeds" / "demo-west")
+DEMO_WEST_KUBECONFIG = Path(settings.BASE_DIR) / "var" / "demo-west-kubeconfig"
+DEMO_WEST_NAME = "demo-west"
 DEMO_START_SECONDS = 30
 # How long stopping serve waits for its background threads to finish what they are doing.
 THREAD_STOP_SECONDS = 10
+# Registered clusters synced at once by `serve` without Redis (a worker pool does it with).
+FLEET_THREADS = 4
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +74,6 @@ class DemoProcess:
         raise NotImplementedError
 
     def start(self) -> str:
-        DEMO_KUBECONFIG.parent.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
             self.command(),
             cwd=settings.BASE_DIR,
@@ -112,7 +123,15 @@ class DemoCluster(DemoProcess):
     what = "demo cluster (python -m devcluster serve)"
     hint = " Set MESHUI_KUBECONFIG to use a real cluster instead."
 
+    def __init__(
+        self, *, seeds: tuple[Path, ...] = (DEMO_SEED,), kubeconfig: Path = DEMO_KUBECONFIG
+    ) -> None:
+        super().__init__()
+        self.seeds = seeds
+        self.kubeconfig = kubeconfig
+
     def command(self) -> list[str]:
+        self.kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         return [
             sys.executable,
             "-m",
@@ -120,10 +139,9 @@ class DemoCluster(DemoProcess):
             "serve",
             "--port",
             "0",
-            "--seed",
-            str(DEMO_SEED),
+            *(argument for seed in self.seeds for argument in ("--seed", str(seed))),
             "--kubeconfig-out",
-            str(DEMO_KUBECONFIG),
+            str(self.kubeconfig),
         ]
 
 
@@ -140,6 +158,22 @@ class DemoPrometheus(DemoProcess):
     def not_started(self, said: str) -> str:
         self.reason = said or "it did not start"
         return ""
+
+
+def demo_west_register() -> None:
+    """Register the demo fleet's second cluster once (its kubeconfig file is rewritten on
+    every start, so the registration stays right)."""
+    from policies.models import Cluster
+
+    if Cluster.objects.filter(name=DEMO_WEST_NAME).exists():
+        Cluster.objects.filter(name=DEMO_WEST_NAME).update(removed_at=None)
+        return
+    cluster_register(
+        user=None,
+        spec=ClusterSpec(
+            name=DEMO_WEST_NAME, source=SOURCE_KUBECONFIG, kubeconfig=str(DEMO_WEST_KUBECONFIG)
+        ),
+    )
 
 
 def demo_logins() -> list[tuple[str, str, str]]:
@@ -170,14 +204,32 @@ def demo_logins() -> list[tuple[str, str, str]]:
 
 
 def periodic_sync(stop: threading.Event, interval: float) -> None:
-    """Sync every `interval` seconds in this process (the embedded default has no beat)."""
+    """Sync every `interval` seconds in this process (the embedded default has no beat), and
+    each registered cluster of the fleet when its own interval is due, in threads of their
+    own so a cluster that does not answer holds up only itself."""
+    from policies.selectors.fleet import FLEET_SCHEDULE_SECONDS, fleet_syncs_due
     from policies.tasks import sync_cluster
 
-    while not stop.wait(interval):
+    def sync_one(cluster_id: int | None) -> None:
         try:
-            sync_cluster.apply(kwargs={"trigger": "schedule"})
+            sync_cluster.apply(kwargs={"trigger": "schedule", "cluster_id": cluster_id})
         finally:
             close_old_connections()
+
+    next_configured = time.monotonic() + interval
+    with ThreadPoolExecutor(max_workers=FLEET_THREADS, thread_name_prefix="meshui-fleet") as pool:
+        running: dict[int, Future] = {}
+        while not stop.wait(min(interval, FLEET_SCHEDULE_SECONDS)):
+            if time.monotonic() >= next_configured:
+                next_configured = time.monotonic() + interval
+                sync_one(None)
+            try:
+                due = fleet_syncs_due()
+            finally:
+                close_old_connections()
+            for cluster_id in due:
+                if cluster_id not in running or running[cluster_id].done():
+                    running[cluster_id] = pool.submit(sync_one, cluster_id)
 
 
 def periodic_traffic_read(stop: threading.Event, interval: float) -> None:
@@ -254,6 +306,7 @@ class Command(MeshuiCommand):
                 "MESHUI_PROMETHEUS_URL",
             )
         }
+        demo_fleet: list[DemoCluster] = []
         if not settings.MESHUI_KUBECONFIG and not in_cluster():
             demo = DemoCluster()
             url = demo.start()
@@ -285,6 +338,17 @@ class Command(MeshuiCommand):
                         "prometheus), so readiness for STRICT is not shown."
                     )
                     demo_prometheus = None
+            if settings.MESHUI_DEMO_FLEET:
+                west = DemoCluster(seeds=DEMO_WEST_SEEDS, kubeconfig=DEMO_WEST_KUBECONFIG)
+                demo_fleet.append(west)
+                west_url = west.start()
+                demo_west_register()
+                self.stdout.write(
+                    self.style.WARNING(
+                        f"meshui: DEMO FLEET: a second demo cluster, {DEMO_WEST_NAME}, at "
+                        f"{west_url} (payments differs: see Clusters)."
+                    )
+                )
             self.stdout.write("meshui: demo logins (new passwords on every start):")
             logins = demo_logins()
             for username, password, role in logins:
@@ -350,6 +414,8 @@ class Command(MeshuiCommand):
                 signal.signal(signal.SIGTERM, previous_sigterm)
             if demo_prometheus is not None:
                 demo_prometheus.stop()
+            for west in demo_fleet:
+                west.stop()
             if demo is not None:
                 demo.stop()
                 for name, value in saved.items():
@@ -381,8 +447,15 @@ class Command(MeshuiCommand):
         )
 
     def _first_sync(self) -> None:
+        self._sync_one(None)
+        for member in fleet_members():
+            if not member.is_configured:
+                self._sync_one(member)
+
+    def _sync_one(self, member) -> None:
         try:
-            run = cluster_sync(trigger="startup")
+            with fleet_scope(member):
+                run = cluster_sync(trigger="startup")
         except ClusterError as error:
             self.stderr.write(f"meshui: the first sync failed: {error.summary}")
             return

@@ -20,6 +20,7 @@ from policies.cluster.errors import (
     NotFound,
     OutcomeUnknown,
 )
+from policies.cluster_scope import cluster_scope_current
 from policies.kinds import PEER_AUTHENTICATION
 from policies.models import AuditEntry, TimedRestore
 from policies.services.changes.failures import ChangeFailure, PartialChange, failure_for_plan
@@ -45,12 +46,15 @@ _process_locks_guard = threading.Lock()
 @contextmanager
 def namespace_change_lock(namespace: str):
     """One change of a namespace's posture at a time, across threads and (on PostgreSQL)
-    across processes: the read-compare-apply of a toggle must not interleave."""
+    across processes: the read-compare-apply of a toggle must not interleave. Per cluster of
+    the fleet: the same namespace in another cluster is another object."""
+    scope = cluster_scope_current()
+    where = f"{namespace}@{scope.cluster_id}" if not scope.is_configured else namespace
     with _process_locks_guard:
-        lock = _process_locks[namespace]
+        lock = _process_locks[where]
     with lock:
         if connection.vendor == "postgresql":
-            key = zlib.crc32(f"meshui-namespace:{namespace}".encode())
+            key = zlib.crc32(f"meshui-namespace:{where}".encode())
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
                 yield

@@ -4,6 +4,7 @@ later one not."""
 from __future__ import annotations
 
 import copy
+import functools
 
 from policies import cluster, roles
 from policies.cluster.errors import (
@@ -12,6 +13,7 @@ from policies.cluster.errors import (
 from policies.kinds import PEER_AUTHENTICATION
 from policies.models import AuditEntry
 from policies.selectors.changes import is_namespace_wide
+from policies.selectors.fleet import fleet_member_recorded, fleet_scope
 from policies.services.audit import AuditAction
 from policies.services.changes.apply import (
     ChangeResult,
@@ -67,6 +69,19 @@ def _paper_plan(entry: AuditEntry, action: AuditAction, summary: str, reason: st
     )
 
 
+def in_the_entrys_cluster(action):
+    """Retry and roll back in the cluster the half-done change went to, whatever the page's."""
+
+    @functools.wraps(action)
+    def scoped(*, user, entry_id: int, **kwargs):
+        recorded = AuditEntry.objects.filter(pk=entry_id).values_list("cluster", flat=True)
+        with fleet_scope(fleet_member_recorded(recorded.first() or "")):
+            return action(user=user, entry_id=entry_id, **kwargs)
+
+    return scoped
+
+
+@in_the_entrys_cluster
 def change_retry(*, user, entry_id: int, reason: str, force: bool = False) -> ChangeResult:
     """Complete a half-done pair: re-plan it from the policy now in force, check it like a new
     change (role, plan, dry run), and apply it (server-side apply is idempotent)."""
@@ -122,6 +137,7 @@ def change_retry(*, user, entry_id: int, reason: str, force: bool = False) -> Ch
     )
 
 
+@in_the_entrys_cluster
 def change_rollback(*, user, entry_id: int, reason: str) -> ChangeResult:
     """Undo the applied part of a half-done pair: the first object back to the state recorded
     before the change, or removed if it did not exist; never someone else's later change."""

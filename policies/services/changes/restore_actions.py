@@ -4,6 +4,7 @@ here like any change, and is audited whatever happens."""
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 from django.db import transaction
@@ -16,7 +17,12 @@ from policies.services.changes.failures import ChangeFailure
 from policies.services.changes.permissions import require_permitted, require_reason
 from policies.services.changes.plans import ChangePlan, duration_words
 from policies.services.changes.records import Outcome, change_audit
-from policies.services.changes.restores import restore_attempt, restore_claim, restore_queue
+from policies.services.changes.restores import (
+    restore_attempt,
+    restore_claim,
+    restore_cluster_scope,
+    restore_queue,
+)
 
 Status = TimedRestore.Status
 
@@ -25,6 +31,17 @@ SUMMARIES = {
     AuditAction.RESTORE_EXTEND: "Extend timed restore #{pk} of namespace {namespace}",
     AuditAction.RESTORE_CANCEL: "Cancel timed restore #{pk} of namespace {namespace}",
 }
+
+
+def in_restores_cluster(action):
+    """Run an action on a restore in the cluster of its namespace, whatever the page's."""
+
+    @functools.wraps(action)
+    def scoped(*, restore_id: int, **kwargs):
+        with restore_cluster_scope(restore_id):
+            return action(restore_id=restore_id, **kwargs)
+
+    return scoped
 
 
 def timed_restore_plan(restore: TimedRestore, action: AuditAction, reason: str) -> ChangePlan:
@@ -57,6 +74,7 @@ def _not_pending(user, plan: ChangePlan, restore: TimedRestore) -> ChangeFailure
     return ChangeFailure(message, status=409, entry=entry)
 
 
+@in_restores_cluster
 def timed_restore_run_now(*, user, restore_id: int, reason: str) -> ChangeResult:
     """Restore the namespace now instead of at its time, the way the timed restore would
     (plan from the policy in force, dry run, apply); a failure leaves it pending."""
@@ -79,6 +97,7 @@ def timed_restore_run_now(*, user, restore_id: int, reason: str) -> ChangeResult
     return ChangeResult(plan, attempted.restore_entry, [], restore=attempted)
 
 
+@in_restores_cluster
 def timed_restore_extend(
     *, user, restore_id: int, duration: timedelta, reason: str
 ) -> ChangeResult:
@@ -111,6 +130,7 @@ def timed_restore_extend(
     return ChangeResult(plan, entry, [], restore=restore)
 
 
+@in_restores_cluster
 def timed_restore_cancel(*, user, restore_id: int, reason: str) -> ChangeResult:
     """Never run the restore: the namespace keeps the mode it has now."""
     plan = _checked_plan(

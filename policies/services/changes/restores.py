@@ -8,7 +8,9 @@ answer leaves the restore pending with its next try, shown as overdue on every p
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,9 +20,11 @@ from django.utils import timezone
 
 from policies import cluster
 from policies.cluster.errors import ClusterError
+from policies.cluster_scope import cluster_scope_current
 from policies.kinds import ABSENT, PEER_AUTHENTICATION
 from policies.models import AuditEntry, TimedRestore
 from policies.selectors.changes import is_namespace_wide, pending_restores_query
+from policies.selectors.fleet import fleet_member_of, fleet_scope
 from policies.selectors.restores import mode_set_by, timed_restores_due
 from policies.services.audit import AuditAction
 from policies.services.changes.apply import (
@@ -59,6 +63,7 @@ def timed_restore_schedule(
         restore_mode=restore_mode,
         restore_at=timezone.now() + duration,
         change=change,
+        cluster_id=cluster_scope_current().cluster_id,
     )
     restore_queue(restore_id=restore.pk, at=restore.restore_at)
     return restore
@@ -108,18 +113,31 @@ def timed_restore_run(*, restore_id: int, now: datetime | None = None) -> TimedR
     """Put a namespace back to its mode before a timed change, when due. Idempotent: a
     restore that ran, was cancelled, is not due or is being tried elsewhere does nothing."""
     now = now or timezone.now()
-    restore = restore_claim(restore_id=restore_id, now=now, due_only=True)
-    if restore is None:
-        return TimedRestore.objects.get(pk=restore_id)
-    change = restore.change
-    attempted = restore_attempt(
-        restore,
-        user=None,
-        action=AuditAction.RESTORE,
-        reason=f"Timed restore of change #{change.pk} ({change.reason})",
-        now=now,
+    with restore_cluster_scope(restore_id):
+        restore = restore_claim(restore_id=restore_id, now=now, due_only=True)
+        if restore is None:
+            return TimedRestore.objects.get(pk=restore_id)
+        change = restore.change
+        attempted = restore_attempt(
+            restore,
+            user=None,
+            action=AuditAction.RESTORE,
+            reason=f"Timed restore of change #{change.pk} ({change.reason})",
+            now=now,
+        )
+        return attempted or TimedRestore.objects.get(pk=restore_id)
+
+
+@contextlib.contextmanager
+def restore_cluster_scope(restore_id: int) -> Iterator[None]:
+    """Work on the cluster the restore's namespace lives in, whatever the page or task: a
+    restore is a promise made in one cluster, kept there even after its cluster was removed
+    from the pages."""
+    cluster_id = (
+        TimedRestore.objects.filter(pk=restore_id).values_list("cluster_id", flat=True).first()
     )
-    return attempted or TimedRestore.objects.get(pk=restore_id)
+    with fleet_scope(fleet_member_of(cluster_id)):
+        yield
 
 
 def restore_claim(*, restore_id: int, now: datetime, due_only: bool) -> TimedRestore | None:

@@ -1,0 +1,118 @@
+"""Which cluster of the fleet a request shows: `?cluster=NAME` (kept in the session, so the
+links of every page stay in that cluster), else the session's choice, else the configured
+cluster. The whole request, rendering included, runs in that cluster's scope
+(`selectors.fleet.fleet_scope`), so every page and every change made from it reads and
+writes that cluster without knowing about fleets.
+
+`?cluster=all` asks for every cluster at once: the pages that have a fleet form (overview,
+namespaces, findings) send the request there; others show the configured cluster.
+A name the fleet does not know is a 400 that says so. No query without a cluster chosen, so
+a meshui of one cluster costs what it did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+
+from policies.cluster_sources import ALL_CLUSTERS
+from policies.selectors.fleet import FleetMember, fleet_member_named, fleet_scope
+
+SESSION_KEY = "meshui_cluster"
+PARAMETER = "cluster"
+# Pages whose "every cluster" form lives elsewhere: url name -> the fleet page's.
+ALL_CLUSTERS_PAGES = {
+    "overview": "policies:fleet-overview",
+    "namespace-list": "policies:fleet-namespace-list",
+    "finding-list": "policies:fleet-finding-list",
+}
+
+
+def _chosen_name(request: HttpRequest) -> tuple[str, bool]:
+    """(the cluster name asked for, whether the request asked) — ("", False) when none.
+
+    A change form posts the cluster it was rendered for (templates/policies/
+    _cluster_field.html): a confirm applies in the cluster that was previewed, even if
+    another tab has switched the session to another cluster since."""
+    if request.method == "POST" and request.content_type in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
+        posted = request.POST.get(PARAMETER, "").strip()
+        if posted:
+            return posted, True
+    asked = request.GET.get(PARAMETER, "").strip()
+    if asked:
+        return asked, True
+    session = getattr(request, "session", None)
+    if session is not None and getattr(request, "user", None) is not None:
+        return session.get(SESSION_KEY, "") or "", False
+    return "", False
+
+
+class ClusterScopeMiddleware:
+    """Run each request in the scope of the cluster it shows (see the module docstring)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        name, from_url = _chosen_name(request)
+        request.meshui_cluster = None
+        request.meshui_all_clusters = False
+        if not name:
+            return self.get_response(request)
+        if name == ALL_CLUSTERS:
+            request.meshui_all_clusters = True
+            if from_url and request.method == "GET":
+                self._remember(request, name)
+                redirect = self._all_clusters_page(request)
+                if redirect is not None:
+                    return redirect
+            return self.get_response(request)
+        member = fleet_member_named(name)
+        if member is None:
+            if not from_url:  # removed since it was chosen: back to the configured cluster
+                self._remember(request, "")
+                return self.get_response(request)
+            return render(
+                request,
+                "400.html",
+                {"problem": f'No cluster named "{name[:63]}" is in the fleet (see Clusters).'},
+                status=400,
+            )
+        if from_url:
+            self._remember(request, member.name)
+        return self._in_scope(request, member)
+
+    def _in_scope(self, request: HttpRequest, member: FleetMember) -> HttpResponse:
+        request.meshui_cluster = member
+        with fleet_scope(member):
+            return self.get_response(request)
+
+    @staticmethod
+    def _remember(request: HttpRequest, name: str) -> None:
+        session = getattr(request, "session", None)
+        user = getattr(request, "user", None)
+        if session is None or user is None or not user.is_authenticated:
+            return
+        if session.get(SESSION_KEY, "") != name:
+            session[SESSION_KEY] = name
+
+    @staticmethod
+    def _all_clusters_page(request: HttpRequest) -> HttpResponse | None:
+        from django.urls import Resolver404, resolve
+
+        try:
+            url_name = resolve(request.path_info).url_name
+        except Resolver404:
+            return None
+        target = ALL_CLUSTERS_PAGES.get(url_name or "")
+        if target is None:
+            return None
+        query = {key: value for key, value in request.GET.items() if key != PARAMETER}
+        return HttpResponseRedirect(reverse(target) + (f"?{urlencode(query)}" if query else ""))
