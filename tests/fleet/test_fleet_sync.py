@@ -208,6 +208,9 @@ def test_serve_with_the_demo_fleet_starts_two_clusters_that_differ_in_payments(
     output = StringIO()
     call_command("serve", "--no-runserver", stdout=output, stderr=output)
     assert "DEMO FLEET: a second demo cluster, demo-west" in output.getvalue()
+    # The second cluster's registration is an audit entry: the first start still gets the
+    # month of history (asked for before the registration).
+    assert "meshui: demo history:" in output.getvalue()
     settings.MESHUI_DEMO_CLUSTER = True  # as serve sets it while it runs
     overview = fleet_overview(members=fleet_members())
     assert [row.name for row in overview.rows] == ["demo", "demo-west"]

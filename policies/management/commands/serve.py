@@ -310,6 +310,8 @@ class Command(MeshuiCommand):
         if not settings.MESHUI_KUBECONFIG and not in_cluster():
             demo = DemoCluster()
             url = demo.start()
+            # Asked before the demo fleet registers its second cluster (an audit entry).
+            history_wanted = not no_demo_history and demo_history_wanted()
             settings.MESHUI_KUBECONFIG = os.environ["MESHUI_KUBECONFIG"] = str(DEMO_KUBECONFIG)
             settings.MESHUI_DEMO_CLUSTER = True
             os.environ["MESHUI_DEMO_CLUSTER"] = "1"
@@ -353,7 +355,7 @@ class Command(MeshuiCommand):
             logins = demo_logins()
             for username, password, role in logins:
                 self.stdout.write(f"    {username:<8} {password}    ({role})")
-            if not no_demo_history and demo_history_wanted():
+            if history_wanted:
                 self._demo_history([username for username, _password, _role in logins])
         stop = threading.Event()
         threads: list[threading.Thread] = []
