@@ -73,9 +73,18 @@ class FleetRow:
 
     @property
     def strict_share(self) -> int | None:
+        """Workloads STRICT enforced (issue 13's headline), in percent; the workload-wide
+        STRICT share for a snapshot taken before enforcement was recorded."""
         if self.snapshot is None or not self.snapshot.workloads_total:
             return None
-        return round(100 * self.snapshot.workloads_strict / self.snapshot.workloads_total)
+        strict = self.snapshot.workloads_strict_enforced
+        if strict is None:
+            strict = self.snapshot.workloads_strict
+        return round(100 * strict / self.snapshot.workloads_total)
+
+    @property
+    def strict_share_enforced(self) -> bool:
+        return self.snapshot is not None and self.snapshot.workloads_strict_enforced is not None
 
 
 @dataclass(frozen=True)
