@@ -25,6 +25,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from policies.cluster_scope import cluster_scope_current
 from policies.engine.readiness import (
     READINESS_ORDER,
     Caller,
@@ -58,6 +59,9 @@ class TrafficStatus:
     read: TrafficRead | None = None
     failure: TrafficRead | None = None
     now: datetime = field(default_factory=timezone.now)
+    # The pages are about a registered cluster of the fleet: MESHUI_PROMETHEUS_URL is the
+    # configured cluster's Prometheus, whose series name namespaces, not clusters.
+    other_cluster: str = ""
 
     @property
     def available(self) -> bool:
@@ -79,6 +83,12 @@ class TrafficStatus:
     @property
     def sentence(self) -> str:
         """One line on where the numbers come from, or why there are none."""
+        if self.other_cluster:
+            return (
+                f"Traffic data is read for the configured cluster only: meshui's Prometheus "
+                f"(MESHUI_PROMETHEUS_URL) scrapes that cluster, not {self.other_cluster}, so "
+                "readiness for STRICT is not shown here."
+            )
         if not self.enabled:
             return (
                 "Traffic data is off: set MESHUI_PROMETHEUS_URL to the Prometheus that scrapes "
@@ -103,6 +113,9 @@ class TrafficStatus:
 def traffic_status(*, now: datetime | None = None) -> TrafficStatus:
     """The traffic read pages show, in at most two small queries."""
     now = now or timezone.now()
+    scope = cluster_scope_current()
+    if not scope.is_configured:
+        return TrafficStatus(enabled=False, now=now, other_cluster=scope.name)
     if not settings.MESHUI_PROMETHEUS_URL:
         return TrafficStatus(enabled=False, now=now)
     read = TrafficRead.objects.filter(status=TrafficRead.Status.SUCCEEDED).first()
@@ -123,6 +136,9 @@ def absent_readiness(status: TrafficStatus) -> Readiness:
 
 def traffic_status_at(*, at: datetime) -> TrafficStatus:
     """The traffic read in force at `at` (the newest taken at or before it), for reports."""
+    scope = cluster_scope_current()
+    if not scope.is_configured:
+        return TrafficStatus(enabled=False, now=at, other_cluster=scope.name)
     read = (
         TrafficRead.objects.filter(status=TrafficRead.Status.SUCCEEDED, at__lte=at)
         .order_by("-at")

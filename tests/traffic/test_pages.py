@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from policies.services.traffic import traffic_read
 from tests.factories import snapshot_with, user_with_role
@@ -184,3 +185,19 @@ def test_sorting_by_readiness_without_traffic_data_still_answers(reader, setting
     snapshot_with(namespaces=NAMESPACES)
     for query in ("?sort=readiness", "?sort=-plaintext", "?readiness=ready"):
         assert reader.get(reverse("policies:namespace-list") + query).status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_registered_clusters_pages_never_show_the_configured_clusters_traffic(settings):
+    # Prometheus' series name namespaces, not clusters: shown for demo-west, the configured
+    # cluster's traffic would be another cluster's evidence under the same namespace names.
+    from policies.cluster_scope import ClusterScope, cluster_scope_active
+    from policies.selectors.traffic import traffic_status, traffic_status_at
+
+    settings.MESHUI_PROMETHEUS_URL = "http://127.0.0.1:9"
+    assert traffic_status().enabled
+    with cluster_scope_active(ClusterScope(cluster_id=7, name="demo-west")):
+        for status in (traffic_status(), traffic_status_at(at=timezone.now())):
+            assert not status.enabled and not status.available
+            assert "configured cluster only" in status.sentence
+            assert "demo-west" in status.sentence
