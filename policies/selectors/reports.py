@@ -40,7 +40,7 @@ def snapshot_at(*, at: datetime) -> Snapshot | None:
 
 
 def snapshot_oldest() -> Snapshot | None:
-    return Snapshot.objects.order_by("taken_at", "id").first()
+    return Snapshot.objects.in_scope().order_by("taken_at", "id").first()
 
 
 # --- Exemptions -----------------------------------------------------------------------------
@@ -619,8 +619,10 @@ def coverage_trend(*, start: datetime, end: datetime, max_points: int = 240) -> 
     here are raw, before exemptions, because exemption-adjusted figures need every row of
     every snapshot.
     """
-    rows = Snapshot.objects.filter(taken_at__gte=start, taken_at__lte=end).order_by(
-        "taken_at", "id"
+    rows = (
+        Snapshot.objects.in_scope()
+        .filter(taken_at__gte=start, taken_at__lte=end)
+        .order_by("taken_at", "id")
     )
     points = [TrendPoint(*values) for values in rows.values_list(*TREND_FIELDS).iterator()]
     return thin_points(points, start=start, end=end, max_points=max_points)
