@@ -1,0 +1,338 @@
+"""The comparison of two dates, computed in the database and read one page per section.
+
+Each section (namespaces, workloads, findings that appeared, findings that cleared, audit
+entries) is one query: the two snapshots' rows joined on their key in SQL, the rows that
+did not change left out there, and the page read with its total (`COUNT(*) OVER ()`). So a
+comparison of two 150,000-workload snapshots costs the same few queries as one of ten, and
+only the page's rows reach Python.
+
+What counts as a change is the rule of `port_moves` (policies/selectors/reports.py): a row
+present at one date only was added or removed; a row whose effective mode differs changed;
+a row with the same mode changed only when some port's effective mode moved, where a port
+its policy does not name has the workload's mode. The SQL below says the same per port.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import reduce
+from operator import or_
+
+from django.core.paginator import Page, Paginator
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from policies.models import Exemption, FindingRecord, NamespaceRecord, Snapshot, WorkloadRecord
+from policies.selectors.report_pages import CountedPaginator
+from policies.selectors.reports import (
+    EXEMPTION_EXPIRED,
+    ExpiredExemption,
+    FindingRow,
+    ModeChange,
+    audit_entries_between,
+    snapshot_at,
+)
+
+COMPARE_PAGE_SIZES = {
+    "namespaces": 50,
+    "workloads": 50,
+    "appeared": 50,
+    "cleared": 50,
+    "audit": 25,
+}
+COMPARE_SECTIONS = tuple(COMPARE_PAGE_SIZES)
+
+
+@dataclass(frozen=True)
+class CompareSection:
+    """One page of a comparison's section, and how many rows the section holds in all."""
+
+    rows: list
+    total: int
+    page: Page
+    # Findings judged at a date rather than stored by its snapshot (exemptions that ran out
+    # after the snapshot was taken): few, listed above the section's paged rows.
+    extra: tuple = ()
+
+    @property
+    def count(self) -> int:
+        return self.total + len(self.extra)
+
+
+@dataclass
+class Comparison:
+    at_from: datetime
+    at_to: datetime
+    snapshot_from: Snapshot
+    snapshot_to: Snapshot
+    namespaces: CompareSection
+    workloads: CompareSection
+    findings_appeared: CompareSection
+    findings_cleared: CompareSection
+    audit: CompareSection
+
+    @property
+    def same_snapshot(self) -> bool:
+        return self.snapshot_from.pk == self.snapshot_to.pk
+
+
+# --- Mode changes in SQL --------------------------------------------------------------------
+
+# True when some port's effective mode differs between the rows `b` (before) and `a`
+# (after): over the ports either side's policy names, a port one side does not name takes
+# that side's workload mode.
+PORT_MOVED = {
+    "postgresql": """EXISTS (
+        SELECT 1 FROM jsonb_object_keys(b.ports || a.ports) AS port(key)
+        WHERE COALESCE(b.ports ->> port.key, b.mode) <> COALESCE(a.ports ->> port.key, a.mode)
+    )""",
+    "sqlite": """EXISTS (
+        SELECT 1 FROM (
+            SELECT key FROM json_each(b.ports) UNION SELECT key FROM json_each(a.ports)
+        ) AS port
+        WHERE COALESCE((SELECT value FROM json_each(b.ports) WHERE key = port.key), b.mode)
+           <> COALESCE((SELECT value FROM json_each(a.ports) WHERE key = port.key), a.mode)
+    )""",
+}
+PORTS_TEXT = {"postgresql": "CAST({} AS text)", "sqlite": "{}"}
+
+
+def changes_sql(*, workloads: bool) -> str:
+    """Rows of snapshot %(before)s and %(after)s joined on their key, keeping the changes,
+    ordered by key, one page (%(limit)s, %(offset)s) with the total on every row."""
+    vendor = connection.vendor if connection.vendor in PORT_MOVED else "postgresql"
+    if workloads:
+        table = WorkloadRecord._meta.db_table
+        columns = "namespace, name, kind, mode, ports"
+        key = ("namespace", "name", "kind")
+        ports_differ = f"(b.ports <> a.ports AND {PORT_MOVED[vendor]})"
+        ports = PORTS_TEXT[vendor]
+        ports_before = f"COALESCE({ports.format('b.ports')}, '{{}}')"
+        ports_after = f"COALESCE({ports.format('a.ports')}, '{{}}')"
+    else:
+        table = NamespaceRecord._meta.db_table
+        columns = "name AS namespace, name, 'Namespace' AS kind, mode"
+        key = ("name",)
+        ports_differ = "FALSE" if vendor == "postgresql" else "0"
+        ports_before = ports_after = "'{}'"
+    joined = " AND ".join(f"b.{column} = a.{column}" for column in key)
+    # Only this module's constants are formatted in; the values travel as parameters.
+    return f"""
+        WITH b AS (SELECT {columns} FROM {table} WHERE snapshot_id = %(before)s),
+             a AS (SELECT {columns} FROM {table} WHERE snapshot_id = %(after)s)
+        SELECT COALESCE(b.namespace, a.namespace) AS namespace,
+               COALESCE(b.name, a.name) AS name,
+               COALESCE(b.kind, a.kind) AS kind,
+               COALESCE(b.mode, '') AS before,
+               COALESCE(a.mode, '') AS after,
+               {ports_before} AS ports_before,
+               {ports_after} AS ports_after,
+               COUNT(*) OVER () AS total
+        FROM b FULL OUTER JOIN a ON {joined}
+        WHERE b.mode IS NULL OR a.mode IS NULL OR b.mode <> a.mode OR {ports_differ}
+        ORDER BY 1, 2, 3
+        LIMIT %(limit)s OFFSET %(offset)s
+    """  # noqa: S608
+
+
+def changes_page(
+    *, before: Snapshot, after: Snapshot, workloads: bool, page: int
+) -> CompareSection:
+    """One page of the rows that changed between two snapshots, with their total.
+
+    One query; a page past the end asks again for page 1 (to learn the total), then the last.
+    """
+    size = COMPARE_PAGE_SIZES["workloads" if workloads else "namespaces"]
+    sql = changes_sql(workloads=workloads)
+
+    def read(number: int) -> tuple[list[ModeChange], int]:
+        params = {
+            "before": before.pk,
+            "after": after.pk,
+            "limit": size,
+            "offset": (number - 1) * size,
+        }
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        total = rows[0][-1] if rows else 0
+        return [ModeChange(*row[:-1]) for row in rows], total
+
+    rows, total = read(page)
+    if not rows and page > 1:
+        rows, total = read(1)
+        last = max(1, -(-total // size))
+        if last > 1:
+            rows, total = read(last)
+    # The paginator only numbers the pages: the query has read this page's rows already.
+    current = Paginator(range(total), size).get_page(page)
+    return CompareSection(
+        rows=rows, total=total, page=Page(rows, current.number, current.paginator)
+    )
+
+
+# --- Findings that appeared or cleared ------------------------------------------------------
+
+
+def expired_exemptions_at(*, at: datetime) -> list[ExpiredExemption]:
+    """`exemptions_at(at=at).expired` without reading the exemptions in force: the newest
+    expired exemption of each target that has none in force at `at`."""
+    standing = Exemption.objects.filter(created_at__lte=at).filter(
+        Q(revoked_at__isnull=True) | Q(revoked_at__gt=at)
+    )
+    in_force = standing.filter(
+        expires_at__gt=at, namespace=OuterRef("namespace"), workload=OuterRef("workload")
+    )
+    newest: dict[tuple[str, str], Exemption] = {}
+    for exemption in (
+        standing.filter(expires_at__lte=at).exclude(Exists(in_force)).order_by("created_at", "id")
+    ):
+        newest[(exemption.namespace, exemption.workload)] = exemption
+    return [ExpiredExemption(exemption) for _target, exemption in sorted(newest.items())]
+
+
+def finding_keys(rows) -> set[tuple[str, str, str, str]]:
+    return {row.key for row in rows}
+
+
+def findings_without(findings: QuerySet, keys: set[tuple[str, str, str, str]]) -> QuerySet:
+    """`findings` less the ones whose (code, namespace, name, kind) is in `keys`."""
+    if not keys:
+        return findings
+    return findings.exclude(
+        reduce(
+            or_,
+            (
+                Q(code=code, namespace=namespace, name=name, kind=kind)
+                for code, namespace, name, kind in sorted(keys)
+            ),
+        )
+    )
+
+
+def findings_difference(
+    *,
+    present: Snapshot,
+    present_expired: list[ExpiredExemption],
+    absent: Snapshot,
+    absent_expired: list[ExpiredExemption],
+    name: str,
+    page: int,
+) -> CompareSection:
+    """Findings of one date (its snapshot's, plus its expired exemptions the snapshot does
+    not hold) whose (code, namespace, name, kind) the other date does not have.
+
+    The snapshot's findings are paged in SQL (an anti-join on the key); the expired
+    exemptions, bounded by the exemptions recorded, are settled in Python and listed first.
+    """
+    # A key the snapshot holds twice counts once, as it always has: the row kept is the one
+    # listed last in severity order (the least severe, then the newest).
+    duplicate = FindingRecord.objects.filter(
+        snapshot=present,
+        code=OuterRef("code"),
+        namespace=OuterRef("namespace"),
+        name=OuterRef("name"),
+        kind=OuterRef("kind"),
+    ).filter(
+        Q(severity_rank__lt=OuterRef("severity_rank"))
+        | Q(severity_rank=OuterRef("severity_rank"), id__gt=OuterRef("id"))
+    )
+    stored = FindingRecord.objects.filter(snapshot=absent)
+    same_key = stored.filter(
+        code=OuterRef("code"),
+        namespace=OuterRef("namespace"),
+        name=OuterRef("name"),
+        kind=OuterRef("kind"),
+    )
+    rows = findings_without(
+        FindingRecord.objects.filter(snapshot=present)
+        .exclude(Exists(same_key))
+        .exclude(Exists(duplicate)),
+        finding_keys(expired.as_finding() for expired in absent_expired),
+    ).order_by("-severity_rank", "namespace", "name", "code", "kind", "id")
+
+    def expired_keys(snapshot: Snapshot) -> set[tuple[str, str, str, str]]:
+        """The snapshot's stored EXEMPTION_EXPIRED findings' keys (read only when needed)."""
+        if not (present_expired or absent_expired):
+            return set()
+        stored = snapshot.findings.filter(code=EXEMPTION_EXPIRED)
+        return {
+            (EXEMPTION_EXPIRED, *key) for key in stored.values_list("namespace", "name", "kind")
+        }
+
+    absent_keys = expired_keys(absent) | finding_keys(e.as_finding() for e in absent_expired)
+    present_stored = expired_keys(present) if present_expired else set()
+    extra = tuple(
+        row
+        for row in (expired.as_finding() for expired in present_expired)
+        if row.key not in present_stored and row.key not in absent_keys
+    )
+    paginator = CountedPaginator(
+        rows.values_list("code", "severity", "namespace", "name", "kind", "message"),
+        COMPARE_PAGE_SIZES[name],
+    )
+    current = paginator.get_page(page)
+    page_rows = [FindingRow(*values) for values in current.object_list]
+    return CompareSection(rows=page_rows, total=paginator.count, page=current, extra=extra)
+
+
+# --- The comparison -------------------------------------------------------------------------
+
+
+def snapshot_compare(
+    *, at_from: datetime, at_to: datetime, pages: dict[str, int] | None = None
+) -> Comparison | None:
+    """What changed between the snapshots in force at two dates, and the audit entries between,
+    one page of each section (`pages`: section name to page number, default 1).
+
+    None when no snapshot had been taken by `at_from`. Audit entries are taken from the first
+    snapshot's time (not the first date) so a change made just before `at_from` but after
+    that snapshot, which the second snapshot already shows, is still explained.
+    """
+    pages = pages or {}
+    if at_from > at_to:
+        at_from, at_to = at_to, at_from
+    snapshot_from = snapshot_at(at=at_from)
+    snapshot_to = snapshot_at(at=at_to)
+    if snapshot_from is None or snapshot_to is None:
+        return None
+    expired_from = expired_exemptions_at(at=at_from)
+    expired_to = expired_exemptions_at(at=at_to)
+    audit = audit_entries_between(start=min(snapshot_from.taken_at, at_from), end=at_to)
+    audit_pages = CountedPaginator(audit, COMPARE_PAGE_SIZES["audit"])
+    audit_page = audit_pages.get_page(pages.get("audit", 1))
+    return Comparison(
+        at_from=at_from,
+        at_to=at_to,
+        snapshot_from=snapshot_from,
+        snapshot_to=snapshot_to,
+        namespaces=changes_page(
+            before=snapshot_from,
+            after=snapshot_to,
+            workloads=False,
+            page=pages.get("namespaces", 1),
+        ),
+        workloads=changes_page(
+            before=snapshot_from, after=snapshot_to, workloads=True, page=pages.get("workloads", 1)
+        ),
+        findings_appeared=findings_difference(
+            present=snapshot_to,
+            present_expired=expired_to,
+            absent=snapshot_from,
+            absent_expired=expired_from,
+            name="appeared",
+            page=pages.get("appeared", 1),
+        ),
+        findings_cleared=findings_difference(
+            present=snapshot_from,
+            present_expired=expired_from,
+            absent=snapshot_to,
+            absent_expired=expired_to,
+            name="cleared",
+            page=pages.get("cleared", 1),
+        ),
+        audit=CompareSection(
+            rows=list(audit_page.object_list), total=audit_pages.count, page=audit_page
+        ),
+    )
