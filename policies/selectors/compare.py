@@ -102,7 +102,9 @@ BY_CODE_POINT = {"postgresql": ' COLLATE "C"', "sqlite": ""}
 # The join reads 300,000 rows at 10,000 namespaces: enough memory to hash them in one pass,
 # and no JIT compilation (the planner's estimate of the ports check asks for it, and
 # compiling costs more than the query).
-SESSION_SETTINGS = {"postgresql": ("SET LOCAL jit = off", "SET LOCAL work_mem = '64MB'")}
+SESSION_SETTINGS = {
+    "postgresql": "SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true)"
+}
 
 
 def changes_sql(*, workloads: bool) -> str:
@@ -191,8 +193,8 @@ def changes_page(
             "offset": (number - 1) * size,
         }
         with transaction.atomic(), connection.cursor() as cursor:
-            for setting in SESSION_SETTINGS.get(connection.vendor, ()):
-                cursor.execute(setting)
+            if connection.vendor in SESSION_SETTINGS:  # for this transaction only
+                cursor.execute(SESSION_SETTINGS[connection.vendor])
             cursor.execute(sql, params)
             rows = cursor.fetchall()
         total = rows[0][-1] if rows else 0

@@ -47,7 +47,9 @@ def exemption_page(
     may_manage = can_manage_exemptions(request.user)
     if form is None and may_manage:
         form = ExemptionForm(today=now.date())
-    filters = ExemptionListForm(request.GET)
+    filters = ExemptionListForm(
+        request.GET, auto_id="filter_%s"
+    )  # apart from the new-exemption form
     context = {"form": form, "filters": filters, "may_manage": may_manage, "now": now}
     if filters.is_valid():
         context["listing"] = exemption_list_read(
