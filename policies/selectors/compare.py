@@ -200,6 +200,13 @@ def changes_page(
         total = rows[0][-1] if rows else 0
         return [ModeChange(*row[:-1]) for row in rows], total
 
+    return CompareSection(*counted_page(read, page=page, size=size))
+
+
+def counted_page(read, *, page: int, size: int) -> tuple[list, int, Page]:
+    """This page's rows, the total and the numbered page, from `read(number)`, which returns
+    a page's rows and the total its query counted alongside (COUNT(*) OVER ()). A page past
+    the end reads page 1 to learn the total, then the last page."""
     rows, total = read(page)
     if not rows and page > 1:
         rows, total = read(1)
@@ -208,9 +215,7 @@ def changes_page(
             rows, total = read(last)
     # The paginator only numbers the pages: the query has read this page's rows already.
     current = Paginator(range(total), size).get_page(page)
-    return CompareSection(
-        rows=rows, total=total, page=Page(rows, current.number, current.paginator)
-    )
+    return rows, total, Page(rows, current.number, current.paginator)
 
 
 # --- Findings that appeared or cleared ------------------------------------------------------
@@ -309,6 +314,7 @@ def findings_difference(
         for row in (expired.as_finding() for expired in present_expired)
         if row.key not in present_stored and row.key not in absent_keys
     )
+    # Counted apart from the page: a window count here would carry every message along.
     paginator = CountedPaginator(
         rows.values_list("code", "severity", "namespace", "name", "kind", "message"),
         COMPARE_PAGE_SIZES[name],

@@ -267,6 +267,8 @@ def test_compare_pages_each_section_in_place(client_as, auditor_user):
     # Without JavaScript the same link is the whole page; past the end is the last page.
     whole = client.get("/reports/compare/", {**query, "namespaces_page": 99}).content.decode()
     assert "<html" in whole and "Showing 51–80 of 80" in whole
+    findings = client.get("/reports/compare/", {**query, "appeared_page": 7}).content.decode()
+    assert "Showing 51–80 of 80" in findings.split('id="compare-appeared"')[1]
 
 
 def test_a_page_that_is_not_a_number_is_refused_in_words(client_as, auditor_user):
