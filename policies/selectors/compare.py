@@ -16,12 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import reduce
-from operator import or_
 
 from django.core.paginator import Page, Paginator
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q
 
 from policies.models import Exemption, FindingRecord, NamespaceRecord, Snapshot, WorkloadRecord
 from policies.selectors.report_pages import CountedPaginator
@@ -242,21 +240,6 @@ def finding_keys(rows) -> set[tuple[str, str, str, str]]:
     return {row.key for row in rows}
 
 
-def findings_without(findings: QuerySet, keys: set[tuple[str, str, str, str]]) -> QuerySet:
-    """`findings` less the ones whose (code, namespace, name, kind) is in `keys`."""
-    if not keys:
-        return findings
-    return findings.exclude(
-        reduce(
-            or_,
-            (
-                Q(code=code, namespace=namespace, name=name, kind=kind)
-                for code, namespace, name, kind in sorted(keys)
-            ),
-        )
-    )
-
-
 def findings_difference(
     *,
     present: Snapshot,
@@ -291,29 +274,37 @@ def findings_difference(
         name=OuterRef("name"),
         kind=OuterRef("kind"),
     )
-    rows = findings_without(
+    absent_expired_keys = finding_keys(expired.as_finding() for expired in absent_expired)
+    # The snapshot's own EXEMPTION_EXPIRED rows by key (few; read only when exemptions ran
+    # out at either date): the ones the other date has as a judged expiry leave the list
+    # by id, which keeps the query small however many exemptions expired.
+    present_stored: dict[tuple[str, str, str, str], list[int]] = {}
+    if present_expired or absent_expired:
+        stored_rows = present.findings.filter(code=EXEMPTION_EXPIRED)
+        for pk, *key in stored_rows.values_list("pk", "namespace", "name", "kind"):
+            present_stored.setdefault((EXEMPTION_EXPIRED, *key), []).append(pk)
+    hidden = [
+        pk for key in absent_expired_keys & present_stored.keys() for pk in present_stored[key]
+    ]
+    rows = (
         FindingRecord.objects.filter(snapshot=present)
         .exclude(Exists(same_key))
-        .exclude(Exists(duplicate)),
-        finding_keys(expired.as_finding() for expired in absent_expired),
-    ).order_by("-severity_rank", "namespace", "name", "code", "kind", "id")
-
-    def expired_keys(snapshot: Snapshot) -> set[tuple[str, str, str, str]]:
-        """The snapshot's stored EXEMPTION_EXPIRED findings' keys (read only when needed)."""
-        if not (present_expired or absent_expired):
-            return set()
-        stored = snapshot.findings.filter(code=EXEMPTION_EXPIRED)
-        return {
-            (EXEMPTION_EXPIRED, *key) for key in stored.values_list("namespace", "name", "kind")
-        }
-
-    absent_keys = expired_keys(absent) | finding_keys(e.as_finding() for e in absent_expired)
-    present_stored = expired_keys(present) if present_expired else set()
-    extra = tuple(
-        row
-        for row in (expired.as_finding() for expired in present_expired)
-        if row.key not in present_stored and row.key not in absent_keys
+        .exclude(Exists(duplicate))
+        .exclude(pk__in=hidden)
+        .order_by("-severity_rank", "namespace", "name", "code", "kind", "id")
     )
+    extra = ()
+    if present_expired:
+        absent_stored = absent.findings.filter(code=EXEMPTION_EXPIRED)
+        absent_keys = absent_expired_keys | {
+            (EXEMPTION_EXPIRED, *key)
+            for key in absent_stored.values_list("namespace", "name", "kind")
+        }
+        extra = tuple(
+            row
+            for row in (expired.as_finding() for expired in present_expired)
+            if row.key not in present_stored and row.key not in absent_keys
+        )
     # Counted apart from the page: a window count here would carry every message along.
     paginator = CountedPaginator(
         rows.values_list("code", "severity", "namespace", "name", "kind", "message"),
