@@ -81,3 +81,18 @@ class ExemptionRenewForm(forms.Form):
     @property
     def expires_at(self) -> datetime:
         return datetime.combine(self.cleaned_data["expires_on"], time.max, tzinfo=UTC)
+
+
+class ExemptionListForm(forms.Form):
+    """The exemption list's filters and page, all in the URL."""
+
+    STATES = [
+        ("", "Any state"),
+        ("valid", "Valid"),
+        ("expired", "Expired"),
+        ("renewed", "Renewed"),
+        ("revoked", "Revoked"),
+    ]
+    state = forms.ChoiceField(choices=STATES, required=False, label="State")
+    namespace = forms.CharField(max_length=63, required=False, label="Namespace contains")
+    page = forms.IntegerField(min_value=1, max_value=10_000_000, required=False, label="Page")

@@ -9,6 +9,7 @@ from django import forms
 
 from policies.exports import FORMATS, TABLES
 from policies.forms.dates import EARLIEST, LATEST
+from policies.selectors.compare import COMPARE_SECTIONS
 from policies.selectors.report_pages import SECTIONS as REPORT_SECTIONS
 
 DEFAULT_PERIOD = timedelta(days=30)
@@ -104,12 +105,28 @@ class ExportForm(ReportForm):
         self.fields["format"] = forms.ChoiceField(choices=[(fmt, fmt) for fmt in FORMATS])
 
 
+def page_fields(form: forms.Form, sections) -> None:
+    """A `<section>_page` field per section: a page past the end shows the last page."""
+    for section in sections:
+        form.fields[f"{section}_page"] = forms.IntegerField(
+            required=False, min_value=1, max_value=10_000_000, label=f"Page of {section}"
+        )
+
+
 class CompareForm(forms.Form):
+    """Two moments, and the page of each section of the comparison."""
+
     def __init__(self, data=None, *, now: datetime, **kwargs):
         super().__init__(data, **kwargs)
         self.now = now
         self.fields["from"] = MomentField(now=now, label="From", required=True)
         self.fields["to"] = MomentField(now=now, label="To", help_text="Default: now.")
+        page_fields(self, COMPARE_SECTIONS)
+
+    def pages(self) -> dict[str, int]:
+        return {
+            section: self.cleaned_data.get(f"{section}_page") or 1 for section in COMPARE_SECTIONS
+        }
 
     def clean(self):
         cleaned = super().clean()
@@ -153,10 +170,7 @@ class ReportPageForm(ReportForm):
             required=False, choices=self.SEVERITIES, label="Finding severity"
         )
         self.fields["compliant"] = forms.BooleanField(required=False, label="List compliant rows")
-        for section in REPORT_SECTIONS:
-            self.fields[f"{section}_page"] = forms.IntegerField(
-                required=False, min_value=1, max_value=10_000_000, label=f"Page of {section}"
-            )
+        page_fields(self, REPORT_SECTIONS)
 
     def pages(self) -> dict[str, int]:
         return {

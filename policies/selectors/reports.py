@@ -12,8 +12,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from django.db.models import Q, TextField
-from django.db.models.functions import Cast
+from django.core.paginator import Page, Paginator
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 
 from policies.engine import SEVERITY_RANK, Mode, Severity
 from policies.models import (
@@ -26,7 +37,6 @@ from policies.models import (
 from policies.selectors.restores import TimedState
 
 EXEMPTION_EXPIRED = "EXEMPTION_EXPIRED"
-REPORT_AUDIT_ROWS = 1000
 
 NON_STRICT = (Mode.PERMISSIVE, Mode.DISABLE)
 
@@ -135,14 +145,65 @@ def exemptions_at(
     return state
 
 
-def exemption_list(*, now: datetime) -> list[tuple[Exemption, str]]:
-    """Every exemption with its state now: valid, expired, renewed or revoked; valid first."""
-    order = {"valid": 0, "expired": 1, "renewed": 2, "revoked": 3}
-    rows = [
-        (exemption, exemption_state(exemption, now=now))
-        for exemption in Exemption.objects.select_related("renewal")
-    ]
-    return sorted(rows, key=lambda row: (order[row[1]], row[0].namespace, row[0].workload))
+EXEMPTION_STATES = ("valid", "expired", "renewed", "revoked")  # the list's order
+EXEMPTIONS_PER_PAGE = 50
+
+
+@dataclass(frozen=True)
+class ExemptionListing:
+    """One page of the exemption list, (exemption, state) each, and the count of each state
+    among the exemptions the namespace filter keeps."""
+
+    rows: list[tuple[Exemption, str]]
+    page: Page
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def exemption_states(*, now: datetime) -> QuerySet:
+    """Exemptions annotated with their state now (`state`) and its place in the list
+    (`state_rank`): valid, expired, renewed, revoked, as `exemption_state` judges them."""
+    stopped = Q(revoked_at__isnull=False, revoked_at__lte=now)
+    renewed = Exists(Exemption.objects.filter(renewed_from=OuterRef("pk")))
+    state = Case(
+        When(stopped & Q(renewed), then=Value("renewed")),
+        When(stopped, then=Value("revoked")),
+        When(expires_at__gt=now, then=Value("valid")),
+        default=Value("expired"),
+        output_field=CharField(),
+    )
+    rank = Case(
+        *(When(state_name=name, then=Value(index)) for index, name in enumerate(EXEMPTION_STATES)),
+        output_field=IntegerField(),
+    )
+    return Exemption.objects.annotate(state_name=state).annotate(state_rank=rank)
+
+
+def exemption_list_read(
+    *, now: datetime, state: str = "", namespace: str = "", page: int = 1
+) -> ExemptionListing:
+    """One page of the exemptions with their state now, valid first, then by target; filtered
+    by state and by namespace (name contains). Three queries whatever the number recorded."""
+    rows = exemption_states(now=now)
+    if namespace:
+        rows = rows.filter(namespace__icontains=namespace)
+    counts = dict.fromkeys(EXEMPTION_STATES, 0)
+    counts.update(rows.order_by().values_list("state_name").annotate(count=Count("id")))
+    if state:
+        rows = rows.filter(state_name=state)
+    ordered = rows.order_by("state_rank", "namespace", "workload", "-created_at", "-id")
+    total = counts[state] if state else sum(counts.values())
+    paginator = Paginator(ordered, EXEMPTIONS_PER_PAGE)
+    paginator.count = total  # counted above, with the states
+    current = paginator.get_page(page)
+    return ExemptionListing(
+        rows=[(exemption, exemption.state_name) for exemption in current.object_list],
+        page=current,
+        counts=counts,
+    )
 
 
 def exemption_get(*, exemption_id: int) -> Exemption | None:
@@ -457,108 +518,6 @@ def port_moves(
 
 def _port_number(port: str) -> int:
     return int(port) if str(port).isdigit() else 0
-
-
-@dataclass
-class Comparison:
-    at_from: datetime
-    at_to: datetime
-    snapshot_from: Snapshot
-    snapshot_to: Snapshot
-    namespaces: list[ModeChange]
-    workloads: list[ModeChange]
-    findings_appeared: list[FindingRow]
-    findings_cleared: list[FindingRow]
-    audit_entries: list[AuditEntry]
-    audit_entries_total: int
-
-    @property
-    def same_snapshot(self) -> bool:
-        return self.snapshot_from.pk == self.snapshot_to.pk
-
-
-def changes_between(
-    before: dict[tuple, tuple], after: dict[tuple, tuple], *, kind_of
-) -> list[ModeChange]:
-    """Rows whose mode or some port's effective mode differs, plus rows only one side has.
-
-    Port modes arrive as JSON text: equal text is equal ports; text is decoded only to
-    settle a same-mode row whose text differs, or later for the rows a page shows.
-    """
-    changes = []
-    for key in sorted(before.keys() | after.keys()):
-        mode_before, ports_before = before.get(key, ("", "{}"))
-        mode_after, ports_after = after.get(key, ("", "{}"))
-        # The same mode and no port whose effective mode moved is no change, even when the
-        # policy now names a port with the mode it had anyway.
-        if mode_before == mode_after and (
-            ports_before == ports_after
-            or not port_moves(
-                mode_before, json.loads(ports_before), mode_after, json.loads(ports_after)
-            )
-        ):
-            continue
-        namespace, name = key[0], key[1]
-        changes.append(
-            ModeChange(
-                namespace, name, kind_of(key), mode_before, mode_after, ports_before, ports_after
-            )
-        )
-    return changes
-
-
-def snapshot_compare(*, at_from: datetime, at_to: datetime) -> Comparison | None:
-    """What changed between the snapshots in force at two dates, and the audit entries between.
-
-    None when no snapshot had been taken by `at_from`. Audit entries are taken from the first
-    snapshot's time (not the first date) so a change made just before `at_from` but after
-    that snapshot, which the second snapshot already shows, is still explained.
-    """
-    if at_from > at_to:
-        at_from, at_to = at_to, at_from
-    snapshot_from = snapshot_at(at=at_from)
-    snapshot_to = snapshot_at(at=at_to)
-    if snapshot_from is None or snapshot_to is None:
-        return None
-
-    def namespace_modes(snapshot):
-        return {
-            (name, name): (mode, "{}")
-            for name, mode in snapshot.namespaces.values_list("name", "mode").iterator()
-        }
-
-    def workload_modes(snapshot):
-        return {
-            (namespace, name, kind): (mode, ports)
-            for namespace, name, kind, mode, ports in snapshot.workloads.values_list(
-                "namespace", "name", "kind", "mode", Cast("ports", TextField())
-            ).iterator(chunk_size=5000)
-        }
-
-    def findings(snapshot):
-        exemptions = exemptions_at(at=at_from if snapshot is snapshot_from else at_to)
-        return {row.key: row for row in findings_with_exemptions(snapshot, exemptions)}
-
-    findings_from, findings_to = findings(snapshot_from), findings(snapshot_to)
-    audit = audit_entries_between(start=min(snapshot_from.taken_at, at_from), end=at_to)
-    return Comparison(
-        at_from=at_from,
-        at_to=at_to,
-        snapshot_from=snapshot_from,
-        snapshot_to=snapshot_to,
-        namespaces=changes_between(
-            namespace_modes(snapshot_from),
-            namespace_modes(snapshot_to),
-            kind_of=lambda key: "Namespace",
-        ),
-        workloads=changes_between(
-            workload_modes(snapshot_from), workload_modes(snapshot_to), kind_of=lambda key: key[2]
-        ),
-        findings_appeared=[row for key, row in findings_to.items() if key not in findings_from],
-        findings_cleared=[row for key, row in findings_from.items() if key not in findings_to],
-        audit_entries=list(audit[:REPORT_AUDIT_ROWS]),
-        audit_entries_total=audit.count(),
-    )
 
 
 # --- Trends ---------------------------------------------------------------------------------

@@ -17,10 +17,15 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from policies.forms.exemptions import ExemptionForm, ExemptionRenewForm, ExemptionRevokeForm
+from policies.forms.exemptions import (
+    ExemptionForm,
+    ExemptionListForm,
+    ExemptionRenewForm,
+    ExemptionRevokeForm,
+)
 from policies.models import Exemption
 from policies.roles import can_manage_exemptions
-from policies.selectors.reports import exemption_get, exemption_list, exemption_state
+from policies.selectors.reports import exemption_get, exemption_list_read, exemption_state
 from policies.services.audit import AuditAction
 from policies.services.exemptions import (
     EXEMPTION_LONGEST,
@@ -42,13 +47,26 @@ def exemption_page(
     may_manage = can_manage_exemptions(request.user)
     if form is None and may_manage:
         form = ExemptionForm(today=now.date())
-    context = {
-        "rows": exemption_list(now=now),
-        "form": form,
-        "may_manage": may_manage,
-        "now": now,
-    }
-    return page_response(request, "policies/exemption_list.html", context, status=status)
+    filters = ExemptionListForm(
+        request.GET, auto_id="filter_%s"
+    )  # apart from the new-exemption form
+    context = {"form": form, "filters": filters, "may_manage": may_manage, "now": now}
+    if filters.is_valid():
+        context["listing"] = exemption_list_read(
+            now=now,
+            state=filters.cleaned_data["state"],
+            namespace=filters.cleaned_data["namespace"],
+            page=filters.cleaned_data["page"] or 1,
+        )
+    elif status == 200:
+        status = 400
+    return page_response(
+        request,
+        "policies/exemption_list.html",
+        context,
+        partials=("exemption-table",),
+        status=status,
+    )
 
 
 @require_GET

@@ -22,6 +22,7 @@ from policies.forms.reports import (
     TrendForm,
     moment_param,
 )
+from policies.selectors.compare import snapshot_compare
 from policies.selectors.report_pages import (
     LISTED_EXPORTS,
     ReportFilters,
@@ -31,7 +32,6 @@ from policies.selectors.report_pages import (
 from policies.selectors.reports import (
     coverage_trend,
     snapshot_at,
-    snapshot_compare,
     snapshot_oldest,
 )
 from policies.services.export_checksums import export_checksums_ensure
@@ -244,23 +244,41 @@ def report_json(request: MeshuiHttpRequest) -> HttpResponseBase:
 @require_GET
 @reader_required
 def compare_show(request: MeshuiHttpRequest) -> HttpResponse:
-    """Two dates side by side; the form swaps only the result region under htmx."""
+    """Two dates side by side, each section paged in place; the form swaps the result region.
+
+    The moments are written out exactly in every page link ("to" defaults to now), so the
+    pages of one comparison all compare the same two snapshots.
+    """
     now = timezone.now()
     form = CompareForm(request.GET or None, now=now)
     context = {"form": form, "now": now, "comparison": None}
     status = 200
     if request.GET:
         if form.is_valid():
+            at_from, at_to = form.cleaned_data["from"], form.cleaned_data["to"]
             context["comparison"] = snapshot_compare(
-                at_from=form.cleaned_data["from"], at_to=form.cleaned_data["to"]
+                at_from=at_from, at_to=at_to, pages=form.pages()
             )
+            params = request.GET.copy()
+            params.update({"from": moment_param(at_from), "to": moment_param(at_to)})
+            context["pinned_params"] = params
             if context["comparison"] is None:
-                context.update(no_snapshot_context(form.cleaned_data["from"]))
+                context.update(no_snapshot_context(at_from))
         else:
             status = 400
     return page_response(
-        request, "policies/compare.html", context, partials=("compare-result",), status=status
+        request, "policies/compare.html", context, partials=COMPARE_PARTIALS, status=status
     )
+
+
+COMPARE_PARTIALS = (
+    "compare-result",
+    "compare-namespaces",
+    "compare-workloads",
+    "compare-appeared",
+    "compare-cleared",
+    "compare-audit",
+)
 
 
 def percent_label(value: float) -> str:

@@ -191,14 +191,15 @@ def test_trends_under_htmx_return_only_the_charts(client_as, auditor_user, db):
 def test_compare_links_the_full_audit_export_when_it_lists_only_the_first_entries(
     client_as, auditor_user, history, monkeypatch
 ):
-    import policies.selectors.reports as selectors
+    import policies.selectors.compare as selectors
 
-    monkeypatch.setattr(selectors, "REPORT_AUDIT_ROWS", 0)
+    audit_build(created_at=moment("2026-11-05 11:00"), reason="a second entry")
+    monkeypatch.setitem(selectors.COMPARE_PAGE_SIZES, "audit", 1)
     client = client_as(auditor_user)
     page = client.get("/reports/compare/", {"from": "2026-11-02", "to": "2026-11-10"})
     html = page.content.decode()
 
-    assert "Audit entries in between (1)" in html
-    link = html.split('the <a href="')[1].split('"')[0].replace("&amp;", "&")
+    assert "Audit entries in between (2)" in html
+    link = html.split('The <a href="')[1].split('"')[0].replace("&amp;", "&")
     rows = b"".join(client.get(link).streaming_content).decode().splitlines()
-    assert len(rows) == 2 and "SEC-42" in rows[1]
+    assert len(rows) == 3 and "SEC-42" in rows[1] and "a second entry" in rows[2]
