@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
@@ -26,6 +26,7 @@ from policies.cluster_sources import (
     SOURCE_REMOTE_SECRET,
     SOURCE_TOKEN,
 )
+from policies.cluster_sources import credential_path_problem as credential_path_rule
 from policies.errors import MeshuiError
 from policies.models import AuditAction, AuditEntry, Cluster
 from policies.roles import can_manage_policies
@@ -68,6 +69,12 @@ class ClusterSpec:
     sync_interval: int | None = None
 
 
+def credential_path_problem(path: str) -> str:
+    """'' when `path` is a file in MESHUI_CLUSTER_CREDENTIAL_DIRS (symlinks resolved), else why
+    not (`cluster_sources.credential_path_problem`)."""
+    return credential_path_rule(path, settings.MESHUI_CLUSTER_CREDENTIAL_DIRS)
+
+
 def _spec_problems(spec: ClusterSpec) -> dict[str, str]:
     problems: dict[str, str] = {}
     if not re.match(CLUSTER_NAME_PATTERN, spec.name or ""):
@@ -87,17 +94,17 @@ def _spec_problems(spec: ClusterSpec) -> dict[str, str]:
     if spec.source == SOURCE_KUBECONFIG:
         if not spec.kubeconfig:
             problems["kubeconfig"] = "Give the kubeconfig file's path as meshui's pods see it."
-        elif not Path(spec.kubeconfig).is_file():
-            problems["kubeconfig"] = f"No file at {spec.kubeconfig} (is it mounted?)."
+        elif problem := credential_path_problem(spec.kubeconfig):
+            problems["kubeconfig"] = problem
     elif spec.source == SOURCE_TOKEN:
         if not re.match(r"^https?://[^\s/]+", spec.server or ""):
             problems["server"] = "Give the API server's URL, e.g. https://10.0.0.1:6443."
         if not spec.token_file:
             problems["token_file"] = "Give the mounted token file's path."  # noqa: S105
-        elif not Path(spec.token_file).is_file():
-            problems["token_file"] = f"No file at {spec.token_file} (is the Secret mounted?)."
-        if spec.ca_file and not Path(spec.ca_file).is_file():
-            problems["ca_file"] = f"No file at {spec.ca_file}."
+        elif problem := credential_path_problem(spec.token_file):
+            problems["token_file"] = problem
+        if spec.ca_file and (problem := credential_path_problem(spec.ca_file)):
+            problems["ca_file"] = problem
     elif spec.source == SOURCE_REMOTE_SECRET:
         if not spec.secret_name:
             problems["secret_name"] = NAME_THE_REMOTE_SECRET
