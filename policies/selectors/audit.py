@@ -34,9 +34,13 @@ def audit_entry_list(
     outcome: str = "",
     date_from: date | None = None,
     date_to: date | None = None,
+    clusters: list[str] | None = None,
 ) -> QuerySet[AuditEntry]:
-    """Entries newest first, narrowed by any of the filters (dates inclusive, in UTC)."""
+    """Entries newest first, narrowed by any of the filters (dates inclusive, in UTC) and to
+    the `clusters` a user may see (AuditEntry.cluster values; None: every cluster)."""
     entries = AuditEntry.objects.all()
+    if clusters is not None:
+        entries = entries.filter(cluster__in=clusters)
     if username:
         entries = entries.filter(username=username)
     if namespace:
@@ -52,8 +56,12 @@ def audit_entry_list(
     return entries.order_by("-created_at", "-id")
 
 
-def audit_entry_get(*, entry_id: int) -> AuditEntry:
-    return AuditEntry.objects.select_related("restore_of").get(pk=entry_id)
+def audit_entry_get(*, entry_id: int, clusters: list[str] | None = None) -> AuditEntry:
+    """One entry; DoesNotExist too when it is about a cluster outside `clusters`."""
+    entries = AuditEntry.objects.select_related("restore_of")
+    if clusters is not None:
+        entries = entries.filter(cluster__in=clusters)
+    return entries.get(pk=entry_id)
 
 
 def audit_usernames() -> list[str]:

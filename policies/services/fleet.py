@@ -30,6 +30,7 @@ from policies.cluster_sources import credential_path_problem as credential_path_
 from policies.errors import MeshuiError
 from policies.models import AuditAction, AuditEntry, Cluster
 from policies.roles import can_manage_policies
+from policies.selectors.cluster_limits import cluster_unlimited_refusal
 from policies.selectors.fleet import (
     FleetMember,
     cluster_connection,
@@ -113,10 +114,25 @@ def _spec_problems(spec: ClusterSpec) -> dict[str, str]:
     return problems
 
 
-def _require_admin(user) -> None:
+def _require_admin(user, *, action: AuditAction, name: str) -> None:
     # None is the operator at the command line (manage.py cluster), who holds the database.
-    if user is not None and not can_manage_policies(user):
-        raise PermissionDenied("Only admins register and remove clusters.")
+    if user is None:
+        return
+    problem = "" if can_manage_policies(user) else "Only admins register and remove clusters."
+    problem = problem or cluster_unlimited_refusal(
+        user=user, doing="Registering and removing clusters"
+    )
+    if problem:
+        audit_entry_record(
+            user=user,
+            action=action,
+            outcome=AuditEntry.Outcome.DENIED,
+            target_kind="Cluster",
+            target_name=name[:63],
+            error=problem,
+            cluster_name=name[:63],
+        )
+        raise PermissionDenied(problem)
 
 
 def cluster_check(*, registered: Cluster) -> Cluster:
@@ -140,7 +156,7 @@ def cluster_register(*, user, spec: ClusterSpec) -> Cluster:
     A cluster that does not answer is registered all the same, with the reason shown: it may
     be a network policy still to open. Raises ClusterRegistrationInvalid for what cannot work.
     """
-    _require_admin(user)
+    _require_admin(user, action=AuditAction.CLUSTER_REGISTER, name=spec.name or "")
     problems = _spec_problems(spec)
     if problems:
         raise ClusterRegistrationInvalid(problems)
@@ -178,7 +194,7 @@ def cluster_register(*, user, spec: ClusterSpec) -> Cluster:
 def cluster_remove(*, user, name: str) -> Cluster:
     """Take a cluster out of the fleet (admins only): no more syncs, gone from the pages;
     its snapshots, runs and audit entries stay for reports."""
-    _require_admin(user)
+    _require_admin(user, action=AuditAction.CLUSTER_REMOVE, name=name or "")
     registered = Cluster.objects.registered().filter(name=name).first()
     if registered is None:
         raise ClusterRegistrationInvalid({"name": f"No registered cluster is named {name}."})
