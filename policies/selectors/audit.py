@@ -196,8 +196,11 @@ def audit_change_attempts(*, entry: AuditEntry) -> list[AuditEntry]:
     )
 
 
-def namespace_recent_changes(*, namespace: str, limit: int = 10) -> list[AuditEntry]:
-    return with_action_labels(audit_entry_list(namespace=namespace)[:limit])
+def namespace_recent_changes(
+    *, namespace: str, limit: int = 10, clusters: list[str] | None = None
+) -> list[AuditEntry]:
+    """The namespace's newest entries, in the `clusters` a user may see (None: every one)."""
+    return with_action_labels(audit_entry_list(namespace=namespace, clusters=clusters)[:limit])
 
 
 def _expected_records(entry: AuditEntry) -> list[tuple[str, str, str, str | None]]:

@@ -101,7 +101,9 @@ def namespace_changes(request: MeshuiHttpRequest, namespace: str) -> HttpRespons
         "policies/audit_namespace_panel.html",
         {
             "namespace_name": namespace,
-            "entries": namespace_recent_changes(namespace=namespace),
+            "entries": namespace_recent_changes(
+                namespace=namespace, clusters=audit_cluster_values_visible(user=request.user)
+            ),
             "timed_states": timed_states(namespaces=[namespace]).values(),
             "can_toggle_namespace": namespace_toggle_allowed(
                 user=request.user, namespace=namespace
