@@ -118,7 +118,8 @@ class ClusterScopeMiddleware:
                 "403.html",
                 {
                     "exception": f"Your access is limited to the clusters {limit.words}, and "
-                    "no cluster of the fleet has one of those names."
+                    "no cluster of the fleet has one of those names.",
+                    "cluster_limit": True,
                 },
                 status=403,
             )
@@ -128,6 +129,8 @@ class ClusterScopeMiddleware:
         """403 for a cluster outside the user's limit; a POST (a change asked for there) is
         audited as refused, whatever the form it came from."""
         problem = cluster_limit_refusal(user=request.user, name=name)
+        visible = fleet_members_visible(user=request.user)
+        request.meshui_cluster = visible[0] if visible else None  # the header names theirs
         if request.method == "POST":
             audit_entry_record(
                 user=request.user,
@@ -138,7 +141,9 @@ class ClusterScopeMiddleware:
                 error=problem,
                 cluster_name=name,
             )
-        return render(request, "403.html", {"exception": problem}, status=403)
+        return render(
+            request, "403.html", {"exception": problem, "cluster_limit": True}, status=403
+        )
 
     def _in_scope(self, request: HttpRequest, member: FleetMember) -> HttpResponse:
         request.meshui_cluster = member

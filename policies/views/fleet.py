@@ -24,7 +24,7 @@ from policies.exports import TABLES
 from policies.forms.fleet import ClusterForm, FleetNamespaceFilterForm, FleetNamespaceModeForm
 from policies.models import Cluster
 from policies.roles import can_manage_policies
-from policies.selectors.cluster_limits import fleet_members_visible
+from policies.selectors.cluster_limits import cluster_limit_of, fleet_members_visible
 from policies.selectors.fleet_overview import (
     fleet_finding_records,
     fleet_namespace_rows,
@@ -59,7 +59,12 @@ def fleet_overview_page(request: MeshuiHttpRequest) -> HttpResponse:
     return page_response(
         request,
         "policies/fleet_overview.html",
-        {"overview": overview, "may_manage": can_manage_policies(request.user)},
+        {
+            "overview": overview,
+            # Registering and removing hold for every cluster: admins without a limit.
+            "may_manage": can_manage_policies(request.user)
+            and not cluster_limit_of(request.user).limited,
+        },
     )
 
 
