@@ -14,12 +14,13 @@ from django.core.management.base import CommandError
 from django.test import Client
 from django.utils import timezone
 
-from policies.models import AuditEntry, ClusterLimit, Exemption
+from policies.models import AuditEntry, ClusterLimit, Exemption, TimedRestore
 from policies.selectors.fleet import fleet_member_named, fleet_scope
 from policies.services.changes import (
     change_rollback,
     namespace_mode_set,
     policy_delete,
+    timed_restore_run_now,
 )
 from policies.services.cluster_limits import cluster_limit_set
 from policies.services.exemptions import exemption_create
@@ -258,3 +259,23 @@ def test_no_limit_is_every_cluster(fleet, client_as):
     auditor = client_as("auditor")
     assert auditor.get("/?cluster=test-cluster").status_code == 200
     assert auditor.get("/?cluster=west").status_code == 200
+
+
+def test_a_timed_restore_in_another_cluster_is_refused_for_a_limited_admin(fleet, users):
+    with fleet_scope(fleet_member_named("west")):
+        namespace_mode_set(
+            user=users["admin"],
+            namespace="shop",
+            mode="PERMISSIVE",
+            reason="INC-8",
+            duration=timedelta(minutes=30),
+        )
+    restore = TimedRestore.objects.get()
+    assert restore.cluster == fleet.west_cluster
+    limit(users["admin"], "test-cluster")
+    users["admin"] = type(users["admin"]).objects.get(pk=users["admin"].pk)  # a new request
+    with pytest.raises(PermissionDenied, match="west is not one of them"):
+        timed_restore_run_now(user=users["admin"], restore_id=restore.pk, reason="INC-8 done")
+    assert mode_in(fleet.west, "shop") == "PERMISSIVE"
+    refused = AuditEntry.objects.get(action="restore_now")
+    assert refused.outcome == "denied" and refused.cluster == "west"
