@@ -24,7 +24,11 @@ from policies.exports import TABLES
 from policies.forms.fleet import ClusterForm, FleetNamespaceFilterForm, FleetNamespaceModeForm
 from policies.models import Cluster
 from policies.roles import can_manage_policies
-from policies.selectors.cluster_limits import cluster_limit_of, fleet_members_visible
+from policies.selectors.cluster_limits import (
+    cluster_limit_of,
+    cluster_limit_refusal,
+    fleet_members_visible,
+)
 from policies.selectors.fleet_overview import (
     fleet_finding_records,
     fleet_namespace_rows,
@@ -255,6 +259,8 @@ def cluster_check_view(request: MeshuiHttpRequest, name: str) -> HttpResponse:
     """Connect to a registered cluster now and show the answer."""
     if not can_manage_policies(request.user):
         raise PermissionDenied("Only admins check clusters.")
+    if refusal := cluster_limit_refusal(user=request.user, name=name):
+        raise PermissionDenied(refusal)
     registered = Cluster.objects.registered().filter(name=name).first()
     if registered is None:
         messages.error(request, f"No registered cluster is named {name}.")

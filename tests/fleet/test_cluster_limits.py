@@ -279,3 +279,10 @@ def test_a_timed_restore_in_another_cluster_is_refused_for_a_limited_admin(fleet
     assert mode_in(fleet.west, "shop") == "PERMISSIVE"
     refused = AuditEntry.objects.get(action="restore_now")
     assert refused.outcome == "denied" and refused.cluster == "west"
+
+
+def test_a_limited_admin_cannot_check_another_clusters_connection(fleet, users, client_as):
+    limit(users["admin"], "test-cluster")
+    response = client_as("admin").post("/fleet/clusters/west/check/")
+    assert response.status_code == 403
+    assert "west is not one of them" in response.content.decode()
