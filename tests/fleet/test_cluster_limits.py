@@ -286,3 +286,21 @@ def test_a_limited_admin_cannot_check_another_clusters_connection(fleet, users, 
     response = client_as("admin").post("/fleet/clusters/west/check/")
     assert response.status_code == 403
     assert "west is not one of them" in response.content.decode()
+
+
+def test_the_overdue_restore_banner_keeps_to_the_users_clusters(fleet, users):
+    from policies.selectors.restores import restores_overdue_for
+
+    with fleet_scope(fleet_member_named("west")):
+        namespace_mode_set(
+            user=users["admin"],
+            namespace="shop",
+            mode="PERMISSIVE",
+            reason="INC-9",
+            duration=timedelta(minutes=30),
+        )
+    TimedRestore.objects.update(restore_at=timezone.now() - timedelta(hours=1))
+    assert len(restores_overdue_for(user=users["auditor"])) == 1
+    limit(users["auditor"], "test-cluster")
+    auditor = type(users["auditor"]).objects.get(pk=users["auditor"].pk)
+    assert restores_overdue_for(user=auditor) == []
