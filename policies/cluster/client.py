@@ -80,7 +80,12 @@ def _build_connection_client(connection: ClusterConnection) -> tuple[k8s.ApiClie
     for path in (connection.kubeconfig, connection.token_file, connection.ca_file):
         # Registration refuses these already; a row from before the directories narrowed
         # must not be used either.
-        problem = path and credential_path_problem(path, settings.MESHUI_CLUSTER_CREDENTIAL_DIRS)
+        # A missing file is said below, in the words of each source.
+        problem = (
+            path
+            and Path(path).exists()
+            and credential_path_problem(path, settings.MESHUI_CLUSTER_CREDENTIAL_DIRS)
+        )
         if problem:
             raise ClusterError(problem, operation=operation)
     if connection.source == SOURCE_TOKEN:
