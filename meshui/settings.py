@@ -260,6 +260,26 @@ AXES_VERBOSE = False
 # --- The cluster ----------------------------------------------------------------------------
 MESHUI_KUBECONFIG = env_str("MESHUI_KUBECONFIG")
 MESHUI_KUBE_CONTEXT = env_str("MESHUI_KUBE_CONTEXT")
+
+
+# Where an admin registering a cluster may point meshui for a kubeconfig, token or CA file
+# (README, Registering clusters): paths outside these directories, symlinks resolved, are
+# refused, so no one can make meshui send its own service-account token to a server they
+# control. Default: var/clusters, the mount deploy/meshui.yaml makes for the Secret
+# meshui-clusters, and the directories of MESHUI_KUBECONFIG.
+def cluster_credential_dirs_default(kubeconfig: str) -> list[str]:
+    return [
+        str(BASE_DIR / "var" / "clusters"),
+        "/var/run/secrets/meshui/clusters",
+        *dict.fromkeys(
+            str(Path(path).parent) for path in kubeconfig.split(os.pathsep) if path.strip()
+        ),
+    ]
+
+
+MESHUI_CLUSTER_CREDENTIAL_DIRS = env_list(
+    "MESHUI_CLUSTER_CREDENTIAL_DIRS", ",".join(cluster_credential_dirs_default(MESHUI_KUBECONFIG))
+)
 MESHUI_ROOT_NAMESPACE = env_str("MESHUI_ROOT_NAMESPACE", "istio-system")
 # `posture --manifests` refuses files larger than this (bytes).
 MESHUI_MANIFEST_MAX_BYTES = env_int("MESHUI_MANIFEST_MAX_BYTES", 50 * 1024 * 1024)

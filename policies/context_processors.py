@@ -3,7 +3,7 @@ from django.utils.functional import SimpleLazyObject
 
 from policies.roles import user_role
 from policies.selectors.fleet import configured_cluster_name
-from policies.selectors.restores import restores_overdue
+from policies.selectors.restores import restores_overdue_for
 
 
 def _cluster_key(request) -> str:
@@ -28,7 +28,9 @@ def meshui(request):
         "meshui_cluster_key": SimpleLazyObject(lambda: _cluster_key(request)),
         "meshui_oidc_enabled": settings.MESHUI_OIDC_ENABLED,
         # Read when a page renders the banner (one small query); only a role sees pages.
-        "meshui_overdue_restores": SimpleLazyObject(restores_overdue) if role else [],
+        "meshui_overdue_restores": (
+            SimpleLazyObject(lambda: restores_overdue_for(user=request.user)) if role else []
+        ),
         # A broker (and so a worker and beat) exists exactly when REDIS_URL is set.
         "meshui_has_broker": bool(settings.REDIS_URL),
     }

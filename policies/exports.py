@@ -148,9 +148,14 @@ class ExportScope:
     snapshot: Snapshot
     exemptions: ExemptionsAt
     traffic: TrafficStatus
+    # The audit entries' clusters the reader may see (AuditEntry.cluster; None: every one).
+    audit_clusters: tuple[str, ...] | None = None
 
 
-def export_scope(*, at: datetime, since: datetime) -> ExportScope | None:
+def export_scope(
+    *, at: datetime, since: datetime, audit_clusters: list[str] | None = None
+) -> ExportScope | None:
+    """The snapshot in force at `at` in the cluster in scope, and what goes with it."""
     snapshot = snapshot_at(at=at)
     if snapshot is None:
         return None
@@ -160,6 +165,7 @@ def export_scope(*, at: datetime, since: datetime) -> ExportScope | None:
         snapshot=snapshot,
         exemptions=exemptions_at(at=at),
         traffic=traffic_status_at(at=at),
+        audit_clusters=None if audit_clusters is None else tuple(audit_clusters),
     )
 
 
@@ -286,7 +292,9 @@ def audit_values(values: dict, *, configured_cluster: str) -> dict:
 
 
 def audit_rows(scope: ExportScope) -> Iterator[dict]:
-    entries = audit_entries_between(start=scope.since, end=scope.at).values(*AUDIT_STORED)
+    entries = audit_entries_between(
+        start=scope.since, end=scope.at, clusters=scope.audit_clusters
+    ).values(*AUDIT_STORED)
     configured = configured_cluster_name()
     for values in entries.iterator(2000):
         yield audit_values(values, configured_cluster=configured)
@@ -363,6 +371,26 @@ def table_chunks(table: str, fmt: str, scope: ExportScope) -> Iterator[str]:
     if fmt == "csv":
         return csv_chunks(TABLE_COLUMNS[table], with_cluster(rows, scope))
     return json_array_chunks(rows)
+
+
+def fleet_table_chunks(table: str, fmt: str, scopes: list[ExportScope]) -> Iterator[str]:
+    """One table over every cluster (`?cluster=all`): each cluster's rows in turn, the
+    clusters in the fleet's order, every row naming its cluster (in JSON too, since one
+    document holds several). The audit table is the log's, once: entries name their cluster.
+    `scopes` are read already, one per cluster, so streaming needs no cluster scope."""
+
+    def rows() -> Iterator[dict]:
+        if table == "audit":
+            yield from audit_rows(scopes[0])
+            return
+        for scope in scopes:
+            for row in ROW_SOURCES[table](scope):
+                row.setdefault("cluster", scope.snapshot.cluster_name)
+                yield row
+
+    if fmt == "csv":
+        return csv_chunks(TABLE_COLUMNS[table], rows())
+    return json_array_chunks(rows())
 
 
 def with_cluster(rows: Iterable[dict], scope: ExportScope) -> Iterator[dict]:

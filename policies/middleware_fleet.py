@@ -6,8 +6,9 @@ writes that cluster without knowing about fleets.
 
 `?cluster=all` asks for every cluster at once: the pages that have a fleet form (overview,
 namespaces, findings) send the request there; others show the configured cluster.
-A name the fleet does not know is a 400 that says so. No query without a cluster chosen, so
-a meshui of one cluster costs what it did.
+A name the fleet does not know is a 400 that says so. A user with a cluster limit
+(policies.selectors.cluster_limits) never gets a scope outside it: a cluster outside is a
+403 (audited for a POST), and without a choice they see the first cluster of theirs.
 """
 
 from __future__ import annotations
@@ -20,7 +21,20 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from policies.cluster_sources import ALL_CLUSTERS
-from policies.selectors.fleet import FleetMember, fleet_member_named, fleet_scope
+from policies.models import AuditAction, AuditEntry
+from policies.selectors.cluster_limits import (
+    UserClusters,
+    cluster_limit_of,
+    cluster_limit_refusal,
+    fleet_members_visible,
+)
+from policies.selectors.fleet import (
+    FleetMember,
+    configured_cluster_name,
+    fleet_member_named,
+    fleet_scope,
+)
+from policies.services.audit import audit_entry_record
 
 SESSION_KEY = "meshui_cluster"
 PARAMETER = "cluster"
@@ -64,21 +78,25 @@ class ClusterScopeMiddleware:
         name, from_url = _chosen_name(request)
         request.meshui_cluster = None
         request.meshui_all_clusters = False
+        limit = cluster_limit_of(getattr(request, "user", None))
         if not name:
-            return self.get_response(request)
+            return self._default(request, limit)
         if name == ALL_CLUSTERS:
+            # Every cluster the user may see: the fleet pages and exports ask the limit.
             request.meshui_all_clusters = True
             if from_url and request.method == "GET":
                 self._remember(request, name)
                 redirect = self._all_clusters_page(request)
                 if redirect is not None:
                     return redirect
-            return self.get_response(request)
+            return self._default(request, limit)
         member = fleet_member_named(name)
-        if member is None:
-            if not from_url:  # removed since it was chosen: back to the configured cluster
+        if member is None or not limit.allows(member.name):
+            if not from_url:  # removed, or limited, since it was chosen: back to the default
                 self._remember(request, "")
-                return self.get_response(request)
+                return self._default(request, limit)
+            if member is not None:
+                return self._outside_limit(request, member.name)
             return render(
                 request,
                 "400.html",
@@ -88,6 +106,44 @@ class ClusterScopeMiddleware:
         if from_url:
             self._remember(request, member.name)
         return self._in_scope(request, member)
+
+    def _default(self, request: HttpRequest, limit: UserClusters) -> HttpResponse:
+        """The configured cluster; for a user limited to other clusters, the first of theirs."""
+        if not limit.limited or limit.allows(configured_cluster_name()):
+            return self.get_response(request)
+        visible = fleet_members_visible(user=request.user)
+        if not visible:
+            return render(
+                request,
+                "403.html",
+                {
+                    "exception": f"Your access is limited to the clusters {limit.words}, and "
+                    "no cluster of the fleet has one of those names.",
+                    "cluster_limit": True,
+                },
+                status=403,
+            )
+        return self._in_scope(request, visible[0])
+
+    def _outside_limit(self, request: HttpRequest, name: str) -> HttpResponse:
+        """403 for a cluster outside the user's limit; a POST (a change asked for there) is
+        audited as refused, whatever the form it came from."""
+        problem = cluster_limit_refusal(user=request.user, name=name)
+        visible = fleet_members_visible(user=request.user)
+        request.meshui_cluster = visible[0] if visible else None  # the header names theirs
+        if request.method == "POST":
+            audit_entry_record(
+                user=request.user,
+                action=AuditAction.CLUSTER_OUTSIDE_LIMIT,
+                outcome=AuditEntry.Outcome.DENIED,
+                target_kind="Request",
+                target_name=f"POST {request.path}"[:253],
+                error=problem,
+                cluster_name=name,
+            )
+        return render(
+            request, "403.html", {"exception": problem, "cluster_limit": True}, status=403
+        )
 
     def _in_scope(self, request: HttpRequest, member: FleetMember) -> HttpResponse:
         request.meshui_cluster = member

@@ -433,6 +433,11 @@ class AuditAction(StrEnum):
     # The fleet: an admin adds or removes a cluster (its history stays).
     CLUSTER_REGISTER = "cluster_register"
     CLUSTER_REMOVE = "cluster_remove"
+    # A user's cluster limit set or lifted (manage.py cluster_limit), and a request refused
+    # for asking for a cluster outside it.
+    CLUSTER_LIMIT_SET = "cluster_limit_set"
+    CLUSTER_LIMIT_CLEAR = "cluster_limit_clear"
+    CLUSTER_OUTSIDE_LIMIT = "cluster_outside_limit"
 
     @property
     def label(self) -> str:
@@ -452,6 +457,9 @@ class AuditAction(StrEnum):
             "refusals_rate_limited": "Refusals no longer recorded",
             "cluster_register": "Cluster registered",
             "cluster_remove": "Cluster removed",
+            "cluster_limit_set": "Cluster limit set",
+            "cluster_limit_clear": "Cluster limit lifted",
+            "cluster_outside_limit": "Cluster outside the user's limit",
         }[self.value]
 
 
@@ -676,6 +684,25 @@ class IdentityProviderGroups(models.Model):
     )
     names = models.JSONField(default=list)
     seen_at = models.DateTimeField(auto_now=True)
+
+
+class ClusterLimit(models.Model):
+    """The clusters of the fleet one user may see and change, by name or glob, whatever their
+    role (an admin's and an auditor's too; on-call scopes narrow on-call further). No row: every
+    cluster. A limited user sees only those clusters' data on every page, export and report,
+    and every write service refuses (and audits) a change to another cluster. Registering and
+    removing clusters, and exemptions (which hold in every cluster), need no limit at all.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="cluster_limit",
+    )
+    clusters = models.JSONField(default=list)  # fnmatch globs of cluster names, at least one
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=150, blank=True)
 
 
 # --- Traffic from Prometheus (issue 14) -------------------------------------------------------

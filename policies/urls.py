@@ -52,6 +52,7 @@ urlpatterns = [
         name="fleet-namespace-mode-set",
     ),
     path("fleet/findings/", fleet_views.fleet_finding_list, name="fleet-finding-list"),
+    path("fleet/report/", fleet_views.fleet_report_page, name="fleet-report"),
     path("fleet/switch/", fleet_views.fleet_switch, name="fleet-switch"),
     path("fleet/clusters/new/", fleet_views.cluster_create, name="cluster-create"),
     path(

@@ -28,6 +28,17 @@ def _test_flush_passes_the_audit_guard():
         yield
 
 
+@pytest.fixture(autouse=True)
+def _cluster_credentials_in_the_test_tmp(settings, tmp_path_factory):
+    """The API server doubles write their kubeconfigs under pytest's temporary directory:
+    it is one of the test run's MESHUI_CLUSTER_CREDENTIAL_DIRS, beside the defaults (the demo
+    fleet's var/clusters); tests of the rule set their own."""
+    settings.MESHUI_CLUSTER_CREDENTIAL_DIRS = [
+        *settings.MESHUI_CLUSTER_CREDENTIAL_DIRS,
+        str(tmp_path_factory.getbasetemp()),
+    ]
+
+
 # meshui's own default: a loaded CI machine answers slowly, and a test that means a timeout
 # sets a short one itself.
 KUBE_TIMEOUT_SECONDS = 30

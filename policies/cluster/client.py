@@ -28,7 +28,7 @@ from policies.cluster.connections import (
     remote_secret_kubeconfig,
 )
 from policies.cluster.errors import _TRANSPORT_ERRORS, ClusterError, _domain_error
-from policies.cluster_sources import SOURCE_REMOTE_SECRET, SOURCE_TOKEN
+from policies.cluster_sources import SOURCE_REMOTE_SECRET, SOURCE_TOKEN, credential_path_problem
 
 _clients: dict[tuple, tuple[k8s.ApiClient, str]] = {}
 # Re-entrant: building a client from an Istio remote secret reads the secret through the
@@ -77,6 +77,17 @@ def _client_and_name(
 
 def _build_connection_client(connection: ClusterConnection) -> tuple[k8s.ApiClient, str]:
     operation = f"connecting to cluster {connection.name}"
+    for path in (connection.kubeconfig, connection.token_file, connection.ca_file):
+        # Registration refuses these already; a row from before the directories narrowed
+        # must not be used either.
+        # A missing file is said below, in the words of each source.
+        problem = (
+            path
+            and Path(path).exists()
+            and credential_path_problem(path, settings.MESHUI_CLUSTER_CREDENTIAL_DIRS)
+        )
+        if problem:
+            raise ClusterError(problem, operation=operation)
     if connection.source == SOURCE_TOKEN:
         configuration = k8s.Configuration()
         configuration.host = connection.server

@@ -34,9 +34,13 @@ def audit_entry_list(
     outcome: str = "",
     date_from: date | None = None,
     date_to: date | None = None,
+    clusters: list[str] | None = None,
 ) -> QuerySet[AuditEntry]:
-    """Entries newest first, narrowed by any of the filters (dates inclusive, in UTC)."""
+    """Entries newest first, narrowed by any of the filters (dates inclusive, in UTC) and to
+    the `clusters` a user may see (AuditEntry.cluster values; None: every cluster)."""
     entries = AuditEntry.objects.all()
+    if clusters is not None:
+        entries = entries.filter(cluster__in=clusters)
     if username:
         entries = entries.filter(username=username)
     if namespace:
@@ -52,8 +56,12 @@ def audit_entry_list(
     return entries.order_by("-created_at", "-id")
 
 
-def audit_entry_get(*, entry_id: int) -> AuditEntry:
-    return AuditEntry.objects.select_related("restore_of").get(pk=entry_id)
+def audit_entry_get(*, entry_id: int, clusters: list[str] | None = None) -> AuditEntry:
+    """One entry; DoesNotExist too when it is about a cluster outside `clusters`."""
+    entries = AuditEntry.objects.select_related("restore_of")
+    if clusters is not None:
+        entries = entries.filter(cluster__in=clusters)
+    return entries.get(pk=entry_id)
 
 
 def audit_usernames() -> list[str]:
@@ -188,8 +196,11 @@ def audit_change_attempts(*, entry: AuditEntry) -> list[AuditEntry]:
     )
 
 
-def namespace_recent_changes(*, namespace: str, limit: int = 10) -> list[AuditEntry]:
-    return with_action_labels(audit_entry_list(namespace=namespace)[:limit])
+def namespace_recent_changes(
+    *, namespace: str, limit: int = 10, clusters: list[str] | None = None
+) -> list[AuditEntry]:
+    """The namespace's newest entries, in the `clusters` a user may see (None: every one)."""
+    return with_action_labels(audit_entry_list(namespace=namespace, clusters=clusters)[:limit])
 
 
 def _expected_records(entry: AuditEntry) -> list[tuple[str, str, str, str | None]]:

@@ -319,7 +319,11 @@ def findings_difference(
 
 
 def snapshot_compare(
-    *, at_from: datetime, at_to: datetime, pages: dict[str, int] | None = None
+    *,
+    at_from: datetime,
+    at_to: datetime,
+    pages: dict[str, int] | None = None,
+    audit_clusters: list[str] | None = None,
 ) -> Comparison | None:
     """What changed between the snapshots in force at two dates, and the audit entries between,
     one page of each section (`pages`: section name to page number, default 1).
@@ -337,7 +341,10 @@ def snapshot_compare(
         return None
     expired_from = expired_exemptions_at(at=at_from)
     expired_to = expired_exemptions_at(at=at_to)
-    audit = audit_entries_between(start=min(snapshot_from.taken_at, at_from), end=at_to)
+    # A user limited to clusters reads only their clusters' entries (None: every one).
+    audit = audit_entries_between(
+        start=min(snapshot_from.taken_at, at_from), end=at_to, clusters=audit_clusters
+    )
     audit_pages = CountedPaginator(audit, COMPARE_PAGE_SIZES["audit"])
     audit_page = audit_pages.get_page(pages.get("audit", 1))
     return Comparison(

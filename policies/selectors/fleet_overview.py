@@ -313,3 +313,63 @@ def fleet_finding_records(*, overview: FleetOverview):
         .annotate(cluster=F("snapshot__cluster_name"))
         .order_by("-severity_rank", "namespace", "name", "code", "cluster")
     )
+
+
+# The Snapshot counters a fleet report adds up across clusters.
+FLEET_TOTALS = (
+    "namespaces_total",
+    "namespaces_strict",
+    "namespaces_permissive",
+    "namespaces_disable",
+    "workloads_total",
+    "workloads_strict",
+    "workloads_permissive",
+    "workloads_disable",
+    "findings_error",
+    "findings_warning",
+    "findings_info",
+)
+
+
+@dataclass(frozen=True)
+class FleetReport:
+    """The whole fleet's report: each cluster's summary, the fleet's totals (clusters with a
+    snapshot), and the findings across clusters."""
+
+    overview: FleetOverview
+    totals: dict[str, int]
+
+    @property
+    def rows(self) -> list[FleetRow]:
+        return self.overview.rows
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return self.overview.findings
+
+    @property
+    def clusters_reported(self) -> int:
+        return sum(1 for row in self.rows if row.snapshot is not None)
+
+    @property
+    def strict_share(self) -> int | None:
+        total = self.totals["workloads_total"]
+        return round(100 * self.totals["workloads_strict"] / total) if total else None
+
+    @property
+    def fleet_errors(self) -> int:
+        return sum(1 for finding in self.findings if finding.severity == "error")
+
+    @property
+    def fleet_warnings(self) -> int:
+        return sum(1 for finding in self.findings if finding.severity == "warning")
+
+
+def fleet_report(*, overview: FleetOverview) -> FleetReport:
+    """Add up the clusters' current snapshots (no query beyond the overview's)."""
+    totals = dict.fromkeys(FLEET_TOTALS, 0)
+    for row in overview.rows:
+        if row.snapshot is not None:
+            for name in FLEET_TOTALS:
+                totals[name] += getattr(row.snapshot, name)
+    return FleetReport(overview=overview, totals=totals)

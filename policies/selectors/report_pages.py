@@ -150,7 +150,7 @@ def report_summary(
         Severity.INFO: snapshot.findings_info,
     }
     outcomes = (
-        audit_entries_between(start=scope.since, end=scope.at)
+        audit_entries_between(start=scope.since, end=scope.at, clusters=scope.audit_clusters)
         .order_by()
         .values_list("outcome")
         .annotate(count=Count("id"))
@@ -342,12 +342,14 @@ def report_page_read(
     pages: dict[str, int],
     show_compliant: bool = False,
     whole: bool = False,
+    audit_clusters: list[str] | None = None,
 ) -> ReportPage | None:
     """The report at `at`: its summary and its sections (one page each, or whole to print).
+    `audit_clusters`: the clusters whose changes the reader may see (None: every one).
 
     None when no snapshot had been taken by `at`.
     """
-    scope = export_scope(at=at, since=since)
+    scope = export_scope(at=at, since=since, audit_clusters=audit_clusters)
     if scope is None:
         return None
     timed = timed_states_at(at=at)
@@ -376,7 +378,7 @@ def report_page_read(
         for item in scope.exemptions.expired
         if not filters.namespace or filters.namespace.lower() in item.namespace.lower()
     ]
-    changes = audit_entries_between(start=since, end=at)
+    changes = audit_entries_between(start=since, end=at, clusters=scope.audit_clusters)
     compliant = None, None
     if show_compliant:
         compliant = (
@@ -453,6 +455,11 @@ def export_filename(scope: ExportScope, table: str, fmt: str) -> str:
     """The download's file name: cluster, table and the report's moment."""
     cluster = UNSAFE_IN_FILENAME.sub("-", scope.snapshot.cluster_name or "cluster").strip("-")
     return f"meshui-{cluster or 'cluster'}-{table}-{scope.at:%Y%m%dT%H%M%SZ}.{fmt}"
+
+
+def fleet_export_filename(at: datetime, table: str, fmt: str) -> str:
+    """An export over every cluster: named so, with the table and the report's moment."""
+    return f"meshui-all-clusters-{table}-{at:%Y%m%dT%H%M%SZ}.{fmt}"
 
 
 def export_files(scope: ExportScope) -> tuple[ExportFile, ...]:

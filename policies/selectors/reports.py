@@ -451,11 +451,15 @@ def coverage_of(snapshot: Snapshot, exemptions: ExemptionsAt) -> Coverage:
     )
 
 
-def audit_entries_between(*, start: datetime, end: datetime):
-    """Audit entries in (start, end], oldest first: the changes that happened in a period."""
-    return AuditEntry.objects.filter(created_at__gt=start, created_at__lte=end).order_by(
-        "created_at", "id"
-    )
+def audit_entries_between(
+    *, start: datetime, end: datetime, clusters: tuple[str, ...] | list[str] | None = None
+):
+    """Audit entries in (start, end], oldest first: the changes that happened in a period;
+    with `clusters`, only entries about those (AuditEntry.cluster values)."""
+    entries = AuditEntry.objects.filter(created_at__gt=start, created_at__lte=end)
+    if clusters is not None:
+        entries = entries.filter(cluster__in=clusters)
+    return entries.order_by("created_at", "id")
 
 
 # --- Compare two dates ----------------------------------------------------------------------

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from policies.kinds import ABSENT
 from policies.models import AuditEntry, TimedRestore
+from policies.selectors.cluster_limits import cluster_limit_of, fleet_members_visible
 
 PENDING = TimedRestore.Status.PENDING
 
@@ -149,3 +150,12 @@ def timed_restores_of(*, entry: AuditEntry) -> list[TimedRestore]:
     return list(
         entry.timed_restores.select_related("change", "restore_entry").order_by("restore_at")
     )
+
+
+def restores_overdue_for(*, user) -> list[TimedRestore]:
+    """`restores_overdue()` in the clusters `user` may see (their cluster limit)."""
+    overdue = restores_overdue()
+    if not overdue or not cluster_limit_of(user).limited:
+        return overdue
+    visible = {m.cluster_id for m in fleet_members_visible(user=user, include_removed=True)}
+    return [restore for restore in overdue if restore.cluster_id in visible]

@@ -15,6 +15,7 @@ from django.db import transaction
 from policies.models import AuditEntry, Exemption
 from policies.reasons import reason_problem
 from policies.roles import can_manage_exemptions
+from policies.selectors.cluster_limits import cluster_unlimited_refusal
 from policies.selectors.reports import FindingRow, exemptions_at, snapshot_at
 from policies.services.audit import AuditAction, audit_entry_record
 
@@ -84,13 +85,25 @@ def require_exemption_reason(
 def require_exemption_manager(
     *, user, action: AuditAction, exemption: Exemption, now: datetime
 ) -> None:
-    """Refuse (and record the refusal) unless the user may manage exemptions."""
-    if can_manage_exemptions(user):
+    """Refuse (and record the refusal) unless the user may manage exemptions: an admin
+    without a cluster limit, since an exemption holds in every cluster of the fleet."""
+    if not can_manage_exemptions(user):
+        problem = "Only an admin can record, revoke or renew exemptions."
+    else:
+        problem = cluster_unlimited_refusal(
+            user=user, doing="Exemptions hold in every cluster: recording, revoking or renewing one"
+        )
+    if not problem:
         return
     audit_exemption(
-        user=user, action=action, exemption=exemption, outcome=AuditEntry.Outcome.DENIED, now=now
+        user=user,
+        action=action,
+        exemption=exemption,
+        outcome=AuditEntry.Outcome.DENIED,
+        now=now,
+        error=problem,
     )
-    raise PermissionDenied("Only an admin can record, revoke or renew exemptions.")
+    raise PermissionDenied(problem)
 
 
 def exemption_refusal_record(

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
@@ -26,9 +26,11 @@ from policies.cluster_sources import (
     SOURCE_REMOTE_SECRET,
     SOURCE_TOKEN,
 )
+from policies.cluster_sources import credential_path_problem as credential_path_rule
 from policies.errors import MeshuiError
 from policies.models import AuditAction, AuditEntry, Cluster
 from policies.roles import can_manage_policies
+from policies.selectors.cluster_limits import cluster_unlimited_refusal
 from policies.selectors.fleet import (
     FleetMember,
     cluster_connection,
@@ -68,6 +70,12 @@ class ClusterSpec:
     sync_interval: int | None = None
 
 
+def credential_path_problem(path: str) -> str:
+    """'' when `path` is a file in MESHUI_CLUSTER_CREDENTIAL_DIRS (symlinks resolved), else why
+    not (`cluster_sources.credential_path_problem`)."""
+    return credential_path_rule(path, settings.MESHUI_CLUSTER_CREDENTIAL_DIRS)
+
+
 def _spec_problems(spec: ClusterSpec) -> dict[str, str]:
     problems: dict[str, str] = {}
     if not re.match(CLUSTER_NAME_PATTERN, spec.name or ""):
@@ -87,17 +95,17 @@ def _spec_problems(spec: ClusterSpec) -> dict[str, str]:
     if spec.source == SOURCE_KUBECONFIG:
         if not spec.kubeconfig:
             problems["kubeconfig"] = "Give the kubeconfig file's path as meshui's pods see it."
-        elif not Path(spec.kubeconfig).is_file():
-            problems["kubeconfig"] = f"No file at {spec.kubeconfig} (is it mounted?)."
+        elif problem := credential_path_problem(spec.kubeconfig):
+            problems["kubeconfig"] = problem
     elif spec.source == SOURCE_TOKEN:
         if not re.match(r"^https?://[^\s/]+", spec.server or ""):
             problems["server"] = "Give the API server's URL, e.g. https://10.0.0.1:6443."
         if not spec.token_file:
             problems["token_file"] = "Give the mounted token file's path."  # noqa: S105
-        elif not Path(spec.token_file).is_file():
-            problems["token_file"] = f"No file at {spec.token_file} (is the Secret mounted?)."
-        if spec.ca_file and not Path(spec.ca_file).is_file():
-            problems["ca_file"] = f"No file at {spec.ca_file}."
+        elif problem := credential_path_problem(spec.token_file):
+            problems["token_file"] = problem
+        if spec.ca_file and (problem := credential_path_problem(spec.ca_file)):
+            problems["ca_file"] = problem
     elif spec.source == SOURCE_REMOTE_SECRET:
         if not spec.secret_name:
             problems["secret_name"] = NAME_THE_REMOTE_SECRET
@@ -106,10 +114,25 @@ def _spec_problems(spec: ClusterSpec) -> dict[str, str]:
     return problems
 
 
-def _require_admin(user) -> None:
+def _require_admin(user, *, action: AuditAction, name: str) -> None:
     # None is the operator at the command line (manage.py cluster), who holds the database.
-    if user is not None and not can_manage_policies(user):
-        raise PermissionDenied("Only admins register and remove clusters.")
+    if user is None:
+        return
+    problem = "" if can_manage_policies(user) else "Only admins register and remove clusters."
+    problem = problem or cluster_unlimited_refusal(
+        user=user, doing="Registering and removing clusters"
+    )
+    if problem:
+        audit_entry_record(
+            user=user,
+            action=action,
+            outcome=AuditEntry.Outcome.DENIED,
+            target_kind="Cluster",
+            target_name=name[:63],
+            error=problem,
+            cluster_name=name[:63],
+        )
+        raise PermissionDenied(problem)
 
 
 def cluster_check(*, registered: Cluster) -> Cluster:
@@ -133,7 +156,7 @@ def cluster_register(*, user, spec: ClusterSpec) -> Cluster:
     A cluster that does not answer is registered all the same, with the reason shown: it may
     be a network policy still to open. Raises ClusterRegistrationInvalid for what cannot work.
     """
-    _require_admin(user)
+    _require_admin(user, action=AuditAction.CLUSTER_REGISTER, name=spec.name or "")
     problems = _spec_problems(spec)
     if problems:
         raise ClusterRegistrationInvalid(problems)
@@ -171,7 +194,7 @@ def cluster_register(*, user, spec: ClusterSpec) -> Cluster:
 def cluster_remove(*, user, name: str) -> Cluster:
     """Take a cluster out of the fleet (admins only): no more syncs, gone from the pages;
     its snapshots, runs and audit entries stay for reports."""
-    _require_admin(user)
+    _require_admin(user, action=AuditAction.CLUSTER_REMOVE, name=name or "")
     registered = Cluster.objects.registered().filter(name=name).first()
     if registered is None:
         raise ClusterRegistrationInvalid({"name": f"No registered cluster is named {name}."})

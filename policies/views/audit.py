@@ -19,6 +19,7 @@ from policies.selectors.audit import (
     audit_usernames,
     namespace_recent_changes,
 )
+from policies.selectors.cluster_limits import audit_cluster_values_visible
 from policies.selectors.oncall_scopes import namespace_toggle_allowed
 from policies.selectors.restores import timed_states
 from policies.views.access import reader_required
@@ -28,7 +29,7 @@ from policies.views.requests import MeshuiHttpRequest
 PER_PAGE = 50
 
 
-def _filtered(form: AuditFilterForm):
+def _filtered(request: MeshuiHttpRequest, form: AuditFilterForm):
     cleaned = form.cleaned_data
     return audit_entry_list(
         username=cleaned["user"],
@@ -37,6 +38,7 @@ def _filtered(form: AuditFilterForm):
         outcome=cleaned["outcome"],
         date_from=cleaned["date_from"],
         date_to=cleaned["date_to"],
+        clusters=audit_cluster_values_visible(user=request.user),
     )
 
 
@@ -55,7 +57,7 @@ def audit_list(request: MeshuiHttpRequest) -> HttpResponse:
             status=400,
         )
     page = audit_change_page(
-        _filtered(form), page_number=form.cleaned_data["page"] or 1, per_page=PER_PAGE
+        _filtered(request, form), page_number=form.cleaned_data["page"] or 1, per_page=PER_PAGE
     )
     return page_response(
         request,
@@ -83,7 +85,7 @@ def audit_export(request: MeshuiHttpRequest) -> HttpResponseBase:
             request, "policies/audit_list.html", {"form": form, "page": None}, status=400
         )
     writer = csv.writer(_Echo())
-    rows = (writer.writerow(row) for row in audit_csv_rows(_filtered(form)))
+    rows = (writer.writerow(row) for row in audit_csv_rows(_filtered(request, form)))
     response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     response["Content-Disposition"] = f'attachment; filename="meshui-audit-{stamp}.csv"'
@@ -99,7 +101,9 @@ def namespace_changes(request: MeshuiHttpRequest, namespace: str) -> HttpRespons
         "policies/audit_namespace_panel.html",
         {
             "namespace_name": namespace,
-            "entries": namespace_recent_changes(namespace=namespace),
+            "entries": namespace_recent_changes(
+                namespace=namespace, clusters=audit_cluster_values_visible(user=request.user)
+            ),
             "timed_states": timed_states(namespaces=[namespace]).values(),
             "can_toggle_namespace": namespace_toggle_allowed(
                 user=request.user, namespace=namespace

@@ -37,6 +37,7 @@ from policies.selectors.audit import (
     change_sync_state,
     half_done_change_open,
 )
+from policies.selectors.cluster_limits import audit_cluster_values_visible
 from policies.selectors.oncall_scopes import oncall_scope_refusal
 from policies.selectors.posture import policy_read
 from policies.selectors.restores import timed_restores_of, timed_state_of, timed_states
@@ -511,9 +512,11 @@ def policy_delete(request: MeshuiHttpRequest, kind: str, namespace: str, name: s
 # --- After a change -------------------------------------------------------------------------
 
 
-def _entry_or_404(entry_id: int) -> AuditEntry:
+def _entry_or_404(request: MeshuiHttpRequest, entry_id: int) -> AuditEntry:
     try:
-        return audit_entry_get(entry_id=entry_id)
+        return audit_entry_get(
+            entry_id=entry_id, clusters=audit_cluster_values_visible(user=request.user)
+        )
     except AuditEntry.DoesNotExist as missing:
         raise Http404("No such change.") from missing
 
@@ -528,7 +531,7 @@ def _as_yaml(value) -> str:
 @reader_required
 def change_detail(request: MeshuiHttpRequest, entry_id: int):
     """One change: what was sent, the outcome, and "waiting for the cluster" until synced."""
-    return _change_detail_page(request, _entry_or_404(entry_id))
+    return _change_detail_page(request, _entry_or_404(request, entry_id))
 
 
 def _change_detail_page(
@@ -577,7 +580,7 @@ def _restore_rows(entry: AuditEntry, *, can_act: bool) -> list[dict]:
 def _follow_up(request: MeshuiHttpRequest, entry_id: int, act):
     """Retry or roll back: the service checks the role, the reason and the entry, and audits;
     a missing reason comes back on the change's page with the error."""
-    entry = _entry_or_404(entry_id)
+    entry = _entry_or_404(request, entry_id)
     form = ChangeFollowUpForm(request.POST)
     form.is_valid()
     try:

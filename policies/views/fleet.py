@@ -14,19 +14,26 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from policies import roles
 from policies.cluster_sources import ALL_CLUSTERS
+from policies.exports import TABLES
 from policies.forms.fleet import ClusterForm, FleetNamespaceFilterForm, FleetNamespaceModeForm
 from policies.models import Cluster
 from policies.roles import can_manage_policies
-from policies.selectors.fleet import fleet_members
+from policies.selectors.cluster_limits import (
+    cluster_limit_of,
+    cluster_limit_refusal,
+    fleet_members_visible,
+)
 from policies.selectors.fleet_overview import (
     fleet_finding_records,
     fleet_namespace_rows,
     fleet_overview,
+    fleet_report,
     namespace_across_clusters,
 )
 from policies.services.changes import fleet_toggle
@@ -52,11 +59,29 @@ FLEET_TOGGLE = "policies/fleet_namespace_mode.html"
 @reader_required
 def fleet_overview_page(request: MeshuiHttpRequest) -> HttpResponse:
     """Each cluster's mesh mode, coverage, findings and last sync; the cross-cluster findings."""
-    overview = fleet_overview(members=fleet_members())
+    overview = fleet_overview(members=fleet_members_visible(user=request.user))
     return page_response(
         request,
         "policies/fleet_overview.html",
-        {"overview": overview, "may_manage": can_manage_policies(request.user)},
+        {
+            "overview": overview,
+            # Registering and removing hold for every cluster: admins without a limit.
+            "may_manage": can_manage_policies(request.user)
+            and not cluster_limit_of(request.user).limited,
+        },
+    )
+
+
+@require_GET
+@reader_required
+def fleet_report_page(request: MeshuiHttpRequest) -> HttpResponse:
+    """The fleet's report: each cluster's summary, the fleet's totals, the findings across
+    clusters, and the exports of every cluster (within the user's cluster limit)."""
+    overview = fleet_overview(members=fleet_members_visible(user=request.user))
+    return page_response(
+        request,
+        "policies/fleet_report.html",
+        {"report": fleet_report(overview=overview), "now": timezone.now(), "tables": TABLES},
     )
 
 
@@ -65,7 +90,7 @@ def fleet_overview_page(request: MeshuiHttpRequest) -> HttpResponse:
 def fleet_namespace_list(request: MeshuiHttpRequest) -> HttpResponse:
     """Every namespace name with its mode in each cluster, side by side."""
     form = FleetNamespaceFilterForm(request.GET)
-    overview = fleet_overview(members=fleet_members())
+    overview = fleet_overview(members=fleet_members_visible(user=request.user))
     if not form.is_valid():
         return page_response(
             request,
@@ -92,7 +117,7 @@ def fleet_namespace_list(request: MeshuiHttpRequest) -> HttpResponse:
 @reader_required
 def fleet_namespace_detail(request: MeshuiHttpRequest, name: str) -> HttpResponse:
     """One namespace in every cluster side by side, and the cross-cluster findings on it."""
-    overview = fleet_overview(members=fleet_members(), namespace=name)
+    overview = fleet_overview(members=fleet_members_visible(user=request.user), namespace=name)
     side_by_side, findings = namespace_across_clusters(name=name, overview=overview)
     status = 200 if any(entry.record for entry in side_by_side) else 404
     return page_response(
@@ -113,7 +138,7 @@ def fleet_namespace_detail(request: MeshuiHttpRequest, name: str) -> HttpRespons
 @reader_required
 def fleet_finding_list(request: MeshuiHttpRequest) -> HttpResponse:
     """The cross-cluster findings, then every cluster's own, with a cluster column."""
-    overview = fleet_overview(members=fleet_members())
+    overview = fleet_overview(members=fleet_members_visible(user=request.user))
     page_number = request.GET.get("page", "1")
     page = Paginator(fleet_finding_records(overview=overview), FLEET_PAGE_SIZE).get_page(
         page_number if page_number.isdigit() else 1
@@ -153,7 +178,7 @@ def fleet_switch(request: MeshuiHttpRequest) -> HttpResponse:
             "current": (current.name if current else None) == member.name
             or (current is None and member.is_configured and not request.meshui_all_clusters),
         }
-        for member in fleet_members()
+        for member in fleet_members_visible(user=request.user)
     ]
     choices.append(
         {
@@ -234,6 +259,8 @@ def cluster_check_view(request: MeshuiHttpRequest, name: str) -> HttpResponse:
     """Connect to a registered cluster now and show the answer."""
     if not can_manage_policies(request.user):
         raise PermissionDenied("Only admins check clusters.")
+    if refusal := cluster_limit_refusal(user=request.user, name=name):
+        raise PermissionDenied(refusal)
     registered = Cluster.objects.registered().filter(name=name).first()
     if registered is None:
         messages.error(request, f"No registered cluster is named {name}.")
@@ -256,7 +283,7 @@ def fleet_namespace_mode_set(request: MeshuiHttpRequest, name: str) -> HttpRespo
     confirm applying in each exactly what was previewed there, with an outcome per cluster."""
     if not roles.can_toggle_namespace(request.user):
         raise PermissionDenied("Only on-call staff and admins change a mode.")
-    overview = fleet_overview(members=fleet_members(), namespace=name)
+    overview = fleet_overview(members=fleet_members_visible(user=request.user), namespace=name)
     side_by_side, _findings = namespace_across_clusters(name=name, overview=overview)
     present = {entry.row.name: entry.row.member for entry in side_by_side if entry.record}
     if not present:

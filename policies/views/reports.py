@@ -1,6 +1,7 @@
 """Auditor pages: the posture report, its exports, trends and the comparison of two dates.
 
-Every page here reads snapshots and the audit log; none writes. Auditors see all of it.
+Every page here reads snapshots and the audit log; none writes. Auditors see all of it, within
+their cluster limit (policies.selectors.cluster_limits).
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from policies.charts import line_chart
-from policies.exports import export_scope, report_json_chunks, table_chunks
+from policies.cluster_sources import ALL_CLUSTERS
+from policies.exports import (
+    ExportScope,
+    export_scope,
+    fleet_table_chunks,
+    report_json_chunks,
+    table_chunks,
+)
 from policies.forms.reports import (
     CompareForm,
     ExportForm,
@@ -22,11 +30,14 @@ from policies.forms.reports import (
     TrendForm,
     moment_param,
 )
+from policies.selectors.cluster_limits import audit_cluster_values_visible, fleet_members_visible
 from policies.selectors.compare import snapshot_compare
+from policies.selectors.fleet import fleet_scope
 from policies.selectors.report_pages import (
     LISTED_EXPORTS,
     ReportFilters,
     export_filename,
+    fleet_export_filename,
     report_page_read,
 )
 from policies.selectors.reports import (
@@ -108,7 +119,9 @@ def report_show(request: MeshuiHttpRequest) -> HttpResponse:
             status=400,
         )
     arguments = report_arguments(form)
-    report = report_page_read(**arguments)
+    report = report_page_read(
+        **arguments, audit_clusters=audit_cluster_values_visible(user=request.user)
+    )
     context["report"] = report
     context.update(pinned_context(request, at=arguments["at"], since=arguments["since"]))
     if report is None:
@@ -127,10 +140,13 @@ def report_print(request: MeshuiHttpRequest) -> HttpResponse:
     if not form.is_valid():
         return page_response(request, "policies/report_print.html", context, status=400)
     at, since = form.cleaned_data["at"], form.cleaned_data["since"]
-    scope = export_scope(at=at, since=since)
-    if scope is not None:
+    visible = audit_cluster_values_visible(user=request.user)
+    scope = export_scope(at=at, since=since, audit_clusters=visible)
+    if scope is not None and visible is None:  # the kept checksums are of unlimited files
         export_checksums_ensure(scope=scope, exports=LISTED_EXPORTS)
-    report = report_page_read(at=at, since=since, filters=ReportFilters(), pages={}, whole=True)
+    report = report_page_read(
+        at=at, since=since, filters=ReportFilters(), pages={}, whole=True, audit_clusters=visible
+    )
     context["report"] = report
     context.update(pinned_context(request, at=at, since=since))
     if report is None:
@@ -198,28 +214,68 @@ def export_refusal(form) -> HttpResponse:
     )
 
 
-def scoped_export(form, respond) -> HttpResponseBase:
+NOTHING_TO_EXPORT = "No snapshot had been taken by that date: there is nothing to export.\n"
+
+
+def nothing_to_export() -> HttpResponse:
+    return HttpResponse(NOTHING_TO_EXPORT, status=404, content_type="text/plain; charset=utf-8")
+
+
+def scoped_export(request: MeshuiHttpRequest, form, respond) -> HttpResponseBase:
     """Validate, find the snapshot in force, then let `respond(scope)` stream the file."""
     if not form.is_valid():
         return export_refusal(form)
-    scope = export_scope(at=form.cleaned_data["at"], since=form.cleaned_data["since"])
+    scope = export_scope(
+        at=form.cleaned_data["at"],
+        since=form.cleaned_data["since"],
+        audit_clusters=audit_cluster_values_visible(user=request.user),
+    )
     if scope is None:
-        return HttpResponse(
-            "No snapshot had been taken by that date: there is nothing to export.\n",
-            status=404,
-            content_type="text/plain; charset=utf-8",
-        )
+        return nothing_to_export()
     return respond(scope)
+
+
+def asks_all_clusters(request: MeshuiHttpRequest) -> bool:
+    """`?cluster=all` in this download's own URL (a session left on "all" by the switcher
+    does not make a report page's one-cluster links download every cluster)."""
+    return request.GET.get("cluster", "").strip() == ALL_CLUSTERS
+
+
+def fleet_export_scopes(request: MeshuiHttpRequest, *, at, since) -> list[ExportScope]:
+    """One export scope per cluster the user may see that had a snapshot by `at`."""
+    visible = audit_cluster_values_visible(user=request.user)
+    scopes = []
+    for member in fleet_members_visible(user=request.user):
+        with fleet_scope(member):
+            scope = export_scope(at=at, since=since, audit_clusters=visible)
+        if scope is not None:
+            scopes.append(scope)
+    return scopes
 
 
 @require_GET
 @reader_required
 def report_export(request: MeshuiHttpRequest, table: str, fmt: str) -> HttpResponseBase:
-    """One table of the report at `at` as CSV or JSON, streamed."""
+    """One table of the report at `at` as CSV or JSON, streamed; with `?cluster=all`, the
+    rows of every cluster the user may see, each naming its cluster."""
     data = request.GET.copy()
     data["table"], data["format"] = table, fmt
+    form = ExportForm(data, now=timezone.now())
+    if asks_all_clusters(request):
+        if not form.is_valid():
+            return export_refusal(form)
+        at = form.cleaned_data["at"]
+        scopes = fleet_export_scopes(request, at=at, since=form.cleaned_data["since"])
+        if not scopes:
+            return nothing_to_export()
+        return streamed(
+            fleet_table_chunks(table, fmt, scopes),
+            fmt=fmt,
+            filename=fleet_export_filename(at, table, fmt),
+        )
     return scoped_export(
-        ExportForm(data, now=timezone.now()),
+        request,
+        form,
         lambda scope: streamed(
             table_chunks(table, fmt, scope), fmt=fmt, filename=export_filename(scope, table, fmt)
         ),
@@ -231,7 +287,15 @@ def report_export(request: MeshuiHttpRequest, table: str, fmt: str) -> HttpRespo
 def report_json(request: MeshuiHttpRequest) -> HttpResponseBase:
     """The whole report as one JSON document (the `posture --format json` field names)."""
     now = timezone.now()
+    if asks_all_clusters(request):
+        return HttpResponse(
+            "report.json is one cluster's report; for every cluster download each table with "
+            "?cluster=all (/reports/namespaces.csv?cluster=all) or read /fleet/report/.\n",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
     return scoped_export(
+        request,
         ReportForm(request.GET, now=now),
         lambda scope: streamed(
             report_json_chunks(scope, generated_at=now),
@@ -257,7 +321,10 @@ def compare_show(request: MeshuiHttpRequest) -> HttpResponse:
         if form.is_valid():
             at_from, at_to = form.cleaned_data["from"], form.cleaned_data["to"]
             context["comparison"] = snapshot_compare(
-                at_from=at_from, at_to=at_to, pages=form.pages()
+                at_from=at_from,
+                at_to=at_to,
+                pages=form.pages(),
+                audit_clusters=audit_cluster_values_visible(user=request.user),
             )
             params = request.GET.copy()
             params.update({"from": moment_param(at_from), "to": moment_param(at_to)})

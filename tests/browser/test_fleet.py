@@ -3,6 +3,8 @@ disagree about a namespace, and switches it in both clusters with an outcome per
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import expect
 
@@ -80,3 +82,55 @@ def test_admin_registers_a_second_cluster_and_sees_the_cross_cluster_finding(
     sync_member("west")
     page.goto(f"{live_server.url}/fleet/")
     expect(page.locator("#fleet-findings")).to_contain_text("The clusters agree")
+
+
+@pytest.fixture
+def synced_fleet(two_clusters):
+    from tests.fleet.conftest import register
+
+    _kube, west = two_clusters
+    register("west", west)
+    sync_member("west")
+    return two_clusters
+
+
+def test_fleet_report_shows_each_cluster_the_totals_and_the_all_cluster_exports(
+    page, log_in, live_server, synced_fleet, screenshot
+):
+    log_in(page, "auditor", username="erin")
+    page.goto(f"{live_server.url}/fleet/")
+    page.get_by_role("link", name="Fleet report and exports →").click()
+    expect(page.locator("#report-cluster-test-cluster")).to_be_visible()
+    expect(page.locator("#report-cluster-west")).to_contain_text("/ 1 / 0")
+    expect(page.locator("#report-fleet-totals")).to_contain_text("Fleet")
+    expect(page.locator("#fleet-report-findings")).to_contain_text(
+        "NAMESPACE_MODE_DIFFERS_ACROSS_CLUSTERS"
+    )
+    with page.expect_download() as download:
+        page.get_by_test_id("fleet-export-namespaces").click()
+    assert download.value.suggested_filename.startswith("meshui-all-clusters-namespaces-")
+    lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert {line.rsplit(",", 1)[1] for line in lines[1:]} == {"test-cluster", "west"}
+    screenshot(page, "fleet-report")
+
+
+def test_a_user_limited_to_one_cluster_sees_and_switches_to_that_cluster_only(
+    page, log_in, live_server, synced_fleet, screenshot
+):
+    from policies.services.cluster_limits import cluster_limit_set
+
+    log_in(page, "admin", username="wendy")
+    cluster_limit_set(username="wendy", clusters=["west"])
+    page.goto(f"{live_server.url}/namespaces/")
+    expect(page.locator(".cluster-switch")).to_contain_text("west")
+    page.locator(".cluster-switch").click()
+    expect(page.get_by_role("link", name="west", exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name="test-cluster", exact=True)).to_have_count(0)
+    page.goto(f"{live_server.url}/fleet/")
+    expect(page.locator("#cluster-west")).to_be_visible()
+    expect(page.locator("#cluster-test-cluster")).to_have_count(0)
+    # Registering holds for every cluster: not offered to an admin with a limit.
+    expect(page.get_by_role("link", name="Register a cluster")).to_have_count(0)
+    page.goto(f"{live_server.url}/namespaces/?cluster=test-cluster")
+    expect(page.locator("main")).to_contain_text("test-cluster is not one of them")
+    screenshot(page, "cluster-limit-refused")

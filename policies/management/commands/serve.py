@@ -49,7 +49,8 @@ DEMO_KUBECONFIG = Path(settings.BASE_DIR) / "var" / "demo-kubeconfig"
 # The demo fleet's second cluster (MESHUI_DEMO_FLEET, on in `make run`): the demo mesh and
 # one deliberate difference (devcluster/seeds/demo-west/), registered as "demo-west".
 DEMO_WEST_SEEDS = (DEMO_SEED, Path(settings.BASE_DIR) / "devcluster" / "seeds" / "demo-west")
-DEMO_WEST_KUBECONFIG = Path(settings.BASE_DIR) / "var" / "demo-west-kubeconfig"
+# In var/clusters, one of MESHUI_CLUSTER_CREDENTIAL_DIRS by default.
+DEMO_WEST_KUBECONFIG = Path(settings.BASE_DIR) / "var" / "clusters" / "demo-west-kubeconfig"
 DEMO_WEST_NAME = "demo-west"
 DEMO_START_SECONDS = 30
 # How long stopping serve waits for its background threads to finish what they are doing.
@@ -166,7 +167,9 @@ def demo_west_register() -> None:
     from policies.models import Cluster
 
     if Cluster.objects.filter(name=DEMO_WEST_NAME).exists():
-        Cluster.objects.filter(name=DEMO_WEST_NAME).update(removed_at=None)
+        Cluster.objects.filter(name=DEMO_WEST_NAME).update(
+            removed_at=None, kubeconfig=str(DEMO_WEST_KUBECONFIG)
+        )
         return
     cluster_register(
         user=None,
@@ -341,6 +344,7 @@ class Command(MeshuiCommand):
                     )
                     demo_prometheus = None
             if settings.MESHUI_DEMO_FLEET:
+                DEMO_WEST_KUBECONFIG.parent.mkdir(parents=True, exist_ok=True)
                 west = DemoCluster(seeds=DEMO_WEST_SEEDS, kubeconfig=DEMO_WEST_KUBECONFIG)
                 demo_fleet.append(west)
                 west_url = west.start()

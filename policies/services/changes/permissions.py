@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from policies import roles
 from policies.reasons import reason_problem
 from policies.selectors.changes import root_namespace
+from policies.selectors.cluster_limits import cluster_limit_refusal
 from policies.selectors.oncall_scopes import oncall_scope_refusal
 from policies.services.audit import AuditAction
 from policies.services.changes.failures import ChangeFailure
@@ -27,8 +28,13 @@ ONCALL_ACTIONS = frozenset(
 
 
 def permission_problem(user, plan: ChangePlan, *, force: bool) -> str:
-    """'' when `user` may carry out `plan`, else why not: the role, then the on-call scope."""
-    return _role_problem(user, plan, force=force) or scope_problem(user, plan)
+    """'' when `user` may carry out `plan`, else why not: the user's cluster limit (the plan
+    runs in the cluster in scope), the role, then the on-call scope."""
+    return (
+        cluster_limit_refusal(user=user)
+        or _role_problem(user, plan, force=force)
+        or scope_problem(user, plan)
+    )
 
 
 def scope_problem(user, plan: ChangePlan) -> str:
