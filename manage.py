@@ -21,7 +21,24 @@ def main() -> None:
     except ImproperlyConfigured as refusal:
         sys.stderr.write(f"meshui: {refusal}\n")
         sys.exit(CONFIGURATION_ERROR)
+    if offline_posture(sys.argv):
+        # The offline check reads files and prints: it needs neither the app registry, the
+        # URLconf, Celery nor the admin that django.setup() loads (a third of a second).
+        from policies.management.commands.posture import Command
+
+        Command().run_from_argv(sys.argv)
+        return
     execute_from_command_line(sys.argv)
+
+
+def offline_posture(argv: list[str]) -> bool:
+    """`posture` without --kubeconfig (in any abbreviation) and without the options Django
+    handles before setup (--settings, --pythonpath, --skip-checks): only files are read."""
+    return (
+        len(argv) > 1
+        and argv[1] == "posture"
+        and not any(arg.startswith(("--k", "--s", "--p")) for arg in argv[2:])
+    )
 
 
 if __name__ == "__main__":

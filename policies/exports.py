@@ -26,6 +26,7 @@ from policies.selectors.reports import (
     snapshot_at,
 )
 from policies.selectors.traffic import TrafficStatus, traffic_status_at, with_readiness
+from policies.spreadsheet import FORMULA_TRIGGERS, spreadsheet_safe  # noqa: F401 (re-exported)
 
 NAMESPACE_COLUMNS = (
     "name",
@@ -114,29 +115,12 @@ TABLE_COLUMNS = {
 TABLES = tuple(TABLE_COLUMNS)
 FORMATS = ("csv", "json")
 
-# A spreadsheet treats a cell starting with one of these as a formula (OWASP, CSV injection).
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-
 
 def iso(moment: datetime | None) -> str | None:
     """UTC, second precision, with a Z: the one timestamp format of every export."""
     if moment is None:
         return None
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def spreadsheet_safe(value) -> str:
-    """A CSV cell that no spreadsheet will evaluate: text starting like a formula gets a '."""
-    if type(value) is str:  # the common case first: this runs for every cell of every row
-        return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = str(value)
-    if text.startswith(FORMULA_TRIGGERS):
-        return "'" + text
-    return text
 
 
 @dataclass(frozen=True)

@@ -211,7 +211,12 @@ def _json_nests_deeper_than(data: bytes, limit: int) -> bool:
     if b"\\" in data:  # most manifests have no escapes at all: skip two copies of the text
         data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
     structure = data.translate(None, _NOT_BRACKETS)
-    structure = b"".join(structure.split(b'"')[::2])
+    # Most strings hold no bracket and leave an empty pair of quotes: one replace drops them
+    # all. If any quote is left, a string held a bracket: drop every string's contents.
+    without_strings = structure.replace(b'""', b"")
+    if b'"' in without_strings:
+        without_strings = b"".join(structure.split(b'"')[::2])
+    structure = without_strings
     for _ in range(limit):
         if not structure:
             return False

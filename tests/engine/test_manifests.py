@@ -221,3 +221,23 @@ def test_fast_json_reader_keeps_the_nesting_limit_at_the_boundary(tmp_path, dept
             read_manifest_file(path)
     else:
         assert read_manifest_file(path)[0]["metadata"]["name"] == "x"
+
+
+@pytest.mark.parametrize(
+    ("depth", "refused"), [(99, False), (100, False), (101, True), (102, True)]
+)
+@pytest.mark.parametrize(
+    "strings",
+    [
+        '"", "plain", "x\\"y"',  # no bracket in any string: the one-replace path
+        '"[[[", "}}", "{\\"[\\"}", "", "]"',  # brackets and escaped quotes inside strings
+    ],
+)
+def test_nesting_check_ignores_brackets_inside_strings(depth, refused, strings):
+    import json
+
+    from policies.manifests import _deeper_than, _json_nests_deeper_than
+
+    text = '{"kind": "ConfigMap", "s": [' + strings + '], "value": ' + _nested(depth) + "}"
+    assert _deeper_than(json.loads(text), 100) is refused
+    assert _json_nests_deeper_than(text.encode(), 100) is refused
