@@ -26,7 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-DATABASE = "meshui_bench_stored"
+# MESHUI_BENCH_STORED_DB names another database, so two branches with different schemas can
+# each keep their own copy on one machine.
+DATABASE = os.environ.get("MESHUI_BENCH_STORED_DB", "meshui_bench_stored")
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 FIVE_PERCENT_MODES = ("STRICT",) * 19 + ("PERMISSIVE",)
 FIVE_PERCENT_AGE = timedelta(hours=2)
