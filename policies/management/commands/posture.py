@@ -86,6 +86,8 @@ class Command(MeshuiCommand):
     # No system checks and no database: the command must work where the database is down.
     requires_system_checks: list[str] = []
     requires_migrations_checks = False
+    # Set by manage.py's offline path, which exits without tearing the process down.
+    keep_results = False
 
     def add_arguments(self, parser):
         parser.add_argument("--manifests", metavar="PATH", help="a manifest file or directory")
@@ -145,6 +147,9 @@ class Command(MeshuiCommand):
             else:
                 self.stdout.write(posture_as_table(posture))
             findings = posture.findings
+            if self.keep_results:
+                # The process ends right after without freeing anything (manage.py).
+                self.kept_results = (source, posture)
             # Freed while the collector is still paused: once it runs again, its first pass
             # would walk every object built in the pause (half a second on a 30,000-workload
             # mesh) only to find them all still referenced here.
