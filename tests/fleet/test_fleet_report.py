@@ -170,3 +170,23 @@ def test_fleet_report_totals_lead_with_strict_enforced_and_show_declared_as_each
     assert totals.count("%") == 2
     assert "Workloads STRICT enforced 50 % 3 of 6" in summary
     assert "83 % declared" in summary
+
+
+def test_fleet_totals_count_strict_by_mode_for_a_cluster_synced_before_enforcement_was_recorded(
+    fleet_on_paper, client_as
+):
+    # west's snapshot as meshui before 0.2 stored it: neither figure recorded.
+    Snapshot.objects.filter(cluster_name="west").update(
+        workloads_strict_enforced=None, workloads_strict_declared=None
+    )
+    page = client_as("auditor").get("/fleet/report/").content.decode()
+    west = words_of(page.split('id="report-cluster-west"')[1].split("</tr>")[0])
+    totals = words_of(page.split('id="report-fleet-totals"')[1].split("</tr>")[0])
+    summary = words_of(page.split('id="fleet-totals"')[1].split("</section>")[0])
+
+    # test-cluster 2 enforced, west 2 STRICT by mode: 4 of 6, and no fleet-wide declared share.
+    assert "67 % STRICT" in west and "declared" not in west
+    assert "67 % STRICT" in totals and "declared" not in totals
+    assert "by workload mode where enforcement was not recorded" in totals
+    assert "Workloads STRICT enforced 67 % 4 of 6" in summary
+    assert "by workload mode in clusters whose snapshot predates meshui 0.2" in summary
