@@ -86,6 +86,15 @@ class FleetRow:
     def strict_share_enforced(self) -> bool:
         return self.snapshot is not None and self.snapshot.workloads_strict_enforced is not None
 
+    @property
+    def declared_share(self) -> int | None:
+        """Workloads STRICT declared (every port STRICT by policy), in percent; None for a
+        snapshot taken before it was recorded."""
+        if self.snapshot is None or not self.snapshot.workloads_total:
+            return None
+        declared = self.snapshot.workloads_strict_declared
+        return None if declared is None else round(100 * declared / self.snapshot.workloads_total)
+
 
 @dataclass(frozen=True)
 class FleetOverview:
@@ -337,7 +346,7 @@ class FleetReport:
     snapshot), and the findings across clusters."""
 
     overview: FleetOverview
-    totals: dict[str, int]
+    totals: dict[str, int | None]
 
     @property
     def rows(self) -> list[FleetRow]:
@@ -353,8 +362,23 @@ class FleetReport:
 
     @property
     def strict_share(self) -> int | None:
+        """Workloads STRICT enforced across the fleet (the headline, as in each cluster's row),
+        in percent; a cluster whose snapshot predates enforcement counts its STRICT by mode."""
         total = self.totals["workloads_total"]
-        return round(100 * self.totals["workloads_strict"] / total) if total else None
+        return round(100 * self.totals["workloads_strict_enforced"] / total) if total else None
+
+    @property
+    def strict_share_enforced(self) -> bool:
+        """Every reported cluster recorded enforcement (else the headline mixes in modes)."""
+        return all(row.strict_share_enforced for row in self.rows if row.snapshot is not None)
+
+    @property
+    def declared_share(self) -> int | None:
+        """Workloads STRICT declared across the fleet, in percent; None unless every reported
+        cluster recorded it."""
+        total = self.totals["workloads_total"]
+        declared = self.totals["workloads_strict_declared"]
+        return round(100 * declared / total) if total and declared is not None else None
 
     @property
     def fleet_errors(self) -> int:
@@ -368,8 +392,23 @@ class FleetReport:
 def fleet_report(*, overview: FleetOverview) -> FleetReport:
     """Add up the clusters' current snapshots (no query beyond the overview's)."""
     totals = dict.fromkeys(FLEET_TOTALS, 0)
+    enforced, declared = 0, 0
     for row in overview.rows:
-        if row.snapshot is not None:
-            for name in FLEET_TOTALS:
-                totals[name] += getattr(row.snapshot, name)
+        snapshot = row.snapshot
+        if snapshot is None:
+            continue
+        for name in FLEET_TOTALS:
+            totals[name] += getattr(snapshot, name)
+        # As FleetRow.strict_share: STRICT by mode where enforcement was not recorded yet.
+        enforced += (
+            snapshot.workloads_strict
+            if snapshot.workloads_strict_enforced is None
+            else snapshot.workloads_strict_enforced
+        )
+        if declared is not None and snapshot.workloads_strict_declared is not None:
+            declared += snapshot.workloads_strict_declared
+        else:
+            declared = None
+    totals["workloads_strict_enforced"] = enforced
+    totals["workloads_strict_declared"] = declared
     return FleetReport(overview=overview, totals=totals)

@@ -14,14 +14,14 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
 
-from django.core.paginator import Page, Paginator
-from django.db.models import Count, Q, QuerySet, Subquery
+from django.core.paginator import Page
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from policies.engine import Mode, Severity
 from policies.exports import ExportScope, export_scope
 from policies.models import AuditEntry, ExportChecksum, Snapshot
+from policies.selectors.paging import CountedPaginator, rows_by_ids
 from policies.selectors.reports import (
     EXEMPTION_EXPIRED,
     NON_STRICT,
@@ -185,18 +185,6 @@ def report_summary(
 # --- Sections -------------------------------------------------------------------------------
 
 
-class CountedPaginator(Paginator):
-    """A paginator told its count: the summary has counted the section already."""
-
-    def __init__(self, object_list, per_page, *, count: int | None = None):
-        super().__init__(object_list, per_page)
-        self.known_count = count
-
-    @cached_property
-    def count(self) -> int:
-        return self.known_count if self.known_count is not None else super().count
-
-
 @dataclass(frozen=True)
 class Section:
     """One exceptions section: this page's rows (or every row, printed) and how many in all."""
@@ -277,9 +265,7 @@ def section_read(
             rows.values_list("pk", flat=True), PAGE_SIZES[name], count=count
         )
         current = paginator.get_page(page)
-        ids = list(current.object_list)
-        by_id = {row.pk: row for row in rows.order_by().filter(pk__in=ids)}
-        page_rows = [by_id[pk] for pk in ids if pk in by_id]
+        page_rows = rows_by_ids(rows, list(current.object_list))
     else:
         paginator = CountedPaginator(rows, PAGE_SIZES[name], count=count)
         current = paginator.get_page(page)
@@ -308,12 +294,15 @@ def namespace_filter(
 
     Workload-level rows match through the snapshot's namespaces (10,000 names searched
     once, then the workloads read by index) rather than a substring scan of every workload.
+    A correlated EXISTS rather than `IN (subquery)`: reading a page's few rows by id,
+    PostgreSQL then looks each row's namespace up by index, where the IN form let it rescan
+    every name for every row (37 ms of the filtered report's 20 workloads).
     """
     if not filters.namespace:
         return queryset
     if snapshot is not None:
-        names = snapshot.namespaces.filter(name__icontains=filters.namespace).values("name")
-        return queryset.filter(**{f"{field}__in": Subquery(names)})
+        named = snapshot.namespaces.filter(name=OuterRef(field), name__icontains=filters.namespace)
+        return queryset.filter(Exists(named))
     return queryset.filter(**{f"{field}__icontains": filters.namespace})
 
 

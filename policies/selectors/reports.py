@@ -14,10 +14,12 @@ from enum import StrEnum
 
 from django.core.paginator import Page, Paginator
 from django.db.models import (
+    BooleanField,
     Case,
     CharField,
     Count,
     Exists,
+    ExpressionWrapper,
     IntegerField,
     OuterRef,
     Q,
@@ -409,46 +411,72 @@ def coverage_of(snapshot: Snapshot, exemptions: ExemptionsAt) -> Coverage:
         if exempt_namespaces
         else 0
     )
-    # Workloads exempt on their own (their namespace is not) are found by namespace and
-    # name among a small superset, then kept as exact pairs.
-    own = {target for target in exempt_workloads if target[0] not in exempt_namespaces}
-
-    def exempt_among(uncounted) -> int:
-        """Exempt rows among the ones a figure does not count."""
-        if not exemptions.in_force:
-            return 0
-        exempt = (
-            uncounted.filter(namespace__in=exempt_namespaces).count() if exempt_namespaces else 0
-        )
-        if own:
-            candidates = uncounted.filter(
-                namespace__in={namespace for namespace, _ in own},
-                name__in={name for _, name in own},
-            )
-            exempt += sum(
-                1 for target in candidates.values_list("namespace", "name") if target in own
-            )
-        return exempt
-
-    workloads = snapshot.workloads
     measured = snapshot.workloads_strict_enforced is not None
+    # The rows each figure does not count; exempt ones among them leave its score.
+    uncounted = {"workloads": Q(mode__in=NON_STRICT)}
+    if measured:
+        uncounted |= {"declared": Q(strict_declared=False), "enforced": Q(strict_enforced=False)}
+    exempt = exempt_among_uncounted(
+        snapshot.workloads,
+        uncounted,
+        namespaces=exempt_namespaces,
+        # Workloads exempt on their own (their namespace is not).
+        workloads={target for target in exempt_workloads if target[0] not in exempt_namespaces},
+    )
     return Coverage(
         namespaces_total=snapshot.namespaces_total,
         namespaces_strict=snapshot.namespaces_strict,
         namespaces_exempt=namespaces_exempt,
         workloads_total=snapshot.workloads_total,
         workloads_strict=snapshot.workloads_strict,
-        workloads_exempt=exempt_among(workloads.filter(mode__in=NON_STRICT)),
+        workloads_exempt=exempt["workloads"],
         workloads_with_sidecar=snapshot.workloads_with_sidecar,
         workloads_strict_declared=snapshot.workloads_strict_declared,
-        workloads_declared_exempt=(
-            exempt_among(workloads.filter(strict_declared=False)) if measured else 0
-        ),
+        workloads_declared_exempt=exempt.get("declared", 0),
         workloads_strict_enforced=snapshot.workloads_strict_enforced,
-        workloads_enforced_exempt=(
-            exempt_among(workloads.filter(strict_enforced=False)) if measured else 0
-        ),
+        workloads_enforced_exempt=exempt.get("enforced", 0),
     )
+
+
+def exempt_among_uncounted(
+    records: QuerySet,
+    uncounted: dict[str, Q],
+    *,
+    namespaces: set[str],
+    workloads: set[tuple[str, str]],
+) -> dict[str, int]:
+    """For each figure, how many exempt workloads (of exempt `namespaces`, or exempt on their
+    own: `workloads`, (namespace, name) pairs) are among the `records` it does not count.
+
+    Two queries for every figure together (each lists hundreds of names, which costs more
+    to send and plan than to run): the rows of exempt namespaces counted per figure, then
+    workloads exempt on their own found by namespace and name among a small superset and
+    kept as exact pairs.
+    """
+    exempt = dict.fromkeys(uncounted, 0)
+    if namespaces:
+        exempt.update(
+            records.filter(namespace__in=namespaces).aggregate(
+                **{figure: Count("pk", filter=rows) for figure, rows in uncounted.items()}
+            )
+        )
+    if workloads:
+        candidates = records.filter(
+            namespace__in={namespace for namespace, _ in workloads},
+            name__in={name for _, name in workloads},
+        ).annotate(
+            **{
+                f"uncounted_{figure}": ExpressionWrapper(rows, output_field=BooleanField())
+                for figure, rows in uncounted.items()
+            }
+        )
+        for namespace, name, *flags in candidates.values_list(
+            "namespace", "name", *(f"uncounted_{figure}" for figure in uncounted)
+        ):
+            if (namespace, name) in workloads:
+                for figure, flag in zip(uncounted, flags, strict=True):
+                    exempt[figure] += bool(flag)
+    return exempt
 
 
 def audit_entries_between(

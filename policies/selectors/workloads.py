@@ -23,7 +23,7 @@ from policies.exports import (
     workload_values,
 )
 from policies.models import Exemption, Snapshot, WorkloadRecord
-from policies.selectors.paging import page_clamped
+from policies.selectors.paging import page_by_ids
 from policies.selectors.posture import sort_ordering, with_exemptions
 from policies.selectors.reports import exemptions_at
 from policies.selectors.sync import SyncStatus, snapshot_current, sync_status
@@ -122,8 +122,10 @@ def workload_list_read(
     rows = workloads_matching(snapshot, filters, sort=sort, now=now).defer(
         "reason", "labels", "container_ports"
     )
-    page = page_clamped(rows, per_page, page_number)
-    page.object_list = list(page.object_list)
+    unfiltered = filters == WorkloadFilters()
+    page = page_by_ids(
+        rows, per_page, page_number, count=snapshot.workloads_total if unfiltered else None
+    )
     exemptions = exemptions_at(
         at=now, namespaces={row.namespace for row in page.object_list}, in_force_only=True
     )

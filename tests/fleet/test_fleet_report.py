@@ -7,13 +7,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections import Counter
 
 import pytest
 
+from policies import cluster
 from policies.models import Snapshot
 from policies.services.cluster_limits import cluster_limit_set
+from policies.services.sync import cluster_sync
+from tests.fleet.conftest import payments_mesh, register, sync_member
 from tests.fleet.test_fleet_toggle import confirm_fields, preview_everywhere
+from tests.sync.builders import deployment, namespace
 
 pytestmark = pytest.mark.django_db
 
@@ -124,3 +129,64 @@ def test_fleet_report_of_a_limited_user_holds_only_their_clusters(fleet, users, 
     page = client_as("auditor").get("/fleet/report/").content.decode()
     assert 'id="report-cluster-west"' in page and "report-cluster-test-cluster" not in page
     assert "NAMESPACE_MODE_DIFFERS_ACROSS_CLUSTERS" not in page
+
+
+def words_of(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+@pytest.fixture
+def fleet_on_paper(kube, west, db):
+    """Both clusters with a `batch` namespace (no injection) whose Deployment has no sidecar:
+    STRICT on paper only, by the mesh's STRICT. payments is STRICT in test-cluster and
+    PERMISSIVE in west. Enforced / declared / workload-wide STRICT: test-cluster 2 / 3 / 3
+    of 3, west 1 / 2 / 2 of 3."""
+    batch = [namespace("batch"), deployment("batch", "report", sidecar=False)]
+    kube.seed([*payments_mesh(payments_mode="STRICT"), *batch])
+    west.seed([*payments_mesh(payments_mode="PERMISSIVE"), *batch])
+    register("west", west)
+    cluster_sync(trigger="test")
+    sync_member("west")
+    yield
+    cluster.forget_clients()
+
+
+def test_fleet_report_totals_lead_with_strict_enforced_and_show_declared_as_each_cluster_does(
+    fleet_on_paper, client_as
+):
+    page = client_as("auditor").get("/fleet/report/").content.decode()
+    east = words_of(page.split('id="report-cluster-test-cluster"')[1].split("</tr>")[0])
+    totals = words_of(page.split('id="report-fleet-totals"')[1].split("</tr>")[0])
+    summary = words_of(page.split('id="fleet-totals"')[1].split("</section>")[0])
+    snapshots = {s.cluster_name: s for s in Snapshot.objects.all()}
+    assert [
+        (s.workloads_strict_enforced, s.workloads_strict_declared, s.workloads_strict)
+        for s in (snapshots["test-cluster"], snapshots["west"])
+    ] == [(2, 3, 3), (1, 2, 2)]
+    # test-cluster: 2 of 3 enforced (67 %), 3 of 3 declared. The fleet: 3 of 6 enforced
+    # (50 %), 5 of 6 declared (83 %), the same 83 % STRICT by workload mode: not the headline.
+    assert "67 % enforced" in east and "100 % declared" in east
+    assert "50 % enforced" in totals and "83 % declared" in totals
+    assert totals.count("%") == 2
+    assert "Workloads STRICT enforced 50 % 3 of 6" in summary
+    assert "83 % declared" in summary
+
+
+def test_fleet_totals_count_strict_by_mode_for_a_cluster_synced_before_enforcement_was_recorded(
+    fleet_on_paper, client_as
+):
+    # west's snapshot as meshui before 0.2 stored it: neither figure recorded.
+    Snapshot.objects.filter(cluster_name="west").update(
+        workloads_strict_enforced=None, workloads_strict_declared=None
+    )
+    page = client_as("auditor").get("/fleet/report/").content.decode()
+    west = words_of(page.split('id="report-cluster-west"')[1].split("</tr>")[0])
+    totals = words_of(page.split('id="report-fleet-totals"')[1].split("</tr>")[0])
+    summary = words_of(page.split('id="fleet-totals"')[1].split("</section>")[0])
+
+    # test-cluster 2 enforced, west 2 STRICT by mode: 4 of 6, and no fleet-wide declared share.
+    assert "67 % STRICT" in west and "declared" not in west
+    assert "67 % STRICT" in totals and "declared" not in totals
+    assert "by workload mode where enforcement was not recorded" in totals
+    assert "Workloads STRICT enforced 67 % 4 of 6" in summary
+    assert "by workload mode in clusters whose snapshot predates meshui 0.2" in summary

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from policies.selectors.workloads import WORKLOAD_SORTS
+from policies.selectors.workloads import WORKLOAD_SORTS, WorkloadFilters, workloads_matching
 from tests.factories import snapshot_with, sync_run
 from tests.reports.builders import exemption_build
 
@@ -200,3 +200,35 @@ def test_overview_counts_link_to_the_filtered_lists(auditor_client, mesh):
 def test_workloads_is_in_the_main_navigation(auditor_client, mesh):
     page = auditor_client.get("/workloads/").content.decode()
     assert '<a href="/workloads/" aria-current="page">Workloads</a>' in page
+
+
+@pytest.mark.parametrize("sort", [*WORKLOAD_SORTS, *(f"-{key}" for key in WORKLOAD_SORTS)])
+def test_workload_list_pages_hold_every_workload_once_in_the_sorts_order(auditor_client, db, sort):
+    snapshot = snapshot_with(
+        workloads=[
+            {
+                "namespace": f"ns{number % 4}",
+                "name": f"w{number:02}",
+                "mode": ("STRICT", "PERMISSIVE", "DISABLE")[number % 3],
+                "has_sidecar": number % 5 != 0,
+            }
+            for number in range(60)
+        ],
+        findings=[
+            {"namespace": f"ns{number % 4}", "name": f"w{number:02}", "kind": "Deployment"}
+            for number in range(0, 60, 7)
+        ],
+    )
+    sync_run(snapshot=snapshot)
+    in_order = workloads_matching(snapshot, WorkloadFilters(), sort=sort)
+    expected = [
+        f"{namespace}/{name}" for namespace, name in in_order.values_list("namespace", "name")
+    ]
+
+    # Each page's rows are read by id after its ids (a deferred join): the pages together
+    # are the whole list in the sort's order, the last one too.
+    shown = []
+    for number in (1, 2, 3):
+        shown += rows(auditor_client.get(f"/workloads/?sort={sort}&per_page=25&page={number}"))
+    assert shown == expected
+    assert len(set(shown)) == 60
