@@ -154,6 +154,36 @@ def snapshot_difference_ensure(*, before: Snapshot, after: Snapshot) -> Snapshot
     return known
 
 
+# A new snapshot is compared at once with the earlier snapshots of the newest few pairs that
+# ended at the one before it: "from X to now" then reads stored rows after the sync too. A
+# few, because without Redis the sync that asks for this runs in a request.
+PAIRS_CARRIED_FORWARD = 3
+
+
+def snapshot_differences_carry_forward(*, snapshot_id: int) -> int:
+    """Work out and keep the differences from the earlier snapshots of the newest pairs that
+    ended at the snapshot before `snapshot_id` (of its cluster) to that one; how many."""
+    snapshot = Snapshot.objects.filter(pk=snapshot_id).first()
+    if snapshot is None:  # pruned since
+        return 0
+    previous = (
+        Snapshot.objects.filter(cluster_id=snapshot.cluster_id, taken_at__lt=snapshot.taken_at)
+        .newest_first()
+        .first()
+    )
+    if previous is None:
+        return 0
+    pairs = (
+        SnapshotDifference.objects.filter(after=previous)
+        .exclude(before=previous)
+        .select_related("before")
+        .order_by("-computed_at", "-id")[:PAIRS_CARRIED_FORWARD]
+    )
+    for pair in list(pairs):
+        snapshot_difference_ensure(before=pair.before, after=snapshot)
+    return len(pairs)
+
+
 def snapshot_differences_prune(*, keep: int) -> int:
     """Delete all but the `keep` newest differences (with their rows); how many went."""
     newest = SnapshotDifference.objects.order_by("-computed_at", "-id").values("id")[:keep]

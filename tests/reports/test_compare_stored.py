@@ -13,7 +13,10 @@ from django.utils import timezone
 from policies.cluster_scope import CONFIGURED, ClusterScope, cluster_scope_active
 from policies.models import ChangedRecord, Cluster, Snapshot, SnapshotDifference
 from policies.selectors.compare import snapshot_compare, snapshots_compared
-from policies.services.snapshot_differences import snapshot_difference_ensure
+from policies.services.snapshot_differences import (
+    snapshot_difference_ensure,
+    snapshot_differences_carry_forward,
+)
 from policies.services.sync import snapshots_prune
 from tests.reports.builders import moment, snapshot_build
 
@@ -120,3 +123,20 @@ def test_each_cluster_compares_its_own_snapshots():
     assert workload_changes(registered) == [("shop", "cart", "STRICT", "DISABLE")]
     assert workload_changes(configured_again) == workload_changes(configured)
     assert SnapshotDifference.objects.count() == 2
+
+
+def test_a_new_snapshot_carries_forward_the_pairs_that_ended_at_its_clusters_previous_one():
+    west = Cluster.objects.create(
+        name="west", source="kubeconfig", kubeconfig="/dev/null", created_at=timezone.now()
+    )
+    first = shop(moment("2026-11-01 09:00"), mode="STRICT")
+    second = shop(moment("2026-11-02 09:00"), mode="PERMISSIVE")
+    snapshot_difference_ensure(before=first, after=second)
+    elsewhere = shop(moment("2026-11-03 09:00"), mode="STRICT")
+    Snapshot.objects.filter(pk=elsewhere.pk).update(cluster=west)
+    third = shop(moment("2026-11-04 09:00"), mode="DISABLE")
+
+    assert snapshot_differences_carry_forward(snapshot_id=elsewhere.pk) == 0
+    assert snapshot_differences_carry_forward(snapshot_id=third.pk) == 1
+    carried = SnapshotDifference.objects.get(before=first, after=third)
+    assert (carried.namespaces_changed, carried.workloads_changed) == (1, 1)
