@@ -81,6 +81,9 @@ def changes_insert_sql(*, section: ChangedRecord.Section) -> str:
         columns = "id, name AS namespace, name, 'Namespace' AS kind, mode"
         key = ("name",)
         ports_moved = "FALSE" if vendor == "postgresql" else "0"
+    # Each side read in key order: PostgreSQL then merges the two index scans as they come
+    # rather than sorting 150,000 rows on each side first.
+    key_order = ", ".join(key)
     joined = " AND ".join(f"before_rows.{column} = after_rows.{column}" for column in key)
     # The ids break ties only if a snapshot held one key twice: a stable order all the same.
     order = ", ".join(
@@ -97,8 +100,12 @@ def changes_insert_sql(*, section: ChangedRecord.Section) -> str:
     return f"""
         INSERT INTO {ChangedRecord._meta.db_table}
             (difference_id, section, position, before_record_id, after_record_id)
-        WITH before_rows AS (SELECT {columns} FROM {table} WHERE snapshot_id = %(before)s),
-             after_rows AS (SELECT {columns} FROM {table} WHERE snapshot_id = %(after)s)
+        WITH before_rows AS (
+                SELECT {columns} FROM {table} WHERE snapshot_id = %(before)s ORDER BY {key_order}
+             ),
+             after_rows AS (
+                SELECT {columns} FROM {table} WHERE snapshot_id = %(after)s ORDER BY {key_order}
+             )
         SELECT %(difference)s, %(section)s, ROW_NUMBER() OVER (ORDER BY {order}) - 1,
                before_rows.id, after_rows.id
         FROM before_rows FULL OUTER JOIN after_rows ON {joined}
