@@ -94,6 +94,7 @@ def snapshots_compared(*, at_from: datetime, at_to: datetime) -> tuple[Snapshot,
     return before, after
 
 
+# The ports as JSON text, which ModeChange decodes for the rows shown only.
 PORTS_TEXT = {"postgresql": "CAST({} AS text)", "sqlite": "{}"}
 
 
@@ -102,19 +103,18 @@ def changes_page_sql(*, section: ChangedRecord.Section) -> str:
     (excluded), with their records' key, mode and ports at each date, in position order."""
     if section == ChangedRecord.Section.WORKLOADS:
         table = WorkloadRecord._meta.db_table
-        key = ("namespace", "name", "kind")
+        key = (
+            "COALESCE(b.namespace, a.namespace), COALESCE(b.name, a.name), COALESCE(b.kind, a.kind)"
+        )
         ports = PORTS_TEXT.get(connection.vendor, PORTS_TEXT["postgresql"])
         ports_before = f"COALESCE({ports.format('b.ports')}, '{{}}')"
         ports_after = f"COALESCE({ports.format('a.ports')}, '{{}}')"
-    else:
+    else:  # a namespace is listed as in its own namespace, of kind Namespace
         table = NamespaceRecord._meta.db_table
-        key = ("name", "name", "'Namespace'")
+        key = "COALESCE(b.name, a.name), COALESCE(b.name, a.name), 'Namespace'"
         ports_before = ports_after = "'{}'"
-    columns = ", ".join(
-        column if column.startswith("'") else f"COALESCE(b.{column}, a.{column})" for column in key
-    )
     return f"""
-        SELECT {columns}, COALESCE(b.mode, ''), COALESCE(a.mode, ''), {ports_before}, {ports_after}
+        SELECT {key}, COALESCE(b.mode, ''), COALESCE(a.mode, ''), {ports_before}, {ports_after}
         FROM {ChangedRecord._meta.db_table} AS change
         LEFT JOIN {table} AS b ON b.id = change.before_record_id
         LEFT JOIN {table} AS a ON a.id = change.after_record_id
