@@ -80,7 +80,7 @@ def sync_cluster(self, trigger: str = "schedule", cluster_id: int | None = None)
                     lock.release()
                 result = {"status": run.status, "run": run.pk, "snapshot": run.snapshot_id}
                 if run.status == SyncRun.Status.SUCCEEDED:  # a new snapshot
-                    _comparisons_carry_forward(run.snapshot_id)
+                    _comparisons_carry_forward(run.snapshot_id, here=self.request.is_eager)
                 if not lock.take_rerun():
                     break
                 trigger = "coalesced"
@@ -107,13 +107,21 @@ def sync_cluster(self, trigger: str = "schedule", cluster_id: int | None = None)
             ) from error
 
 
-def _comparisons_carry_forward(snapshot_id: int) -> None:
+def _comparisons_carry_forward(snapshot_id: int, *, here: bool) -> None:
+    """Queue the new snapshot's comparisons, or (`here`: a sync without a worker) run them now.
+
+    Here by `apply`, not an eager `apply_async`: that one sets Celery's process-wide "never
+    wait for a result inside a task" flag while it runs, and syncs of other clusters running
+    in other threads of this process would trip over it.
+    """
+    kwargs = {"snapshot_id": snapshot_id}
+    if here:
+        snapshot_differences_carry_forward.apply(kwargs=kwargs)  # failures logged, not raised
+        return
     from kombu.exceptions import OperationalError
 
     try:
-        snapshot_differences_carry_forward.apply_async(
-            kwargs={"snapshot_id": snapshot_id}, **PUBLISH_AT_ONCE
-        )
+        snapshot_differences_carry_forward.apply_async(kwargs=kwargs, **PUBLISH_AT_ONCE)
     except (OperationalError, OSError) as error:  # the next visit works the pair out itself
         logger.warning("could not queue the comparisons of snapshot %s: %s", snapshot_id, error)
 

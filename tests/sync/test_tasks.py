@@ -144,6 +144,23 @@ def test_a_new_snapshot_is_compared_at_once_with_the_start_of_the_last_compariso
     assert SnapshotDifference.objects.count() == 2
 
 
+@pytest.mark.django_db
+def test_a_failure_comparing_the_new_snapshot_leaves_the_sync_succeeded(
+    kube, settings, monkeypatch
+):
+    from policies.services import snapshot_differences
+
+    def broken(**kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(snapshot_differences, "snapshot_differences_carry_forward", broken)
+    settings.REDIS_URL = ""
+    kube.seed(small_mesh())
+    outcome = sync_cluster.apply(kwargs={"trigger": "manual"}).get()
+    assert outcome["status"] == SyncRun.Status.SUCCEEDED
+    assert SyncRun.objects.get().status == SyncRun.Status.SUCCEEDED
+
+
 def test_retry_waits_at_least_as_long_as_the_server_asks():
     assert tasks._sync_retry_countdown(Unavailable("slow down", retry_after=42), 0) >= 42
 
