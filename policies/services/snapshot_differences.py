@@ -180,13 +180,13 @@ def snapshot_differences_carry_forward(*, snapshot_id: int) -> int:
     )
     if previous is None:
         return 0
-    pairs = (
+    pairs = list(
         SnapshotDifference.objects.filter(after=previous)
         .exclude(before=previous)
         .select_related("before")
         .order_by("-computed_at", "-id")[:PAIRS_CARRIED_FORWARD]
     )
-    for pair in list(pairs):
+    for pair in pairs:
         snapshot_difference_ensure(before=pair.before, after=snapshot)
     return len(pairs)
 
