@@ -300,6 +300,9 @@ MESHUI_SYNC_WATCH_SECONDS = env_int("MESHUI_SYNC_WATCH_SECONDS", 3)
 # Redis, serve's thread without. A restore pending this long past its time is "overdue".
 MESHUI_RESTORE_SWEEP_INTERVAL = env_int("MESHUI_RESTORE_SWEEP_INTERVAL", 30)
 MESHUI_SNAPSHOT_RETENTION_DAYS = env_int("MESHUI_SNAPSHOT_RETENTION_DAYS", 90)
+# The compare page keeps what changed between the pairs of snapshots it compared (about 11 MB
+# a pair at 10,000 namespaces when two thirds of the workloads changed): the newest this many.
+MESHUI_COMPARISONS_KEPT = env_int("MESHUI_COMPARISONS_KEPT", 20)
 MESHUI_DEMO_CLUSTER = env_bool("MESHUI_DEMO_CLUSTER", False)
 # With the demo cluster, start a second one and register it: a demo fleet (`make run` sets it).
 MESHUI_DEMO_FLEET = env_bool("MESHUI_DEMO_FLEET", False)

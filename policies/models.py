@@ -630,6 +630,59 @@ class ExportChecksum(models.Model):
         ]
 
 
+class SnapshotDifference(models.Model):
+    """Which namespaces and workloads changed between two snapshots, worked out once and kept.
+
+    A snapshot is written whole in one transaction and its records are never updated after
+    (the sync only inserts; retention only deletes), so what differs between two of them is
+    history that no longer changes: the compare page joins their 300,000 workload rows once
+    per pair, not on every visit. The snapshots are read in the cluster's scope before the
+    pair is looked up, so a pair never shows one cluster's rows to another's reader. It goes
+    with either snapshot when retention removes that; the newest MESHUI_COMPARISONS_KEPT are
+    kept.
+    """
+
+    before = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="+")
+    after = models.ForeignKey(Snapshot, on_delete=models.CASCADE, related_name="+")
+    namespaces_changed = models.PositiveIntegerField(default=0)
+    workloads_changed = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["before", "after"], name="snapshot_difference_once")
+        ]
+
+
+class ChangedRecord(models.Model):
+    """One namespace or workload of a SnapshotDifference, at its position in the page order."""
+
+    class Section(models.TextChoices):
+        NAMESPACES = "namespaces"
+        WORKLOADS = "workloads"
+
+    # A page is a range of positions, read along this key (no other index to fill).
+    pk = models.CompositePrimaryKey("difference", "section", "position")
+    # No constraint in the database: PostgreSQL would check it for each of 100,000 rows at
+    # commit (longer than the join). The one INSERT that writes these rows takes the id of
+    # the difference it has just created, and Django deletes them with it.
+    difference = models.ForeignKey(
+        SnapshotDifference,
+        on_delete=models.CASCADE,
+        related_name="changes",
+        db_constraint=False,
+        db_index=False,  # the primary key leads with it
+    )
+    section = models.CharField(max_length=16, choices=Section)
+    position = models.PositiveIntegerField()
+    # The NamespaceRecord or WorkloadRecord at each date (null: absent then). Plain ids, not
+    # foreign keys: Django cascades a delete to what points at a model, so a key here would
+    # make retention read a snapshot's 150,000 workload rows into Python before deleting
+    # them; the records outlive this row anyway (both snapshots do).
+    before_record_id = models.BigIntegerField(null=True)
+    after_record_id = models.BigIntegerField(null=True)
+
+
 class PasswordChangeRequired(models.Model):
     """A login whose password someone else chose (createuser's one-time password).
 

@@ -54,6 +54,7 @@ def sync_cluster(self, trigger: str = "schedule", cluster_id: int | None = None)
     Retries (with backoff, honouring Retry-After) only when the cluster is unavailable or
     rate limiting; a 401, 403 or a missing resource fails at once with its reason recorded.
     """
+    from policies.models import SyncRun
     from policies.selectors.fleet import fleet_member_by_id, fleet_scope
     from policies.services.sync import cluster_sync, sync_run_record_failure
     from policies.sync_lock import LOCK_OPERATION, sync_lock
@@ -78,6 +79,8 @@ def sync_cluster(self, trigger: str = "schedule", cluster_id: int | None = None)
                 finally:
                     lock.release()
                 result = {"status": run.status, "run": run.pk, "snapshot": run.snapshot_id}
+                if run.status == SyncRun.Status.SUCCEEDED:  # a new snapshot
+                    _comparisons_carry_forward(run.snapshot_id, here=self.request.is_eager)
                 if not lock.take_rerun():
                     break
                 trigger = "coalesced"
@@ -102,6 +105,45 @@ def sync_cluster(self, trigger: str = "schedule", cluster_id: int | None = None)
             raise self.retry(
                 exc=error, countdown=_sync_retry_countdown(error, self.request.retries)
             ) from error
+
+
+def _comparisons_carry_forward(snapshot_id: int, *, here: bool) -> None:
+    """Queue the new snapshot's comparisons, or (`here`: a sync without a worker) run them now.
+
+    Here by `apply`, not an eager `apply_async`: that one sets Celery's process-wide "never
+    wait for a result inside a task" flag while it runs, and syncs of other clusters running
+    in other threads of this process would trip over it.
+    """
+    kwargs = {"snapshot_id": snapshot_id}
+    if here:
+        snapshot_differences_carry_forward.apply(kwargs=kwargs)  # failures logged, not raised
+        return
+    from kombu.exceptions import OperationalError
+
+    try:
+        snapshot_differences_carry_forward.apply_async(kwargs=kwargs, **PUBLISH_AT_ONCE)
+    except (OperationalError, OSError) as error:  # the next visit works the pair out itself
+        logger.warning("could not queue the comparisons of snapshot %s: %s", snapshot_id, error)
+
+
+@shared_task(
+    name="policies.snapshot_differences_carry_forward",
+    soft_time_limit=120,
+    time_limit=180,
+    ignore_result=True,
+)
+def snapshot_differences_carry_forward(snapshot_id: int) -> dict:
+    """Compare a new snapshot with the earlier snapshots of the comparisons last worked out
+    up to the one before it, so "from X to now" reads stored rows after a sync too.
+
+    Idempotent (a pair is worked out once) and never retried: if it fails, the first visit
+    of a pair works it out, as it would without this task.
+    """
+    from policies.services.snapshot_differences import (
+        snapshot_differences_carry_forward as carry_forward,
+    )
+
+    return {"pairs": carry_forward(snapshot_id=snapshot_id)}
 
 
 @shared_task(name="policies.sync_fleet", soft_time_limit=30, time_limit=60)

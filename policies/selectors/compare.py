@@ -1,15 +1,12 @@
-"""The comparison of two dates, computed in the database and read one page per section.
+"""The comparison of two dates, read one page per section.
 
-Each section (namespaces, workloads, findings that appeared, findings that cleared, audit
-entries) is one query: the two snapshots' rows joined on their key in SQL, the rows that
-did not change left out there, and the page read with its total (`COUNT(*) OVER ()`). So a
-comparison of two 150,000-workload snapshots costs the same few queries as one of ten, and
-only the page's rows reach Python.
-
-What counts as a change is the rule of `port_moves` (policies/selectors/reports.py): a row
-present at one date only was added or removed; a row whose effective mode differs changed;
-a row with the same mode changed only when some port's effective mode moved, where a port
-its policy does not name has the workload's mode. The SQL below says the same per port.
+What changed between the two snapshots (namespaces, workloads) was worked out once per pair
+and kept (policies/services/snapshot_differences.py): a page of those is a range of stored
+positions, joined to its records by id, and its count is stored. Findings that appeared or
+cleared and the audit entries between depend on exemptions and the audit log as well, so
+they are worked out on each visit, one query per page and count. So a comparison of two
+150,000-workload snapshots costs the same few queries as one of ten, and only the page's
+rows reach Python.
 """
 
 from __future__ import annotations
@@ -18,10 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.paginator import Page, Paginator
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 
-from policies.models import Exemption, FindingRecord, NamespaceRecord, Snapshot, WorkloadRecord
+from policies.models import (
+    ChangedRecord,
+    Exemption,
+    FindingRecord,
+    NamespaceRecord,
+    Snapshot,
+    SnapshotDifference,
+    WorkloadRecord,
+)
 from policies.selectors.report_pages import CountedPaginator
 from policies.selectors.reports import (
     EXEMPTION_EXPIRED,
@@ -75,145 +80,75 @@ class Comparison:
         return self.snapshot_from.pk == self.snapshot_to.pk
 
 
-# --- Mode changes in SQL --------------------------------------------------------------------
+# --- Mode changes, stored per pair of snapshots --------------------------------------------
 
-# True when some port's effective mode differs between the rows `b` (before) and `a`
-# (after) of the same mode: over the ports either side's policy names, a port one side does
-# not name takes that side's workload mode.
-PORT_MOVED = {
-    "postgresql": """EXISTS (
-        SELECT 1 FROM jsonb_object_keys(b.ports || a.ports) AS port(key)
-        WHERE COALESCE(b.ports ->> port.key, b.mode) <> COALESCE(a.ports ->> port.key, a.mode)
-    )""",
-    "sqlite": """EXISTS (
-        SELECT 1 FROM (
-            SELECT key FROM json_each(b.ports) UNION SELECT key FROM json_each(a.ports)
-        ) AS port
-        WHERE COALESCE((SELECT value FROM json_each(b.ports) WHERE key = port.key), b.mode)
-           <> COALESCE((SELECT value FROM json_each(a.ports) WHERE key = port.key), a.mode)
-    )""",
-}
+
+def snapshots_compared(*, at_from: datetime, at_to: datetime) -> tuple[Snapshot, Snapshot] | None:
+    """The snapshots in force at the earlier and the later date (of the cluster in scope);
+    None when none had been taken by the earlier one."""
+    if at_from > at_to:
+        at_from, at_to = at_to, at_from
+    before, after = snapshot_at(at=at_from), snapshot_at(at=at_to)
+    if before is None or after is None:
+        return None
+    return before, after
+
+
+# The ports as JSON text, which ModeChange decodes for the rows shown only.
 PORTS_TEXT = {"postgresql": "CAST({} AS text)", "sqlite": "{}"}
-# Rows in the order of the code points of their names, as Python sorts them (and faster to
-# compare than a language's collation); SQLite compares bytes already.
-BY_CODE_POINT = {"postgresql": ' COLLATE "C"', "sqlite": ""}
-# The join reads 300,000 rows at 10,000 namespaces: enough memory to hash them in one pass,
-# and no JIT compilation (the planner's estimate of the ports check asks for it, and
-# compiling costs more than the query).
-SESSION_SETTINGS = {
-    "postgresql": "SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true)"
-}
 
 
-def changes_sql(*, workloads: bool) -> str:
-    """Rows of snapshot %(before)s and %(after)s joined on their key, keeping the changes,
-    ordered by key, one page (%(limit)s, %(offset)s) with the total on every row.
-
-    The join reads only the key, mode and `has_port_exceptions` of each row, which the
-    index `workload_report_order` holds in key order (an index-only merge join on
-    PostgreSQL). Ports are read only where they can matter: a row with the same mode at
-    both dates moved a port only if one side has a port whose mode differs from its
-    workload's (`has_port_exceptions`, set by the sync); otherwise every port a policy
-    names has the common mode. The page's rows then read their ports by id.
-    """
-    vendor = connection.vendor if connection.vendor in PORT_MOVED else "postgresql"
-    if workloads:
+def changes_page_sql(*, section: ChangedRecord.Section) -> str:
+    """The stored changes of difference %(difference)s at positions %(first)s to %(end)s
+    (excluded), with their records' key, mode and ports at each date, in position order."""
+    if section == ChangedRecord.Section.WORKLOADS:
         table = WorkloadRecord._meta.db_table
-        columns = "id, namespace, name, kind, mode, has_port_exceptions"
-        key = ("namespace", "name", "kind")
-        ports_moved = f"""(
-            (before_rows.has_port_exceptions OR after_rows.has_port_exceptions) AND EXISTS (
-                SELECT 1 FROM {table} AS b, {table} AS a
-                WHERE b.id = before_rows.id AND a.id = after_rows.id
-                  AND b.ports <> a.ports AND {PORT_MOVED[vendor]}
-            )
-        )"""  # noqa: S608
-        ports = PORTS_TEXT[vendor]
+        key = (
+            "COALESCE(b.namespace, a.namespace), COALESCE(b.name, a.name), COALESCE(b.kind, a.kind)"
+        )
+        ports = PORTS_TEXT.get(connection.vendor, PORTS_TEXT["postgresql"])
         ports_before = f"COALESCE({ports.format('b.ports')}, '{{}}')"
         ports_after = f"COALESCE({ports.format('a.ports')}, '{{}}')"
-        ports_join = f"""LEFT JOIN {table} AS b ON b.id = page.before_id
-            LEFT JOIN {table} AS a ON a.id = page.after_id"""
-    else:
+    else:  # a namespace is listed as in its own namespace, of kind Namespace
         table = NamespaceRecord._meta.db_table
-        columns = "id, name AS namespace, name, 'Namespace' AS kind, mode"
-        key = ("name",)
-        ports_moved = "FALSE" if vendor == "postgresql" else "0"
+        key = "COALESCE(b.name, a.name), COALESCE(b.name, a.name), 'Namespace'"
         ports_before = ports_after = "'{}'"
-        ports_join = ""
-    joined = " AND ".join(f"before_rows.{column} = after_rows.{column}" for column in key)
-    order = ", ".join(
-        f"COALESCE(before_rows.{column}, after_rows.{column}){BY_CODE_POINT[vendor]}"
-        for column in ("namespace", "name", "kind")
-    )
-    outer_order = ", ".join(
-        f"page.{column}{BY_CODE_POINT[vendor]}" for column in ("namespace", "name", "kind")
-    )
     return f"""
-        WITH before_rows AS (SELECT {columns} FROM {table} WHERE snapshot_id = %(before)s),
-             after_rows AS (SELECT {columns} FROM {table} WHERE snapshot_id = %(after)s),
-             page AS (
-                SELECT COALESCE(before_rows.namespace, after_rows.namespace) AS namespace,
-                       COALESCE(before_rows.name, after_rows.name) AS name,
-                       COALESCE(before_rows.kind, after_rows.kind) AS kind,
-                       COALESCE(before_rows.mode, '') AS before,
-                       COALESCE(after_rows.mode, '') AS after,
-                       before_rows.id AS before_id,
-                       after_rows.id AS after_id,
-                       COUNT(*) OVER () AS total
-                FROM before_rows FULL OUTER JOIN after_rows ON {joined}
-                WHERE before_rows.id IS NULL OR after_rows.id IS NULL
-                   OR before_rows.mode <> after_rows.mode OR {ports_moved}
-                ORDER BY {order}
-                LIMIT %(limit)s OFFSET %(offset)s
-             )
-        SELECT page.namespace, page.name, page.kind, page.before, page.after,
-               {ports_before}, {ports_after}, page.total
-        FROM page {ports_join}
-        ORDER BY {outer_order}
+        SELECT {key}, COALESCE(b.mode, ''), COALESCE(a.mode, ''), {ports_before}, {ports_after}
+        FROM {ChangedRecord._meta.db_table} AS change
+        LEFT JOIN {table} AS b ON b.id = change.before_record_id
+        LEFT JOIN {table} AS a ON a.id = change.after_record_id
+        WHERE change.difference_id = %(difference)s AND change.section = %(section)s
+          AND change.position >= %(first)s AND change.position < %(end)s
+        ORDER BY change.position
     """  # noqa: S608
 
 
 def changes_page(
-    *, before: Snapshot, after: Snapshot, workloads: bool, page: int
+    *, difference: SnapshotDifference, section: ChangedRecord.Section, page: int
 ) -> CompareSection:
-    """One page of the rows that changed between two snapshots, with their total.
-
-    One query; a page past the end asks again for page 1 (to learn the total), then the last.
-    """
-    size = COMPARE_PAGE_SIZES["workloads" if workloads else "namespaces"]
-    sql = changes_sql(workloads=workloads)
-
-    def read(number: int) -> tuple[list[ModeChange], int]:
-        params = {
-            "before": before.pk,
-            "after": after.pk,
-            "limit": size,
-            "offset": (number - 1) * size,
-        }
-        with transaction.atomic(), connection.cursor() as cursor:
-            if connection.vendor in SESSION_SETTINGS:  # for this transaction only
-                cursor.execute(SESSION_SETTINGS[connection.vendor])
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        total = rows[0][-1] if rows else 0
-        return [ModeChange(*row[:-1]) for row in rows], total
-
-    return CompareSection(*counted_page(read, page=page, size=size))
-
-
-def counted_page(read, *, page: int, size: int) -> tuple[list, int, Page]:
-    """This page's rows, the total and the numbered page, from `read(number)`, which returns
-    a page's rows and the total its query counted alongside (COUNT(*) OVER ()). A page past
-    the end reads page 1 to learn the total, then the last page."""
-    rows, total = read(page)
-    if not rows and page > 1:
-        rows, total = read(1)
-        last = max(1, -(-total // size))
-        if last > 1:
-            rows, total = read(last)
-    # The paginator only numbers the pages: the query has read this page's rows already.
-    current = Paginator(range(total), size).get_page(page)
-    return rows, total, Page(rows, current.number, current.paginator)
+    """One page of one section's stored changes (a page past the end is the last), with the
+    section's stored count: one query."""
+    if section == ChangedRecord.Section.WORKLOADS:
+        total = difference.workloads_changed
+    else:
+        total = difference.namespaces_changed
+    size = COMPARE_PAGE_SIZES[section.value]
+    # The paginator only numbers the pages: the positions say which rows are this page's.
+    numbered = Paginator(range(total), size).get_page(page)
+    first = (numbered.number - 1) * size
+    params = {
+        "difference": difference.pk,
+        "section": section.value,
+        "first": first,
+        "end": first + size,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(changes_page_sql(section=section), params)
+        rows = [ModeChange(*row) for row in cursor.fetchall()]
+    return CompareSection(
+        rows=rows, total=total, page=Page(rows, numbered.number, numbered.paginator)
+    )
 
 
 # --- Findings that appeared or cleared ------------------------------------------------------
@@ -320,25 +255,24 @@ def findings_difference(
 
 def snapshot_compare(
     *,
+    difference: SnapshotDifference,
     at_from: datetime,
     at_to: datetime,
     pages: dict[str, int] | None = None,
     audit_clusters: list[str] | None = None,
-) -> Comparison | None:
-    """What changed between the snapshots in force at two dates, and the audit entries between,
-    one page of each section (`pages`: section name to page number, default 1).
+) -> Comparison:
+    """What changed between the snapshots in force at two dates (`difference`, of the
+    snapshots `snapshots_compared` names), and the audit entries between, one page of each
+    section (`pages`: section name to page number, default 1).
 
-    None when no snapshot had been taken by `at_from`. Audit entries are taken from the first
-    snapshot's time (not the first date) so a change made just before `at_from` but after
-    that snapshot, which the second snapshot already shows, is still explained.
+    Audit entries are taken from the first snapshot's time (not the first date) so a change
+    made just before `at_from` but after that snapshot, which the second snapshot already
+    shows, is still explained.
     """
     pages = pages or {}
     if at_from > at_to:
         at_from, at_to = at_to, at_from
-    snapshot_from = snapshot_at(at=at_from)
-    snapshot_to = snapshot_at(at=at_to)
-    if snapshot_from is None or snapshot_to is None:
-        return None
+    snapshot_from, snapshot_to = difference.before, difference.after
     expired_from = expired_exemptions_at(at=at_from)
     expired_to = expired_exemptions_at(at=at_to)
     # A user limited to clusters reads only their clusters' entries (None: every one).
@@ -353,13 +287,14 @@ def snapshot_compare(
         snapshot_from=snapshot_from,
         snapshot_to=snapshot_to,
         namespaces=changes_page(
-            before=snapshot_from,
-            after=snapshot_to,
-            workloads=False,
+            difference=difference,
+            section=ChangedRecord.Section.NAMESPACES,
             page=pages.get("namespaces", 1),
         ),
         workloads=changes_page(
-            before=snapshot_from, after=snapshot_to, workloads=True, page=pages.get("workloads", 1)
+            difference=difference,
+            section=ChangedRecord.Section.WORKLOADS,
+            page=pages.get("workloads", 1),
         ),
         findings_appeared=findings_difference(
             present=snapshot_to,

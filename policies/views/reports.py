@@ -31,7 +31,7 @@ from policies.forms.reports import (
     moment_param,
 )
 from policies.selectors.cluster_limits import audit_cluster_values_visible, fleet_members_visible
-from policies.selectors.compare import snapshot_compare
+from policies.selectors.compare import snapshot_compare, snapshots_compared
 from policies.selectors.fleet import fleet_scope
 from policies.selectors.report_pages import (
     LISTED_EXPORTS,
@@ -46,6 +46,7 @@ from policies.selectors.reports import (
     snapshot_oldest,
 )
 from policies.services.export_checksums import export_checksums_ensure
+from policies.services.snapshot_differences import snapshot_difference_ensure
 from policies.views.access import reader_required
 from policies.views.rendering import page_response
 from policies.views.requests import MeshuiHttpRequest
@@ -311,7 +312,8 @@ def compare_show(request: MeshuiHttpRequest) -> HttpResponse:
     """Two dates side by side, each section paged in place; the form swaps the result region.
 
     The moments are written out exactly in every page link ("to" defaults to now), so the
-    pages of one comparison all compare the same two snapshots.
+    pages of one comparison all compare the same two snapshots: what changed between them is
+    worked out on the first visit and kept.
     """
     now = timezone.now()
     form = CompareForm(request.GET or None, now=now)
@@ -320,17 +322,21 @@ def compare_show(request: MeshuiHttpRequest) -> HttpResponse:
     if request.GET:
         if form.is_valid():
             at_from, at_to = form.cleaned_data["from"], form.cleaned_data["to"]
-            context["comparison"] = snapshot_compare(
-                at_from=at_from,
-                at_to=at_to,
-                pages=form.pages(),
-                audit_clusters=audit_cluster_values_visible(user=request.user),
-            )
+            snapshots = snapshots_compared(at_from=at_from, at_to=at_to)
+            if snapshots is None:
+                context.update(no_snapshot_context(at_from))
+            else:
+                before, after = snapshots
+                context["comparison"] = snapshot_compare(
+                    difference=snapshot_difference_ensure(before=before, after=after),
+                    at_from=at_from,
+                    at_to=at_to,
+                    pages=form.pages(),
+                    audit_clusters=audit_cluster_values_visible(user=request.user),
+                )
             params = request.GET.copy()
             params.update({"from": moment_param(at_from), "to": moment_param(at_to)})
             context["pinned_params"] = params
-            if context["comparison"] is None:
-                context.update(no_snapshot_context(at_from))
         else:
             status = 400
     return page_response(

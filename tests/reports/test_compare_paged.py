@@ -14,7 +14,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 import policies.selectors.compare as compare
-from policies.selectors.compare import snapshot_compare
+from policies.models import ChangedRecord, SnapshotDifference
+from policies.selectors.compare import snapshot_compare, snapshots_compared
 from policies.selectors.reports import (
     ModeChange,
     exemptions_at,
@@ -22,6 +23,7 @@ from policies.selectors.reports import (
     port_moves,
     snapshot_at,
 )
+from policies.services.snapshot_differences import snapshot_difference_ensure
 from tests.reports.builders import audit_build, exemption_build, moment, snapshot_build
 
 pytestmark = pytest.mark.django_db
@@ -77,7 +79,9 @@ def python_comparison(at_from, at_to) -> dict:
 def sql_comparison(at_from, at_to, monkeypatch) -> dict:
     for section in compare.COMPARE_SECTIONS:
         monkeypatch.setitem(compare.COMPARE_PAGE_SIZES, section, 100_000)  # one page each
-    comparison = snapshot_compare(at_from=at_from, at_to=at_to)
+    before, after = snapshots_compared(at_from=at_from, at_to=at_to)
+    difference = snapshot_difference_ensure(before=before, after=after)
+    comparison = snapshot_compare(difference=difference, at_from=at_from, at_to=at_to)
 
     def changes(section):
         # In the order Python sorts the keys (code points), as the page lists them.
@@ -192,7 +196,21 @@ def test_compare_in_sql_matches_the_python_rule_on_random_snapshots(seed, monkey
         )
 
     expected = python_comparison(FROM, TO)
-    assert sql_comparison(FROM, TO, monkeypatch) == expected
+    assert sql_comparison(FROM, TO, monkeypatch) == expected  # worked out and stored
+    assert sql_comparison(FROM, TO, monkeypatch) == expected  # read from the stored rows
+    assert SnapshotDifference.objects.count() == 1
+    # Page by page, the stored positions list the same rows in the same order.
+    monkeypatch.setitem(compare.COMPARE_PAGE_SIZES, "workloads", 3)
+    monkeypatch.setitem(compare.COMPARE_PAGE_SIZES, "namespaces", 2)
+    difference = SnapshotDifference.objects.get()
+    difference.before, difference.after = snapshots_compared(at_from=FROM, at_to=TO)
+    for section in ChangedRecord.Section:
+        size = compare.COMPARE_PAGE_SIZES[section.value]
+        rows = []
+        for number in range(1, -(-len(expected[section.value]) // size) + 1):
+            page = compare.changes_page(difference=difference, section=section, page=number)
+            rows += [(r.namespace, r.name, r.kind, r.before, r.after) for r in page.rows]
+        assert rows == expected[section.value]
 
 
 def test_a_policy_naming_a_port_with_the_mode_it_had_is_no_change(monkeypatch):
@@ -301,6 +319,25 @@ def test_compare_costs_the_same_queries_on_a_ten_times_larger_mesh(client_as, au
     Snapshot.objects.all().delete()
     large = compare_queries(client, 100)
     assert small == large
+
+
+def test_a_pair_seen_before_is_read_from_its_stored_changes_in_fewer_queries(
+    client_as, auditor_user
+):
+    client = client_as(auditor_user)
+    counts = {}
+    for size in (10, 100):
+        from policies.models import Snapshot
+
+        Snapshot.objects.all().delete()
+        first = compare_queries(client, size)
+        with CaptureQueriesContext(connection) as again:
+            page = client.get("/reports/compare/", {"from": "2026-11-02", "to": "2026-11-10"})
+        assert f"Workloads that changed ({size * 3 * 2 // 3})" in page.content.decode()
+        assert not [query for query in again if "INSERT" in query["sql"]]
+        counts[size] = (first, len(again))
+    assert counts[10] == counts[100]
+    assert counts[10][1] < counts[10][0]
 
 
 def test_mode_change_decodes_ports_only_for_the_rows_shown():

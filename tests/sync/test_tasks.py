@@ -9,11 +9,12 @@ import pytest
 
 from policies import cluster, tasks
 from policies.cluster.errors import Forbidden, Unavailable
-from policies.models import Snapshot, SyncRun
+from policies.models import Snapshot, SnapshotDifference, SyncRun
+from policies.services.snapshot_differences import snapshot_difference_ensure
 from policies.tasks import sync_cluster
 from tests.celery_support import celery_worker_on_redis, redis_or_skip, unique_key_prefix
 
-from .builders import small_mesh
+from .builders import peer_auth, small_mesh
 
 REDIS_TEST_URL = "redis://127.0.0.1:6379/5"
 
@@ -120,6 +121,44 @@ def test_redis_down_when_the_task_runs_records_a_failed_run_in_words(kube, setti
     run = SyncRun.objects.get()
     assert run.status == SyncRun.Status.FAILED
     assert "Redis is unreachable, so the sync lock cannot be taken" in run.error
+
+
+@pytest.mark.django_db
+def test_a_new_snapshot_is_compared_at_once_with_the_start_of_the_last_comparison(kube, settings):
+    settings.REDIS_URL = ""
+    kube.seed(small_mesh())
+    sync_cluster.apply(kwargs={"trigger": "manual"}).get()
+    kube.seed([peer_auth("batch", mode="DISABLE")])
+    sync_cluster.apply(kwargs={"trigger": "change"}).get()
+    first, second = Snapshot.objects.order_by("taken_at", "id")
+    snapshot_difference_ensure(before=first, after=second)  # someone compared "first to now"
+
+    kube.seed([peer_auth("payments", mode="PERMISSIVE")])
+    outcome = sync_cluster.apply(kwargs={"trigger": "change"}).get()
+    # "first to now" is now first to the new snapshot: stored before anyone asks.
+    carried = SnapshotDifference.objects.get(before=first, after=outcome["snapshot"])
+    assert carried.namespaces_changed == 2  # batch, then payments
+    assert SnapshotDifference.objects.count() == 2
+
+    sync_cluster.apply(kwargs={"trigger": "schedule"}).get()  # no change: nothing new
+    assert SnapshotDifference.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_failure_comparing_the_new_snapshot_leaves_the_sync_succeeded(
+    kube, settings, monkeypatch
+):
+    from policies.services import snapshot_differences
+
+    def broken(**kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(snapshot_differences, "snapshot_differences_carry_forward", broken)
+    settings.REDIS_URL = ""
+    kube.seed(small_mesh())
+    outcome = sync_cluster.apply(kwargs={"trigger": "manual"}).get()
+    assert outcome["status"] == SyncRun.Status.SUCCEEDED
+    assert SyncRun.objects.get().status == SyncRun.Status.SUCCEEDED
 
 
 def test_retry_waits_at_least_as_long_as_the_server_asks():
