@@ -516,7 +516,7 @@ def large_snapshot(
     namespace_rows, workload_rows, finding_rows = [], [], []
     for index in range(namespaces):
         name = f"ns-{index:05d}"
-        mode = modes[index % 3]
+        mode = modes[index % len(modes)]
         source = "namespace" if mode != "PERMISSIVE" else "default"
         policy = f"{name}/default" if source == "namespace" else ""
         namespace_reason = reason(mode, level=source, policy=policy)

@@ -375,3 +375,13 @@ def test_the_change_preview_costs_the_same_queries_on_a_ten_times_larger_mesh(ku
     large_snapshot_ = mesh_of(400)
     assert large_snapshot_.namespaces_total == 400
     assert preview_queries() == small
+
+
+def test_the_benchmarks_large_snapshot_takes_every_given_mode_in_turn():
+    """The stored mesh's "five percent" snapshot (19 STRICT, 1 PERMISSIVE) must leave one
+    namespace in 20 below STRICT; the factory once cycled through the first three only."""
+    snapshot = large_snapshot(
+        namespaces=40, workloads_per_namespace=1, modes=("STRICT",) * 19 + ("PERMISSIVE",)
+    )
+    below = snapshot.namespaces.exclude(mode="STRICT")
+    assert sorted(below.values_list("name", flat=True)) == ["ns-00019", "ns-00039"]
