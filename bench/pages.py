@@ -42,6 +42,8 @@ def pages_for(namespaces: int, workloads_per_namespace: int = 15) -> list[tuple[
     middle = f"ns-{namespaces // 2:05d}"
     last_page = max(1, -(-namespaces // PER_PAGE))
     workload_middle = max(1, -(-namespaces * workloads_per_namespace // PER_PAGE) // 2)
+    # Two thirds of the workloads are below STRICT, 20 to a report page.
+    report_middle = max(1, namespaces * workloads_per_namespace * 2 // 3 // 20 // 2)
     # The zero padding plus the leading digit of the last tenth: "ns-09" of 10,000 names.
     padding = 5 - len(str(max(namespaces - 1, 0)))
     search = f"ns-{namespaces * 9 // 10:05d}"[: len("ns-") + padding + 1]
@@ -98,6 +100,11 @@ def pages_for(namespaces: int, workloads_per_namespace: int = 15) -> list[tuple[
             {},
         ),
         (
+            f"workloads deep, middle page {workload_middle:,}",
+            f"/workloads/?page={workload_middle}",
+            {},
+        ),
+        (
             "workloads deep, no sidecar by -kind, last page",
             "/workloads/?sidecar=no&sort=-kind&page=99999",
             {},
@@ -114,6 +121,11 @@ def pages_for(namespaces: int, workloads_per_namespace: int = 15) -> list[tuple[
         ),
         ("findings deep, last page", "/findings/?page=99999", {}),
         ("report deep, workloads last page", "/reports/?workloads_page=99999", {}),
+        (
+            f"report deep, workloads middle page {report_middle:,}",
+            f"/reports/?workloads_page={report_middle}",
+            {},
+        ),
         ("report deep, findings last page", "/reports/?findings_page=99999", {}),
         ("audit log", "/audit/", {}),
         ("audit log deep, last page", "/audit/?page=99999", {}),
