@@ -94,10 +94,13 @@ def pages_for(namespaces: int, workloads_per_namespace: int = 15) -> list[tuple[
             )
             for sort in ("name", "-name", "mode", "-findings", "kind")
         ),
-        (
-            f"workloads deep, sorted by name, middle page {workload_middle:,}",
-            f"/workloads/?sort=name&page={workload_middle}",
-            {},
+        *(
+            (
+                f"workloads deep, sorted by {sort}, middle page {workload_middle:,}",
+                f"/workloads/?sort={sort}&page={workload_middle}",
+                {},
+            )
+            for sort in ("name", "mode", "sidecar", "-findings")
         ),
         (
             f"workloads deep, middle page {workload_middle:,}",
