@@ -33,14 +33,18 @@ TARGET_MS = 150
 PER_PAGE = 50
 
 
-def pages_for(namespaces: int) -> list[tuple[str, str, dict]]:
+def pages_for(namespaces: int, workloads_per_namespace: int = 15) -> list[tuple[str, str, dict]]:
     """The pages to time, named after the namespaces `large_snapshot` built (ns-00000, ...).
 
     Derived from the scale so that a smaller run (--namespaces 500) still requests pages
-    and a namespace that exist.
+    and a namespace that exist. The "deep" pages are the last and the middle page under
+    sorts no index serves (the worst offsets); `--only deep` times just them.
     """
     middle = f"ns-{namespaces // 2:05d}"
     last_page = max(1, -(-namespaces // PER_PAGE))
+    workload_middle = max(1, -(-namespaces * workloads_per_namespace // PER_PAGE) // 2)
+    # Two thirds of the workloads are below STRICT, 20 to a report page.
+    report_middle = max(1, namespaces * workloads_per_namespace * 2 // 3 // 20 // 2)
     # The zero padding plus the leading digit of the last tenth: "ns-09" of 10,000 names.
     padding = 5 - len(str(max(namespaces - 1, 0)))
     search = f"ns-{namespaces * 9 // 10:05d}"[: len("ns-") + padding + 1]
@@ -83,7 +87,52 @@ def pages_for(namespaces: int) -> list[tuple[str, str, dict]]:
         ("workloads, no sidecar, not exempt", "/workloads/?sidecar=no&exempt=no", {}),
         (f"workloads of {middle}", f"/workloads/?namespace={middle}", {}),
         ("workloads, page past the end (clamped)", "/workloads/?page=99999", {}),
+        *(
+            (
+                f"workloads deep, sorted by {sort}, last page",
+                f"/workloads/?sort={sort}&page=99999",
+                {},
+            )
+            for sort in ("name", "-name", "mode", "-findings", "kind")
+        ),
+        *(
+            (
+                f"workloads deep, sorted by {sort}, middle page {workload_middle:,}",
+                f"/workloads/?sort={sort}&page={workload_middle}",
+                {},
+            )
+            for sort in ("name", "mode", "sidecar", "-findings")
+        ),
+        (
+            f"workloads deep, middle page {workload_middle:,}",
+            f"/workloads/?page={workload_middle}",
+            {},
+        ),
+        (
+            "workloads deep, no sidecar by -kind, last page",
+            "/workloads/?sidecar=no&sort=-kind&page=99999",
+            {},
+        ),
+        (
+            "namespaces deep, sorted by -findings, last page",
+            "/namespaces/?sort=-findings&page=99999",
+            {},
+        ),
+        (
+            "namespaces deep, sorted by sidecars, last page",
+            "/namespaces/?sort=sidecars&page=99999",
+            {},
+        ),
+        ("findings deep, last page", "/findings/?page=99999", {}),
+        ("report deep, workloads last page", "/reports/?workloads_page=99999", {}),
+        (
+            f"report deep, workloads middle page {report_middle:,}",
+            f"/reports/?workloads_page={report_middle}",
+            {},
+        ),
+        ("report deep, findings last page", "/reports/?findings_page=99999", {}),
         ("audit log", "/audit/", {}),
+        ("audit log deep, last page", "/audit/?page=99999", {}),
         ("audit log, page 40", "/audit/?page=40", {}),
         ("exemptions", "/exemptions/", {}),
         ("report, first page", "/reports/", {}),
@@ -356,7 +405,10 @@ def main() -> int:
         client.force_login(get_user_model().objects.get(username="bench"))
 
         print(f"\n{'page':<52} {'median':>8} {'p95':>8} {'queries':>8}  target < {TARGET_MS} ms")
-        pages = [*pages_for(args.namespaces), compare_page(Snapshot.objects.all())]
+        pages = [
+            *pages_for(args.namespaces, args.workloads_per_namespace),
+            compare_page(Snapshot.objects.all()),
+        ]
         for label, url, headers in [page for page in pages if chosen(page[0], args.only)]:
             for _ in range(3):  # warm caches (templates, connection, database pages)
                 client.get(url, headers=headers)

@@ -283,11 +283,12 @@ class WorkloadRecord(models.Model):
         indexes = [
             models.Index(fields=["snapshot", "namespace", "name"]),
             models.Index(fields=["snapshot", "mode", "namespace", "name"]),
-            # The report pages through exceptions in this order: the offset walks this index
-            # alone (PostgreSQL's index-only scan; elsewhere `include` is ignored).
+            # The report and the workloads list page through workloads in this order, ids
+            # last to make it total (a page read from either end is exact): the offset walks
+            # this index alone (PostgreSQL's index-only scan; elsewhere `include` is ignored).
             models.Index(
-                fields=["snapshot", "namespace", "name", "kind"],
-                include=["id", "mode", "has_port_exceptions"],
+                fields=["snapshot", "namespace", "name", "kind", "id"],
+                include=["mode", "has_port_exceptions"],
                 name="workload_report_order",
             ),
             # The report counts workloads with a port below their mode on every visit.

@@ -164,7 +164,8 @@ def audit_change_page(entries: QuerySet[AuditEntry], *, page_number: int, per_pa
         .annotate(latest=Max("created_at"), newest_id=Max("id"))
         .order_by("-latest", "-newest_id")
     )
-    page = page_clamped(groups, per_page, page_number)
+    # A change's newest id is unique: the order is total, so a deep page is read reversed.
+    page = page_clamped(groups, per_page, page_number, tie_breaker="newest_id")
     keys = [row["group"] for row in page.object_list]
     ids = [int(key[1:]) for key in keys if key.startswith("#")]
     members = with_action_labels(

@@ -161,8 +161,9 @@ def _matching(rows: QuerySet, **filters) -> QuerySet:
 def sort_ordering(columns: tuple[str, ...], descending: bool) -> list:
     if not descending:
         return list(columns)
-    # Descending on the key column, ascending names as the tie-break.
-    return [f"-{columns[0]}", *columns[1:]] if columns[0] != "name" else ["-name"]
+    # Descending on the key column, the tie-break columns ascending (a workload's name
+    # alone ties across namespaces).
+    return [f"-{columns[0]}", *columns[1:]]
 
 
 def namespace_list_read(

@@ -21,7 +21,8 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from policies.engine import Mode, Severity
 from policies.exports import ExportScope, export_scope
 from policies.models import AuditEntry, ExportChecksum, Snapshot
-from policies.selectors.paging import CountedPaginator, rows_by_ids
+from policies.selectors.paging import CountedPaginator as CountedPaginator  # compare.py's
+from policies.selectors.paging import page_by_ids, page_clamped
 from policies.selectors.reports import (
     EXEMPTION_EXPIRED,
     NON_STRICT,
@@ -259,18 +260,14 @@ def section_read(
         source = rows.iterator(chunk_size=2000) if isinstance(rows, QuerySet) else iter(rows)
         return Section(rows=StreamedRows(map(shape, source)), total=total)
     if isinstance(rows, QuerySet):
-        # A deferred join: walk the offset over ids only (an index-only scan on PostgreSQL),
-        # then read the page's few full rows, so page 5,000 costs about what page 1 does.
-        paginator = CountedPaginator(
-            rows.values_list("pk", flat=True), PAGE_SIZES[name], count=count
-        )
-        current = paginator.get_page(page)
-        page_rows = rows_by_ids(rows, list(current.object_list))
+        # A deferred join from the nearer end: the offset walks ids only (an index-only scan
+        # on PostgreSQL), then the page's few full rows are read, so page 5,000 costs about
+        # what page 1 does.
+        current = page_by_ids(rows, PAGE_SIZES[name], page, count=count)
     else:
-        paginator = CountedPaginator(rows, PAGE_SIZES[name], count=count)
-        current = paginator.get_page(page)
-        page_rows = list(current.object_list)
-    return Section(rows=[shape(row) for row in page_rows], total=paginator.count, page=current)
+        current = page_clamped(rows, PAGE_SIZES[name], page, count=count)
+    rows_shaped = [shape(row) for row in current.object_list]
+    return Section(rows=rows_shaped, total=current.paginator.count, page=current)
 
 
 class StreamedRows:

@@ -23,7 +23,7 @@ from policies.exports import (
     workload_values,
 )
 from policies.models import Exemption, Snapshot, WorkloadRecord
-from policies.selectors.paging import page_by_ids
+from policies.selectors.paging import page_by_ids, totally_ordered
 from policies.selectors.posture import sort_ordering, with_exemptions
 from policies.selectors.reports import exemptions_at
 from policies.selectors.sync import SyncStatus, snapshot_current, sync_status
@@ -103,7 +103,8 @@ def workloads_matching(
         rows = rows.alias(exempt=_exemption_in_force(now or timezone.now()))
         rows = _yes_no(rows, filters.exempt, Q(exempt=True))
     key = sort.removeprefix("-")
-    return rows.order_by(*sort_ordering(WORKLOAD_SORTS[key], sort.startswith("-")))
+    # Ids break the last ties, so the export and every page (read from either end) agree.
+    return totally_ordered(rows.order_by(*sort_ordering(WORKLOAD_SORTS[key], sort.startswith("-"))))
 
 
 def workload_list_read(
