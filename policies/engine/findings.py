@@ -258,6 +258,8 @@ def _workload_findings(context: FindingContext, destinations: Destinations) -> l
     strict = Mode.STRICT
     # The remedy depends on the namespace and four pod facts only: worded once per combination.
     remedies: dict[tuple[Any, ...], str] = {}
+    # str() of the deciding policy's ref, once per ref (they are shared between workloads).
+    deciders: dict[int, str] = {}
     for workload, posture in context.flagged_workloads:
         if posture.mode is strict and not posture.has_sidecar and not posture.ambient:
             namespace = posture.namespace
@@ -281,6 +283,10 @@ def _workload_findings(context: FindingContext, destinations: Destinations) -> l
                 remedy = remedies.get(key)  # type: ignore[assignment]
                 if remedy is None:
                     remedy = remedies[key] = _sidecar_remedy(workload, context)
+            policy = posture.policy
+            decider = deciders.get(id(policy))
+            if decider is None:
+                decider = deciders[id(policy)] = str(policy)
             findings.append(
                 Finding(
                     "STRICT_WITHOUT_SIDECAR",
@@ -288,7 +294,7 @@ def _workload_findings(context: FindingContext, destinations: Destinations) -> l
                     namespace,
                     posture.name,
                     posture.kind,
-                    f"{where} is STRICT (decided by {posture.policy}) but has no "
+                    f"{where} is STRICT (decided by {decider}) but has no "
                     "istio-proxy sidecar and is not enrolled in ambient, so nothing enforces "
                     f"mTLS for it. {remedy}",
                 )
@@ -319,9 +325,15 @@ def _workload_findings(context: FindingContext, destinations: Destinations) -> l
         competition = result.competition
         if competition is None:
             continue
+        winner = competition.winner
+        wants_strict = winner.mode is Mode.STRICT or any(
+            mode is Mode.STRICT for mode in winner.port_modes.values()
+        )
+        if not wants_strict and not competition.losers:
+            continue  # nothing to say about any workload the competition decides
         for workload, posture in result.workloads:
             findings += _workload_policy_findings(
-                competition, workload, posture, context, destinations
+                competition, wants_strict, workload, posture, context, destinations
             )
     return findings
 
@@ -357,6 +369,7 @@ def _sidecar_remedy(workload: WorkloadInput, context: FindingContext) -> str:
 
 def _workload_policy_findings(
     competition: Competition,
+    wants_strict: bool,
     workload: WorkloadInput,
     posture: WorkloadPosture,
     context: FindingContext,
@@ -375,12 +388,9 @@ def _workload_policy_findings(
                 _duplicate_message(competition, f"to select {where}"),
             )
         )
-    winner = competition.winner
-    wants_strict = winner.mode is Mode.STRICT or any(
-        mode is Mode.STRICT for mode in winner.port_modes.values()
-    )
     if not wants_strict:
         return findings
+    winner = competition.winner
     services = destinations.services_selecting(workload)
     if services:
         unmet = clients_without_istio_mutual(workload, posture, services, destinations)

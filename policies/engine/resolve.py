@@ -31,6 +31,9 @@ from policies.engine.destinations import ServicePorts
 from policies.engine.findings import FindingContext, collect_findings
 from policies.engine.injection import (
     DATAPLANE_MODE_LABEL,
+    IGNORED_NAMESPACES,
+    INJECTION_LABEL,
+    REVISION_LABEL,
     NamespaceDataPlane,
     namespace_injection,
 )
@@ -145,6 +148,7 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
 
     namespace_postures: list[NamespacePosture] = []
     resolutions: dict[str, _NamespaceResolution] = {}
+    injections: dict[tuple[Any, ...], str] = {}
     for name in sorted(inputs.namespaces):
         namespace = inputs.namespaces[name]
         resolution = _NamespaceResolution()
@@ -181,6 +185,17 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
             mesh_step(competition_decides(competition)),
             _namespace_step(resolution),
         )
+        labels = namespace.labels
+        # namespace_injection reads the name's ignored-ness and three labels only.
+        injection_key = (
+            name in IGNORED_NAMESPACES,
+            labels.get(INJECTION_LABEL),
+            labels.get(REVISION_LABEL),
+            labels.get(DATAPLANE_MODE_LABEL),
+        )
+        injection = injections.get(injection_key)
+        if injection is None:
+            injection = injections[injection_key] = namespace_injection(name, labels)
         namespace_postures.append(
             NamespacePosture(
                 name=name,
@@ -190,7 +205,7 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
                 reason=Reason(resolution.mode, resolution.source, resolution.policy, chain),
                 labels=namespace.labels,
                 is_root=is_root,
-                injection=namespace_injection(name, namespace.labels),
+                injection=injection,
                 ambient=namespace.labels.get(DATAPLANE_MODE_LABEL) == "ambient",
             )
         )
