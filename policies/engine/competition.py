@@ -34,10 +34,14 @@ class Competition:
     __slots__ = ("level", "winner", "losers", "ref", "stamp", "loser_values", "_steps")
 
     def __init__(self, level: Level, candidates: list[PeerAuthenticationInput]) -> None:
-        ordered = sorted(candidates, key=_policy_order)
         self.level = level
-        self.winner = ordered[0]
-        self.losers = ordered[1:]
+        if len(candidates) == 1:
+            self.winner = candidates[0]
+            self.losers: list[PeerAuthenticationInput] = []
+        else:
+            ordered = sorted(candidates, key=_policy_order)
+            self.winner = ordered[0]
+            self.losers = ordered[1:]
         self.ref = PolicyRef(self.winner.namespace, self.winner.name)
         self.stamp = PolicyStamp(
             self.winner.namespace, self.winner.name, self.winner.mode, self.winner.created
@@ -70,8 +74,7 @@ class Competition:
         return step
 
 
-def _policy_order(policy: PeerAuthenticationInput) -> tuple[Any, ...]:
-    return policy.sort_key
+_policy_order = attrgetter("sort_key")
 
 
 def lost_because(loser: PeerAuthenticationInput, winner: PeerAuthenticationInput) -> str:

@@ -17,7 +17,12 @@ from policies.engine.competition import tie_break_words
 from policies.engine.destinations import (
     Destinations,
 )
-from policies.engine.injection import InjectionRule, workload_injection
+from policies.engine.injection import (
+    INJECT_LABEL,
+    REVISION_LABEL,
+    InjectionRule,
+    workload_injection,
+)
 from policies.engine.inputs import (
     Inputs,
     PeerAuthenticationInput,
@@ -54,7 +59,8 @@ class FindingContext:
     mesh_competition: Competition | None
     namespace_competitions: dict[str, Competition | None]
     namespaces: dict[str, NamespacePosture]
-    workloads: list[tuple[WorkloadInput, WorkloadPosture]]
+    # Only the workloads that are STRICT without a sidecar or in ambient (see resolve).
+    flagged_workloads: list[tuple[WorkloadInput, WorkloadPosture]]
     workloads_by_namespace: dict[str, list[tuple[WorkloadInput, WorkloadPosture]]]
     workload_results: list[Any]
     root_selector_policies: list[PeerAuthenticationInput]
@@ -250,25 +256,45 @@ def _workload_findings(context: FindingContext, destinations: Destinations) -> l
     findings: list[Finding] = []
     root_namespace = context.root_namespace
     strict = Mode.STRICT
-    for workload, posture in context.workloads:
+    # The remedy depends on the namespace and four pod facts only: worded once per combination.
+    remedies: dict[tuple[Any, ...], str] = {}
+    # str() of the deciding policy's ref, once per ref (they are shared between workloads).
+    deciders: dict[int, str] = {}
+    for workload, posture in context.flagged_workloads:
         if posture.mode is strict and not posture.has_sidecar and not posture.ambient:
-            where = f"{posture.kind} {posture.namespace}/{posture.name}"
+            namespace = posture.namespace
+            where = f"{posture.kind} {namespace}/{posture.name}"
             # Reported in the root namespace too (the rule has no exception), but there the
             # usual culprit is Istio's own control plane, which runs without a sidecar.
-            remedy = (
-                "If it is part of Istio's control plane (istiod), that is by design and it "
-                "needs no PeerAuthentication; otherwise enable injection and restart it."
-                if posture.namespace == root_namespace
-                else _sidecar_remedy(workload, context)
-            )
+            if namespace == root_namespace:
+                remedy = (
+                    "If it is part of Istio's control plane (istiod), that is by design and it "
+                    "needs no PeerAuthentication; otherwise enable injection and restart it."
+                )
+            else:
+                labels = workload.labels
+                key = (
+                    namespace,
+                    labels.get(INJECT_LABEL),
+                    labels.get(REVISION_LABEL),
+                    workload.inject_annotation,
+                    workload.host_network,
+                )
+                remedy = remedies.get(key)  # type: ignore[assignment]
+                if remedy is None:
+                    remedy = remedies[key] = _sidecar_remedy(workload, context)
+            policy = posture.policy
+            decider = deciders.get(id(policy))
+            if decider is None:
+                decider = deciders[id(policy)] = str(policy)
             findings.append(
                 Finding(
                     "STRICT_WITHOUT_SIDECAR",
                     Severity.WARNING,
-                    posture.namespace,
+                    namespace,
                     posture.name,
                     posture.kind,
-                    f"{where} is STRICT (decided by {posture.policy}) but has no "
+                    f"{where} is STRICT (decided by {decider}) but has no "
                     "istio-proxy sidecar and is not enrolled in ambient, so nothing enforces "
                     f"mTLS for it. {remedy}",
                 )
@@ -299,9 +325,15 @@ def _workload_findings(context: FindingContext, destinations: Destinations) -> l
         competition = result.competition
         if competition is None:
             continue
+        winner = competition.winner
+        wants_strict = winner.mode is Mode.STRICT or any(
+            mode is Mode.STRICT for mode in winner.port_modes.values()
+        )
+        if not wants_strict and not competition.losers:
+            continue  # nothing to say about any workload the competition decides
         for workload, posture in result.workloads:
             findings += _workload_policy_findings(
-                competition, workload, posture, context, destinations
+                competition, wants_strict, workload, posture, context, destinations
             )
     return findings
 
@@ -337,6 +369,7 @@ def _sidecar_remedy(workload: WorkloadInput, context: FindingContext) -> str:
 
 def _workload_policy_findings(
     competition: Competition,
+    wants_strict: bool,
     workload: WorkloadInput,
     posture: WorkloadPosture,
     context: FindingContext,
@@ -355,12 +388,9 @@ def _workload_policy_findings(
                 _duplicate_message(competition, f"to select {where}"),
             )
         )
-    winner = competition.winner
-    wants_strict = winner.mode is Mode.STRICT or any(
-        mode is Mode.STRICT for mode in winner.port_modes.values()
-    )
     if not wants_strict:
         return findings
+    winner = competition.winner
     services = destinations.services_selecting(workload)
     if services:
         unmet = clients_without_istio_mutual(workload, posture, services, destinations)

@@ -363,7 +363,9 @@ class WorkloadInput:
         if type(annotations) is dict and annotations:
             has_proxy = "sidecar.istio.io/status" in annotations
             inject = annotations.get("sidecar.istio.io/inject")
-            self.inject_annotation = inject if type(inject) is str else _label_text(inject)
+            self.inject_annotation = (
+                inject if type(inject) is str else "" if inject is None else _label_text(inject)
+            )
         else:
             has_proxy = False
             self.inject_annotation = ""

@@ -6,9 +6,41 @@ threads, cached and compared without defensive copies.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
+
+_Value = TypeVar("_Value")
+
+
+def slot_init(cls: type[_Value]) -> type[_Value]:
+    """Give a frozen slots dataclass an __init__ that writes each slot through its descriptor.
+
+    The __init__ dataclasses writes for a frozen class calls object.__setattr__ per field,
+    which looks the field up by name on every call; the slot descriptor's own __set__ stores
+    the same value at about 60% of the cost. The engine builds hundreds of thousands of these
+    values on a large mesh, so this counts. The signature (names, order, defaults) and the
+    values stored are the dataclass's own; the class stays frozen (its __setattr__ refuses).
+    """
+    names = [item.name for item in fields(cls)]  # type: ignore[arg-type]
+    scope: dict[str, Any] = {}
+    parameters = []
+    for item in fields(cls):  # type: ignore[arg-type]
+        if item.default_factory is not MISSING or not item.init:
+            raise TypeError(f"slot_init does not handle {cls.__name__}.{item.name}")
+        if item.default is MISSING:
+            parameters.append(item.name)
+        else:
+            scope[f"_default_{item.name}"] = item.default
+            parameters.append(f"{item.name}=_default_{item.name}")
+        scope[f"_set_{item.name}"] = cls.__dict__[item.name].__set__
+    body = "".join(f"    _set_{name}(self, {name})\n" for name in names)
+    exec(f"def __init__(self, {', '.join(parameters)}):\n{body}", scope)  # noqa: S102
+    init = scope["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__doc__ = cls.__init__.__doc__
+    cls.__init__ = init  # type: ignore[misc]
+    return cls
 
 
 class Mode(StrEnum):
@@ -74,6 +106,7 @@ class PolicyStatus(StrEnum):
     IGNORED = "ignored"
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class PolicyRef:
     """Names a policy; `str(ref)` is the `namespace/name` form used in JSON and pages."""
@@ -85,6 +118,7 @@ class PolicyRef:
         return f"{self.namespace}/{self.name}"
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class PolicyStamp:
     """A policy as it appears in a reason chain: who, which declared mode, created when."""
@@ -104,6 +138,7 @@ class PolicyStamp:
         }
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Loser:
     """A policy that competed at a level and lost to the winner, and why."""
@@ -125,6 +160,7 @@ class Loser:
         }
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class LevelStep:
     """One level of a reason chain (mesh, namespace, workload or port)."""
@@ -148,6 +184,7 @@ class LevelStep:
         }
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Reason:
     """Why a namespace, workload or port has its mode: the decider and the whole chain."""
@@ -167,6 +204,7 @@ class Reason:
         }
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class MeshPosture:
     """The mesh-wide mode and the root-namespace policy behind it (None: built-in default)."""
@@ -176,6 +214,7 @@ class MeshPosture:
     reason: Reason
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class NamespacePosture:
     """What a workload in this namespace gets when no workload policy selects it."""
@@ -191,6 +230,7 @@ class NamespacePosture:
     ambient: bool
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class PortPosture:
     """A port named by the winning workload policy; UNSET ports take the workload's mode."""
@@ -201,6 +241,7 @@ class PortPosture:
     reason: Reason
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class WorkloadPosture:
     """One real workload (owned objects folded into their top controller) and its mode."""
@@ -221,6 +262,7 @@ class WorkloadPosture:
     host_network: bool = False
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class WorkloadRef:
     """Names a workload; `str(ref)` is `namespace/name`."""
@@ -237,6 +279,7 @@ class WorkloadRef:
         return {"namespace": self.namespace, "name": self.name, "kind": self.kind}
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Finding:
     """Something Istio silently ignores or that will break, in words a person can act on.
@@ -266,6 +309,7 @@ class Finding:
         }
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class PolicyVerdict:
     """Every PeerAuthentication and DestinationRule with its scope and whether it counts."""
@@ -287,6 +331,7 @@ class PolicyVerdict:
     manifest: dict[str, Any] = field(repr=False, compare=False)
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class ServicePort:
     """One port of a Service: its number and the container port it targets."""
@@ -297,6 +342,7 @@ class ServicePort:
     protocol: str
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class ServiceInfo:
     """A Service: the workloads it selects are the ones a DestinationRule host reaches."""
@@ -307,6 +353,7 @@ class ServiceInfo:
     ports: tuple[ServicePort, ...]
 
 
+@slot_init
 @dataclass(frozen=True, slots=True)
 class Posture:
     """The whole result of one evaluation; every tuple is sorted by namespace, then name."""

@@ -31,6 +31,9 @@ from policies.engine.destinations import ServicePorts
 from policies.engine.findings import FindingContext, collect_findings
 from policies.engine.injection import (
     DATAPLANE_MODE_LABEL,
+    IGNORED_NAMESPACES,
+    INJECTION_LABEL,
+    REVISION_LABEL,
     NamespaceDataPlane,
     namespace_injection,
 )
@@ -48,7 +51,6 @@ from policies.engine.model import (
     Mode,
     NamespacePosture,
     Outcome,
-    PolicyRef,
     PolicyStamp,
     PortPosture,
     Posture,
@@ -146,6 +148,7 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
 
     namespace_postures: list[NamespacePosture] = []
     resolutions: dict[str, _NamespaceResolution] = {}
+    injections: dict[tuple[Any, ...], str] = {}
     for name in sorted(inputs.namespaces):
         namespace = inputs.namespaces[name]
         resolution = _NamespaceResolution()
@@ -182,6 +185,17 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
             mesh_step(competition_decides(competition)),
             _namespace_step(resolution),
         )
+        labels = namespace.labels
+        # namespace_injection reads the name's ignored-ness and three labels only.
+        injection_key = (
+            name in IGNORED_NAMESPACES,
+            labels.get(INJECTION_LABEL),
+            labels.get(REVISION_LABEL),
+            labels.get(DATAPLANE_MODE_LABEL),
+        )
+        injection = injections.get(injection_key)
+        if injection is None:
+            injection = injections[injection_key] = namespace_injection(name, labels)
         namespace_postures.append(
             NamespacePosture(
                 name=name,
@@ -191,7 +205,7 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
                 reason=Reason(resolution.mode, resolution.source, resolution.policy, chain),
                 labels=namespace.labels,
                 is_root=is_root,
-                injection=namespace_injection(name, namespace.labels),
+                injection=injection,
                 ambient=namespace.labels.get(DATAPLANE_MODE_LABEL) == "ambient",
             )
         )
@@ -205,8 +219,13 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
             group.append(workload)
     # Namespaces in order and workloads sorted within each: the result is sorted by
     # namespace, name, kind without one large sort over tuple keys.
-    pairs: list[tuple[WorkloadInput, WorkloadPosture]] = []
+    workload_postures: list[WorkloadPosture] = []
     pairs_by_namespace: dict[str, list[tuple[WorkloadInput, WorkloadPosture]]] = {}
+    # The workloads a per-workload finding may concern (STRICT without a sidecar, or in
+    # ambient), picked out here so the findings need not walk every workload again.
+    flagged: list[tuple[WorkloadInput, WorkloadPosture]] = []
+    strict = Mode.STRICT
+    new_posture = _object_new
     for name in sorted(by_namespace):
         resolution = resolutions[name]
         data_plane = NamespaceDataPlane(inputs.namespaces[name])
@@ -222,31 +241,32 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
         namespace_pairs = []
         for workload in group:
             result = shared or _workload_result(resolution, workload, mesh_step)
-            labels = workload.labels
-            sidecar, ambient = data_plane(workload)
-            pair = (
-                workload,
-                _workload_posture(
-                    name,
-                    workload.name,
-                    workload.kind,
-                    result.mode,
-                    result.policy,
-                    result.source,
-                    result.reason,
-                    result.ports,
-                    labels,
-                    workload.container_ports,
-                    sidecar,
-                    ambient,
-                    workload.host_network,
-                ),
-            )
+            if workload.has_proxy:
+                sidecar, ambient = True, False
+            else:
+                sidecar, ambient = data_plane(workload)
+            # WorkloadPosture(...) through its slots (see _SET_WORKLOAD_FIELDS).
+            posture = new_posture(WorkloadPosture)
+            _set_namespace(posture, name)
+            _set_name(posture, workload.name)
+            _set_kind(posture, workload.kind)
+            _set_mode(posture, result.mode)
+            _set_policy(posture, result.policy)
+            _set_source(posture, result.source)
+            _set_reason(posture, result.reason)
+            _set_ports(posture, result.ports)
+            _set_labels(posture, workload.labels)
+            _set_container_ports(posture, workload.container_ports)
+            _set_has_sidecar(posture, sidecar)
+            _set_ambient(posture, ambient)
+            _set_host_network(posture, workload.host_network)
+            pair = (workload, posture)
             result.workloads.append(pair)
             namespace_pairs.append(pair)
+            workload_postures.append(posture)
+            if ambient or (result.mode is strict and not sidecar):
+                flagged.append(pair)
         pairs_by_namespace[name] = namespace_pairs
-        pairs += namespace_pairs
-    workload_postures = [posture for _, posture in pairs]
 
     verdicts = policy_verdicts(inputs, root_namespace, mesh, resolutions, root_selector_policies)
     service_ports = ServicePorts()
@@ -263,7 +283,7 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
             name: resolution.competition for name, resolution in resolutions.items()
         },
         namespaces={posture.name: posture for posture in namespace_postures},
-        workloads=pairs,
+        flagged_workloads=flagged,
         workloads_by_namespace=pairs_by_namespace,
         workload_results=[
             result for resolution in resolutions.values() for result in resolution.results.values()
@@ -285,6 +305,11 @@ def resolve(inputs: Inputs, root_namespace: str) -> Posture:
 _name = attrgetter("name")
 
 
+# WorkloadPosture(...) for the hot loop, equal in every way to the dataclass's own: a frozen
+# dataclass's __init__ sets each field through object.__setattr__; writing the thirteen
+# slots through their descriptors does the same at 60% of the cost, which counts once per
+# workload (150,000 in a large cluster). The unpacking below fails at import if a field is
+# ever added or removed without updating the loop in resolve().
 _SET_WORKLOAD_FIELDS = tuple(
     WorkloadPosture.__dict__[field.name].__set__ for field in dataclass_fields(WorkloadPosture)
 )
@@ -303,45 +328,6 @@ _SET_WORKLOAD_FIELDS = tuple(
     _set_ambient,
     _set_host_network,
 ) = _SET_WORKLOAD_FIELDS
-
-
-def _workload_posture(
-    namespace: str,
-    name: str,
-    kind: str,
-    mode: Mode,
-    policy: PolicyRef | None,
-    source: Level,
-    reason: Reason,
-    ports: tuple[PortPosture, ...],
-    labels: dict[str, str],
-    container_ports: tuple[int, ...],
-    has_sidecar: bool,
-    ambient: bool,
-    host_network: bool,
-) -> WorkloadPosture:
-    """WorkloadPosture(...) for the hot loop, equal in every way to the dataclass's own.
-
-    A frozen dataclass's __init__ sets each field through object.__setattr__; writing the
-    thirteen slots through their descriptors does the same at 60% of the cost, which counts
-    once per workload (150,000 in a large cluster). The unpacking above fails at import if
-    a field is ever added or removed without updating this function.
-    """
-    posture = _object_new(WorkloadPosture)
-    _set_namespace(posture, namespace)
-    _set_name(posture, name)
-    _set_kind(posture, kind)
-    _set_mode(posture, mode)
-    _set_policy(posture, policy)
-    _set_source(posture, source)
-    _set_reason(posture, reason)
-    _set_ports(posture, ports)
-    _set_labels(posture, labels)
-    _set_container_ports(posture, container_ports)
-    _set_has_sidecar(posture, has_sidecar)
-    _set_ambient(posture, ambient)
-    _set_host_network(posture, host_network)
-    return posture
 
 
 _object_new = object.__new__
