@@ -101,7 +101,7 @@ def pages_for(namespaces: int, workloads_per_namespace: int = 15) -> list[tuple[
                 f"/workloads/?sort={sort}&page={workload_middle}",
                 {},
             )
-            for sort in ("name", "mode", "sidecar", "-findings")
+            for sort in ("name", "kind", "source", "mode", "sidecar", "-findings")
         ),
         (
             f"workloads deep, middle page {workload_middle:,}",

@@ -282,9 +282,10 @@ class WorkloadRecord(models.Model):
         ordering = ["namespace", "name"]
         indexes = [
             models.Index(fields=["snapshot", "namespace", "name"]),
-            # The workloads list sorted by mode, or by sidecar (workloads without one first),
-            # in its total order (ids last): any page's offset walks one of these indexes
-            # alone, from either end, instead of sorting up to 150,000 rows for a middle page.
+            # The workloads list sorted by mode, by what decided it (source), or by sidecar
+            # (workloads without one first), in its total order (ids last): any page's offset
+            # walks one of these indexes alone, from either end, instead of sorting up to
+            # 150,000 rows for a middle page.
             models.Index(
                 fields=["snapshot", "mode", "namespace", "name", "kind", "id"],
                 name="workload_mode_order",
@@ -292,6 +293,10 @@ class WorkloadRecord(models.Model):
             models.Index(
                 fields=["snapshot", "has_sidecar", "namespace", "name", "kind", "id"],
                 name="workload_sidecar_order",
+            ),
+            models.Index(
+                fields=["snapshot", "source", "namespace", "name", "kind", "id"],
+                name="workload_source_order",
             ),
             # The report and the workloads list page through workloads in this order, ids
             # last to make it total (a page read from either end is exact): the offset walks
