@@ -27,7 +27,7 @@ from policies.models import (
     SnapshotDifference,
     WorkloadRecord,
 )
-from policies.selectors.report_pages import CountedPaginator
+from policies.selectors.paging import page_clamped
 from policies.selectors.reports import (
     EXEMPTION_EXPIRED,
     ExpiredExemption,
@@ -241,13 +241,13 @@ def findings_difference(
             if row.key not in present_stored and row.key not in absent_keys
         )
     # Counted apart from the page: a window count here would carry every message along.
-    paginator = CountedPaginator(
+    current = page_clamped(
         rows.values_list("code", "severity", "namespace", "name", "kind", "message"),
         COMPARE_PAGE_SIZES[name],
+        page,
     )
-    current = paginator.get_page(page)
     page_rows = [FindingRow(*values) for values in current.object_list]
-    return CompareSection(rows=page_rows, total=paginator.count, page=current, extra=extra)
+    return CompareSection(rows=page_rows, total=current.paginator.count, page=current, extra=extra)
 
 
 # --- The comparison -------------------------------------------------------------------------
@@ -279,8 +279,7 @@ def snapshot_compare(
     audit = audit_entries_between(
         start=min(snapshot_from.taken_at, at_from), end=at_to, clusters=audit_clusters
     )
-    audit_pages = CountedPaginator(audit, COMPARE_PAGE_SIZES["audit"])
-    audit_page = audit_pages.get_page(pages.get("audit", 1))
+    audit_page = page_clamped(audit, COMPARE_PAGE_SIZES["audit"], pages.get("audit", 1))
     return Comparison(
         at_from=at_from,
         at_to=at_to,
@@ -313,6 +312,6 @@ def snapshot_compare(
             page=pages.get("cleared", 1),
         ),
         audit=CompareSection(
-            rows=list(audit_page.object_list), total=audit_pages.count, page=audit_page
+            rows=list(audit_page.object_list), total=audit_page.paginator.count, page=audit_page
         ),
     )

@@ -21,7 +21,6 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from policies.engine import Mode, Severity
 from policies.exports import ExportScope, export_scope
 from policies.models import AuditEntry, ExportChecksum, Snapshot
-from policies.selectors.paging import CountedPaginator as CountedPaginator  # compare.py's
 from policies.selectors.paging import page_by_ids, page_clamped
 from policies.selectors.reports import (
     EXEMPTION_EXPIRED,
