@@ -17,12 +17,7 @@ from policies.engine.competition import tie_break_words
 from policies.engine.destinations import (
     Destinations,
 )
-from policies.engine.injection import (
-    INJECT_LABEL,
-    REVISION_LABEL,
-    InjectionRule,
-    workload_injection,
-)
+from policies.engine.injection import InjectionRule, injection_facts, workload_injection
 from policies.engine.inputs import (
     Inputs,
     PeerAuthenticationInput,
@@ -256,7 +251,7 @@ def _workload_findings(context: FindingContext, destinations: Destinations) -> l
     findings: list[Finding] = []
     root_namespace = context.root_namespace
     strict = Mode.STRICT
-    # The remedy depends on the namespace and four pod facts only: worded once per combination.
+    # The remedy depends on the namespace and the injection facts only: worded once for each.
     remedies: dict[tuple[Any, ...], str] = {}
     # str() of the deciding policy's ref, once per ref (they are shared between workloads).
     deciders: dict[int, str] = {}
@@ -272,14 +267,7 @@ def _workload_findings(context: FindingContext, destinations: Destinations) -> l
                     "needs no PeerAuthentication; otherwise enable injection and restart it."
                 )
             else:
-                labels = workload.labels
-                key = (
-                    namespace,
-                    labels.get(INJECT_LABEL),
-                    labels.get(REVISION_LABEL),
-                    workload.inject_annotation,
-                    workload.host_network,
-                )
+                key = (namespace, *injection_facts(workload))
                 remedy = remedies.get(key)  # type: ignore[assignment]
                 if remedy is None:
                     remedy = remedies[key] = _sidecar_remedy(workload, context)

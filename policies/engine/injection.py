@@ -166,6 +166,18 @@ def workload_injection(workload: WorkloadInput, namespace: NamespaceInput) -> In
     )
 
 
+def injection_facts(workload: WorkloadInput) -> tuple[Any, ...]:
+    """The pod facts injection_decision reads (besides the namespace): workloads alike in
+    these get the same decision in one namespace, so callers ask once per combination."""
+    labels = workload.labels
+    return (
+        labels.get(INJECT_LABEL),
+        labels.get(REVISION_LABEL),
+        workload.inject_annotation,
+        workload.host_network,
+    )
+
+
 class NamespaceDataPlane:
     """Sidecar and ambient facts for the workloads of one namespace.
 
@@ -186,14 +198,8 @@ class NamespaceDataPlane:
         """(has a sidecar, captured by ambient)."""
         if workload.has_proxy:
             return True, False
-        labels = workload.labels
         if not workload.pods_admitted:
-            key = (
-                labels.get(INJECT_LABEL),
-                labels.get(REVISION_LABEL),
-                workload.inject_annotation,
-                workload.host_network,
-            )
+            key = injection_facts(workload)
             injects = self._decisions.get(key)
             if injects is None:
                 injects = self._decisions[key] = workload_injection(
@@ -203,9 +209,9 @@ class NamespaceDataPlane:
                 return True, False
         if workload.host_network:
             return False, False
-        pod_mode = labels.get(DATAPLANE_MODE_LABEL)
+        pod_mode = workload.labels.get(DATAPLANE_MODE_LABEL)
         if pod_mode is None:
             return False, self._ambient_namespace
         return False, ambient_captured(
-            namespace_labels=self.namespace.labels, pod_labels=labels, host_network=False
+            namespace_labels=self.namespace.labels, pod_labels=workload.labels, host_network=False
         )
