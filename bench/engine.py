@@ -10,7 +10,9 @@ Reports, for each size, the CPU (and wall) time `evaluate()` takes, its peak mem
 `json.loads` of the same objects serialised, i.e. reading the input once. evaluate() runs
 with the garbage collector paused (`gc_paused()`), as its callers on a large mesh run it (the
 sync, `posture`), so the fair floor is json.loads with the collector paused too; the ratio
-against the floor with the collector on is printed as well, marked.
+against the floor with the collector on is printed as well, marked. For scale it also times
+`bare_evaluation()`: reading each workload's facts and building its sorted posture, with no
+Istio rule applied and nothing else read -- the least any evaluation must do.
 Then 1x, 2x and 4x to show growth is linear.
 Target (issue 13 §5, tighter than issue 2's 1.5x): evaluation at most 1.3x the floor.
 
@@ -33,11 +35,12 @@ import sys
 import time
 import tracemalloc
 from functools import partial
+from operator import attrgetter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from policies.engine import evaluate  # noqa: E402
+from policies.engine import Level, Mode, WorkloadPosture, evaluate  # noqa: E402
 from policies.gc_pause import gc_paused  # noqa: E402
 
 BASE_NAMESPACES = 10_000
@@ -260,6 +263,71 @@ def evaluate_paused(objects: list[dict]):
         return evaluate(objects)
 
 
+def bare_evaluation(objects: list[dict]) -> list:
+    """The least any evaluation of these objects must do, for scale: read each workload's
+    facts (labels, the sidecar evidence, container ports, hostNetwork) from its pod template
+    as the engine does, build its WorkloadPosture, and order them by namespace and name.
+
+    No Istio rule is applied (every workload is given the mesh's STRICT), and Namespaces,
+    PeerAuthentications, DestinationRules and Services are not even read, let alone turned
+    into findings. What evaluate() costs beyond this is the cost of Istio's rules.
+    """
+    empty: dict = {}
+    by_namespace: dict[str, list] = {}
+    workload_kinds = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "Pod"}
+    for obj in objects:
+        kind = obj.get("kind")
+        if kind == "CronJob":
+            template = obj.get("spec", empty).get("jobTemplate", empty).get("spec", empty)
+            template = template.get("template", empty)
+        elif kind == "Pod":
+            template = obj
+        elif kind in workload_kinds:
+            template = obj.get("spec", empty).get("template", empty)
+        else:
+            continue
+        metadata = obj["metadata"]
+        template_metadata = template.get("metadata", empty)
+        pod_spec = template.get("spec", empty)
+        has_sidecar = "sidecar.istio.io/status" in template_metadata.get("annotations", empty)
+        ports = []
+        for container in pod_spec.get("containers", ()):
+            if container.get("name") == "istio-proxy":
+                has_sidecar = True
+            for port in container.get("ports", ()):
+                ports.append(port.get("containerPort"))
+        for container in pod_spec.get("initContainers", ()):
+            if container.get("name") == "istio-proxy":
+                has_sidecar = True
+        namespace = metadata.get("namespace") or "default"
+        posture = WorkloadPosture(
+            namespace,
+            metadata["name"],
+            kind,
+            Mode.STRICT,
+            None,
+            Level.MESH,
+            None,
+            (),
+            template_metadata.get("labels") or {},
+            tuple(sorted(set(ports))),
+            has_sidecar,
+            False,
+            pod_spec.get("hostNetwork") is True,
+        )
+        group = by_namespace.get(namespace)
+        if group is None:
+            by_namespace[namespace] = [posture]
+        else:
+            group.append(posture)
+    ordered: list = []
+    for namespace in sorted(by_namespace):
+        group = by_namespace[namespace]
+        group.sort(key=attrgetter("name"))
+        ordered += group
+    return ordered
+
+
 def timed(action, *, collector: bool) -> tuple[float, float, object]:
     """CPU and wall seconds of one call of action(), with the collector on or paused."""
     gc.collect()
@@ -308,6 +376,10 @@ def measure(scale: float, runs: int, *, as_generated: bool, grouped: bool = Fals
         del parsed
         row["floor_off_cpu"] = min(row.get("floor_off_cpu", float("inf")), cpu)
         row["floor_off_wall"] = min(row.get("floor_off_wall", float("inf")), wall)
+        objects = json.loads(text)
+        cpu, _, bare = timed(partial(bare_evaluation, objects), collector=False)
+        del objects, bare
+        row["bare_cpu"] = min(row.get("bare_cpu", float("inf")), cpu)
         objects = json.loads(text)
         cpu, wall, posture = timed(partial(evaluate_paused, objects), collector=True)
         del objects
@@ -381,6 +453,10 @@ def main() -> int:
     print(
         f"  ratio against the floor with the collector on (flatters evaluate()):  "
         f"{base['cpu'] / base['floor_on_cpu']:.2f}x"
+    )
+    print(
+        f"  bare evaluation (workload facts read, postures built and sorted, no Istio rule): "
+        f"{base['bare_cpu']:.2f} s = {base['bare_cpu'] / base['floor_off_cpu']:.2f}x the floor"
     )
     print(f"  peak memory of evaluate(): {base['peak_mb']:.0f} MB (tracemalloc)")
     if not options.no_series:
