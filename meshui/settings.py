@@ -116,6 +116,18 @@ DATABASES = {
 # Parallel test runs on one PostgreSQL server each name their own test database.
 if env_str("MESHUI_TEST_DB_NAME"):
     DATABASES["default"]["TEST"] = {"NAME": env_str("MESHUI_TEST_DB_NAME")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Celery workers write beside the web server, each on its own connection. SQLite's
+    # default (deferred) transaction takes the write lock only at its first write and then
+    # fails at once if another connection holds it; IMMEDIATE takes the lock when the
+    # transaction begins, so a busy database is waited for (up to `timeout` seconds).
+    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    # Django's SQLite test database is in memory with a shared cache, whose locks are per
+    # table and never waited for: a worker thread's write then fails with "database table
+    # is locked". A file (one per test process, removed after the run) locks as above.
+    DATABASES["default"].setdefault("TEST", {}).setdefault(
+        "NAME", str(BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3")
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

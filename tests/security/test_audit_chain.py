@@ -176,8 +176,6 @@ def test_an_unreachable_database_is_one_line_and_exit_code_2(database_url):
 
 
 def test_concurrent_writers_never_fork_the_chain(transactional_db):
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite lets one writer in at a time; the test database is in memory")
     start = threading.Barrier(4)
 
     def write(writer: int):
