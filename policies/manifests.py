@@ -197,7 +197,11 @@ def _has_long_digit_run(data: bytes) -> bool:
     return _LONG_DIGIT_RUN in data.translate(_DIGITS_AS_ZERO)
 
 
+# The first step of the nesting check keeps only brackets and quotes, and writes `[]` as
+# `{}`: in valid JSON each bracket closes its own kind, so one kind nests as deep; invalid
+# JSON is refused by the parser that follows whatever the check says.
 _NOT_BRACKETS = bytes(range(256)).translate(None, b'{}[]"')
+_BRACKETS_AS_BRACES = bytes(range(256)).replace(b"[", b"{").replace(b"]", b"}")
 
 
 def _json_nests_deeper_than(data: bytes, limit: int) -> bool:
@@ -210,18 +214,20 @@ def _json_nests_deeper_than(data: bytes, limit: int) -> bool:
     """
     if b"\\" in data:  # most manifests have no escapes at all: skip two copies of the text
         data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
-    structure = data.translate(None, _NOT_BRACKETS)
-    # Most strings hold no bracket and leave an empty pair of quotes: one replace drops them
-    # all. If any quote is left, a string held a bracket: drop every string's contents.
-    without_strings = structure.replace(b'""', b"")
-    if b'"' in without_strings:
-        without_strings = b"".join(structure.split(b'"')[::2])
-    structure = without_strings
+    structure = data.translate(_BRACKETS_AS_BRACES, _NOT_BRACKETS)
+    # Most strings hold no bracket and leave an empty pair of quotes. When the quotes pair up
+    # like that throughout (pairs counted from the start cover them all), no string holds a
+    # bracket and the quotes can all go at once; otherwise drop every string's contents.
+    quotes = structure.count(b'"')
+    if structure.count(b'""') * 2 == quotes:
+        structure = structure.translate(None, b'"') if quotes else structure
+    else:
+        structure = b"".join(structure.split(b'"')[::2])
     for _ in range(limit):
         if not structure:
             return False
-        inner_removed = structure.replace(b"{}", b"").replace(b"[]", b"")
-        if inner_removed == structure:
+        inner_removed = structure.replace(b"{}", b"")
+        if len(inner_removed) == len(structure):
             return False  # unbalanced: not JSON, the parser will say so
         structure = inner_removed
     return bool(structure)

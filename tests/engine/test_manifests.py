@@ -241,3 +241,21 @@ def test_nesting_check_ignores_brackets_inside_strings(depth, refused, strings):
     text = '{"kind": "ConfigMap", "s": [' + strings + '], "value": ' + _nested(depth) + "}"
     assert _deeper_than(json.loads(text), 100) is refused
     assert _json_nests_deeper_than(text.encode(), 100) is refused
+
+
+@pytest.mark.parametrize(
+    ("depth", "refused"), [(99, False), (100, False), (101, True), (102, True)]
+)
+def test_nesting_check_counts_objects_and_arrays_alike(depth, refused):
+    """The check reads `[]` as `{}` (valid JSON closes each bracket with its own kind)."""
+    import json
+
+    from policies.manifests import _deeper_than, _json_nests_deeper_than
+
+    opened = ['{"a": ', "["] * depth
+    value = "".join(opened[: depth - 1]) + "1"
+    for bracket in reversed(opened[: depth - 1]):
+        value += "}" if bracket.startswith("{") else "]"
+    text = '{"kind": "ConfigMap", "mixed": [[], {}, [{}]], "value": ' + value + "}"
+    assert _deeper_than(json.loads(text), 100) is refused
+    assert _json_nests_deeper_than(text.encode(), 100) is refused
