@@ -9,7 +9,8 @@ Hostile input is refused before it can cost much: files over a size limit, nesti
 than any Kubernetes object needs, numbers too long to convert, and YAML aliases that expand a
 small file into a huge one ("billion laughs"), judged by the rule kubectl's YAML parser uses.
 
-YAML timestamps stay strings (`creationTimestamp: 2024-01-15T12:00:00Z` unquoted is still
+YAML is read by policies/manifest_yaml.py, imported only when a YAML file is there. YAML
+timestamps stay strings (`creationTimestamp: 2024-01-15T12:00:00Z` unquoted is still
 the RFC 3339 text the API would return), because the engine reads API-shaped JSON values.
 """
 
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 CLUSTER_SCOPED_KINDS = frozenset({"Namespace", "List"})
@@ -29,53 +29,6 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 # The deepest Kubernetes objects (CRDs with their schemas) nest fewer than 40 levels; past
 # this, later steps (repr, JSON) would meet Python's recursion limit instead.
 MAX_NESTING = 100
-
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _LimitExceeded(yaml.constructor.ConstructorError):
-    """Input refused for its size or shape rather than its syntax."""
-
-    def __init__(self, problem: str, mark) -> None:
-        super().__init__(None, None, problem, mark)
-
-
-class _ManifestLoader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """The safe loader without the timestamp resolver (JSON has no timestamps), checking each
-    document's aliases and depth before building it, and saying which value a tag cannot
-    read (`!!int ""`, a number of 5,000 digits) instead of raising Python's own error."""
-
-    def construct_document(self, node):
-        _check_expansion(node)
-        return super().construct_document(node)
-
-
-def _read_as_tagged(construct):
-    def construct_or_explain(loader, node):
-        try:
-            return construct(loader, node)
-        except (ValueError, IndexError, KeyError, AttributeError) as error:
-            text = str(node.value)
-            digits = sum(character.isdigit() for character in text)
-            if digits > 4300:  # Python refuses int() of more than 4300 digits
-                raise _LimitExceeded(_too_long_number(digits), node.start_mark) from error
-            shown = text if len(text) <= 40 else f"{text[:40]}…"
-            kind = str(node.tag).rsplit(":", 1)[-1]
-            raise yaml.constructor.ConstructorError(
-                None, None, f"{shown!r} is not a valid {kind}", node.start_mark
-            ) from error
-
-    return construct_or_explain
-
-
-_ManifestLoader.yaml_constructors = {
-    tag: _read_as_tagged(construct) for tag, construct in _BaseLoader.yaml_constructors.items()
-}
-
-_ManifestLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
-}
 
 
 class ManifestError(Exception):
@@ -154,15 +107,18 @@ def read_manifest_file(file: Path, *, max_file_bytes: int = MAX_FILE_BYTES) -> l
     return objects
 
 
+def _yaml_documents(file: Path, text: str) -> list[tuple[int, Any]]:
+    # YAML's parser and meshui's limits on it are imported when a file needs them: a check
+    # of JSON files never does (a tenth of its start).
+    from policies.manifest_yaml import yaml_documents
+
+    return yaml_documents(file, text)
+
+
 def _document_line(text: str, number: int) -> int | None:
-    """The line where YAML document `number` starts (only computed when reporting an error)."""
-    try:
-        for index, node in enumerate(yaml.compose_all(text, Loader=_ManifestLoader), 1):
-            if index == number and node is not None:
-                return node.start_mark.line + 1
-    except yaml.YAMLError:
-        return None
-    return None
+    from policies.manifest_yaml import document_line
+
+    return document_line(text, number)
 
 
 def _fast_json_objects(file: Path, data: bytes) -> list[dict[str, Any]] | None:
@@ -245,9 +201,9 @@ def _json_documents(file: Path, text: str) -> list[tuple[int, Any]] | None:
     except _NumberTooLong as error:
         raise ManifestError(file, f"invalid JSON: {error}") from None
     except RecursionError:
-        raise ManifestError(file, f"invalid JSON: {_too_deep()}") from None
+        raise ManifestError(file, f"invalid JSON: {too_deep_words()}") from None
     if _deeper_than(document, MAX_NESTING):
-        raise ManifestError(file, f"invalid JSON: {_too_deep()}")
+        raise ManifestError(file, f"invalid JSON: {too_deep_words()}")
     return [(1, document)]
 
 
@@ -259,14 +215,16 @@ def _json_int(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise _NumberTooLong(_too_long_number(len(text))) from None
+        raise _NumberTooLong(number_too_long_words(len(text))) from None
 
 
-def _too_long_number(digits: int) -> str:
+def number_too_long_words(digits: int) -> str:
+    """The refusal of a number too long to read, for the JSON and YAML readers alike."""
     return f"a number of {digits} digits is too long to read"
 
 
-def _too_deep() -> str:
+def too_deep_words() -> str:
+    """The refusal of values nested past MAX_NESTING, for the JSON and YAML readers alike."""
     return f"values nest more than {MAX_NESTING} levels deep"
 
 
@@ -280,99 +238,6 @@ def _deeper_than(value: Any, limit: int) -> bool:
             return True
         pending.extend((child, depth + 1) for child in children)
     return False
-
-
-# What go-yaml (under kubectl and the API server's YAML decoding) lets aliases contribute:
-# up to 99% of the nodes a document decodes to while it is small, scaling down to 10% for
-# documents of four million nodes or more (gopkg.in/yaml.v2 and v3, decode.go).
-_ALIAS_RATIO_RANGE = (400_000, 4_000_000)
-
-
-def _allowed_alias_ratio(decoded: int) -> float:
-    low, high = _ALIAS_RATIO_RANGE
-    if decoded <= low:
-        return 0.99
-    if decoded >= high:
-        return 0.10
-    return 0.99 - 0.89 * (decoded - low) / (high - low)
-
-
-def _check_expansion(root: yaml.Node) -> None:
-    """Refuse a document whose aliases contain themselves or expand it beyond kubectl's limit,
-    or that nests deeper than MAX_NESTING, before any of it is built.
-
-    Walks the node graph once, iteratively, adding up how many nodes each collection expands
-    to, so a billion laughs is measured without being expanded. Aliases of single scalars
-    are not counted: they add one node each and cannot multiply.
-    """
-    sizes: dict[int, int] = {}  # id(collection) -> nodes it decodes to, aliases expanded
-    on_path = {id(root)}
-    from_aliases = 0
-    stack = [(root, _items(root), [1])]
-    while stack:
-        node, children, size = stack[-1]
-        for child in children:
-            if type(child) is yaml.ScalarNode:
-                size[0] += 1
-                continue
-            known = sizes.get(id(child))
-            if known is not None:  # seen before in document order: an alias to it
-                from_aliases += known
-                size[0] += known
-            elif id(child) in on_path:
-                raise _LimitExceeded("an alias refers to a node that contains it", child.start_mark)
-            elif len(stack) >= MAX_NESTING:
-                raise _LimitExceeded(_too_deep(), child.start_mark)
-            else:
-                on_path.add(id(child))
-                stack.append((child, _items(child), [1]))
-                break
-        else:
-            stack.pop()
-            on_path.discard(id(node))
-            sizes[id(node)] = size[0]
-            if stack:
-                stack[-1][2][0] += size[0]
-    decoded = sizes.get(id(root), 1)
-    aliased_share = from_aliases / decoded
-    if from_aliases > 100 and decoded > 1000 and aliased_share > _allowed_alias_ratio(decoded):
-        raise _LimitExceeded(
-            "aliases expand this document far beyond its size (more than kubectl "
-            "accepts); write the repeated parts out",
-            root.start_mark,
-        )
-
-
-def _items(node: yaml.Node):
-    """An iterator over a node's children (a mapping's keys and values alike)."""
-    if type(node) is yaml.MappingNode:
-        return (part for pair in node.value for part in pair)
-    if type(node) is yaml.SequenceNode:
-        return iter(node.value)
-    return iter(())
-
-
-def _yaml_documents(file: Path, text: str) -> list[tuple[int, Any]]:
-    documents = []
-    try:
-        for number, document in enumerate(yaml.load_all(text, Loader=_ManifestLoader), 1):
-            if document is not None:
-                documents.append((number, document))
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = error.problem or "invalid YAML"
-        column = f" (column {mark.column + 1})" if mark is not None else ""
-        started = ""
-        if error.context and error.context_mark is not None and error.context_mark is not mark:
-            started = f", {error.context} that starts on line {error.context_mark.line + 1}"
-        prefix = "refused" if isinstance(error, _LimitExceeded) else "invalid YAML"
-        raise ManifestError(file, f"{prefix}: {problem}{column}{started}", line) from error
-    except yaml.YAMLError as error:
-        raise ManifestError(file, f"invalid YAML: {error}") from error
-    except RecursionError:  # the pure-Python parser, where libyaml is missing
-        raise ManifestError(file, f"invalid YAML: {_too_deep()}") from None
-    return documents
 
 
 def _collect(file: Path, number: int, document: Any, objects: list[dict[str, Any]]) -> None:
