@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 import orjson
 
 from policies.engine import Posture, Severity, evaluate, posture_as_json
+from policies.engine.serialize import workloads_as_json_in_chunks
 from policies.gc_pause import gc_paused
 from policies.manifests import ManifestError, read_manifests
 from policies.spreadsheet import spreadsheet_safe
@@ -79,11 +80,11 @@ def posture_print(
     *,
     root_namespace: str,
     output_format: str,
-    write: Callable[[bytes | str], None],
+    write: Callable[[bytes | memoryview | str], None],
     keep: list[Any] | None = None,
 ) -> list[Any]:
-    """Evaluate `objects`, `write` the posture in `output_format` (bytes for json, text that
-    ends its last line for table and csv), and return its findings for --fail-on.
+    """Evaluate `objects`, `write` the posture in `output_format` (bytes for json, in pieces;
+    text that ends its last line for table and csv), and return its findings for --fail-on.
 
     Call it with the collector paused (gc_paused): evaluating and writing build millions of
     acyclic objects. With `keep`, the posture is appended to it and, with everything built
@@ -94,7 +95,7 @@ def posture_print(
     """
     posture = evaluate(objects, root_namespace=root_namespace)
     if output_format == "json":
-        write(posture_json(posture))
+        posture_json_write(posture, write)
     elif output_format == "csv":
         write(posture_as_csv(posture))
     else:
@@ -170,13 +171,13 @@ def offline_posture_run(
     return 0
 
 
-def _stdout_write(output: bytes | str) -> None:
+def _stdout_write(output: bytes | memoryview | str) -> None:
     if isinstance(output, str):
         sys.stdout.write(output)
         return
     buffer = getattr(sys.stdout, "buffer", None)
     if buffer is None:
-        sys.stdout.write(output.decode())
+        sys.stdout.write(str(output, "utf-8"))
         return
     sys.stdout.flush()
     buffer.write(output)
@@ -203,17 +204,56 @@ def finding_as_json(finding) -> dict:
     }
 
 
+# `posture --format json`'s layout: indented by two, as `json.dumps(indent=2)` writes it;
+# non-string keys (a YAML label key `1:`) become strings, as `json` makes them.
+JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+# Workloads converted and written at a time: enough for orjson to run long, few enough that
+# each chunk reuses the memory of the one before (on a 30,000-workload mesh the whole list is
+# 40 MB of dicts and 50 MB of text, every page of which the kernel would map anew).
+WORKLOADS_PER_CHUNK = 500
+# Where the workloads are: the list is the value of a key of the document (level 1), so
+# orjson writes a chunk at the right depth as the list of a one-key object, between these.
+_CHUNK_START = b'{\n  "workloads": ['
+_CHUNK_END = b"\n  ]\n}"
+
+
 def posture_json(posture: Posture) -> bytes:
-    """`posture --format json`: the engine's document, indented by two, UTF-8, newline-ended.
+    """`posture --format json`: the engine's document, indented by two, UTF-8, newline-ended."""
+    pieces: list[bytes] = []
+    posture_json_write(posture, pieces.append)
+    return b"".join(pieces)
+
+
+def posture_json_write(posture: Posture, write: Callable[[bytes | memoryview], None]) -> None:
+    """posture_json's text, handed to `write` in pieces.
 
     orjson writes it about ten times faster than `json.dumps(indent=2)` with the same
-    layout; reasons shared by many workloads are converted once (`shared=True`).
-    Non-string keys (a YAML label key `1:`) become strings, as `json` makes them.
+    layout; reasons shared by many workloads are converted once (`shared=True`). The
+    workloads, most of the document, are converted and written WORKLOADS_PER_CHUNK at a
+    time, into the place the rest of the document leaves for them.
     """
-    return orjson.dumps(
-        posture_as_json(posture, shared=True),
-        option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE,
+    rest = orjson.dumps(
+        posture_as_json(posture, shared=True, workloads=_WORKLOADS_GO_HERE),
+        option=JSON_OPTIONS | orjson.OPT_APPEND_NEWLINE,
     )
+    before, after = rest.split(b"\x00")
+    write(before)
+    if not posture.workloads:
+        write(b"[]")
+    else:
+        separator = b"["
+        for chunk in workloads_as_json_in_chunks(posture.workloads, WORKLOADS_PER_CHUNK):
+            text = orjson.dumps({"workloads": chunk}, option=JSON_OPTIONS)
+            write(separator)
+            write(memoryview(text)[len(_CHUNK_START) : -len(_CHUNK_END)])
+            separator = b","
+        write(b"\n  ]")
+    write(after)
+
+
+# Marks the workloads' place in the rest of the document: orjson escapes a control byte in
+# any string, so this byte cannot appear in its text otherwise.
+_WORKLOADS_GO_HERE = orjson.Fragment(b"\x00")
 
 
 def _ports_text(ports) -> str:

@@ -330,3 +330,32 @@ def test_cli_help_and_abbreviations_are_djangos(manifests):
     abbreviated = cli("--manif", str(manifests()), "--form", "json")
     assert abbreviated.returncode == 0, abbreviated.stderr
     assert abbreviated.stdout == cli("--manifests", str(manifests()), "--format", "json").stdout
+
+
+@pytest.mark.parametrize("per_chunk", [1, 7, 10_000])
+def test_json_written_in_chunks_is_the_same_text(monkeypatch, per_chunk):
+    """The workloads are converted and written a chunk at a time; the bytes do not change
+    with the chunk size, and read back as the engine's document."""
+    import json as stdlib_json
+
+    from bench.engine import synthetic_mesh
+    from policies import offline_posture
+    from policies.engine import evaluate, posture_as_json
+
+    posture = evaluate(synthetic_mesh(0.01))
+    assert len(posture.workloads) > 7
+    whole = offline_posture.posture_json(posture)
+    monkeypatch.setattr(offline_posture, "WORKLOADS_PER_CHUNK", per_chunk)
+    assert offline_posture.posture_json(posture) == whole
+    assert stdlib_json.loads(whole) == stdlib_json.loads(
+        stdlib_json.dumps(posture_as_json(posture))
+    )
+    assert whole.endswith(b"}\n")
+
+
+def test_json_of_a_mesh_without_workloads_has_an_empty_list(tmp_path):
+    (tmp_path / "mesh.yaml").write_text(MESH.format(mode="STRICT"))
+    code, out, _ = run("--manifests", str(tmp_path), "--format", "json")
+    assert code == 0
+    assert '"workloads": [],' in out
+    assert json.loads(out)["workloads"] == []
