@@ -46,8 +46,9 @@ def run_offline_posture(argv: list[str]) -> None:
     """The offline check reads files and prints: it needs none of Django, neither its setup
     (the app registry, URLconf, admin: a third of a second) nor its settings machinery and
     command framework (a tenth). It runs from policies/offline_posture.py with the settings
-    module imported as is (the same refusals, said the same way), and returns only when the
-    arguments are for Django's command (help, a cluster, a usage error it words).
+    module imported as is (the same refusals, said the same way). What that path leaves to
+    Django's command (help, Django's own options, usage errors in its words) runs the command
+    without django.setup(), as before.
 
     It ends the process without tearing it down, as mypy does (`hard_exit`): the posture of
     a big mesh is a million objects, and freeing them one by one only delays the exit by a
@@ -66,10 +67,28 @@ def run_offline_posture(argv: list[str]) -> None:
 
     status = offline_posture_run(argv, settings, say_refusal=command_error_line)
     if status is None:
-        return
+        status = run_posture_command(argv)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)
+
+
+def run_posture_command(argv: list[str]) -> int:
+    """Django's `posture` command for these arguments, without django.setup()."""
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        settings.INSTALLED_APPS  # noqa: B018
+    except ImproperlyConfigured as refusal:
+        refuse(refusal)
+    from policies.management.commands.posture import Command
+
+    try:
+        Command().run_from_argv(argv)
+    except SystemExit as exit_request:  # usage errors, help, CommandError's return codes
+        return exit_request.code if isinstance(exit_request.code, int) else 1
+    return 0
 
 
 def command_error_line(line: str) -> None:

@@ -80,7 +80,7 @@ def posture_print(
     *,
     root_namespace: str,
     output_format: str,
-    write: Callable[[bytes | memoryview | str], None],
+    write: Callable[[bytes | str], None],
     keep: list[Any] | None = None,
 ) -> list[Any]:
     """Evaluate `objects`, `write` the posture in `output_format` (bytes for json, in pieces;
@@ -171,13 +171,13 @@ def offline_posture_run(
     return 0
 
 
-def _stdout_write(output: bytes | memoryview | str) -> None:
+def _stdout_write(output: bytes | str) -> None:
     if isinstance(output, str):
         sys.stdout.write(output)
         return
     buffer = getattr(sys.stdout, "buffer", None)
     if buffer is None:
-        sys.stdout.write(str(output, "utf-8"))
+        sys.stdout.write(output.decode())
         return
     sys.stdout.flush()
     buffer.write(output)
@@ -224,8 +224,9 @@ def posture_json(posture: Posture) -> bytes:
     return b"".join(pieces)
 
 
-def posture_json_write(posture: Posture, write: Callable[[bytes | memoryview], None]) -> None:
-    """posture_json's text, handed to `write` in pieces.
+def posture_json_write(posture: Posture, write: Callable[[bytes], None]) -> None:
+    """posture_json's text, handed to `write` a megabyte or more at a time (a smaller
+    document in one piece, as a reader that stops early, `| head`, has always seen it).
 
     orjson writes it about ten times faster than `json.dumps(indent=2)` with the same
     layout; reasons shared by many workloads are converted once (`shared=True`). The
@@ -237,20 +238,26 @@ def posture_json_write(posture: Posture, write: Callable[[bytes | memoryview], N
         option=JSON_OPTIONS | orjson.OPT_APPEND_NEWLINE,
     )
     before, after = rest.split(b"\x00")
-    write(before)
+    pending = [before]
+    size = len(before)
     if not posture.workloads:
-        write(b"[]")
+        pending.append(b"[]")
     else:
         separator = b"["
         for chunk in workloads_as_json_in_chunks(posture.workloads, WORKLOADS_PER_CHUNK):
             text = orjson.dumps({"workloads": chunk}, option=JSON_OPTIONS)
-            write(separator)
-            write(memoryview(text)[len(_CHUNK_START) : -len(_CHUNK_END)])
+            pending += (separator, memoryview(text)[len(_CHUNK_START) : -len(_CHUNK_END)])
+            size += len(text)
             separator = b","
-        write(b"\n  ]")
-    write(after)
+            if size >= _WRITE_AT_LEAST:
+                write(b"".join(pending))
+                pending, size = [], 0
+        pending.append(b"\n  ]")
+    pending.append(after)
+    write(b"".join(pending))
 
 
+_WRITE_AT_LEAST = 1 << 20
 # Marks the workloads' place in the rest of the document: orjson escapes a control byte in
 # any string, so this byte cannot appear in its text otherwise.
 _WORKLOADS_GO_HERE = orjson.Fragment(b"\x00")

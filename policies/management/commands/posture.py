@@ -95,18 +95,18 @@ class Command(MeshuiCommand):
     def add_arguments(self, parser):
         add_posture_arguments(parser)
 
-    def write_bytes(self, data: bytes | memoryview) -> None:
+    def write_bytes(self, data: bytes) -> None:
         """Write encoded output straight to the stream's bytes, without a 60 MB decode."""
         stream = self.stdout._out
         buffer = getattr(stream, "buffer", None)
         if buffer is None:  # a text stream (call_command(stdout=StringIO()) in tests)
-            stream.write(str(data, "utf-8"))
+            stream.write(data.decode())
             return
         stream.flush()
         buffer.write(data)
         buffer.flush()
 
-    def write_output(self, output: bytes | memoryview | str) -> None:
+    def write_output(self, output: bytes | str) -> None:
         if isinstance(output, str):
             self.stdout.write(output, ending="")
         else:
