@@ -111,7 +111,9 @@ def main() -> None:
         print(f"  floor (read every file once):          {floor:6.2f} s")
         print(f"  posture --manifests DIR --format json:  {command:6.2f} s")
         if args.against:
-            print(f"  the same, {args.against}: {other:6.2f} s ({other / floor:.2f}x)")
+            print(
+                f"  the same, --against's checkout:         {other:6.2f} s  ({other / floor:.2f}x)"
+            )
         print(f"  ratio: {command / floor:.2f}x   (target <= 2x)")
     finally:
         shutil.rmtree(directory, ignore_errors=True)

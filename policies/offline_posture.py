@@ -229,9 +229,9 @@ def posture_json_write(posture: Posture, write: Callable[[bytes], None]) -> None
     document in one piece, as a reader that stops early, `| head`, has always seen it).
 
     orjson writes it about ten times faster than `json.dumps(indent=2)` with the same
-    layout; reasons shared by many workloads are converted once (`shared=True`). The
-    workloads, most of the document, are converted and written WORKLOADS_PER_CHUNK at a
-    time, into the place the rest of the document leaves for them.
+    layout. The workloads, most of the document, are converted and written
+    WORKLOADS_PER_CHUNK at a time, into the place the rest of the document leaves for them;
+    a reason many workloads share is converted and written once, and copied as text.
     """
     rest = orjson.dumps(
         posture_as_json(posture, shared=True, workloads=_WORKLOADS_GO_HERE),
@@ -244,7 +244,10 @@ def posture_json_write(posture: Posture, write: Callable[[bytes], None]) -> None
         pending.append(b"[]")
     else:
         separator = b"["
-        for chunk in workloads_as_json_in_chunks(posture.workloads, WORKLOADS_PER_CHUNK):
+        chunks = workloads_as_json_in_chunks(
+            posture.workloads, WORKLOADS_PER_CHUNK, encode_reason=_indented_json
+        )
+        for chunk in chunks:
             text = orjson.dumps({"workloads": chunk}, option=JSON_OPTIONS)
             pending += (separator, memoryview(text)[len(_CHUNK_START) : -len(_CHUNK_END)])
             size += len(text)
@@ -258,6 +261,16 @@ def posture_json_write(posture: Posture, write: Callable[[bytes], None]) -> None
 
 
 _WRITE_AT_LEAST = 1 << 20
+
+
+def _indented_json(value: Any, depth: int) -> orjson.Fragment:
+    """`value`'s text as it reads `depth` levels deep in the indented document, for orjson to
+    copy as is wherever it appears: its lines after the first start 2 * depth spaces further
+    in (a newline in a string is written as the escape \\n: every newline byte is layout)."""
+    text = orjson.dumps(value, option=JSON_OPTIONS)
+    return orjson.Fragment(text.replace(b"\n", b"\n" + b"  " * depth))
+
+
 # Marks the workloads' place in the rest of the document: orjson escapes a control byte in
 # any string, so this byte cannot appear in its text otherwise.
 _WORKLOADS_GO_HERE = orjson.Fragment(b"\x00")

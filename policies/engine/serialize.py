@@ -117,25 +117,48 @@ def posture_as_json(
     }
 
 
+# How deeply a workload's reason nests: the document, its "workloads" list, the workload.
+_WORKLOAD_REASON_DEPTH = 3
+
+
 def workloads_as_json_in_chunks(
-    workloads: tuple[WorkloadPosture, ...], per_chunk: int
+    workloads: tuple[WorkloadPosture, ...],
+    per_chunk: int,
+    encode_reason: Callable[[dict[str, Any], int], Any] | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
     """workload_as_json for each workload, `per_chunk` at a time, with every value many
     workloads share (reasons, policy names, port maps, the coverage fields, enum texts)
     converted once across all chunks: the same documents, with shared dicts in them, at half
     the cost (orjson writes them out per use). A writer that writes each chunk before asking
-    for the next keeps a few pages busy instead of the whole list's."""
-    reasons: dict[int, dict[str, Any]] = {}
+    for the next keeps a few pages busy instead of the whole list's.
+
+    With `encode_reason`, each reason's dict is also passed once to `encode_reason(reason,
+    depth)`, depth being how deeply it nests in the document (a workload's reason 3, a
+    port's 4), and what it returns takes its place: `posture --format json` puts the
+    reason's indented text there, written once instead of per workload.
+    """
+    reasons: dict[int, Any] = {}  # id(Reason) -> its JSON as a workload's reason
+    port_reasons: dict[int, Any] = {}  # id(Reason) -> its JSON as a port's
     refs: dict[int, str | None] = {}
     port_maps: dict[int, tuple[dict[str, str], dict[str, Any]]] = {}
     texts: dict[Any, str] = {}
     coverage: dict[Any, dict[str, Any]] = {}
 
-    def reason_json(reason: Reason) -> dict[str, Any]:
+    def reason_json(reason: Reason) -> Any:
         converted = reasons.get(id(reason))
         if converted is None:
-            converted = reasons[id(reason)] = reason.as_dict()
+            converted = reasons[id(reason)] = encoded(reason, _WORKLOAD_REASON_DEPTH)
         return converted
+
+    def port_reason_json(reason: Reason) -> Any:
+        converted = port_reasons.get(id(reason))
+        if converted is None:
+            converted = port_reasons[id(reason)] = encoded(reason, _WORKLOAD_REASON_DEPTH + 1)
+        return converted
+
+    def encoded(reason: Reason, depth: int) -> Any:
+        document = reason.as_dict()
+        return document if encode_reason is None else encode_reason(document, depth)
 
     def text(value) -> str:
         converted = texts.get(value)
@@ -157,7 +180,7 @@ def workloads_as_json_in_chunks(
         if maps is None:
             maps = port_maps[id(ports)] = (
                 {str(port.port): str(port.mode) for port in ports},
-                {str(port.port): reason_json(port.reason) for port in ports},
+                {str(port.port): port_reason_json(port.reason) for port in ports},
             )
         rule = coverage_rule(workload)
         fields = coverage.get(rule)
