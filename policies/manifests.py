@@ -51,12 +51,15 @@ def manifest_files(path: Path) -> list[Path]:
     if not path.is_dir():
         raise ManifestError(path, "not a regular file or directory")
     found = []
+    depth = len(path.parts)
     try:
         for candidate in sorted(path.rglob("*")):
-            relative = candidate.relative_to(path)
-            if any(part.startswith(".") for part in relative.parts[:-1]):
+            if candidate.suffix.lower() not in MANIFEST_SUFFIXES:
                 continue
-            if candidate.suffix.lower() in MANIFEST_SUFFIXES and candidate.is_file():
+            # The directories between `path` and the file: a hidden one hides it.
+            if any(part.startswith(".") for part in candidate.parts[depth:-1]):
+                continue
+            if candidate.is_file():
                 found.append(candidate)
     except OSError as error:
         raise ManifestError(path, f"cannot read the directory ({error.strerror})") from error
@@ -125,10 +128,14 @@ def _fast_json_objects(file: Path, data: bytes) -> list[dict[str, Any]] | None:
     """The objects of a JSON file read by orjson (C, a few times faster than `json`), or None
     when orjson refuses it and the standard reader must judge (and word) it.
 
-    orjson nests up to 1024 levels, so the nesting limit is checked on the raw bytes first,
-    without building anything: a deep file goes to the standard reader, which refuses it.
+    orjson nests up to 1024 levels and reads an integer beyond 64 bits as a float, so the
+    text is checked first, without building anything: a deep file or one with a long number
+    goes to the standard reader, which refuses the one and reads the other exactly.
     """
-    if _json_nests_deeper_than(data, MAX_NESTING) or _has_long_digit_run(data):
+    shape = _json_shape(data)
+    if _shape_nests_deeper_than(shape, MAX_NESTING):
+        return None
+    if _shape_may_hold_a_long_number(shape) and _has_long_digit_run(data):
         return None
     try:
         document = orjson.loads(data)
@@ -143,34 +150,58 @@ def _fast_json_objects(file: Path, data: bytes) -> list[dict[str, Any]] | None:
 
 
 # orjson reads an integer beyond 64 bits as a float; `json` keeps it exact (and refuses one
-# of more than 4300 digits). Any run of 19 digits, even inside a string, takes that path;
-# found by mapping every digit to 0 and everything else to a space, then a substring search.
+# of more than 4300 digits). A number of 19 digits or more takes that path. The checks read
+# the text's shape (_json_shape): a number is a run of digits right after `:`, `,` or `[`
+# there, or at its start; a string's digits may look like one too once its letters are
+# gone, so a file whose shape says maybe is searched for any run of 19 digits, even inside
+# a string, by mapping every digit to 0 and everything else to a space.
 _DIGITS_AS_ZERO = bytes(ord("0") if 48 <= byte <= 57 else ord(" ") for byte in range(256))
 _LONG_DIGIT_RUN = b"0" * 19
+_LONG_NUMBER_STARTS = tuple(start + _LONG_DIGIT_RUN for start in (b":", b",", b"{"))
+
+
+def _shape_may_hold_a_long_number(shape: bytes) -> bool:
+    if _LONG_DIGIT_RUN not in shape:  # the common case, in one search
+        return False
+    return shape.startswith(_LONG_DIGIT_RUN) or any(start in shape for start in _LONG_NUMBER_STARTS)
 
 
 def _has_long_digit_run(data: bytes) -> bool:
     return _LONG_DIGIT_RUN in data.translate(_DIGITS_AS_ZERO)
 
 
-# The first step of the nesting check keeps only brackets and quotes, and writes `[]` as
-# `{}`: in valid JSON each bracket closes its own kind, so one kind nests as deep; invalid
-# JSON is refused by the parser that follows whatever the check says.
-_NOT_BRACKETS = bytes(range(256)).translate(None, b'{}[]"')
-_BRACKETS_AS_BRACES = bytes(range(256)).replace(b"[", b"{").replace(b"]", b"}")
+# A JSON text's shape keeps what the checks read, in one pass over it: brackets, with `[]`
+# written as `{}` (in valid JSON each bracket closes its own kind, so one kind nests as
+# deep; invalid JSON is refused by the parser that follows whatever the checks say),
+# quotes, digits written as 0, and the `:` and `,` before a value.
+_SHAPE_KEEPS = b'{}[]"0123456789:,'
+_NOT_SHAPE = bytes(range(256)).translate(None, _SHAPE_KEEPS)
+_AS_SHAPE = (
+    bytes(ord("0") if 48 <= byte <= 57 else byte for byte in range(256))
+    .replace(b"[", b"{")
+    .replace(b"]", b"}")
+)
+
+
+def _json_shape(data: bytes) -> bytes:
+    """The text's shape (above), its escaped backslashes and quotes gone first, so every
+    quote left in it delimits a string."""
+    if b"\\" in data:  # most manifests have no escapes at all: skip two copies of the text
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    return data.translate(_AS_SHAPE, _NOT_SHAPE)
 
 
 def _json_nests_deeper_than(data: bytes, limit: int) -> bool:
-    """Whether the JSON text nests arrays and objects more than `limit` deep (C-speed steps).
+    """Whether the JSON text nests arrays and objects more than `limit` deep (C-speed steps)."""
+    return _shape_nests_deeper_than(_json_shape(data), limit)
 
-    Escaped backslashes and quotes go first, so every quote left delimits a string; the
-    strings' contents go next, leaving only the brackets of the structure; each pass then
-    removes the innermost pairs. Text that is not JSON may be misjudged either way: the
-    parser that follows refuses it.
+
+def _shape_nests_deeper_than(shape: bytes, limit: int) -> bool:
+    """Whether the text of this shape nests more than `limit` deep: the strings' contents go,
+    leaving only the brackets of the structure; each pass then removes the innermost pairs.
+    Text that is not JSON may be misjudged either way: the parser that follows refuses it.
     """
-    if b"\\" in data:  # most manifests have no escapes at all: skip two copies of the text
-        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
-    structure = data.translate(_BRACKETS_AS_BRACES, _NOT_BRACKETS)
+    structure = shape.translate(None, b"0:,")
     # Most strings hold no bracket and leave an empty pair of quotes. When the quotes pair up
     # like that throughout (pairs counted from the start cover them all), no string holds a
     # bracket and the quotes can all go at once; otherwise drop every string's contents.

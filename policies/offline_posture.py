@@ -237,9 +237,9 @@ def posture_json_write(posture: Posture, write: Callable[[bytes], None]) -> None
         posture_as_json(posture, shared=True, workloads=_WORKLOADS_GO_HERE),
         option=JSON_OPTIONS | orjson.OPT_APPEND_NEWLINE,
     )
-    before, after = rest.split(b"\x00")
-    pending = [before]
-    size = len(before)
+    place = rest.index(b"\x00")
+    pending: list[bytes | memoryview] = [memoryview(rest)[:place]]
+    size = place
     if not posture.workloads:
         pending.append(b"[]")
     else:
@@ -256,7 +256,7 @@ def posture_json_write(posture: Posture, write: Callable[[bytes], None]) -> None
                 write(b"".join(pending))
                 pending, size = [], 0
         pending.append(b"\n  ]")
-    pending.append(after)
+    pending.append(memoryview(rest)[place + 1 :])
     write(b"".join(pending))
 
 

@@ -168,6 +168,12 @@ def _nested(depth: int) -> str:
         "12345678901234567890123456789",  # beyond 64 bits: orjson would read a float
         '"ünïcödé ✓"',
         "1.5e300",
+        "[1, 12345678901234567890123, -98765432109876543210987]",
+        '{"n": -12345678901234567890123}',
+        "[12345678901234567890123]",
+        '"sha256:4a1b2c3d4e5f60718293a4b5c6d7e8f90123456789abcdef0123456789abcdef"',
+        '"12345678901234567890123 only in a string"',
+        "0.12345678901234567890123",
     ],
     ids=[
         "brackets in strings",
@@ -178,6 +184,12 @@ def _nested(depth: int) -> str:
         "big int",
         "utf-8",
         "float",
+        "big ints in a list",
+        "negative big int",
+        "big int first in a list",
+        "digits between letters",
+        "long digit run in a string",
+        "long fraction",
     ],
 )
 def test_fast_json_reader_reads_what_the_standard_reader_reads(tmp_path, value):
