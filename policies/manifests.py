@@ -289,6 +289,19 @@ def _collect(file: Path, number: int, document: Any, objects: list[dict[str, Any
         if not isinstance(items, list):
             raise ManifestError(file, f"document {number}: `items` of a {kind} must be a list")
         for item in items:
+            # The common item, placed without a call: an object of a kind that is no list,
+            # whose metadata names its namespace (or that needs none).
+            if type(item) is dict:
+                item_kind = item.get("kind")
+                metadata = item.get("metadata")
+                if (
+                    type(item_kind) is str
+                    and type(metadata) is dict
+                    and not item_kind.endswith("List")
+                    and (metadata.get("namespace") or item_kind in CLUSTER_SCOPED_KINDS)
+                ):
+                    objects.append(item)
+                    continue
             _collect(file, number, item, objects)
         return
     metadata = document.get("metadata")

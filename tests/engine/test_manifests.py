@@ -271,3 +271,34 @@ def test_nesting_check_counts_objects_and_arrays_alike(depth, refused):
     text = '{"kind": "ConfigMap", "mixed": [[], {}, [{}]], "value": ' + value + "}"
     assert _deeper_than(json.loads(text), 100) is refused
     assert _json_nests_deeper_than(text.encode(), 100) is refused
+
+
+def test_list_items_are_placed_alike_on_every_path(tmp_path):
+    """A List's common items are placed without a call; the others take the general path."""
+    import json
+
+    from policies.manifests import ManifestError, read_manifest_file
+
+    items = [
+        {"kind": "ConfigMap", "metadata": {"name": "placed", "namespace": "shop"}},
+        {"kind": "ConfigMap", "metadata": {"name": "defaulted"}},
+        {"kind": "ConfigMap", "metadata": {"name": "emptied", "namespace": ""}},
+        {"kind": "Namespace", "metadata": {"name": "shop"}},
+        {"metadata": {"name": "no-kind"}},
+        {"kind": "PodList", "items": [{"kind": "Pod", "metadata": {"name": "inner"}}]},
+    ]
+    path = tmp_path / "list.json"
+    path.write_text(json.dumps({"kind": "List", "items": items}))
+    assert [
+        (o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"])
+        for o in (read_manifest_file(path))
+    ] == [
+        ("ConfigMap", "shop", "placed"),
+        ("ConfigMap", "default", "defaulted"),
+        ("ConfigMap", "default", "emptied"),
+        ("Namespace", None, "shop"),
+        ("Pod", "default", "inner"),
+    ]
+    path.write_text(json.dumps({"kind": "List", "items": [*items, {"kind": "Pod"}]}))
+    with pytest.raises(ManifestError, match=r"document 1 \(Pod\) has no metadata mapping"):
+        read_manifest_file(path)
