@@ -3,6 +3,7 @@
     .venv/bin/python bench/posture_command.py                 # 2,000 namespaces, 30,000 workloads
     .venv/bin/python bench/posture_command.py --scale 0.05    # smaller, for a quick look
     .venv/bin/python bench/posture_command.py --format yaml   # the same mesh as YAML files
+    .venv/bin/python bench/posture_command.py --against ../main   # and another checkout's command
 
 Writes bench/engine.py's synthetic mesh at --scale (0.2: 2,000 namespaces, 30,000 workloads,
 4,000 PeerAuthentications) to a scratch directory, one file per namespace as `kubectl get -o
@@ -11,7 +12,8 @@ times each, as separate processes with stdout to /dev/null:
 
 - the floor: a Python process that reads every file of the directory once with the parser
   the command uses for it (`json.loads`; PyYAML's C loader for YAML) and does nothing else;
-- the command: `manage.py posture --manifests DIR --format json`.
+- the command: `manage.py posture --manifests DIR --format json`;
+- with --against CHECKOUT, the same command of that checkout (before a change, say).
 
 It prints the best wall time of each (a shared machine only ever adds time) and the ratio.
 Target (issue 13 §5): the command at most 2x the floor. Prints figures; asserts nothing.
@@ -84,6 +86,9 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.2)
     parser.add_argument("--format", choices=("json", "yaml"), default="json")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--against", metavar="CHECKOUT", type=Path, help="also time this checkout's command"
+    )
     args = parser.parse_args()
     directory = Path(tempfile.mkdtemp(prefix="meshui-posture-bench-"))
     try:
@@ -94,21 +99,21 @@ def main() -> None:
             f"({size / 1e6:.0f} MB), best of {args.repeat}, whole processes:"
         )
         floor_command = [sys.executable, "-c", FLOOR, str(directory)]
-        posture_command = [
-            sys.executable,
-            "manage.py",
-            "posture",
-            "--manifests",
-            str(directory),
-            "--format",
-            "json",
-        ]
-        floor = command = float("inf")
-        for _ in range(args.repeat):  # in turn, so a busy moment hits both alike
+        arguments = ["posture", "--manifests", str(directory), "--format", "json"]
+        posture_command = [sys.executable, "manage.py", *arguments]
+        floor = command = other = float("inf")
+        for _ in range(args.repeat):  # in turn, so a busy moment hits them alike
             floor = min(floor, best_wall(floor_command, 1))
             command = min(command, best_wall(posture_command, 1))
+            if args.against:
+                manage = str(args.against.resolve() / "manage.py")
+                other = min(other, best_wall([sys.executable, manage, *arguments], 1))
         print(f"  floor (read every file once):          {floor:6.2f} s")
         print(f"  posture --manifests DIR --format json:  {command:6.2f} s")
+        if args.against:
+            print(
+                f"  the same, --against's checkout:         {other:6.2f} s  ({other / floor:.2f}x)"
+            )
         print(f"  ratio: {command / floor:.2f}x   (target <= 2x)")
     finally:
         shutil.rmtree(directory, ignore_errors=True)

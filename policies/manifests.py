@@ -9,7 +9,8 @@ Hostile input is refused before it can cost much: files over a size limit, nesti
 than any Kubernetes object needs, numbers too long to convert, and YAML aliases that expand a
 small file into a huge one ("billion laughs"), judged by the rule kubectl's YAML parser uses.
 
-YAML timestamps stay strings (`creationTimestamp: 2024-01-15T12:00:00Z` unquoted is still
+YAML is read by policies/manifest_yaml.py, imported only when a YAML file is there. YAML
+timestamps stay strings (`creationTimestamp: 2024-01-15T12:00:00Z` unquoted is still
 the RFC 3339 text the API would return), because the engine reads API-shaped JSON values.
 """
 
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 CLUSTER_SCOPED_KINDS = frozenset({"Namespace", "List"})
@@ -29,53 +29,6 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 # The deepest Kubernetes objects (CRDs with their schemas) nest fewer than 40 levels; past
 # this, later steps (repr, JSON) would meet Python's recursion limit instead.
 MAX_NESTING = 100
-
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _LimitExceeded(yaml.constructor.ConstructorError):
-    """Input refused for its size or shape rather than its syntax."""
-
-    def __init__(self, problem: str, mark) -> None:
-        super().__init__(None, None, problem, mark)
-
-
-class _ManifestLoader(_BaseLoader):  # type: ignore[misc, valid-type]
-    """The safe loader without the timestamp resolver (JSON has no timestamps), checking each
-    document's aliases and depth before building it, and saying which value a tag cannot
-    read (`!!int ""`, a number of 5,000 digits) instead of raising Python's own error."""
-
-    def construct_document(self, node):
-        _check_expansion(node)
-        return super().construct_document(node)
-
-
-def _read_as_tagged(construct):
-    def construct_or_explain(loader, node):
-        try:
-            return construct(loader, node)
-        except (ValueError, IndexError, KeyError, AttributeError) as error:
-            text = str(node.value)
-            digits = sum(character.isdigit() for character in text)
-            if digits > 4300:  # Python refuses int() of more than 4300 digits
-                raise _LimitExceeded(_too_long_number(digits), node.start_mark) from error
-            shown = text if len(text) <= 40 else f"{text[:40]}…"
-            kind = str(node.tag).rsplit(":", 1)[-1]
-            raise yaml.constructor.ConstructorError(
-                None, None, f"{shown!r} is not a valid {kind}", node.start_mark
-            ) from error
-
-    return construct_or_explain
-
-
-_ManifestLoader.yaml_constructors = {
-    tag: _read_as_tagged(construct) for tag, construct in _BaseLoader.yaml_constructors.items()
-}
-
-_ManifestLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
-}
 
 
 class ManifestError(Exception):
@@ -98,12 +51,15 @@ def manifest_files(path: Path) -> list[Path]:
     if not path.is_dir():
         raise ManifestError(path, "not a regular file or directory")
     found = []
+    depth = len(path.parts)
     try:
         for candidate in sorted(path.rglob("*")):
-            relative = candidate.relative_to(path)
-            if any(part.startswith(".") for part in relative.parts[:-1]):
+            if candidate.suffix.lower() not in MANIFEST_SUFFIXES:
                 continue
-            if candidate.suffix.lower() in MANIFEST_SUFFIXES and candidate.is_file():
+            # The directories between `path` and the file: a hidden one hides it.
+            if any(part.startswith(".") for part in candidate.parts[depth:-1]):
+                continue
+            if candidate.is_file():
                 found.append(candidate)
     except OSError as error:
         raise ManifestError(path, f"cannot read the directory ({error.strerror})") from error
@@ -154,25 +110,32 @@ def read_manifest_file(file: Path, *, max_file_bytes: int = MAX_FILE_BYTES) -> l
     return objects
 
 
+def _yaml_documents(file: Path, text: str) -> list[tuple[int, Any]]:
+    # YAML's parser and meshui's limits on it are imported when a file needs them: a check
+    # of JSON files never does (a tenth of its start).
+    from policies.manifest_yaml import yaml_documents
+
+    return yaml_documents(file, text)
+
+
 def _document_line(text: str, number: int) -> int | None:
-    """The line where YAML document `number` starts (only computed when reporting an error)."""
-    try:
-        for index, node in enumerate(yaml.compose_all(text, Loader=_ManifestLoader), 1):
-            if index == number and node is not None:
-                return node.start_mark.line + 1
-    except yaml.YAMLError:
-        return None
-    return None
+    from policies.manifest_yaml import document_line
+
+    return document_line(text, number)
 
 
 def _fast_json_objects(file: Path, data: bytes) -> list[dict[str, Any]] | None:
     """The objects of a JSON file read by orjson (C, a few times faster than `json`), or None
     when orjson refuses it and the standard reader must judge (and word) it.
 
-    orjson nests up to 1024 levels, so the nesting limit is checked on the raw bytes first,
-    without building anything: a deep file goes to the standard reader, which refuses it.
+    orjson nests up to 1024 levels and reads an integer beyond 64 bits as a float, so the
+    text is checked first, without building anything: a deep file or one with a long number
+    goes to the standard reader, which refuses the one and reads the other exactly.
     """
-    if _json_nests_deeper_than(data, MAX_NESTING) or _has_long_digit_run(data):
+    shape = _json_shape(data)
+    if _shape_nests_deeper_than(shape, MAX_NESTING):
+        return None
+    if _shape_may_hold_a_long_number(shape) and _has_long_digit_run(data):
         return None
     try:
         document = orjson.loads(data)
@@ -187,41 +150,71 @@ def _fast_json_objects(file: Path, data: bytes) -> list[dict[str, Any]] | None:
 
 
 # orjson reads an integer beyond 64 bits as a float; `json` keeps it exact (and refuses one
-# of more than 4300 digits). Any run of 19 digits, even inside a string, takes that path;
-# found by mapping every digit to 0 and everything else to a space, then a substring search.
+# of more than 4300 digits). A number of 19 digits or more takes that path. The checks read
+# the text's shape (_json_shape): a number is a run of digits right after `:`, `,` or `[`
+# there, or at its start; a string's digits may look like one too once its letters are
+# gone, so a file whose shape says maybe is searched for any run of 19 digits, even inside
+# a string, by mapping every digit to 0 and everything else to a space.
 _DIGITS_AS_ZERO = bytes(ord("0") if 48 <= byte <= 57 else ord(" ") for byte in range(256))
 _LONG_DIGIT_RUN = b"0" * 19
+_LONG_NUMBER_STARTS = tuple(start + _LONG_DIGIT_RUN for start in (b":", b",", b"{"))
+
+
+def _shape_may_hold_a_long_number(shape: bytes) -> bool:
+    if _LONG_DIGIT_RUN not in shape:  # the common case, in one search
+        return False
+    return shape.startswith(_LONG_DIGIT_RUN) or any(start in shape for start in _LONG_NUMBER_STARTS)
 
 
 def _has_long_digit_run(data: bytes) -> bool:
     return _LONG_DIGIT_RUN in data.translate(_DIGITS_AS_ZERO)
 
 
-_NOT_BRACKETS = bytes(range(256)).translate(None, b'{}[]"')
+# A JSON text's shape keeps what the checks read, in one pass over it: brackets, with `[]`
+# written as `{}` (in valid JSON each bracket closes its own kind, so one kind nests as
+# deep; invalid JSON is refused by the parser that follows whatever the checks say),
+# quotes, digits written as 0, and the `:` and `,` before a value.
+_SHAPE_KEEPS = b'{}[]"0123456789:,'
+_NOT_SHAPE = bytes(range(256)).translate(None, _SHAPE_KEEPS)
+_AS_SHAPE = (
+    bytes(ord("0") if 48 <= byte <= 57 else byte for byte in range(256))
+    .replace(b"[", b"{")
+    .replace(b"]", b"}")
+)
+
+
+def _json_shape(data: bytes) -> bytes:
+    """The text's shape (above), its escaped backslashes and quotes gone first, so every
+    quote left in it delimits a string."""
+    if b"\\" in data:  # most manifests have no escapes at all: skip two copies of the text
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    return data.translate(_AS_SHAPE, _NOT_SHAPE)
 
 
 def _json_nests_deeper_than(data: bytes, limit: int) -> bool:
-    """Whether the JSON text nests arrays and objects more than `limit` deep (C-speed steps).
+    """Whether the JSON text nests arrays and objects more than `limit` deep (C-speed steps)."""
+    return _shape_nests_deeper_than(_json_shape(data), limit)
 
-    Escaped backslashes and quotes go first, so every quote left delimits a string; the
-    strings' contents go next, leaving only the brackets of the structure; each pass then
-    removes the innermost pairs. Text that is not JSON may be misjudged either way: the
-    parser that follows refuses it.
+
+def _shape_nests_deeper_than(shape: bytes, limit: int) -> bool:
+    """Whether the text of this shape nests more than `limit` deep: the strings' contents go,
+    leaving only the brackets of the structure; each pass then removes the innermost pairs.
+    Text that is not JSON may be misjudged either way: the parser that follows refuses it.
     """
-    if b"\\" in data:  # most manifests have no escapes at all: skip two copies of the text
-        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
-    structure = data.translate(None, _NOT_BRACKETS)
-    # Most strings hold no bracket and leave an empty pair of quotes: one replace drops them
-    # all. If any quote is left, a string held a bracket: drop every string's contents.
-    without_strings = structure.replace(b'""', b"")
-    if b'"' in without_strings:
-        without_strings = b"".join(structure.split(b'"')[::2])
-    structure = without_strings
+    structure = shape.translate(None, b"0:,")
+    # Most strings hold no bracket and leave an empty pair of quotes. When the quotes pair up
+    # like that throughout (pairs counted from the start cover them all), no string holds a
+    # bracket and the quotes can all go at once; otherwise drop every string's contents.
+    quotes = structure.count(b'"')
+    if structure.count(b'""') * 2 == quotes:
+        structure = structure.translate(None, b'"') if quotes else structure
+    else:
+        structure = b"".join(structure.split(b'"')[::2])
     for _ in range(limit):
         if not structure:
             return False
-        inner_removed = structure.replace(b"{}", b"").replace(b"[]", b"")
-        if inner_removed == structure:
+        inner_removed = structure.replace(b"{}", b"")
+        if len(inner_removed) == len(structure):
             return False  # unbalanced: not JSON, the parser will say so
         structure = inner_removed
     return bool(structure)
@@ -239,9 +232,9 @@ def _json_documents(file: Path, text: str) -> list[tuple[int, Any]] | None:
     except _NumberTooLong as error:
         raise ManifestError(file, f"invalid JSON: {error}") from None
     except RecursionError:
-        raise ManifestError(file, f"invalid JSON: {_too_deep()}") from None
+        raise ManifestError(file, f"invalid JSON: {too_deep_words()}") from None
     if _deeper_than(document, MAX_NESTING):
-        raise ManifestError(file, f"invalid JSON: {_too_deep()}")
+        raise ManifestError(file, f"invalid JSON: {too_deep_words()}")
     return [(1, document)]
 
 
@@ -253,14 +246,16 @@ def _json_int(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise _NumberTooLong(_too_long_number(len(text))) from None
+        raise _NumberTooLong(number_too_long_words(len(text))) from None
 
 
-def _too_long_number(digits: int) -> str:
+def number_too_long_words(digits: int) -> str:
+    """The refusal of a number too long to read, for the JSON and YAML readers alike."""
     return f"a number of {digits} digits is too long to read"
 
 
-def _too_deep() -> str:
+def too_deep_words() -> str:
+    """The refusal of values nested past MAX_NESTING, for the JSON and YAML readers alike."""
     return f"values nest more than {MAX_NESTING} levels deep"
 
 
@@ -274,99 +269,6 @@ def _deeper_than(value: Any, limit: int) -> bool:
             return True
         pending.extend((child, depth + 1) for child in children)
     return False
-
-
-# What go-yaml (under kubectl and the API server's YAML decoding) lets aliases contribute:
-# up to 99% of the nodes a document decodes to while it is small, scaling down to 10% for
-# documents of four million nodes or more (gopkg.in/yaml.v2 and v3, decode.go).
-_ALIAS_RATIO_RANGE = (400_000, 4_000_000)
-
-
-def _allowed_alias_ratio(decoded: int) -> float:
-    low, high = _ALIAS_RATIO_RANGE
-    if decoded <= low:
-        return 0.99
-    if decoded >= high:
-        return 0.10
-    return 0.99 - 0.89 * (decoded - low) / (high - low)
-
-
-def _check_expansion(root: yaml.Node) -> None:
-    """Refuse a document whose aliases contain themselves or expand it beyond kubectl's limit,
-    or that nests deeper than MAX_NESTING, before any of it is built.
-
-    Walks the node graph once, iteratively, adding up how many nodes each collection expands
-    to, so a billion laughs is measured without being expanded. Aliases of single scalars
-    are not counted: they add one node each and cannot multiply.
-    """
-    sizes: dict[int, int] = {}  # id(collection) -> nodes it decodes to, aliases expanded
-    on_path = {id(root)}
-    from_aliases = 0
-    stack = [(root, _items(root), [1])]
-    while stack:
-        node, children, size = stack[-1]
-        for child in children:
-            if type(child) is yaml.ScalarNode:
-                size[0] += 1
-                continue
-            known = sizes.get(id(child))
-            if known is not None:  # seen before in document order: an alias to it
-                from_aliases += known
-                size[0] += known
-            elif id(child) in on_path:
-                raise _LimitExceeded("an alias refers to a node that contains it", child.start_mark)
-            elif len(stack) >= MAX_NESTING:
-                raise _LimitExceeded(_too_deep(), child.start_mark)
-            else:
-                on_path.add(id(child))
-                stack.append((child, _items(child), [1]))
-                break
-        else:
-            stack.pop()
-            on_path.discard(id(node))
-            sizes[id(node)] = size[0]
-            if stack:
-                stack[-1][2][0] += size[0]
-    decoded = sizes.get(id(root), 1)
-    aliased_share = from_aliases / decoded
-    if from_aliases > 100 and decoded > 1000 and aliased_share > _allowed_alias_ratio(decoded):
-        raise _LimitExceeded(
-            "aliases expand this document far beyond its size (more than kubectl "
-            "accepts); write the repeated parts out",
-            root.start_mark,
-        )
-
-
-def _items(node: yaml.Node):
-    """An iterator over a node's children (a mapping's keys and values alike)."""
-    if type(node) is yaml.MappingNode:
-        return (part for pair in node.value for part in pair)
-    if type(node) is yaml.SequenceNode:
-        return iter(node.value)
-    return iter(())
-
-
-def _yaml_documents(file: Path, text: str) -> list[tuple[int, Any]]:
-    documents = []
-    try:
-        for number, document in enumerate(yaml.load_all(text, Loader=_ManifestLoader), 1):
-            if document is not None:
-                documents.append((number, document))
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = error.problem or "invalid YAML"
-        column = f" (column {mark.column + 1})" if mark is not None else ""
-        started = ""
-        if error.context and error.context_mark is not None and error.context_mark is not mark:
-            started = f", {error.context} that starts on line {error.context_mark.line + 1}"
-        prefix = "refused" if isinstance(error, _LimitExceeded) else "invalid YAML"
-        raise ManifestError(file, f"{prefix}: {problem}{column}{started}", line) from error
-    except yaml.YAMLError as error:
-        raise ManifestError(file, f"invalid YAML: {error}") from error
-    except RecursionError:  # the pure-Python parser, where libyaml is missing
-        raise ManifestError(file, f"invalid YAML: {_too_deep()}") from None
-    return documents
 
 
 def _collect(file: Path, number: int, document: Any, objects: list[dict[str, Any]]) -> None:
@@ -387,6 +289,19 @@ def _collect(file: Path, number: int, document: Any, objects: list[dict[str, Any
         if not isinstance(items, list):
             raise ManifestError(file, f"document {number}: `items` of a {kind} must be a list")
         for item in items:
+            # The common item, placed without a call: an object of a kind that is no list,
+            # whose metadata names its namespace (or that needs none).
+            if type(item) is dict:
+                item_kind = item.get("kind")
+                metadata = item.get("metadata")
+                if (
+                    type(item_kind) is str
+                    and type(metadata) is dict
+                    and not item_kind.endswith("List")
+                    and (metadata.get("namespace") or item_kind in CLUSTER_SCOPED_KINDS)
+                ):
+                    objects.append(item)
+                    continue
             _collect(file, number, item, objects)
         return
     metadata = document.get("metadata")

@@ -273,3 +273,89 @@ def test_json_with_shared_reasons_is_the_same_document():
     assert stdlib_json.loads(posture_json(posture)) == stdlib_json.loads(
         stdlib_json.dumps(posture_as_json(posture))
     )
+
+
+def test_cli_offline_check_starts_without_django_command_machinery_or_yaml(tmp_path):
+    """manage.py runs `posture --manifests` before Django's settings machinery and command
+    framework are imported (a tenth of a second of its start), and JSON files need no YAML
+    parser: -X importtime lists none of them."""
+    mesh_policy = {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "PeerAuthentication",
+        "metadata": {"name": "default", "namespace": "istio-system"},
+        "spec": {"mtls": {"mode": "STRICT"}},
+    }
+    (tmp_path / "mesh.json").write_text(json.dumps({"kind": "List", "items": [mesh_policy]}))
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "manage.py", "posture", "--manifests"]
+        + [str(tmp_path), "--format", "json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["mesh"]["mode"] == "STRICT"
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert "policies.offline_posture" in imported
+    assert not {"django.conf", "django.core.management", "django.db", "yaml"} & imported
+
+
+def test_cli_offline_check_keeps_the_settings_refusals(manifests):
+    served_to_others = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("MESHUI_SECRET_KEY", "MESHUI_DEBUG", "MESHUI_HTTPS")
+    }
+    served_to_others["MESHUI_ALLOWED_HOSTS"] = "meshui.example.com"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "posture", "--manifests", str(manifests())],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=served_to_others,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("meshui: MESHUI_SECRET_KEY is not set")
+    assert result.stderr.count("\n") == 1 and result.stdout == ""
+
+
+def test_cli_help_and_abbreviations_are_djangos(manifests):
+    """What the offline path does not parse itself goes to Django's command as before."""
+    usage = cli("--help")
+    assert usage.returncode == 0
+    assert usage.stdout.startswith("usage: manage.py posture [-h] [--manifests PATH]")
+    assert "--settings SETTINGS" in usage.stdout
+    abbreviated = cli("--manif", str(manifests()), "--form", "json")
+    assert abbreviated.returncode == 0, abbreviated.stderr
+    assert abbreviated.stdout == cli("--manifests", str(manifests()), "--format", "json").stdout
+
+
+@pytest.mark.parametrize("per_chunk", [1, 7, 10_000])
+def test_json_written_in_chunks_is_the_same_text(monkeypatch, per_chunk):
+    """The workloads are converted and written a chunk at a time; the bytes do not change
+    with the chunk size, and read back as the engine's document."""
+    import json as stdlib_json
+
+    from bench.engine import synthetic_mesh
+    from policies import offline_posture
+    from policies.engine import evaluate, posture_as_json
+
+    posture = evaluate(synthetic_mesh(0.01))
+    assert len(posture.workloads) > 7
+    whole = offline_posture.posture_json(posture)
+    monkeypatch.setattr(offline_posture, "WORKLOADS_PER_CHUNK", per_chunk)
+    assert offline_posture.posture_json(posture) == whole
+    assert stdlib_json.loads(whole) == stdlib_json.loads(
+        stdlib_json.dumps(posture_as_json(posture))
+    )
+    assert whole.endswith(b"}\n")
+
+
+def test_json_of_a_mesh_without_workloads_has_an_empty_list(tmp_path):
+    (tmp_path / "mesh.yaml").write_text(MESH.format(mode="STRICT"))
+    code, out, _ = run("--manifests", str(tmp_path), "--format", "json")
+    assert code == 0
+    assert '"workloads": [],' in out
+    assert json.loads(out)["workloads"] == []

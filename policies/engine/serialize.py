@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from policies.engine.coverage import coverage_counts, coverage_rule
@@ -83,19 +83,24 @@ def policy_as_json(policy: PolicyVerdict) -> dict[str, Any]:
     }
 
 
-def posture_as_json(posture: Posture, *, shared: bool = False) -> dict[str, Any]:
+def posture_as_json(
+    posture: Posture, *, shared: bool = False, workloads: Any = None
+) -> dict[str, Any]:
     """The whole posture as one JSON-ready dict: fresh objects, safe for the caller to change.
 
     With `shared`, a reason many workloads share (the engine computes one per namespace and
     set of competing policies) is converted once and the same dict appears in each place:
-    for callers that only serialise the result, it saves most of the conversion.
+    for callers that only serialise the result, it saves most of the conversion. A caller
+    that writes the workloads by other means (workloads_as_json_in_chunks) passes what
+    stands for them as `workloads`.
     """
     mesh = posture.mesh
-    workloads = (
-        _workloads_sharing_reasons(posture.workloads)
-        if shared
-        else [workload_as_json(workload) for workload in posture.workloads]
-    )
+    if workloads is None:
+        workloads = (
+            next(workloads_as_json_in_chunks(posture.workloads, len(posture.workloads)), [])
+            if shared
+            else [workload_as_json(workload) for workload in posture.workloads]
+        )
     return {
         "root_namespace": posture.root_namespace,
         "mesh": {
@@ -112,21 +117,48 @@ def posture_as_json(posture: Posture, *, shared: bool = False) -> dict[str, Any]
     }
 
 
-def _workloads_sharing_reasons(workloads: tuple[WorkloadPosture, ...]) -> list[dict[str, Any]]:
-    """workload_as_json for each workload, with every value many workloads share (reasons,
-    policy names, port maps, the coverage fields, enum texts) converted once: the same
-    document, with shared dicts in it, at half the cost (orjson writes them out per use)."""
-    reasons: dict[int, dict[str, Any]] = {}
+# How deeply a workload's reason nests: the document, its "workloads" list, the workload.
+_WORKLOAD_REASON_DEPTH = 3
+
+
+def workloads_as_json_in_chunks(
+    workloads: tuple[WorkloadPosture, ...],
+    per_chunk: int,
+    encode_reason: Callable[[dict[str, Any], int], Any] | None = None,
+) -> Iterator[list[dict[str, Any]]]:
+    """workload_as_json for each workload, `per_chunk` at a time, with every value many
+    workloads share (reasons, policy names, port maps, the coverage fields, enum texts)
+    converted once across all chunks: the same documents, with shared dicts in them, at half
+    the cost (orjson writes them out per use). A writer that writes each chunk before asking
+    for the next keeps a few pages busy instead of the whole list's.
+
+    With `encode_reason`, each reason's dict is also passed once to `encode_reason(reason,
+    depth)`, depth being how deeply it nests in the document (a workload's reason 3, a
+    port's 4), and what it returns takes its place: `posture --format json` puts the
+    reason's indented text there, written once instead of per workload.
+    """
+    reasons: dict[int, Any] = {}  # id(Reason) -> its JSON as a workload's reason
+    port_reasons: dict[int, Any] = {}  # id(Reason) -> its JSON as a port's
     refs: dict[int, str | None] = {}
     port_maps: dict[int, tuple[dict[str, str], dict[str, Any]]] = {}
     texts: dict[Any, str] = {}
     coverage: dict[Any, dict[str, Any]] = {}
 
-    def reason_json(reason: Reason) -> dict[str, Any]:
+    def reason_json(reason: Reason) -> Any:
         converted = reasons.get(id(reason))
         if converted is None:
-            converted = reasons[id(reason)] = reason.as_dict()
+            converted = reasons[id(reason)] = encoded(reason, _WORKLOAD_REASON_DEPTH)
         return converted
+
+    def port_reason_json(reason: Reason) -> Any:
+        converted = port_reasons.get(id(reason))
+        if converted is None:
+            converted = port_reasons[id(reason)] = encoded(reason, _WORKLOAD_REASON_DEPTH + 1)
+        return converted
+
+    def encoded(reason: Reason, depth: int) -> Any:
+        document = reason.as_dict()
+        return document if encode_reason is None else encode_reason(document, depth)
 
     def text(value) -> str:
         converted = texts.get(value)
@@ -136,6 +168,9 @@ def _workloads_sharing_reasons(workloads: tuple[WorkloadPosture, ...]) -> list[d
 
     documents = []
     for workload in workloads:
+        if len(documents) == per_chunk:
+            yield documents
+            documents = []
         policy = workload.policy
         ref = refs.get(id(policy), refs)
         if ref is refs:
@@ -145,7 +180,7 @@ def _workloads_sharing_reasons(workloads: tuple[WorkloadPosture, ...]) -> list[d
         if maps is None:
             maps = port_maps[id(ports)] = (
                 {str(port.port): str(port.mode) for port in ports},
-                {str(port.port): reason_json(port.reason) for port in ports},
+                {str(port.port): port_reason_json(port.reason) for port in ports},
             )
         rule = coverage_rule(workload)
         fields = coverage.get(rule)
@@ -169,7 +204,8 @@ def _workloads_sharing_reasons(workloads: tuple[WorkloadPosture, ...]) -> list[d
                 **fields,
             }
         )
-    return documents
+    if documents:
+        yield documents
 
 
 def _coverage_as_json(posture: Posture) -> dict[str, Any]:

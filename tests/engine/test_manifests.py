@@ -168,6 +168,12 @@ def _nested(depth: int) -> str:
         "12345678901234567890123456789",  # beyond 64 bits: orjson would read a float
         '"ünïcödé ✓"',
         "1.5e300",
+        "[1, 12345678901234567890123, -98765432109876543210987]",
+        '{"n": -12345678901234567890123}',
+        "[12345678901234567890123]",
+        '"sha256:4a1b2c3d4e5f60718293a4b5c6d7e8f90123456789abcdef0123456789abcdef"',
+        '"12345678901234567890123 only in a string"',
+        "0.12345678901234567890123",
     ],
     ids=[
         "brackets in strings",
@@ -178,6 +184,12 @@ def _nested(depth: int) -> str:
         "big int",
         "utf-8",
         "float",
+        "big ints in a list",
+        "negative big int",
+        "big int first in a list",
+        "digits between letters",
+        "long digit run in a string",
+        "long fraction",
     ],
 )
 def test_fast_json_reader_reads_what_the_standard_reader_reads(tmp_path, value):
@@ -241,3 +253,52 @@ def test_nesting_check_ignores_brackets_inside_strings(depth, refused, strings):
     text = '{"kind": "ConfigMap", "s": [' + strings + '], "value": ' + _nested(depth) + "}"
     assert _deeper_than(json.loads(text), 100) is refused
     assert _json_nests_deeper_than(text.encode(), 100) is refused
+
+
+@pytest.mark.parametrize(
+    ("depth", "refused"), [(99, False), (100, False), (101, True), (102, True)]
+)
+def test_nesting_check_counts_objects_and_arrays_alike(depth, refused):
+    """The check reads `[]` as `{}` (valid JSON closes each bracket with its own kind)."""
+    import json
+
+    from policies.manifests import _deeper_than, _json_nests_deeper_than
+
+    opened = ['{"a": ', "["] * depth
+    value = "".join(opened[: depth - 1]) + "1"
+    for bracket in reversed(opened[: depth - 1]):
+        value += "}" if bracket.startswith("{") else "]"
+    text = '{"kind": "ConfigMap", "mixed": [[], {}, [{}]], "value": ' + value + "}"
+    assert _deeper_than(json.loads(text), 100) is refused
+    assert _json_nests_deeper_than(text.encode(), 100) is refused
+
+
+def test_list_items_are_placed_alike_on_every_path(tmp_path):
+    """A List's common items are placed without a call; the others take the general path."""
+    import json
+
+    from policies.manifests import ManifestError, read_manifest_file
+
+    items = [
+        {"kind": "ConfigMap", "metadata": {"name": "placed", "namespace": "shop"}},
+        {"kind": "ConfigMap", "metadata": {"name": "defaulted"}},
+        {"kind": "ConfigMap", "metadata": {"name": "emptied", "namespace": ""}},
+        {"kind": "Namespace", "metadata": {"name": "shop"}},
+        {"metadata": {"name": "no-kind"}},
+        {"kind": "PodList", "items": [{"kind": "Pod", "metadata": {"name": "inner"}}]},
+    ]
+    path = tmp_path / "list.json"
+    path.write_text(json.dumps({"kind": "List", "items": items}))
+    assert [
+        (o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"])
+        for o in (read_manifest_file(path))
+    ] == [
+        ("ConfigMap", "shop", "placed"),
+        ("ConfigMap", "default", "defaulted"),
+        ("ConfigMap", "default", "emptied"),
+        ("Namespace", None, "shop"),
+        ("Pod", "default", "inner"),
+    ]
+    path.write_text(json.dumps({"kind": "List", "items": [*items, {"kind": "Pod"}]}))
+    with pytest.raises(ManifestError, match=r"document 1 \(Pod\) has no metadata mapping"):
+        read_manifest_file(path)
