@@ -15,6 +15,15 @@ from policies.selectors.reports import reason_chain_text
 
 register = template.Library()
 
+
+@register.filter
+def as_sentence(text: str) -> str:
+    """`text` ended with a full stop, unless it already ends with one (the engine's reasons
+    are sentences; a stored one cut at its column's length may not be)."""
+    text = str(text).rstrip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
 OUTCOME_WORDS = {
     "decided": "decides the mode",
     "overridden": "overridden by a more specific level",

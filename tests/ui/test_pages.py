@@ -1,5 +1,6 @@
 """What each page shows, read from the snapshot, in words a user can act on."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -486,3 +487,18 @@ def test_workload_page_shows_a_destination_rule_elsewhere_that_breaks_it(auditor
     assert 'href="/namespaces/legacy/">legacy</a>' in page
     assert "clients in legacy send plaintext to STRICT workloads (pay/ledger)" in page
     assert WorkloadRecord.objects.get(name="ledger").findings_count == 1
+
+
+def test_policy_detail_says_its_verdict_in_one_sentence_with_one_full_stop(auditor_client, db):
+    snapshot_from_manifests(
+        [
+            namespace("shop"),
+            deployment("shop", "cart"),
+            peer_auth("shop", "cart-strict", mode="STRICT", selector={"app": "cart"}),
+        ]
+    )
+    html = text(auditor_client.get("/policies/PeerAuthentication/shop/cart-strict/"))
+    words = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))
+    assert "Scope workload, mode STRICT, effective: It applies to 1 of the 1 workloads it " in words
+    assert "selects. " in words
+    assert ".." not in words
