@@ -14,7 +14,9 @@ CONNECTION_SOURCES = (SOURCE_KUBECONFIG, SOURCE_TOKEN, SOURCE_REMOTE_SECRET)
 # Cluster names: what Istio accepts as a cluster ID in a remote secret's key and what a URL
 # carries in ?cluster=, without quoting.
 CLUSTER_NAME_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$"
-# ?cluster= value that asks for every cluster of the fleet at once.
+# The query parameter that picks the cluster a page shows, read for every page
+# (policies/middleware_fleet.py), and its value that asks for every cluster at once.
+CLUSTER_PARAMETER = "cluster"
 ALL_CLUSTERS = "all"
 
 

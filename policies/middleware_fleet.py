@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 
-from policies.cluster_sources import ALL_CLUSTERS
+from policies.cluster_sources import ALL_CLUSTERS, CLUSTER_PARAMETER
 from policies.models import AuditAction, AuditEntry
 from policies.selectors.cluster_limits import (
     UserClusters,
@@ -37,7 +37,7 @@ from policies.selectors.fleet import (
 from policies.services.audit import audit_entry_record
 
 SESSION_KEY = "meshui_cluster"
-PARAMETER = "cluster"
+PARAMETER = CLUSTER_PARAMETER
 # Pages whose "every cluster" form lives elsewhere: url name -> the fleet page's.
 ALL_CLUSTERS_PAGES = {
     "overview": "policies:fleet-overview",

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from django import forms
 
+from policies.cluster_sources import CLUSTER_PARAMETER
 from policies.engine.inputs import port_number
 from policies.forms import peer_authentication_schema as crd
 from policies.forms.dates import CalendarDateField
@@ -516,8 +517,11 @@ class AuditFilterForm(forms.Form):
                     data.pop(alias)
         super().__init__(data, *args, **kwargs)
         if data is not None:
-            # A misspelt filter must not show the whole log as if it were the filtered one.
-            self.unknown_filters = sorted(key for key in data if key not in self.fields)
+            # A misspelt filter must not show the whole log as if it were the filtered one;
+            # the cluster a page shows is read for every page, not by these filters.
+            self.unknown_filters = sorted(
+                key for key in data if key not in self.fields and key != CLUSTER_PARAMETER
+            )
         self.fields["outcome"].choices = [("", "Any outcome"), *AuditEntry.Outcome.choices]
         # Other features audit too (exemptions): their actions are filterable as recorded.
         known = {action.value for action in AuditAction}
