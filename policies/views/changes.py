@@ -547,6 +547,7 @@ def _change_detail_page(
         and not entry.object_before,
         "state": change_sync_state(entry=entry),
         "can_retry": roles.can_manage_policies(request.user) and half_done_change_open(entry=entry),
+        "can_sync": roles.can_sync(request.user),
         "restores": _restore_rows(entry, can_act=roles.can_toggle_namespace(request.user)),
         "sent_yaml": _as_yaml(entry.object_sent),
         "before_yaml": _as_yaml(entry.object_before),

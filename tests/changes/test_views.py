@@ -1,12 +1,15 @@
 """The change pages over HTTP: the role matrix for every write endpoint, preview then confirm,
 conflicts shown with the new state, the cluster's validation on the form field."""
 
+from datetime import timedelta
+
 import pytest
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from policies.models import AuditEntry
 from policies.services import changes
+from policies.services.audit import audit_entries_dated
 from tests.changes.conftest import half_done_pair, resync
 
 ROLES = ("anonymous", "norole", "auditor", "oncall", "admin")
@@ -199,6 +202,26 @@ def test_change_page_waits_for_the_cluster_then_says_it_is_in_the_snapshot(clien
     body = fragment.content.decode()
     assert "In the snapshot" in body and "every 2s" not in body
     assert "<html" not in body
+
+
+@pytest.mark.parametrize(("role", "offered"), [("oncall", True), ("auditor", False)])
+def test_a_change_long_unseen_offers_a_sync_that_works_to_those_who_may_sync(
+    client, mesh, users, role, offered
+):
+    # The offer was a link, a GET of the POST-only sync endpoint: a 405 for everybody.
+    with audit_entries_dated(timezone.now() - timedelta(minutes=5)):
+        changes.namespace_mode_set(
+            user=users["oncall"], namespace="shop", mode="STRICT", reason="INC-5"
+        )
+    entry = AuditEntry.objects.get(outcome="applied")
+    client.force_login(users[role])
+    page = client.get(f"/changes/{entry.pk}/").content.decode()
+    assert "Still not in the snapshot after" in page
+    assert 'href="/sync/"' not in page
+    offer = '<form method="post" action="/sync/"'
+    assert (offer in page) is offered
+    if offered:
+        assert client.post("/sync/").status_code in (200, 302)
 
 
 def test_conflicting_toggle_shows_the_new_state_and_lets_the_user_confirm_again(
