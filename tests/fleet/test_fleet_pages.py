@@ -3,6 +3,8 @@ every page in one cluster or all, a namespace side by side, and registering a cl
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
 from django.test import Client
@@ -144,6 +146,23 @@ def test_admin_registers_a_cluster_from_the_form(kube, west, admin, auditor):
         "/fleet/clusters/new/", {"name": "east", "source": "kubeconfig", "kubeconfig": "/nope"}
     )
     assert refused.status_code == 400 and "No file at /nope" in refused.content.decode()
+
+
+def test_the_cluster_form_groups_each_credential_sources_fields_under_its_heading(admin):
+    page = admin.get("/fleet/clusters/new/").content.decode()
+    groups = {
+        "source-kubeconfig": ("For a kubeconfig file", ["kubeconfig", "context"]),
+        "source-token": ("For a service-account token", ["server", "token_file", "ca_file"]),
+        "source-remote-secret": (
+            "For an Istio remote secret",
+            ["secret_namespace", "secret_name", "secret_key"],
+        ),
+    }
+    for group, (heading, fields) in groups.items():
+        fieldset = page[page.index(f'id="{group}"') :]
+        fieldset = fieldset[: fieldset.index("</fieldset>")]
+        assert f"<legend>{heading}</legend>" in fieldset
+        assert sorted(re.findall(r'name="(\w+)"', fieldset)) == sorted(fields)
 
 
 def test_removing_the_shown_cluster_sends_the_session_back_to_the_configured_one(fleet, admin):
