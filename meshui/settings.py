@@ -6,6 +6,7 @@ Every knob is an environment variable read through the small typed helpers below
 
 import contextlib
 import os
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -124,9 +125,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
     # Django's SQLite test database is in memory with a shared cache, whose locks are per
     # table and never waited for: a worker thread's write then fails with "database table
-    # is locked". A file (one per test process, removed after the run) locks as above.
+    # is locked". A file (one per test process, in the temporary directory, removed after
+    # the run) locks as above.
     DATABASES["default"].setdefault("TEST", {}).setdefault(
-        "NAME", str(BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3")
+        "NAME", str(Path(tempfile.gettempdir()) / f"meshui-test-{os.getpid()}.sqlite3")
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
