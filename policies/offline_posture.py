@@ -171,16 +171,24 @@ def offline_posture_run(
     return 0
 
 
-def _stdout_write(output: bytes | str) -> None:
+def write_to(stream, output: bytes | str) -> None:
+    """Write posture_print's output to a text stream: text as text, encoded output straight
+    to the stream's bytes (no decode of a 60 MB document), decoded only for a stream that has
+    no bytes under it (a StringIO, as call_command(stdout=...) gives in tests)."""
     if isinstance(output, str):
-        sys.stdout.write(output)
+        stream.write(output)
         return
-    buffer = getattr(sys.stdout, "buffer", None)
+    buffer = getattr(stream, "buffer", None)
     if buffer is None:
-        sys.stdout.write(output.decode())
+        stream.write(output.decode())
         return
-    sys.stdout.flush()
+    stream.flush()
     buffer.write(output)
+    buffer.flush()
+
+
+def _stdout_write(output: bytes | str) -> None:
+    write_to(sys.stdout, output)
 
 
 def fail_on(severity: str | None, findings) -> None:

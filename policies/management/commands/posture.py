@@ -31,6 +31,7 @@ from policies.offline_posture import (
     posture_print,
     root_namespace_choice,
     table_lines,
+    write_to,
 )
 
 __all__ = ["Command", "posture_json"]
@@ -95,22 +96,8 @@ class Command(MeshuiCommand):
     def add_arguments(self, parser):
         add_posture_arguments(parser)
 
-    def write_bytes(self, data: bytes) -> None:
-        """Write encoded output straight to the stream's bytes, without a 60 MB decode."""
-        stream = self.stdout._out
-        buffer = getattr(stream, "buffer", None)
-        if buffer is None:  # a text stream (call_command(stdout=StringIO()) in tests)
-            stream.write(data.decode())
-            return
-        stream.flush()
-        buffer.write(data)
-        buffer.flush()
-
     def write_output(self, output: bytes | str) -> None:
-        if isinstance(output, str):
-            self.stdout.write(output, ending="")
-        else:
-            self.write_bytes(output)
+        write_to(self.stdout._out, output)
 
     def handle(self, *args, **options):
         try:
